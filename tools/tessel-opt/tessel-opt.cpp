@@ -1,0 +1,22 @@
+//===- tessel-opt.cpp - the project's mlir-opt ----------------------------===//
+//
+// Every upstream dialect and pass plus the tessel dialect, so any stage of
+// the pipeline can be parsed, verified, transformed and printed.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/TesselDialect.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  registry.insert<tessel::TesselDialect>();
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "Tessel optimizer driver\n", registry));
+}
