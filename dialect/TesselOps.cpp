@@ -112,7 +112,8 @@ class Checker {
     return *this;
   }
   Checker &positive(float value, StringRef name) {
-    if (!failed && !(value > 0.0f)) fail() << name << " must be positive, got " << value;
+    // num() prints "0" or "-1" rather than the stream's "0.000000e+00".
+    if (!failed && !(value > 0.0f)) fail() << name << " must be positive, got " << num(value);
     return *this;
   }
   Checker &check(bool ok, const Twine &message) {
@@ -290,7 +291,11 @@ LogicalResult MLAOp::verify() {
   c.positive(dr, "qk_rope_dim").positive(dv, "v_head_dim");
   c.check(dr % 2 == 0, "qk_rope_dim must be even to be rotated, got " + Twine(dr));
   if (!c.ok()) return failure();
-  for (Value w : getOperands().drop_front(2)) c.f32(w, "every weight");
+  // Only the weights: the optional mask (i1) follows wo in the operand list
+  // and is checked by checkMask below.
+  for (Value w : getQWeights()) c.f32(w, "every weight");
+  for (Value w : getKvWeights()) c.f32(w, "every weight");
+  c.f32(getWo(), "wo");
   auto qw = getQWeights();
   if (auto rq = getQLoraRank()) {
     int64_t rank = static_cast<int64_t>(*rq);
@@ -466,7 +471,10 @@ LogicalResult KVCacheViewOp::verify() {
   if (!c.ok()) return failure();
   auto cache = getCache().getType();
   auto res = getResult().getType();
-  c.resultIs(getResult(), {cache.getDimSize(0), res.getRank() == 4 ? res.getDimSize(1) : 0,
+  // The length is the result's own (any value is fine); a result of the wrong
+  // rank shows it as "?" rather than a misleading 0.
+  c.resultIs(getResult(), {cache.getDimSize(0),
+                           res.getRank() == 4 ? res.getDimSize(1) : ShapedType::kDynamic,
                            cache.getDimSize(2), cache.getDimSize(3)},
              cache.getElementType(), "[batch, length, kv_heads, head_dim]");
   if (!c.ok()) return failure();
@@ -485,7 +493,9 @@ LogicalResult SampleOp::verify() {
              "(the logits' shape without vocab)");
   float t = getTemperature().convertToFloat(), p = getTopP().convertToFloat();
   c.check(t >= 0.0f, "temperature must be >= 0, got " + num(t));
-  c.check(getTopK() >= 0, "top_k must be >= 0 (0 = no limit), got " + Twine(getTopK()));
+  // ODS hands I64Attr back as uint64_t: compare as signed, or -1 passes.
+  int64_t topK = static_cast<int64_t>(getTopK());
+  c.check(topK >= 0, "top_k must be >= 0 (0 = no limit), got " + Twine(topK));
   c.check(p > 0.0f && p <= 1.0f, "top_p must be in (0, 1], got " + num(p));
   return c.result();
 }

@@ -1,0 +1,16 @@
+//===- Commands.h - the tessel CLI's subcommands ----------------*- C++ -*-===//
+#ifndef TESSEL_TOOLS_TESSEL_COMMANDS_H
+#define TESSEL_TOOLS_TESSEL_COMMANDS_H
+
+#include <string>
+#include <vector>
+
+namespace tessel::cli {
+
+/// `tessel eval FILE.mlir`: runs a function with the reference evaluator on
+/// generated inputs and prints a summary of each result. Returns the exit code.
+int runEval(const std::vector<std::string> &args);
+
+}  // namespace tessel::cli
+
+#endif  // TESSEL_TOOLS_TESSEL_COMMANDS_H
