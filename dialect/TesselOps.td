@@ -251,9 +251,9 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
       * `y = h w_down^T + b_down`.
     `gelu` is exact (erf) unless `tanh_approx` is set (GPT-2, Gemma).
 
-    Example (LLaMA's SwiGLU):
+    Example (LLaMA's SwiGLU, `w2(silu(w1 x) * w3 x)`: w1 is the gate, w3 the up projection):
     ```mlir
-    %y = tessel.ffn %x up(%w1) gate(%w3) down(%w2) {activation = #tessel.activation<swiglu>}
+    %y = tessel.ffn %x up(%w3) gate(%w1) down(%w2) {activation = #tessel.activation<swiglu>}
         : (tensor<1x4x64xf32>, tensor<172x64xf32>, tensor<172x64xf32>, tensor<64x172xf32>)
         -> tensor<1x4x64xf32>
     ```

@@ -109,7 +109,8 @@ func.func @linear_weight_in(%x: tensor<4x64xf32>, %w: tensor<64x32xf32>) {
 // linear: the bias must be f32.
 func.func @linear_bias_type(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf16>) {
   // expected-error @+1 {{bias must have f32 elements, got 'f16'}}
-  %0 = tessel.linear %x, %w bias(%b) : (tensor<4x64xf32>, tensor<32x64xf32>, tensor<32xf16>) -> tensor<4x32xf32>
+  %0 = tessel.linear %x, %w bias(%b)
+      : (tensor<4x64xf32>, tensor<32x64xf32>, tensor<32xf16>) -> tensor<4x32xf32>
   return
 }
 
@@ -118,7 +119,8 @@ func.func @linear_bias_type(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %b: ten
 // linear: the bias is [out].
 func.func @linear_bias_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<64xf32>) {
   // expected-error @+1 {{bias must have shape [32] [out], got [64]}}
-  %0 = tessel.linear %x, %w bias(%b) : (tensor<4x64xf32>, tensor<32x64xf32>, tensor<64xf32>) -> tensor<4x32xf32>
+  %0 = tessel.linear %x, %w bias(%b)
+      : (tensor<4x64xf32>, tensor<32x64xf32>, tensor<64xf32>) -> tensor<4x32xf32>
   return
 }
 
@@ -181,7 +183,8 @@ func.func @rms_norm_weight_shape(%x: tensor<4x64xf32>, %w: tensor<4xf32>) {
 // rms_norm: epsilon must be positive.
 func.func @rms_norm_epsilon(%x: tensor<4x64xf32>, %w: tensor<64xf32>) {
   // expected-error @+1 {{epsilon must be positive, got 0}}
-  %0 = tessel.rms_norm %x, %w {epsilon = 0.0 : f32} : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  %0 = tessel.rms_norm %x, %w {epsilon = 0.0 : f32}
+      : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
   return
 }
 
@@ -244,7 +247,8 @@ func.func @layer_norm_weight_shape(%x: tensor<4x64xf32>, %w: tensor<4xf32>) {
 // layer_norm: epsilon must be positive.
 func.func @layer_norm_epsilon(%x: tensor<4x64xf32>, %w: tensor<64xf32>) {
   // expected-error @+1 {{epsilon must be positive, got 0}}
-  %0 = tessel.layer_norm %x, %w {epsilon = 0.0 : f32} : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  %0 = tessel.layer_norm %x, %w {epsilon = 0.0 : f32}
+      : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
   return
 }
 
@@ -271,7 +275,8 @@ func.func @layer_norm_result_shape(%x: tensor<4x64xf32>, %w: tensor<64xf32>) {
 // layer_norm: the bias must be f32.
 func.func @layer_norm_bias_type(%x: tensor<4x64xf32>, %w: tensor<64xf32>, %b: tensor<64xi32>) {
   // expected-error @+1 {{bias must have f32 elements, got 'i32'}}
-  %0 = tessel.layer_norm %x, %w bias(%b) : (tensor<4x64xf32>, tensor<64xf32>, tensor<64xi32>) -> tensor<4x64xf32>
+  %0 = tessel.layer_norm %x, %w bias(%b)
+      : (tensor<4x64xf32>, tensor<64xf32>, tensor<64xi32>) -> tensor<4x64xf32>
   return
 }
 
@@ -280,7 +285,8 @@ func.func @layer_norm_bias_type(%x: tensor<4x64xf32>, %w: tensor<64xf32>, %b: te
 // layer_norm: the bias is [dim].
 func.func @layer_norm_bias_shape(%x: tensor<4x64xf32>, %w: tensor<64xf32>, %b: tensor<1x64xf32>) {
   // expected-error @+1 {{bias must have shape [64] [dim], got [1, 64]}}
-  %0 = tessel.layer_norm %x, %w bias(%b) : (tensor<4x64xf32>, tensor<64xf32>, tensor<1x64xf32>) -> tensor<4x64xf32>
+  %0 = tessel.layer_norm %x, %w bias(%b)
+      : (tensor<4x64xf32>, tensor<64xf32>, tensor<1x64xf32>) -> tensor<4x64xf32>
   return
 }
 
@@ -289,7 +295,8 @@ func.func @layer_norm_bias_shape(%x: tensor<4x64xf32>, %w: tensor<64xf32>, %b: t
 // rms_norm: a negative epsilon is caught too.
 func.func @rms_norm_epsilon_negative(%x: tensor<4x64xf32>, %w: tensor<64xf32>) {
   // expected-error @+1 {{epsilon must be positive, got -1e-05}}
-  %0 = tessel.rms_norm %x, %w {epsilon = -1.0e-05 : f32, unit_offset} : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  %0 = tessel.rms_norm %x, %w {epsilon = -1.0e-05 : f32, unit_offset}
+      : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
   return
 }
 
@@ -298,7 +305,8 @@ func.func @rms_norm_epsilon_negative(%x: tensor<4x64xf32>, %w: tensor<64xf32>) {
 // rope: the input must be f32.
 func.func @rope_input_type(%q: tensor<1x4x8x8xf16>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{input must have f32 elements, got 'f16'}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf16>, tensor<1x4xi64>) -> tensor<1x4x8x8xf16>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x8xf16>, tensor<1x4xi64>) -> tensor<1x4x8x8xf16>
   return
 }
 
@@ -307,7 +315,8 @@ func.func @rope_input_type(%q: tensor<1x4x8x8xf16>, %pos: tensor<1x4xi64>) {
 // rope: the input is per head; a [batch, seq, dim] tensor needs an expand_shape first.
 func.func @rope_input_rank(%q: tensor<1x4x64xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{input must have rank 4 [batch, seq, heads, head_dim], got rank 3}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x64xf32>, tensor<1x4xi64>) -> tensor<1x4x64xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x64xf32>, tensor<1x4xi64>) -> tensor<1x4x64xf32>
   return
 }
 
@@ -316,7 +325,8 @@ func.func @rope_input_rank(%q: tensor<1x4x64xf32>, %pos: tensor<1x4xi64>) {
 // rope: positions are integers.
 func.func @rope_positions_type(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xf32>) {
   // expected-error @+1 {{positions must have integer elements, got 'f32'}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xf32>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xf32>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -325,7 +335,8 @@ func.func @rope_positions_type(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xf32>) {
 // rope: positions are [batch, seq], not [seq].
 func.func @rope_positions_shape(%q: tensor<1x4x8x8xf32>, %pos: tensor<4xi64>) {
   // expected-error @+1 {{positions must have shape [1, 4] [batch, seq], got [4]}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x8xf32>, tensor<4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -334,7 +345,8 @@ func.func @rope_positions_shape(%q: tensor<1x4x8x8xf32>, %pos: tensor<4xi64>) {
 // rope: rotary_dim must be positive.
 func.func @rope_rotary_dim_positive(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{rotary_dim must be positive, got 0}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 0 : i64} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 0 : i64}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -343,7 +355,8 @@ func.func @rope_rotary_dim_positive(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi6
 // rope: features rotate in pairs, so rotary_dim is even.
 func.func @rope_rotary_dim_odd(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{rotary_dim must be even, got 3}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 3 : i64} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 3 : i64}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -352,7 +365,8 @@ func.func @rope_rotary_dim_odd(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
 // rope: rotary_dim counts features of one head.
 func.func @rope_rotary_dim_too_big(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{rotary_dim (16) must not exceed head_dim (8)}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 16 : i64} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, rotary_dim = 16 : i64}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -361,7 +375,8 @@ func.func @rope_rotary_dim_too_big(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64
 // rope: without rotary_dim the whole head rotates, so head_dim is even.
 func.func @rope_head_dim_odd(%q: tensor<1x4x8x7xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{head_dim must be even to be rotated, got 7}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x7xf32>, tensor<1x4xi64>) -> tensor<1x4x8x7xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x7xf32>, tensor<1x4xi64>) -> tensor<1x4x8x7xf32>
   return
 }
 
@@ -370,7 +385,8 @@ func.func @rope_head_dim_odd(%q: tensor<1x4x8x7xf32>, %pos: tensor<1x4xi64>) {
 // rope: theta must be positive.
 func.func @rope_theta(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{theta must be positive, got -1}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, theta = -1.0 : f32} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, theta = -1.0 : f32}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -379,7 +395,8 @@ func.func @rope_theta(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
 // rope: linear_scaling divides positions, so it must be positive.
 func.func @rope_linear_scaling(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{linear_scaling must be positive, got 0}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, linear_scaling = 0.0 : f32} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>, linear_scaling = 0.0 : f32}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf32>
   return
 }
 
@@ -388,7 +405,8 @@ func.func @rope_linear_scaling(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
 // rope: the result has the input's element type.
 func.func @rope_result_type(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{result must have 'f32' elements, got 'f16'}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf16>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x8x8xf16>
   return
 }
 
@@ -397,7 +415,8 @@ func.func @rope_result_type(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
 // rope: the result has the input's shape.
 func.func @rope_result_shape(%q: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) {
   // expected-error @+1 {{result must have shape [1, 4, 8, 8] (the input's shape), got [1, 4, 64]}}
-  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x64xf32>
+  %0 = tessel.rope %q, %pos {layout = #tessel.rope_layout<half_split>}
+      : (tensor<1x4x8x8xf32>, tensor<1x4xi64>) -> tensor<1x4x64xf32>
   return
 }
 
@@ -460,7 +479,8 @@ func.func @residual_add_generic_mismatch(%a: tensor<4x8xf32>, %b: tensor<8xf32>)
 // kv_cache_update: the cache must be f32.
 func.func @kv_update_cache_type(%kc: tensor<1x64x4x8xf16>, %k: tensor<1x1x4x8xf32>, %p: i64) {
   // expected-error @+1 {{cache must have f32 elements, got 'f16'}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf16>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x4x8xf16>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf16>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x4x8xf16>
   return
 }
 
@@ -469,7 +489,8 @@ func.func @kv_update_cache_type(%kc: tensor<1x64x4x8xf16>, %k: tensor<1x1x4x8xf3
 // kv_cache_update: the cache is per KV head.
 func.func @kv_update_cache_rank(%kc: tensor<1x64x32xf32>, %k: tensor<1x1x4x8xf32>, %p: i64) {
   // expected-error @+1 {{cache must have rank 4 [batch, max_len, kv_heads, head_dim], got rank 3}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x32xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x32xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x32xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x32xf32>
   return
 }
 
@@ -478,7 +499,8 @@ func.func @kv_update_cache_rank(%kc: tensor<1x64x32xf32>, %k: tensor<1x1x4x8xf32
 // kv_cache_update: the update must be f32.
 func.func @kv_update_update_type(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x8xf16>, %p: i64) {
   // expected-error @+1 {{update must have f32 elements, got 'f16'}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf16>, i64) -> tensor<1x64x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf16>, i64) -> tensor<1x64x4x8xf32>
   return
 }
 
@@ -487,7 +509,8 @@ func.func @kv_update_update_type(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x8xf
 // kv_cache_update: the update is per KV head.
 func.func @kv_update_update_rank(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x32xf32>, %p: i64) {
   // expected-error @+1 {{update must have rank 4 [batch, n, kv_heads, head_dim], got rank 3}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x32xf32>, i64) -> tensor<1x64x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x32xf32>, i64) -> tensor<1x64x4x8xf32>
   return
 }
 
@@ -496,7 +519,8 @@ func.func @kv_update_update_rank(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x32xf3
 // kv_cache_update: batch must agree.
 func.func @kv_update_batch(%kc: tensor<1x64x4x8xf32>, %k: tensor<2x1x4x8xf32>, %p: i64) {
   // expected-error @+1 {{update dimension 0 (batch, as in cache) must be 1, got 2}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<2x1x4x8xf32>, i64) -> tensor<1x64x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<2x1x4x8xf32>, i64) -> tensor<1x64x4x8xf32>
   return
 }
 
@@ -505,7 +529,8 @@ func.func @kv_update_batch(%kc: tensor<1x64x4x8xf32>, %k: tensor<2x1x4x8xf32>, %
 // kv_cache_update: a query-head tensor (8 heads) is not a KV-head update.
 func.func @kv_update_heads(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x8x8xf32>, %p: i64) {
   // expected-error @+1 {{update dimension 2 (kv_heads, as in cache) must be 4, got 8}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x8x8xf32>, i64) -> tensor<1x64x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x8x8xf32>, i64) -> tensor<1x64x4x8xf32>
   return
 }
 
@@ -514,7 +539,8 @@ func.func @kv_update_heads(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x8x8xf32>, %
 // kv_cache_update: head_dim must agree.
 func.func @kv_update_head_dim(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x16xf32>, %p: i64) {
   // expected-error @+1 {{update dimension 3 (head_dim, as in cache) must be 8, got 16}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x4x16xf32>, i64) -> tensor<1x64x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x4x16xf32>, i64) -> tensor<1x64x4x8xf32>
   return
 }
 
@@ -523,7 +549,8 @@ func.func @kv_update_head_dim(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x16xf32
 // kv_cache_update: an update longer than the cache can never fit.
 func.func @kv_update_too_long(%kc: tensor<1x4x4x8xf32>, %k: tensor<1x8x4x8xf32>, %p: i64) {
   // expected-error @+1 {{update has 8 rows but the cache holds only 4}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x4x4x8xf32>, tensor<1x8x4x8xf32>, i64) -> tensor<1x4x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x4x4x8xf32>, tensor<1x8x4x8xf32>, i64) -> tensor<1x4x4x8xf32>
   return
 }
 
@@ -532,7 +559,8 @@ func.func @kv_update_too_long(%kc: tensor<1x4x4x8xf32>, %k: tensor<1x8x4x8xf32>,
 // kv_cache_update: the result has the cache's element type.
 func.func @kv_update_result_type(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x8xf32>, %p: i64) {
   // expected-error @+1 {{result must have 'f32' elements, got 'f16'}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x4x8xf16>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x64x4x8xf16>
   return
 }
 
@@ -541,7 +569,8 @@ func.func @kv_update_result_type(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x8xf
 // kv_cache_update: the result is the whole cache, not the written rows.
 func.func @kv_update_result_shape(%kc: tensor<1x64x4x8xf32>, %k: tensor<1x1x4x8xf32>, %p: i64) {
   // expected-error @+1 {{result must have shape [1, 64, 4, 8] (the cache's shape), got [1, 1, 4, 8]}}
-  %0 = tessel.kv_cache_update %kc, %k, %p : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x1x4x8xf32>
+  %0 = tessel.kv_cache_update %kc, %k, %p
+      : (tensor<1x64x4x8xf32>, tensor<1x1x4x8xf32>, i64) -> tensor<1x1x4x8xf32>
   return
 }
 
@@ -649,7 +678,8 @@ func.func @sample_temperature(%l: tensor<1x512xf32>) {
 // sample: top_k 0 means no limit; negative is meaningless.
 func.func @sample_top_k(%l: tensor<1x512xf32>) {
   // expected-error @+1 {{top_k must be >= 0 (0 = no limit), got -1}}
-  %0 = tessel.sample %l {temperature = 1.0 : f32, top_k = -1 : i64} : tensor<1x512xf32> -> tensor<1xi64>
+  %0 = tessel.sample %l {temperature = 1.0 : f32, top_k = -1 : i64}
+      : tensor<1x512xf32> -> tensor<1xi64>
   return
 }
 
@@ -658,7 +688,8 @@ func.func @sample_top_k(%l: tensor<1x512xf32>) {
 // sample: top_p 0 would keep no token.
 func.func @sample_top_p_zero(%l: tensor<1x512xf32>) {
   // expected-error @+1 {{top_p must be in (0, 1], got 0}}
-  %0 = tessel.sample %l {temperature = 1.0 : f32, top_p = 0.0 : f32} : tensor<1x512xf32> -> tensor<1xi64>
+  %0 = tessel.sample %l {temperature = 1.0 : f32, top_p = 0.0 : f32}
+      : tensor<1x512xf32> -> tensor<1xi64>
   return
 }
 
@@ -667,6 +698,7 @@ func.func @sample_top_p_zero(%l: tensor<1x512xf32>) {
 // sample: top_p is a probability mass.
 func.func @sample_top_p_big(%l: tensor<1x512xf32>) {
   // expected-error @+1 {{top_p must be in (0, 1], got 1.5}}
-  %0 = tessel.sample %l {temperature = 1.0 : f32, top_p = 1.5 : f32} : tensor<1x512xf32> -> tensor<1xi64>
+  %0 = tessel.sample %l {temperature = 1.0 : f32, top_p = 1.5 : f32}
+      : tensor<1x512xf32> -> tensor<1xi64>
   return
 }

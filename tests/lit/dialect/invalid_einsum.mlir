@@ -15,7 +15,8 @@ func.func @implicit(%a: tensor<4x6xf32>, %b: tensor<6x3xf32>) {
 // Broadcasting with ... is not supported.
 func.func @ellipsis_input(%a: tensor<4x6xf32>, %b: tensor<6x3xf32>) {
   // expected-error @+1 {{ellipsis ('...') in input term 0 is not supported}}
-  %0 = tessel.einsum "...j,jk->...k" %a, %b : (tensor<4x6xf32>, tensor<6x3xf32>) -> tensor<4x3xf32>
+  %0 = tessel.einsum "...j,jk->...k" %a, %b
+      : (tensor<4x6xf32>, tensor<6x3xf32>) -> tensor<4x3xf32>
   return
 }
 
@@ -96,7 +97,8 @@ func.func @too_few_operands(%a: tensor<4x6xf32>) {
 // One operand per input term (three operands, two terms).
 func.func @too_many_operands(%a: tensor<4x6xf32>, %b: tensor<6x3xf32>, %c: tensor<3xf32>) {
   // expected-error @+1 {{equation has 2 input terms but 3 operands were given}}
-  %0 = tessel.einsum "ij,jk->ik" %a, %b, %c : (tensor<4x6xf32>, tensor<6x3xf32>, tensor<3xf32>) -> tensor<4x3xf32>
+  %0 = tessel.einsum "ij,jk->ik" %a, %b, %c
+      : (tensor<4x6xf32>, tensor<6x3xf32>, tensor<3xf32>) -> tensor<4x3xf32>
   return
 }
 
@@ -121,9 +123,11 @@ func.func @extent_mismatch(%a: tensor<4x6xf32>, %b: tensor<5x3xf32>) {
 // -----
 
 // A dynamic extent agrees with anything, but the first static one then binds the label.
-func.func @extent_mismatch_after_dynamic(%a: tensor<4x?xf32>, %b: tensor<6x3xf32>, %c: tensor<5x2xf32>) {
+func.func @extent_mismatch_after_dynamic(%a: tensor<4x?xf32>, %b: tensor<6x3xf32>,
+    %c: tensor<5x2xf32>) {
   // expected-error @+1 {{label 'j' has extent 6 in one place and 5 in operand 2}}
-  %0 = tessel.einsum "ij,jk,jl->ikl" %a, %b, %c : (tensor<4x?xf32>, tensor<6x3xf32>, tensor<5x2xf32>) -> tensor<4x3x2xf32>
+  %0 = tessel.einsum "ij,jk,jl->ikl" %a, %b, %c
+      : (tensor<4x?xf32>, tensor<6x3xf32>, tensor<5x2xf32>) -> tensor<4x3x2xf32>
   return
 }
 

@@ -1,0 +1,4 @@
+// examples/gqa_attention.mlir must parse, verify and round-trip (custom and generic
+// form); the CHECK lines live in the example itself.
+// RUN: tessel-opt %examples/gqa_attention.mlir | tessel-opt | FileCheck %examples/gqa_attention.mlir
+// RUN: tessel-opt %examples/gqa_attention.mlir --mlir-print-op-generic | tessel-opt | FileCheck %examples/gqa_attention.mlir
