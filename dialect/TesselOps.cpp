@@ -166,6 +166,14 @@ void checkWindow(Checker &c, std::optional<uint64_t> window, bool causal) {
 
 //===----------------------------------------------------------------------===//
 
+LogicalResult WeightOp::verify() {
+  Checker c(*this);
+  c.check(!getName().empty(), "name must not be empty");
+  c.check(getResult().getType().hasStaticShape(),
+          "weight '" + getName() + "' must have a static shape");
+  return c.result();
+}
+
 LogicalResult EmbeddingOp::verify() {
   Checker c(*this);
   c.f32(getTable(), "table").rank(getTable(), "table", 2, "[vocab, dim]");
@@ -234,6 +242,12 @@ LogicalResult RopeOp::verify() {
   } else {
     c.check(ShapedType::isDynamic(headDim) || headDim % 2 == 0,
             "head_dim must be even to be rotated, got " + Twine(headDim));
+  }
+  if (getFreqFactors() && c.ok()) {
+    int64_t rot = getRotaryDim() ? static_cast<int64_t>(*getRotaryDim()) : headDim;
+    c.f32(getFreqFactors(), "freq_factors");
+    c.shape(getFreqFactors(), "freq_factors",
+            {ShapedType::isDynamic(rot) ? ShapedType::kDynamic : rot / 2}, "[rotary_dim / 2]");
   }
   c.positive(getTheta().convertToFloat(), "theta");
   c.positive(getLinearScaling().convertToFloat(), "linear_scaling");

@@ -23,6 +23,26 @@ class Tessel_Op<string mnemonic, list<Trait> traits = []>
 // Embedding, linear, norms
 //===----------------------------------------------------------------------===//
 
+def Tessel_WeightOp : Tessel_Op<"weight"> {
+  let summary = "A named model weight, bound at run time";
+  let description = [{
+    Refers to a weight of the loaded model by its canonical name (GGUF
+    style: `token_embd.weight`, `blk.3.attn_q.weight`, ...). The IR stays
+    small and format-independent: the runtime (or the reference evaluator)
+    resolves the name against the model's weight store, where the data
+    stays in its native, possibly quantized, form. The result type gives the
+    logical shape in PyTorch order and must be static.
+
+    Example:
+    ```mlir
+    %wq = tessel.weight "blk.0.attn_q.weight" : tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
 def Tessel_EmbeddingOp : Tessel_Op<"embedding"> {
   let summary = "Look up rows of an embedding table by token id";
   let description = [{
@@ -122,6 +142,9 @@ def Tessel_RopeOp : Tessel_Op<"rope"> {
     `angle = (pos / linear_scaling) * theta^(-2i / rotary_dim)`:
     `(a, b) -> (a cos - b sin, a sin + b cos)`. `layout` picks the pairs:
     `interleaved` = `(x[2i], x[2i+1])`, `half_split` = `(x[i], x[i + rotary_dim/2])`.
+    The optional `freq_factors` (f32, `[rotary_dim/2]`) divide each pair's
+    frequency: `angle_i /= freq_factors[i]`. This is how Llama 3 rope scaling
+    (and llama.cpp's `rope_freqs` tensor) is expressed.
 
     Example:
     ```mlir
@@ -130,13 +153,15 @@ def Tessel_RopeOp : Tessel_Op<"rope"> {
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$positions,
+                       Optional<AnyRankedTensor>:$freq_factors,
                        Tessel_RopeLayoutAttr:$layout,
                        DefaultValuedAttr<F32Attr, "10000.0f">:$theta,
                        OptionalAttr<I64Attr>:$rotary_dim,
                        DefaultValuedAttr<F32Attr, "1.0f">:$linear_scaling);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $input `,` $positions attr-dict `:` functional-type(operands, results)
+    $input `,` $positions (`freq_factors` `(` $freq_factors^ `)`)? attr-dict
+    `:` functional-type(operands, results)
   }];
 }
 

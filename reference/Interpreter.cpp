@@ -124,6 +124,8 @@ absl::StatusOr<Tensor> constantTensor(arith::ConstantOp op) {
 
 class Evaluator {
  public:
+  explicit Evaluator(const WeightProvider &weights) : weights(weights) {}
+
   absl::StatusOr<std::vector<Tensor>> run(func::FuncOp fn, const std::vector<Tensor> &args) {
     auto argTypes = fn.getArgumentTypes();
     if (args.size() != argTypes.size())
@@ -194,7 +196,7 @@ class Evaluator {
           p.theta = o.getTheta().convertToDouble();
           p.rotaryDim = o.getRotaryDim() ? static_cast<int64_t>(*o.getRotaryDim()) : 0;
           p.linearScaling = o.getLinearScaling().convertToDouble();
-          return rope(get(o.getInput()), get(o.getPositions()), p);
+          return rope(get(o.getInput()), get(o.getPositions()), p, getOpt(o.getFreqFactors()));
         })
         .Case([&](AttentionOp o) -> R {
           return attention(get(o.getQuery()), get(o.getKey()), get(o.getValue()),
@@ -262,24 +264,50 @@ class Evaluator {
           p.seed = static_cast<uint64_t>(o.getSeed());
           return sample(get(o.getLogits()), p);
         })
-        .Case([&](tensor::ExpandShapeOp o) -> R { return reshapeTo(o.getSrc(), o.getResultType()); })
+        .Case([&](WeightOp o) -> R {
+          if (!weights)
+            return absl::FailedPreconditionError("weight '" + o.getName().str() +
+                                                 "' needs a model's weights to be bound");
+          auto type = o.getResult().getType();
+          return weights(o.getName().str(),
+                         std::vector<int64_t>(type.getShape().begin(), type.getShape().end()));
+        })
+        .Case([&](tensor::ExpandShapeOp o) -> R {
+          // Static extents come from the type, dynamic ones from SSA values.
+          std::vector<int64_t> shape;
+          for (OpFoldResult d : o.getMixedOutputShape()) {
+            if (auto attr = dyn_cast<Attribute>(d))
+              shape.push_back(cast<IntegerAttr>(attr).getInt());
+            else
+              shape.push_back(get(cast<Value>(d)).i[0]);
+          }
+          return reshape(get(o.getSrc()), shape);
+        })
         .Case([&](tensor::CollapseShapeOp o) -> R {
-          return reshapeTo(o.getSrc(), o.getResultType());
+          const Tensor &src = get(o.getSrc());
+          std::vector<int64_t> shape;
+          for (const auto &group : o.getReassociationIndices()) {
+            int64_t n = 1;
+            for (int64_t d : group) n *= src.shape[d];
+            shape.push_back(n);
+          }
+          return reshape(src, shape);
+        })
+        .Case([&](tensor::DimOp o) -> R {
+          const Tensor &src = get(o.getSource());
+          int64_t d = get(o.getIndex()).i[0];
+          if (d < 0 || d >= src.rank()) return absl::InvalidArgumentError("dimension out of range");
+          return Tensor::scalarI64(src.shape[d]);
         })
         .Case([&](arith::ConstantOp o) -> R { return constantTensor(o); })
         .Default([&](Operation *other) -> R {
           return absl::UnimplementedError(
               "the reference evaluator does not implement this op (supported: the tessel "
-              "dialect, tensor.expand_shape/collapse_shape, arith.constant)");
+              "dialect, tensor.expand_shape/collapse_shape/dim, arith.constant)");
         });
   }
 
-  absl::StatusOr<Tensor> reshapeTo(Value src, RankedTensorType type) {
-    if (!type.hasStaticShape())
-      return absl::UnimplementedError("reshapes to dynamic shapes are not supported");
-    return reshape(get(src), std::vector<int64_t>(type.getShape().begin(), type.getShape().end()));
-  }
-
+  const WeightProvider &weights;
   llvm::DenseMap<Value, Tensor> values;
 };
 
@@ -334,10 +362,11 @@ absl::StatusOr<std::vector<ArgumentSpec>> ReferenceProgram::arguments(std::strin
 }
 
 absl::StatusOr<std::vector<Tensor>> ReferenceProgram::run(const std::vector<Tensor> &args,
-                                                          std::string_view entry) const {
+                                                          std::string_view entry,
+                                                          const WeightProvider &weights) const {
   auto fn = findFunction(*impl_->module, entry);
   if (!fn.ok()) return fn.status();
-  Evaluator evaluator;
+  Evaluator evaluator(weights);
   return evaluator.run(*fn, args);
 }
 

@@ -8,6 +8,7 @@
 #ifndef TESSEL_REFERENCE_INTERPRETER_H
 #define TESSEL_REFERENCE_INTERPRETER_H
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,10 @@ struct ArgumentSpec {
   bool isScalar = false;  // an i64/index value rather than a tensor
 };
 
+/// Resolves `tessel.weight` ops: name and expected shape -> values.
+using WeightProvider =
+    std::function<absl::StatusOr<Tensor>(const std::string &name, const std::vector<int64_t> &shape)>;
+
 class ReferenceProgram {
  public:
   /// Parses and verifies `text`; `sourceName` names it in diagnostics.
@@ -37,8 +42,10 @@ class ReferenceProgram {
   absl::StatusOr<std::vector<ArgumentSpec>> arguments(std::string_view entry = "main") const;
 
   /// Evaluates `entry` on `args` (checked against its signature).
+  /// `weights` resolves `tessel.weight` ops; without it they are an error.
   absl::StatusOr<std::vector<Tensor>> run(const std::vector<Tensor> &args,
-                                          std::string_view entry = "main") const;
+                                          std::string_view entry = "main",
+                                          const WeightProvider &weights = nullptr) const;
 
  private:
   struct Impl;

@@ -200,7 +200,8 @@ Result layerNorm(const Tensor &x, const Tensor &w, const Tensor *bias, double ep
   return out;
 }
 
-Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p) {
+Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
+            const Tensor *freqFactors) {
   const std::string op = "rope";
   RETURN_IF_ERROR(expectF32(x, op, "input"));
   RETURN_IF_ERROR(expectRank(x, 4, op, "input [batch, seq, heads, head_dim]"));
@@ -210,8 +211,9 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p) {
   RETURN_IF_ERROR(expect(rot % 2 == 0 && rot <= hd, op,
                          "rotary_dim " + std::to_string(rot) + " must be even and <= head_dim " +
                              std::to_string(hd)));
-  Tensor out = x;
   int64_t half = rot / 2;
+  if (freqFactors) RETURN_IF_ERROR(expectShape(*freqFactors, {half}, op, "freq_factors"));
+  Tensor out = x;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t s = 0; s < seq; ++s) {
       double pos = static_cast<double>(positions.i[b * seq + s]) / p.linearScaling;
@@ -219,6 +221,7 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p) {
         int64_t base = ((b * seq + s) * heads + h) * hd;
         for (int64_t i = 0; i < half; ++i) {
           double angle = pos * std::pow(p.theta, -2.0 * i / rot);
+          if (freqFactors) angle /= freqFactors->f[i];
           double c = std::cos(angle), sn = std::sin(angle);
           int64_t ia = p.layout == RopeLayout::Interleaved ? 2 * i : i;
           int64_t ib = p.layout == RopeLayout::Interleaved ? 2 * i + 1 : i + half;

@@ -86,7 +86,8 @@ Result embedding(const Tensor &table, const Tensor &ids, double scale);
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
 Result rmsNorm(const Tensor &x, const Tensor &w, double eps, bool unitOffset);
 Result layerNorm(const Tensor &x, const Tensor &w, const Tensor *bias, double eps);
-Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p);
+Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
+            const Tensor *freqFactors = nullptr);
 Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor *mask,
                  const Tensor *sinks, const AttentionParams &p);
 Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const Tensor *mask,

@@ -188,13 +188,16 @@ def rms_norm_ref(x, w, eps, unit_offset=False):
     return y * (w + 1.0 if unit_offset else w)
 
 
-def rope_ref(x, pos, layout, theta=10000.0, rotary_dim=None, linear_scaling=1.0):
+def rope_ref(x, pos, layout, theta=10000.0, rotary_dim=None, linear_scaling=1.0,
+             freq_factors=None):
     """x: [B, S, H, D], pos: [B, S] ints. Pair i turns by
-    (pos / linear_scaling) * theta^(-2i / rotary_dim)."""
+    (pos / linear_scaling) * theta^(-2i / rotary_dim) / freq_factors[i]."""
     d = x.shape[-1]
     r = d if rotary_dim is None else rotary_dim
     i = torch.arange(r // 2, dtype=F64)
     inv_freq = torch.pow(torch.tensor(theta, dtype=F64), -2.0 * i / r)
+    if freq_factors is not None:
+        inv_freq = inv_freq / freq_factors.to(F64)
     ang = (pos.to(F64) / linear_scaling)[..., None] * inv_freq  # [B, S, r/2]
     cos = torch.cos(ang)[:, :, None, :]
     sin = torch.sin(ang)[:, :, None, :]
@@ -466,6 +469,35 @@ def rope_cases():
             layout, th, r, shape[-1], lsv)
         one_op(name, "rope", desc, [Arg("x", x), Arg("pos", pos)], "tessel.rope %x, %pos" + a,
                ttype(shape, "f32"), out)
+
+
+def llama3_freq_factors(head_dim, theta, factor, low_freq_factor, high_freq_factor, original_ctx):
+    """Llama 3 rope scaling as per-pair divisors of the frequency (the form
+    llama.cpp stores as `rope_freqs.weight`), following HF's
+    _compute_llama3_parameters."""
+    inv_freq = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    wavelen = 2 * np.pi / inv_freq
+    low_wavelen = original_ctx / low_freq_factor
+    high_wavelen = original_ctx / high_freq_factor
+    smooth = (original_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+    scaled = np.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+    medium = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+    scaled = np.where(medium, (1 - smooth) * inv_freq / factor + smooth * inv_freq, scaled)
+    return (inv_freq / scaled).astype(np.float32)
+
+
+def rope_freq_factor_cases():
+    name = "rope_llama3_freq_factors"
+    g = Rng(name)
+    shape = (1, 5, 2, 16)
+    x = g.normal(shape)
+    pos = np.array([[0, 1, 2, 900, 4000]], dtype=np.int64)
+    ff = llama3_freq_factors(16, 500000.0, 8.0, 1.0, 4.0, 64)
+    out = rope_ref(t(x), t(pos), "half_split", f32(500000.0), 16, f32(1.0), t(ff))
+    a = attrs("layout = #tessel.rope_layout<half_split>", "theta = %s : f32" % fattr(500000.0))
+    one_op(name, "rope", "RoPE half_split with Llama 3 frequency factors",
+           [Arg("x", x), Arg("pos", pos), Arg("ff", ff)],
+           "tessel.rope %x, %pos freq_factors(%ff)" + a, ttype(shape, "f32"), out)
 
 
 def attention_case(name, desc, b, lq, lk, h, kvh, d, dv=None, causal=False, window=None,
@@ -929,7 +961,8 @@ def main():
                     help="parse and verify every case's MLIR with this tessel-opt")
     opts = ap.parse_args()
 
-    for gen in (embedding_cases, linear_cases, norm_cases, rope_cases, attention_cases,
+    for gen in (embedding_cases, linear_cases, norm_cases, rope_cases, rope_freq_factor_cases,
+                attention_cases,
                 mla_cases, ffn_cases, moe_cases, einsum_cases, softmax_cases, residual_cases,
                 kv_cache_cases, decoder_block_cases):
         gen()

@@ -702,3 +702,30 @@ func.func @sample_top_p_big(%l: tensor<1x512xf32>) {
       : tensor<1x512xf32> -> tensor<1xi64>
   return
 }
+
+// -----
+
+// weight: the name must say which weight.
+func.func @weight_empty_name() {
+  // expected-error @+1 {{name must not be empty}}
+  %w = tessel.weight "" : tensor<4xf32>
+  return
+}
+
+// -----
+
+// weight: weights have static shapes.
+func.func @weight_dynamic() {
+  // expected-error @+1 {{weight 'blk.0.attn_q.weight' must have a static shape}}
+  %w = tessel.weight "blk.0.attn_q.weight" : tensor<?x64xf32>
+  return
+}
+
+// -----
+
+// rope: one frequency factor per rotated pair.
+func.func @rope_freq_factors_shape(%x: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>, %ff: tensor<8xf32>) {
+  // expected-error @+1 {{freq_factors must have shape [4] [rotary_dim / 2], got [8]}}
+  %r = tessel.rope %x, %pos freq_factors(%ff) {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>, tensor<8xf32>) -> tensor<1x4x8x8xf32>
+  return
+}

@@ -438,3 +438,13 @@ func.func @sample(%logits: tensor<1x512xf32>, %row: tensor<512xf32>)
   %2 = tessel.sample %row {temperature = 1.0 : f32} : tensor<512xf32> -> tensor<i64>
   return %0, %1, %2 : tensor<1xi64>, tensor<1xi64>, tensor<i64>
 }
+
+// weight: a named model weight, and RoPE with Llama 3 frequency factors.
+// CHECK-LABEL: func.func @weight_and_freq_factors
+// CHECK: %[[W:.*]] = tessel.weight "rope_freqs.weight" : tensor<4xf32>
+// CHECK: tessel.rope %{{.*}}, %{{.*}} freq_factors(%[[W]]) {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+func.func @weight_and_freq_factors(%x: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64>) -> tensor<1x4x8x8xf32> {
+  %ff = tessel.weight "rope_freqs.weight" : tensor<4xf32>
+  %r = tessel.rope %x, %pos freq_factors(%ff) {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>, tensor<4xf32>) -> tensor<1x4x8x8xf32>
+  return %r : tensor<1x4x8x8xf32>
+}
