@@ -11,6 +11,12 @@ namespace tessel::cli {
 /// generated inputs and prints a summary of each result. Returns the exit code.
 int runEval(const std::vector<std::string> &args);
 
+/// `tessel compile MODEL --emit=tessel`: the model's IR.
+int runCompile(const std::vector<std::string> &args);
+
+/// `tessel mkmodel DESCRIPTION.json -o OUT`: a random-weight model file.
+int runMkmodel(const std::vector<std::string> &args);
+
 }  // namespace tessel::cli
 
 #endif  // TESSEL_TOOLS_TESSEL_COMMANDS_H

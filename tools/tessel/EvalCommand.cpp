@@ -16,10 +16,8 @@
 #include "absl/flags/flag.h"
 #include "reference/Interpreter.h"
 #include "tools/tessel/Commands.h"
+#include "tools/tessel/Flags.h"
 
-ABSL_FLAG(std::string, entry, "main", "function to run");
-ABSL_FLAG(uint64_t, seed, 0, "seed for the generated inputs");
-ABSL_FLAG(int, values, 4, "how many leading values of each result to print");
 
 namespace tessel::cli {
 namespace {
@@ -99,7 +97,8 @@ int runEval(const std::vector<std::string> &args) {
                  std::string(specs.status().message()).c_str());
     return 1;
   }
-  std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
+  uint64_t seed = static_cast<uint64_t>(std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0));
+  std::mt19937_64 rng(seed);
   std::vector<Tensor> inputs;
   for (size_t i = 0; i < specs->size(); ++i) inputs.push_back(makeInput((*specs)[i], rng, i));
 
@@ -114,7 +113,7 @@ int runEval(const std::vector<std::string> &args) {
   }
   std::printf("%s: @%s, %zu inputs (seed %llu), reference evaluator\n", args[0].c_str(),
               entry.c_str(), inputs.size(),
-              static_cast<unsigned long long>(absl::GetFlag(FLAGS_seed)));
+              static_cast<unsigned long long>(seed));
   for (size_t i = 0; i < results->size(); ++i)
     printSummary(i, (*results)[i], absl::GetFlag(FLAGS_values));
   std::fprintf(stderr, "evaluated in %.2f ms\n", ms);

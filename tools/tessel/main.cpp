@@ -18,10 +18,20 @@ constexpr char kUsage[] = R"(tessel: compile and run transformer models
 Usage: tessel <command> [flags] ARGS
 
 Commands:
+  compile MODEL    Load a model (.gguf, llama2.c .bin, Hugging Face directory,
+                   or a model description .json) and print its IR
+                   (--emit=tessel, -o FILE, --debug_info for locations).
+  mkmodel DESC.json -o OUT
+                   Write a random-weight model as GGUF (--format=gguf, default)
+                   or a Hugging Face directory (--format=safetensors);
+                   --dtype, --seed, --vocab_from override the description.
   eval FILE.mlir   Run @main (or --entry) with the reference evaluator on
                    generated inputs and print a summary of every result.
 
 Examples:
+  tessel compile model.gguf --emit=tessel
+  tessel compile examples/models/tiny-llama.json --emit=tessel
+  tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
   tessel eval examples/llama_decoder_block.mlir
   tessel eval examples/gqa_attention.mlir --seed 3 --values 8
 
@@ -38,7 +48,10 @@ int main(int argc, char **argv) {
   std::string command = positional[1];
   std::vector<std::string> args(positional.begin() + 2, positional.end());
   if (command == "eval") return tessel::cli::runEval(args);
-  std::fprintf(stderr, "tessel: unknown command '%s'; commands: eval. Try 'tessel --help'.\n",
+  if (command == "compile") return tessel::cli::runCompile(args);
+  if (command == "mkmodel") return tessel::cli::runMkmodel(args);
+  std::fprintf(stderr,
+               "tessel: unknown command '%s'; commands: compile, mkmodel, eval. Try 'tessel --help'.\n",
                command.c_str());
   return 2;
 }

@@ -1,0 +1,254 @@
+//===- ModelToIR.cpp - ModelConfig -> tessel IR ---------------------------===//
+#include "frontends/ModelToIR.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "dialect/TesselOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Verifier.h"
+
+namespace tessel::frontends {
+
+using namespace mlir;
+
+void loadModelDialects(MLIRContext &context) {
+  context.loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect>();
+}
+
+namespace {
+
+class ModelIRBuilder {
+ public:
+  ModelIRBuilder(MLIRContext &ctx, const ModelConfig &c, const std::string &source)
+      : b(&ctx), c(c), fileLoc(FileLineColLoc::get(&ctx, source, 0, 0)) {
+    for (const WeightSpec &w : expectedWeights(c)) weightShapes[w.name] = w.shape;
+  }
+
+  OwningOpRef<ModuleOp> build() {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+    b.setInsertionPointToEnd(module->getBody());
+    auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
+    auto fn = b.create<func::FuncOp>(
+        loc("forward"), "forward",
+        b.getFunctionType({idsType, idsType}, {activation(c.vocabSize)}));
+    b.setInsertionPointToStart(fn.addEntryBlock());
+    Value tokens = fn.getArgument(0);
+    positions = fn.getArgument(1);
+    seqLen = b.create<tensor::DimOp>(loc("seq_len"), tokens, 1);
+
+    Value h = b.create<EmbeddingOp>(loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
+                                    tokens, b.getF32FloatAttr(c.embeddingScale));
+    if (c.learnedPositions) {
+      Value pos = b.create<EmbeddingOp>(loc("position_embd"), activation(c.dim),
+                                        weight("position_embd.weight"), positions,
+                                        b.getF32FloatAttr(1.0f));
+      h = b.create<ResidualAddOp>(loc("position_embd"), h, pos);
+    }
+    if (c.ropeFreqFactors) freqFactors = weight("rope_freqs.weight");
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+      std::string p = absl::StrCat("blk.", i, ".");
+      Value x = norm(h, p + "attn_norm");
+      Value a = c.isMla() ? mla(x, i) : attention(x, i);
+      h = b.create<ResidualAddOp>(loc(p + "attn_residual"), h, a);
+      x = norm(h, p + "ffn_norm");
+      Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
+      h = b.create<ResidualAddOp>(loc(p + "ffn_residual"), h, f);
+    }
+    h = norm(h, "output_norm");
+    Value logits = b.create<LinearOp>(loc("output"), activation(c.vocabSize), h,
+                                      weight("output.weight"), Value());
+    b.create<func::ReturnOp>(loc("output"), logits);
+    return module;
+  }
+
+ private:
+  Location loc(const std::string &name) { return NameLoc::get(b.getStringAttr(name), fileLoc); }
+
+  RankedTensorType activation(int64_t features) {
+    return RankedTensorType::get({1, ShapedType::kDynamic, features}, b.getF32Type());
+  }
+  RankedTensorType perHead(int64_t heads, int64_t dim) {
+    return RankedTensorType::get({1, ShapedType::kDynamic, heads, dim}, b.getF32Type());
+  }
+
+  Value weight(const std::string &name) {
+    auto it = weightShapes.find(name);
+    assert(it != weightShapes.end() && "weight not in expectedWeights");
+    auto type = RankedTensorType::get(it->second, b.getF32Type());
+    std::string locName = name.substr(0, name.rfind('.'));
+    return b.create<WeightOp>(loc(locName), type, name);
+  }
+  Value optionalWeight(const std::string &name) {
+    return weightShapes.count(name) ? weight(name) : Value();
+  }
+
+  // [1, seq, heads*dim] -> [1, seq, heads, dim]
+  Value splitHeads(Value x, int64_t heads, int64_t dim, const std::string &name) {
+    SmallVector<OpFoldResult> shape = {b.getIndexAttr(1), seqLen, b.getIndexAttr(heads),
+                                       b.getIndexAttr(dim)};
+    return b.create<tensor::ExpandShapeOp>(loc(name), perHead(heads, dim), x,
+                                           SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
+                                           shape);
+  }
+  Value mergeHeads(Value x, const std::string &name) {
+    return b.create<tensor::CollapseShapeOp>(loc(name), x,
+                                             SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  }
+
+  Value norm(Value x, const std::string &name) {
+    Value w = weight(name + ".weight");
+    if (c.norm == NormKind::LayerNorm)
+      return b.create<LayerNormOp>(loc(name), x.getType(), x, w, weight(name + ".bias"),
+                                   b.getF32FloatAttr(c.normEps));
+    return b.create<RMSNormOp>(loc(name), x.getType(), x, w, b.getF32FloatAttr(c.normEps),
+                               c.normUnitOffset ? b.getUnitAttr() : nullptr);
+  }
+
+  Value rope(Value x, int64_t dim, const std::string &name) {
+    auto layout = c.rope == RopeStyle::Interleaved ? RopeLayout::interleaved : RopeLayout::half_split;
+    IntegerAttr rotary = c.ropeDim && c.ropeDim != dim ? b.getI64IntegerAttr(c.ropeDim) : nullptr;
+    return b.create<RopeOp>(loc(name), x.getType(), x, positions, freqFactors,
+                            RopeLayoutAttr::get(b.getContext(), layout),
+                            b.getF32FloatAttr(c.ropeTheta), rotary,
+                            b.getF32FloatAttr(c.ropeLinearScaling));
+  }
+
+  IntegerAttr windowAttr(int64_t layer) {
+    return c.layers[layer].window > 0 ? b.getI64IntegerAttr(c.layers[layer].window) : nullptr;
+  }
+
+  Value attention(Value x, int64_t layer) {
+    std::string p = absl::StrCat("blk.", layer, ".");
+    int64_t hd = c.headDim;
+    auto project = [&](const char *which, int64_t heads) {
+      std::string n = p + "attn_" + which;
+      // Weights are materialised in a fixed order (argument evaluation order
+      // is unspecified in C++, and the printed IR must be deterministic).
+      Value w = weight(n + ".weight");
+      Value bias = optionalWeight(n + ".bias");
+      Value y = b.create<LinearOp>(loc(n), activation(heads * hd), x, w, bias);
+      return splitHeads(y, heads, hd, n);
+    };
+    Value q = project("q", c.numHeads), k = project("k", c.numKvHeads), v = project("v", c.numKvHeads);
+    if (c.rope != RopeStyle::None) {
+      q = rope(q, hd, p + "attn_q.rope");
+      k = rope(k, hd, p + "attn_k.rope");
+    }
+    Value o = b.create<AttentionOp>(loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(),
+                                    Value(), b.getI64IntegerAttr(c.numHeads),
+                                    b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
+                                    windowAttr(layer), nullptr);
+    Value merged = mergeHeads(o, p + "attn_output");
+    Value wo = weight(p + "attn_output.weight");
+    Value bo = optionalWeight(p + "attn_output.bias");
+    return b.create<LinearOp>(loc(p + "attn_output"), activation(c.dim), merged, wo, bo);
+  }
+
+  Value mla(Value x, int64_t layer) {
+    std::string p = absl::StrCat("blk.", layer, ".");
+    SmallVector<Value> q;
+    if (c.qLoraRank > 0)
+      q = {weight(p + "attn_q_a.weight"), weight(p + "attn_q_a_norm.weight"),
+           weight(p + "attn_q_b.weight")};
+    else
+      q = {weight(p + "attn_q.weight")};
+    SmallVector<Value> kv = {weight(p + "attn_kv_a_mqa.weight"), weight(p + "attn_kv_a_norm.weight"),
+                             weight(p + "attn_kv_b.weight")};
+    auto layout = c.rope == RopeStyle::HalfSplit ? RopeLayout::half_split : RopeLayout::interleaved;
+    Value wo = weight(p + "attn_output.weight");
+    return b.create<MLAOp>(
+        loc(p + "attn"), activation(c.dim), x, positions, q, kv, wo,
+        Value(), b.getI64IntegerAttr(c.numHeads), b.getI64IntegerAttr(c.kvLoraRank),
+        b.getI64IntegerAttr(c.qkNopeDim), b.getI64IntegerAttr(c.qkRopeDim),
+        b.getI64IntegerAttr(c.vHeadDim),
+        c.qLoraRank > 0 ? b.getI64IntegerAttr(c.qLoraRank) : nullptr,
+        RopeLayoutAttr::get(b.getContext(), layout), b.getF32FloatAttr(c.ropeTheta),
+        b.getF32FloatAttr(c.normEps), b.getUnitAttr(), windowAttr(layer), nullptr);
+  }
+
+  Activation activationKind() const {
+    switch (c.activation) {
+      case FfnActivation::SwiGLU: return Activation::swiglu;
+      case FfnActivation::GeGLU: return Activation::geglu;
+      case FfnActivation::Gelu: return Activation::gelu;
+    }
+    return Activation::swiglu;
+  }
+
+  Value ffn(Value x, const std::string &p) {
+    Value up = weight(p + "ffn_up.weight");
+    Value gate = optionalWeight(p + "ffn_gate.weight");
+    Value down = weight(p + "ffn_down.weight");
+    Value upBias = optionalWeight(p + "ffn_up.bias");
+    Value downBias = optionalWeight(p + "ffn_down.bias");
+    return b.create<FFNOp>(loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
+                           ActivationAttr::get(b.getContext(), activationKind()),
+                           c.geluTanh ? b.getUnitAttr() : nullptr);
+  }
+
+  Value moe(Value x, const std::string &p) {
+    SmallVector<Value> experts = {weight(p + "ffn_up_exps.weight")};
+    if (Value g = optionalWeight(p + "ffn_gate_exps.weight")) experts.push_back(g);
+    experts.push_back(weight(p + "ffn_down_exps.weight"));
+    SmallVector<Value> shared;
+    if (c.numSharedExperts > 0) {
+      shared.push_back(weight(p + "ffn_up_shexp.weight"));
+      if (Value g = optionalWeight(p + "ffn_gate_shexp.weight")) shared.push_back(g);
+      shared.push_back(weight(p + "ffn_down_shexp.weight"));
+    }
+    auto scoring = c.scoring == RouterScoring::Sigmoid ? MoeScoring::sigmoid : MoeScoring::softmax;
+    Value router = weight(p + "ffn_gate_inp.weight");
+    return b.create<MoEOp>(loc(p + "ffn_moe"), x.getType(), x, router, experts, shared, b.getI64IntegerAttr(c.expertsPerToken),
+                           MoeScoringAttr::get(b.getContext(), scoring),
+                           c.normalizeTopK ? b.getUnitAttr() : nullptr,
+                           b.getF32FloatAttr(c.routedScale),
+                           ActivationAttr::get(b.getContext(), activationKind()),
+                           c.geluTanh ? b.getUnitAttr() : nullptr);
+  }
+
+  OpBuilder b;
+  const ModelConfig &c;
+  Location fileLoc;
+  std::map<std::string, std::vector<int64_t>> weightShapes;
+  Value positions, seqLen, freqFactors;
+};
+
+}  // namespace
+
+absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
+                                                       const ModelConfig &config,
+                                                       const std::string &source) {
+  loadModelDialects(context);
+  OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build();
+  std::string diagnostics;
+  {
+    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+      diagnostics += d.str() + "\n";
+      return success();
+    });
+    if (failed(verify(*module)))
+      return absl::InternalError(absl::StrCat(source, ": the generated IR does not verify:\n",
+                                              diagnostics));
+  }
+  return module;
+}
+
+absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::string &source,
+                                        bool debugInfo) {
+  MLIRContext context;
+  auto module = buildModelModule(context, config, source);
+  if (!module.ok()) return module.status();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  OpPrintingFlags flags;
+  if (debugInfo) flags.enableDebugInfo();
+  (*module)->print(os, flags);
+  return text;
+}
+
+}  // namespace tessel::frontends

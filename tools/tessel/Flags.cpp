@@ -1,0 +1,15 @@
+//===- Flags.cpp - flags shared by the tessel subcommands -----------------===//
+#include "tools/tessel/Flags.h"
+
+ABSL_FLAG(std::string, entry, "main", "eval: function to run");
+ABSL_FLAG(int64_t, seed, -1,
+          "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
+          "description's)");
+ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
+ABSL_FLAG(std::string, emit, "tessel", "compile: IR stage to print (tessel)");
+ABSL_FLAG(std::string, o, "", "compile: output file (default stdout); mkmodel: output path");
+ABSL_FLAG(bool, debug_info, false, "compile: print locations (model file, layer, tensor)");
+ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a directory)");
+ABSL_FLAG(std::string, dtype, "",
+          "mkmodel: weight type f32, f16, bf16, q8_0, q4_0 (default: the description's)");
+ABSL_FLAG(std::string, vocab_from, "", "mkmodel: copy the tokenizer from this GGUF");

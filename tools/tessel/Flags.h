@@ -1,0 +1,26 @@
+//===- Flags.h - flags shared by the tessel subcommands ---------*- C++ -*-===//
+//
+// absl flags are process-global, so every flag is defined once (Flags.cpp)
+// and each subcommand reads the ones it documents.
+//
+//===----------------------------------------------------------------------===//
+#ifndef TESSEL_TOOLS_TESSEL_FLAGS_H
+#define TESSEL_TOOLS_TESSEL_FLAGS_H
+
+#include <cstdint>
+#include <string>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+
+ABSL_DECLARE_FLAG(std::string, entry);
+ABSL_DECLARE_FLAG(int64_t, seed);
+ABSL_DECLARE_FLAG(int, values);
+ABSL_DECLARE_FLAG(std::string, emit);
+ABSL_DECLARE_FLAG(std::string, o);
+ABSL_DECLARE_FLAG(bool, debug_info);
+ABSL_DECLARE_FLAG(std::string, format);
+ABSL_DECLARE_FLAG(std::string, dtype);
+ABSL_DECLARE_FLAG(std::string, vocab_from);
+
+#endif  // TESSEL_TOOLS_TESSEL_FLAGS_H
