@@ -116,6 +116,7 @@ uint16_t floatToBf16(float f) {
 }
 
 void dequantizeRow(WeightType type, const uint8_t *src, float *dst, int64_t n) {
+  if (n <= 0) return;  // empty tensors may have null buffers
   switch (type) {
     case WeightType::F32:
       std::memcpy(dst, src, n * 4);
@@ -148,6 +149,7 @@ void dequantizeRow(WeightType type, const uint8_t *src, float *dst, int64_t n) {
 }
 
 void quantizeRow(WeightType type, const float *src, uint8_t *dst, int64_t n) {
+  if (n <= 0) return;
   switch (type) {
     case WeightType::F32:
       std::memcpy(dst, src, n * 4);
