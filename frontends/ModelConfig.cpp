@@ -264,8 +264,15 @@ absl::StatusOr<ModelConfig> configFromGguf(const GgufFile &f) {
     c.qLoraRank = f.getIntOr(key("attention.q_lora_rank"), 0);
     c.kvLoraRank = f.getIntOr(key("attention.kv_lora_rank"), 0);
     c.qkRopeDim = c.ropeDim;
-    c.qkNopeDim = c.headDim - c.qkRopeDim;
     c.vHeadDim = f.getIntOr(key("attention.value_length"), 0);
+    if (f.has(key("attention.key_length_mla"))) {
+      // The absorbed layout of recent converters: key/value_length describe
+      // the latent cache, the *_mla keys the per-head dims.
+      c.headDim = f.getIntOr(key("attention.key_length_mla"), 0);
+      c.vHeadDim = f.getIntOr(key("attention.value_length_mla"), 0);
+      c.numKvHeads = c.numHeads;
+    }
+    c.qkNopeDim = c.headDim - c.qkRopeDim;
     c.ropeDim = 0;
   }
   finishDefaults(c);

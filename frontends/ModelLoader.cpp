@@ -107,7 +107,10 @@ WeightStore randomWeights(const ModelConfig &config, uint64_t seed, WeightType t
       std::uniform_real_distribution<float> dist(-bound, bound);
       for (float &v : values) v = dist(rng);
     }
+    // Rows that do not fill whole quantization blocks stay f16, as
+    // llama.cpp's quantizer does.
     WeightType t = vector ? WeightType::F32 : type;
+    if (spec.shape.back() % weightTypeInfo(t).blockElems != 0) t = WeightType::F16;
     auto bytes = std::make_shared<std::vector<uint8_t>>(storageBytes(t, n).value());
     quantizeRow(t, values.data(), bytes->data(), n);
     WeightTensor w;
@@ -335,6 +338,40 @@ std::string findLlama2cTokenizer(const fs::path &model) {
   return found.size() == 1 ? found[0] : "";
 }
 
+// Recent llama.cpp converters split DeepSeek's kv_b projection per head into
+// attn_k_b ([heads, kv_lora_rank, qk_nope]) and attn_v_b ([heads, v_head_dim,
+// kv_lora_rank]) for weight absorption. tessel.mla takes the joint
+// [heads*(qk_nope+v_head_dim), kv_lora_rank] matrix, so rebuild it once.
+absl::Status joinMlaKvB(const ModelConfig &c, WeightStore &store) {
+  int64_t h = c.numHeads, r = c.kvLoraRank, dn = c.qkNopeDim, dv = c.vHeadDim;
+  for (int64_t layer = 0; layer < c.numLayers; ++layer) {
+    std::string p = absl::StrCat("blk.", layer, ".");
+    if (store.contains(p + "attn_kv_b.weight") || !store.contains(p + "attn_k_b.weight")) continue;
+    auto kb = store.get(p + "attn_k_b.weight", {h, r, dn});
+    if (!kb.ok()) return kb.status();
+    auto vb = store.get(p + "attn_v_b.weight", {h, dv, r});
+    if (!vb.ok()) return vb.status();
+    std::vector<float> k = (*kb)->toF32(), v = (*vb)->toF32();
+    std::vector<uint8_t> bytes(h * (dn + dv) * r * 4);
+    float *out = reinterpret_cast<float *>(bytes.data());
+    for (int64_t head = 0; head < h; ++head) {
+      float *rows = out + head * (dn + dv) * r;
+      for (int64_t i = 0; i < dn; ++i)  // k rows: k_b[head] transposed
+        for (int64_t j = 0; j < r; ++j) rows[i * r + j] = k[(head * r + j) * dn + i];
+      std::copy_n(&v[head * dv * r], dv * r, rows + dn * r);
+    }
+    std::string source = (*kb)->source;
+    WeightStore rebuilt;
+    rebuilt.source = store.source;
+    for (const auto &[name, t] : store.all())
+      if (name != p + "attn_k_b.weight" && name != p + "attn_v_b.weight") rebuilt.add(t);
+    rebuilt.add(ownedTensor(p + "attn_kv_b.weight", WeightType::F32, {h * (dn + dv), r},
+                            std::move(bytes), source));
+    store = std::move(rebuilt);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status loadHfInto(LoadedModel &m, const std::string &dir, const json &config, bool weights) {
   if (fs::exists(fs::path(dir) / "tokenizer.json"))
     m.tokenizerPath = (fs::path(dir) / "tokenizer.json").string();
@@ -441,6 +478,7 @@ absl::StatusOr<LoadedModel> loadModel(const std::string &path, const LoadOptions
           m.weights = std::move(split);
         }
       }
+      if (options.weights && m.config.isMla()) RETURN_IF_ERROR(joinMlaKvB(m.config, m.weights));
       m.gguf = std::move(*g);
     } else if (absl::EndsWith(path, ".safetensors")) {
       fs::path dir = fs::path(path).parent_path();

@@ -197,7 +197,8 @@ absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
     }
   }
   if (c.isMla()) {
-    if (c.qLoraRank > 0) w.addU32(key("attention.q_lora_rank"), c.qLoraRank);
+    // llama.cpp reads q_lora_rank unconditionally (0 = q is one projection).
+    w.addU32(key("attention.q_lora_rank"), c.qLoraRank);
     w.addU32(key("attention.kv_lora_rank"), c.kvLoraRank);
     w.addU32(key("attention.key_length"), c.qkNopeDim + c.qkRopeDim);
     w.addU32(key("attention.value_length"), c.vHeadDim);

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// Runs a GGUF model in llama.cpp (through node-llama-cpp's prebuilt CPU
+// binaries) on given token ids and prints what it computed as JSON:
+//
+//   node tests/llamacpp/run_llamacpp.mjs MODEL.gguf --tokens 1,2,3 [--greedy N] [--all-logits]
+//
+//   {"model": ..., "n_vocab": V, "tokens": [...],
+//    "logits": [[V floats] per position]    (all positions with --all-logits,
+//                                             else only the last one),
+//    "greedy": [N token ids]}                (greedy continuation of --tokens)
+//
+// No tokenizer, no sampling options, no chat template: token ids in, raw
+// logits (llama_get_logits_ith) and argmax tokens out. CPU only, 2 threads
+// (--threads), f32 KV cache (--kv-type f16 for llama.cpp's default), no flash
+// attention; nothing is downloaded or built: a missing prebuilt binary is an
+// error. Any failure prints "run_llamacpp: ..." (with llama.cpp's own error
+// log lines) to stderr and exits non-zero; stdout then stays empty.
+import fs from "node:fs";
+import path from "node:path";
+
+const USAGE = "usage: run_llamacpp.mjs MODEL.gguf --tokens 1,2,3 [--greedy N] [--all-logits] " +
+    "[--threads N] [--context N] [--kv-type f32|f16]";
+
+function fail(message, code = 1) {
+  process.stderr.write(`run_llamacpp: ${message}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const args = { model: null, tokens: null, greedy: 0, allLogits: false, threads: 2, context: 0, kvType: "f32" };
+  const intArg = (name, v) => {
+    if (v === undefined || !/^\d+$/.test(v)) fail(`${name} needs a non-negative integer, got '${v ?? ""}'\n${USAGE}`, 2);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; ++i) {
+    let a = argv[i];
+    let value;
+    const eq = a.indexOf("=");
+    if (a.startsWith("--") && eq > 0) { value = a.slice(eq + 1); a = a.slice(0, eq); }
+    const next = () => (value !== undefined ? value : argv[++i]);
+    switch (a) {
+      case "--tokens": {
+        const v = next();
+        if (v === undefined || !/^\d+(,\d+)*$/.test(v))
+          fail(`--tokens needs comma-separated token ids such as 1,2,3, got '${v ?? ""}'\n${USAGE}`, 2);
+        args.tokens = v.split(",").map(Number);
+        break;
+      }
+      case "--greedy": args.greedy = intArg(a, next()); break;
+      case "--threads": args.threads = Math.max(1, intArg(a, next())); break;
+      case "--context": args.context = intArg(a, next()); break;
+      case "--all-logits": args.allLogits = true; break;
+      case "--kv-type": {
+        const v = next();
+        if (v !== "f32" && v !== "f16") fail(`--kv-type is f32 or f16, got '${v ?? ""}'\n${USAGE}`, 2);
+        args.kvType = v;
+        break;
+      }
+      case "-h": case "--help": process.stdout.write(USAGE + "\n"); process.exit(0);
+      default:
+        if (a.startsWith("-") || args.model !== null) fail(`unexpected argument '${argv[i]}'\n${USAGE}`, 2);
+        args.model = a;
+    }
+  }
+  if (args.model === null) fail(`no model given\n${USAGE}`, 2);
+  if (args.tokens === null || args.tokens.length === 0) fail(`no --tokens given\n${USAGE}`, 2);
+  return args;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const modelPath = path.resolve(args.model);
+  if (!fs.existsSync(modelPath)) fail(`${args.model}: no such file`);
+
+  // Keep llama.cpp's log off stdout, but remember it: a refused model is
+  // reported by llama.cpp only in its log (the JS error just says it failed).
+  const log = [];
+  const verbose = process.env.RUN_LLAMACPP_VERBOSE === "1";
+  const logger = (level, message) => {
+    const line = String(message).replace(/\n$/, "");
+    log.push(`[${level}] ${line}`);
+    if (verbose) process.stderr.write(`llama.cpp [${level}] ${line}\n`);
+  };
+  // node-llama-cpp loads a model twice (a no-alloc dry run to size it, then
+  // for real), so llama.cpp's complaints come twice: print each once.
+  const llamaLog = () => {
+    const interesting = log.filter((l) => /^\[(error|fatal|warn)\]/.test(l));
+    return [...new Set(interesting.length ? interesting : log.slice(-15))].map((l) => "  " + l).join("\n");
+  };
+
+  let nlc;
+  try {
+    nlc = await import("node-llama-cpp");
+  } catch (e) {
+    fail(`cannot import node-llama-cpp (${e.message}); install it with: npm ci --prefix tests/llamacpp`);
+  }
+  const { getLlama, LlamaLogLevel } = nlc;
+
+  let llama, model, context;
+  try {
+    llama = await getLlama({
+      gpu: false, // CPU backend only
+      build: "never", // never compile llama.cpp from source (that would need network/cmake)
+      usePrebuiltBinaries: true,
+      skipDownload: true,
+      progressLogs: false,
+      logLevel: verbose ? LlamaLogLevel.debug : LlamaLogLevel.info,
+      logger,
+      maxThreads: args.threads,
+    });
+  } catch (e) {
+    fail(`cannot start llama.cpp (node-llama-cpp's prebuilt CPU binary): ${e.message}\n${llamaLog()}`);
+  }
+  try {
+    model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
+  } catch (e) {
+    fail(`llama.cpp could not load ${args.model}: ${e.message}\n${llamaLog()}`);
+  }
+  const needed = args.tokens.length + args.greedy + 1;
+  const contextSize = Math.max(args.context, needed, 32);
+  try {
+    context = await model.createContext({
+      contextSize,
+      batchSize: Math.max(needed, 32),
+      threads: { ideal: args.threads, min: args.threads },
+      sequences: 1,
+      flashAttention: false,
+      // llama.cpp's default KV cache is f16; f32 keeps llama.cpp within
+      // ~1e-5 of an f32/f64 reference instead of ~1e-3 (--kv-type f16 = stock).
+      experimentalKvCacheKeyType: args.kvType.toUpperCase(),
+      experimentalKvCacheValueType: args.kvType.toUpperCase(),
+    });
+  } catch (e) {
+    fail(`llama.cpp could not create a ${contextSize}-token context for ${args.model}: ${e.message}\n${llamaLog()}`);
+  }
+  const seq = context.getSequence();
+
+  // One batch for the prompt (logits where asked), then one token at a time.
+  // generateNext with temperature 0 = llama.cpp's greedy sampler, whose chain
+  // leaves the logits untouched; `logits: true` returns all n_vocab of them.
+  const want = { generateNext: { token: true, logits: true, options: { temperature: 0 } } };
+  const n = args.tokens.length;
+  const input = args.tokens.map((t, i) => (args.allLogits || i === n - 1 ? [t, want] : t));
+  const nVocabFile = model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length;
+  const outside = args.tokens.find((t) => nVocabFile !== undefined && t >= nVocabFile);
+  if (outside !== undefined) fail(`token id ${outside} is outside ${args.model}'s vocabulary (0..${nVocabFile - 1})`);
+  const toArray = (map, where) => {
+    if (!map) fail(`llama.cpp returned no logits for ${where}\n${llamaLog()}`);
+    const nv = map.size;
+    const out = new Array(nv);
+    for (const [tok, v] of map) {
+      if (!(tok >= 0 && tok < nv)) fail(`llama.cpp returned a logit for token ${tok} outside 0..${nv - 1}`);
+      out[tok] = v;
+    }
+    return out;
+  };
+  const argmax = (row) => {
+    let best = 0;
+    for (let i = 1; i < row.length; ++i) if (row[i] > row[best]) best = i;
+    return best;
+  };
+
+  let results;
+  try {
+    results = await seq.controlledEvaluate(input);
+  } catch (e) {
+    fail(`llama.cpp could not evaluate tokens ${args.tokens.join(",")}: ${e.message}\n${llamaLog()}`);
+  }
+  const logits = [];
+  for (let i = 0; i < n; ++i)
+    if (args.allLogits || i === n - 1) logits.push(toArray(results[i]?.next?.logits, `position ${i}`));
+  const nVocab = logits[logits.length - 1].length;
+  if (logits.some((r) => r.length !== nVocab)) fail("llama.cpp returned rows of different lengths");
+
+  const greedy = [];
+  let next = argmax(logits[logits.length - 1]);
+  const sampled = results[n - 1]?.next?.token;
+  if (sampled !== next && logits[logits.length - 1][sampled] !== logits[logits.length - 1][next])
+    fail(`llama.cpp's greedy sampler picked ${sampled}, the argmax of its logits is ${next}`);
+  for (let g = 0; g < args.greedy; ++g) {
+    greedy.push(next);
+    if (g === args.greedy - 1) break;
+    let r;
+    try {
+      r = await seq.controlledEvaluate([[next, want]]);
+    } catch (e) {
+      fail(`llama.cpp could not evaluate greedy token ${g}: ${e.message}\n${llamaLog()}`);
+    }
+    next = argmax(toArray(r[0]?.next?.logits, `greedy step ${g}`));
+  }
+
+  const result = {
+    model: args.model,
+    architecture: model.fileInfo?.metadata?.general?.architecture ?? null,
+    n_vocab: nVocab,
+    n_vocab_gguf: nVocabFile ?? null,
+    tokens: args.tokens,
+    all_logits: args.allLogits,
+    kv_type: args.kvType,
+    logits,
+    greedy,
+  };
+  // JSON.stringify writes non-finite numbers as null: callers check for that.
+  process.stdout.write(JSON.stringify(result) + "\n");
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+}
+
+main().catch((e) => fail(e?.stack ?? String(e)));
