@@ -14,6 +14,7 @@
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
 #include "frontends/ModelWriter.h"
+#include "frontends/tokenizer/Tokenizer.h"
 #include "gtest/gtest.h"
 #include "reference/ModelEvaluator.h"
 
@@ -75,6 +76,29 @@ TEST(Stories260K, BothFormatsGiveIdenticalLogits) {
   ref::Tensor b = logits(load(kStories / "stories260K.bin"), tokens);
   ASSERT_EQ(a.shape, (std::vector<int64_t>{8, 512}));
   EXPECT_EQ(a.f, b.f);
+}
+
+// The whole frontend end to end on real weights: tokenizer, config, weights
+// and IR, run by the reference evaluator, continue the prompt as the model
+// card (and llama.cpp) do.
+TEST(Stories260K, ReferenceContinuesTheStoryGreedily) {
+  ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
+  LoadedModel m = load(kStories / "stories260K.gguf");
+  auto tok = frontends::Tokenizer::fromGguf(*m.gguf);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  auto prompt = (*tok)->encode("Once upon a time");
+  ASSERT_TRUE(prompt.ok()) << prompt.status();
+  prompt->insert(prompt->begin(), (*tok)->bos());
+  auto eval = ref::ModelEvaluator::create(m);
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  auto ids = (*eval)->greedy(*prompt, 24);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  auto text = (*tok)->decode(*ids);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->rfind("Once upon a time, there was a little girl named Lily. She loved to play",
+                        0),
+            0u)
+      << *text;
 }
 
 // Every example description: IR verifies, the reference runs, and writing the

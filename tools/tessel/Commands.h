@@ -17,6 +17,9 @@ int runCompile(const std::vector<std::string> &args);
 /// `tessel mkmodel DESCRIPTION.json -o OUT`: a random-weight model file.
 int runMkmodel(const std::vector<std::string> &args);
 
+/// `tessel tokenize MODEL_OR_VOCAB --text T | --file F | --decode IDS`.
+int runTokenize(const std::vector<std::string> &args);
+
 }  // namespace tessel::cli
 
 #endif  // TESSEL_TOOLS_TESSEL_COMMANDS_H

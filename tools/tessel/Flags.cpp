@@ -13,3 +13,7 @@ ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a
 ABSL_FLAG(std::string, dtype, "",
           "mkmodel: weight type f32, f16, bf16, q8_0, q4_0 (default: the description's)");
 ABSL_FLAG(std::string, vocab_from, "", "mkmodel: copy the tokenizer from this GGUF");
+ABSL_FLAG(std::string, text, "", "tokenize: the text to encode");
+ABSL_FLAG(std::string, file, "", "tokenize: encode this file's contents");
+ABSL_FLAG(std::string, decode, "", "tokenize: token ids (space or comma separated) to decode");
+ABSL_FLAG(bool, bos, false, "tokenize: prepend the BOS token");

@@ -22,5 +22,9 @@ ABSL_DECLARE_FLAG(bool, debug_info);
 ABSL_DECLARE_FLAG(std::string, format);
 ABSL_DECLARE_FLAG(std::string, dtype);
 ABSL_DECLARE_FLAG(std::string, vocab_from);
+ABSL_DECLARE_FLAG(std::string, text);
+ABSL_DECLARE_FLAG(std::string, file);
+ABSL_DECLARE_FLAG(std::string, decode);
+ABSL_DECLARE_FLAG(bool, bos);
 
 #endif  // TESSEL_TOOLS_TESSEL_FLAGS_H

@@ -25,6 +25,9 @@ Commands:
                    Write a random-weight model as GGUF (--format=gguf, default)
                    or a Hugging Face directory (--format=safetensors);
                    --dtype, --seed, --vocab_from override the description.
+  tokenize MODEL_OR_VOCAB (--text T | --file F | --decode IDS)
+                   Encode text to token ids (space-separated; --bos prepends
+                   BOS) or decode ids to text, with the model's tokenizer.
   eval FILE.mlir   Run @main (or --entry) with the reference evaluator on
                    generated inputs and print a summary of every result.
 
@@ -32,6 +35,7 @@ Examples:
   tessel compile model.gguf --emit=tessel
   tessel compile examples/models/tiny-llama.json --emit=tessel
   tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
+  tessel tokenize model.gguf --text "Once upon a time"
   tessel eval examples/llama_decoder_block.mlir
   tessel eval examples/gqa_attention.mlir --seed 3 --values 8
 
@@ -50,8 +54,9 @@ int main(int argc, char **argv) {
   if (command == "eval") return tessel::cli::runEval(args);
   if (command == "compile") return tessel::cli::runCompile(args);
   if (command == "mkmodel") return tessel::cli::runMkmodel(args);
+  if (command == "tokenize") return tessel::cli::runTokenize(args);
   std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: compile, mkmodel, eval. Try 'tessel --help'.\n",
+               "tessel: unknown command '%s'; commands: compile, mkmodel, tokenize, eval. Try 'tessel --help'.\n",
                command.c_str());
   return 2;
 }
