@@ -50,9 +50,19 @@ absl::StatusOr<Llama2cModel> loadLlama2c(const std::string &path) {
 
   int64_t d = c.dim, f = c.ffnHidden, layers = c.numLayers, kv = c.numKvHeads * c.headDim;
   int64_t v = c.vocabSize;
-  uint64_t floats = v * d + layers * (d + d * d + 2 * kv * d + d * d + d + 3 * f * d) + d +
-                    c.contextLength * c.headDim + (shared ? 0 : v * d);
-  uint64_t expected = 28 + floats * 4;
+  // 128-bit: fields up to 2^20 make these products overflow 64 bits.
+  using u128 = unsigned __int128;
+  u128 floats = u128(v) * d + u128(layers) * (u128(d) + u128(d) * d + u128(2) * kv * d +
+                                             u128(d) * d + d + u128(3) * f * d) +
+                d + u128(c.contextLength) * c.headDim + (shared ? 0 : u128(v) * d);
+  u128 expected128 = 28 + floats * 4;
+  if (expected128 > mapped->size())
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": truncated: the header (dim ", d, ", hidden ", f, ", ", layers, " layers, vocab ",
+        v, ") needs ",
+        expected128 >> 64 ? std::string("more than 2^64") : absl::StrCat(uint64_t(expected128)),
+        " bytes, the file has ", mapped->size()));
+  uint64_t expected = static_cast<uint64_t>(expected128);
   if (mapped->size() != expected)
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": ", mapped->size() < expected ? "truncated" : "unexpected trailing data",

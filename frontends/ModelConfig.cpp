@@ -144,6 +144,21 @@ std::vector<WeightSpec> expectedWeights(const ModelConfig &c) {
   return w;
 }
 
+// Upper bounds far above any real model; they stop a hostile file from
+// sizing allocations (a 4-billion-layer vector) before validate() runs.
+constexpr int64_t kMaxLayers = 4096, kMaxDim = int64_t(1) << 20, kMaxHeads = 4096;
+constexpr int64_t kMaxVocab = int64_t(1) << 24, kMaxContext = int64_t(1) << 24;
+constexpr int64_t kMaxExperts = 4096;
+
+// Checks `value` is in [lo, hi]; `field` is the key as the file spells it.
+// Sizes below `lo` are left to validate(), which says "must be positive".
+static absl::Status checkRange(const std::string &source, const std::string &field,
+                               int64_t value, int64_t lo, int64_t hi) {
+  if (value <= hi && (value >= lo || lo > 0)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(source, ": field '", field, "' = ", value,
+                                                 " is out of range [", lo, ", ", hi, "]"));
+}
+
 // Defaults every architecture shares, set once the sizes are known.
 static void finishDefaults(ModelConfig &c) {
   if (c.numKvHeads == 0) c.numKvHeads = c.numHeads;
@@ -210,6 +225,12 @@ absl::StatusOr<ModelConfig> configFromGguf(const GgufFile &f) {
                         {"attention.head_count", &c.numHeads},
                         {"context_length", &c.contextLength}})
     if (auto st = need(k, *out); !st.ok()) return st;
+  for (auto [k, value, lo, hi] :
+       {std::tuple<const char *, int64_t, int64_t, int64_t>{"embedding_length", c.dim, 1, kMaxDim},
+        {"block_count", c.numLayers, 1, kMaxLayers},
+        {"attention.head_count", c.numHeads, 1, kMaxHeads},
+        {"context_length", c.contextLength, 1, kMaxContext}})
+    if (auto st = checkRange(f.path(), key(k), value, lo, hi); !st.ok()) return st;
   c.numKvHeads = f.getIntOr(key("attention.head_count_kv"), c.numHeads);
   c.ffnHidden = f.getIntOr(key("feed_forward_length"), 0);
   c.headDim = f.getIntOr(key("attention.key_length"), 0);
@@ -244,8 +265,13 @@ absl::StatusOr<ModelConfig> configFromGguf(const GgufFile &f) {
   if (window > 0 && c.arch == ModelArch::Llama) c.arch = ModelArch::Mistral;
   c.numExperts = f.getIntOr(key("expert_count"), 0);
   c.expertsPerToken = f.getIntOr(key("expert_used_count"), 0);
+  if (auto st = checkRange(f.path(), key("expert_count"), c.numExperts, 0, kMaxExperts); !st.ok())
+    return st;
   if (c.numExperts > 0) {
     int64_t dense = f.getIntOr(key("leading_dense_block_count"), 0);
+    if (auto st = checkRange(f.path(), key("leading_dense_block_count"), dense, 0, c.numLayers);
+        !st.ok())
+      return st;
     for (int64_t i = dense; i < c.numLayers; ++i) c.layers[i].moe = true;
     c.expertFfnHidden = f.getIntOr(key("expert_feed_forward_length"), c.ffnHidden);
     c.numSharedExperts = f.getIntOr(key("expert_shared_count"), 0);
@@ -286,6 +312,60 @@ absl::StatusOr<ModelConfig> configFromGguf(const GgufFile &f) {
 //===----------------------------------------------------------------------===//
 
 namespace {
+
+}  // namespace
+
+std::string briefJson(const json &value) {
+  // Type names for containers: dumping a hostile value could be huge (or
+  // deeply recursive); scalars are short enough to quote.
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  std::string s = value.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+absl::StatusOr<json> parseJsonText(const std::string &text, const std::string &source) {
+  // Measure nesting before parsing, remembering which top-level field we
+  // are in so the error can name it: deep values are hostile input, and
+  // code that walks them recursively would exhaust the stack.
+  constexpr int kMaxDepth = 64;
+  int depth = 0;
+  bool inString = false, escaped = false;
+  std::string lastString, field;
+  size_t stringStart = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char ch = text[i];
+    if (inString) {
+      if (escaped) {
+        escaped = false;
+      } else if (ch == '\\') {
+        escaped = true;
+      } else if (ch == '"') {
+        inString = false;
+        if (depth == 1) lastString = text.substr(stringStart, std::min<size_t>(i - stringStart, 64));
+      }
+    } else if (ch == '"') {
+      inString = true;
+      stringStart = i + 1;
+    } else if (ch == ':' && depth == 1) {
+      field = lastString;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > kMaxDepth)
+        return absl::InvalidArgumentError(absl::StrCat(
+            source, ": ", field.empty() ? "" : absl::StrCat("field '", field, "': "),
+            "JSON nested more than ", kMaxDepth, " levels deep"));
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON"));
+  return j;
+}
+
+namespace {
+
+std::string brief(const json &value) { return briefJson(value); }
 
 // Reads keys from a JSON object and remembers which were used, so strict
 // parsing can name any key nobody read (a typo in a description file).
@@ -338,8 +418,8 @@ class JsonFields {
     return absl::OkStatus();
   }
   absl::Status wrongType(const std::string &k, const char *expected) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ": field '", k, "' must be ", expected, ", got ", j_.at(k).dump()));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": field '", k, "' must be ",
+                                                   expected, ", got ", brief(j_.at(k))));
   }
   absl::Status missing(const std::string &k, const char *expected) const {
     return absl::InvalidArgumentError(
@@ -480,6 +560,19 @@ absl::StatusOr<ModelConfig> configFromHfJson(const json &j, const std::string &s
             "summary_first_dropout", "scale_attn_weights", "task_specific_params",
             "rope_interleave", "model_name"});
 
+  bool gpt2 = c.arch == ModelArch::Gpt2;
+  for (auto [k, value, lo, hi] : {std::tuple<const char *, int64_t, int64_t, int64_t>{
+                                      gpt2 ? "n_embd" : "hidden_size", c.dim, 1, kMaxDim},
+                                  {gpt2 ? "n_layer" : "num_hidden_layers", c.numLayers, 1, kMaxLayers},
+                                  {gpt2 ? "n_head" : "num_attention_heads", c.numHeads, 1, kMaxHeads},
+                                  {"vocab_size", c.vocabSize, 1, kMaxVocab},
+                                  {gpt2 ? "n_positions" : "max_position_embeddings",
+                                   c.contextLength, 1, kMaxContext}})
+    RETURN_IF_ERROR(checkRange(source, k, value, lo, hi));
+  RETURN_IF_ERROR(checkRange(source, "first_k_dense_replace", firstDense, 0, c.numLayers));
+  RETURN_IF_ERROR(checkRange(source, c.arch == ModelArch::Mixtral ? "num_local_experts"
+                                                                  : "n_routed_experts",
+                             c.numExperts, 0, kMaxExperts));
   finishDefaults(c);
   if (c.arch == ModelArch::Gemma) c.normUnitOffset = true;  // HF applies (1 + w)
   for (int64_t i = 0; i < c.numLayers; ++i) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json_fwd.hpp"
+#include "nlohmann/json.hpp"
 
 namespace tessel::frontends {
 
@@ -90,6 +90,14 @@ absl::StatusOr<ModelConfig> configFromGguf(const GgufFile &file);
 /// `source` names the file in errors. With `strict`, unknown keys are errors.
 absl::StatusOr<ModelConfig> configFromHfJson(const nlohmann::json &json, const std::string &source,
                                              bool strict);
+
+/// A JSON value as it may appear in an error message: scalars quoted (cut
+/// to 60 characters), containers named by type.
+std::string briefJson(const nlohmann::json &value);
+
+/// Parses JSON text; errors (syntax, nesting deeper than 64 levels) name
+/// `source`. The depth limit keeps hostile files from exhausting the stack.
+absl::StatusOr<nlohmann::json> parseJsonText(const std::string &text, const std::string &source);
 
 }  // namespace tessel::frontends
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -211,7 +212,11 @@ WeightTensor ownedTensor(const std::string &name, WeightType type, std::vector<i
   return t;
 }
 
-WeightTensor transposedF32(const WeightTensor &in, const std::string &name) {
+absl::StatusOr<WeightTensor> transposedF32(const WeightTensor &in, const std::string &name) {
+  if (in.shape.size() != 2)
+    return absl::InvalidArgumentError(absl::StrCat(in.source, ": tensor '", in.name,
+                                                   "' must be a matrix (Conv1D [in, out]), got rank ",
+                                                   in.shape.size()));
   std::vector<float> v = in.toF32();
   int64_t rows = in.shape[0], cols = in.shape[1];
   std::vector<uint8_t> bytes(rows * cols * 4);
@@ -245,7 +250,12 @@ absl::StatusOr<WeightStore> canonicalizeHf(const ModelConfig &c, const WeightSto
       }
       auto t = take(h.name);
       if (!t.ok()) return t.status();
-      WeightTensor w = h.transposed ? transposedF32(**t, spec.name) : **t;
+      WeightTensor w = **t;
+      if (h.transposed) {
+        auto tr = transposedF32(**t, spec.name);
+        if (!tr.ok()) return tr.status();
+        w = *tr;
+      }
       w.name = spec.name;
       out.add(w);
       continue;
@@ -262,10 +272,17 @@ absl::StatusOr<WeightStore> canonicalizeHf(const ModelConfig &c, const WeightSto
       auto t = take(fused);
       if (!t.ok()) return t.status();
       int64_t part = r[5] == 'q' ? 0 : r[5] == 'k' ? 1 : 2;
-      WeightTensor full = bias ? **t : transposedF32(**t, fused);
-      if (full.shape[0] != 3 * c.dim)
-        return absl::InvalidArgumentError(absl::StrCat(hf.source, ": tensor '", fused,
-                                                       "' does not hold 3 x ", c.dim, " rows"));
+      WeightTensor full = **t;
+      if (!bias) {
+        auto tr = transposedF32(**t, fused);
+        if (!tr.ok()) return tr.status();
+        full = *tr;
+      }
+      if (full.shape.size() != (bias ? 1u : 2u) || full.shape[0] != 3 * c.dim)
+        return absl::InvalidArgumentError(absl::StrCat(
+            (*t)->source, ": tensor '", fused, "' has shape [", absl::StrJoin((*t)->shape, ", "),
+            "], expected q, k and v fused: ", bias ? "[" : "[", bias ? "" : absl::StrCat(c.dim, ", "),
+            3 * c.dim, "]"));
       auto rows = full.rows(part * c.dim, c.dim, spec.name);
       if (!rows.ok()) return rows.status();
       out.add(*rows);
@@ -320,12 +337,68 @@ absl::StatusOr<WeightStore> canonicalizeHf(const ModelConfig &c, const WeightSto
 }
 
 absl::StatusOr<json> readJson(const std::string &path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded())
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
-  return j;
+  std::stringstream text;
+  text << in.rdbuf();
+  return parseJsonText(text.str(), path);
+}
+
+// The "weights" field of a description: a model file, or random weights.
+absl::StatusOr<WeightStore> descriptionWeights(const json &desc, const std::string &path,
+                                               const ModelConfig &config, LoadedModel &m,
+                                               const LoadOptions &options) {
+  auto bad = [&](const std::string &why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": field 'weights' ", why));
+  };
+  if (!desc.contains("weights"))
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": missing field 'weights' (a model file, or {\"random\": {\"seed\": N}})"));
+  const json &w = desc.at("weights");
+  if (w.is_string()) {
+    fs::path wp = fs::path(path).parent_path() / w.get<std::string>();
+    if (wp.extension() == ".json")
+      return bad("must name a model file (.gguf, llama2.c .bin or a Hugging Face directory), "
+                 "not another description");
+    auto inner = loadModel(wp.string(), options);
+    if (!inner.ok()) return inner.status();
+    m.gguf = std::move(inner->gguf);
+    m.tokenizerPath = inner->tokenizerPath;
+    return std::move(inner->weights);
+  }
+  if (!w.is_object())
+    return bad("must be a path or {\"random\": {\"seed\": N, \"dtype\": \"f32\"}}, got " +
+               briefJson(w));
+  for (auto it = w.begin(); it != w.end(); ++it)
+    if (it.key() != "random")
+      return bad(absl::StrCat("has unknown key '", it.key(),
+                              "' (expected a path or {\"random\": {\"seed\": N}})"));
+  if (!w.contains("random")) return bad("is empty; expected {\"random\": {\"seed\": N}}");
+  const json &r = w.at("random");
+  if (!r.is_object()) return bad("'random' must be an object, got " + briefJson(r));
+  uint64_t seed = 0;
+  std::string dtype = "f32";
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (it.key() == "seed" && it.value().is_number_unsigned()) {
+      seed = it.value().get<uint64_t>();
+    } else if (it.key() == "seed" && it.value().is_number_integer() &&
+               it.value().get<int64_t>() >= 0) {
+      seed = static_cast<uint64_t>(it.value().get<int64_t>());
+    } else if (it.key() == "dtype" && it.value().is_string()) {
+      dtype = it.value().get<std::string>();
+    } else if (it.key() == "seed" || it.key() == "dtype") {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": field 'weights.random.", it.key(), "' must be ",
+                              it.key() == "seed" ? "a non-negative integer" : "a string",
+                              ", got ", briefJson(it.value())));
+    } else {
+      return bad(absl::StrCat("has unknown key 'random.", it.key(), "'"));
+    }
+  }
+  auto type = parseWeightType(dtype);
+  if (!type.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": field 'weights.random.dtype': ", type.status().message()));
+  return randomWeights(config, seed, *type, path);
 }
 
 std::string findLlama2cTokenizer(const fs::path &model) {
@@ -413,36 +486,16 @@ absl::StatusOr<LoadedModel> loadModel(const std::string &path, const LoadOptions
     m.format = ModelFormat::Description;
     m.config = *c;
     if (options.weights) {
-      const json *w = j->contains("weights") ? &j->at("weights") : nullptr;
-      if (!w)
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": missing field 'weights' (a path, or {\"random\": {\"seed\": N}})"));
-      if (w->is_object() && w->contains("random")) {
-        const json &r = w->at("random");
-        uint64_t seed = r.value("seed", 0);
-        auto type = parseWeightType(r.value("dtype", std::string("f32")));
-        if (!type.ok())
-          return absl::InvalidArgumentError(absl::StrCat(path, ": weights.random.dtype: ",
-                                                         type.status().message()));
-        m.weights = randomWeights(m.config, seed, *type, path);
-      } else if (w->is_string()) {
-        fs::path wp = fs::path(path).parent_path() / w->get<std::string>();
-        auto inner = loadModel(wp.string(), options);
-        if (!inner.ok()) return inner.status();
-        m.weights = std::move(inner->weights);
-        m.gguf = std::move(inner->gguf);
-        m.tokenizerPath = inner->tokenizerPath;
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": field 'weights' must be a path or {\"random\": {\"seed\": N}}, got ", w->dump()));
-      }
+      auto weights = descriptionWeights(*j, path, m.config, m, options);
+      if (!weights.ok()) return weights.status();
+      m.weights = std::move(*weights);
     }
   } else {
     // Sniff the magic rather than trust the extension.
     std::ifstream in(path, std::ios::binary);
     char magic[4] = {0, 0, 0, 0};
     in.read(magic, 4);
-    if (std::string(magic, 4) == "GGUF") {
+    if (std::string(magic, 4) == "GGUF" || absl::EndsWith(path, ".gguf")) {
       auto g = GgufFile::open(path);
       if (!g.ok()) return g.status();
       auto c = configFromGguf(**g);
