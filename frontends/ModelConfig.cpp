@@ -151,10 +151,9 @@ constexpr int64_t kMaxVocab = int64_t(1) << 24, kMaxContext = int64_t(1) << 24;
 constexpr int64_t kMaxExperts = 4096;
 
 // Checks `value` is in [lo, hi]; `field` is the key as the file spells it.
-// Sizes below `lo` are left to validate(), which says "must be positive".
 static absl::Status checkRange(const std::string &source, const std::string &field,
                                int64_t value, int64_t lo, int64_t hi) {
-  if (value <= hi && (value >= lo || lo > 0)) return absl::OkStatus();
+  if (value >= lo && value <= hi) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(source, ": field '", field, "' = ", value,
                                                  " is out of range [", lo, ", ", hi, "]"));
 }

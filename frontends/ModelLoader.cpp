@@ -361,7 +361,9 @@ absl::StatusOr<WeightStore> descriptionWeights(const json &desc, const std::stri
       return bad("must name a model file (.gguf, llama2.c .bin or a Hugging Face directory), "
                  "not another description");
     auto inner = loadModel(wp.string(), options);
-    if (!inner.ok()) return inner.status();
+    if (!inner.ok())
+      return absl::Status(inner.status().code(),
+                          absl::StrCat(path, ": field 'weights': ", inner.status().message()));
     m.gguf = std::move(inner->gguf);
     m.tokenizerPath = inner->tokenizerPath;
     return std::move(inner->weights);

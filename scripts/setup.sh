@@ -15,7 +15,8 @@ SANITIZE=${SANITIZE:-0}
 # MLIR/LLVM 22 come from bookworm-security; lit needs python3.
 PACKAGES=(cmake ninja-build g++ python3
           libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools lld-22
-          libhwy-dev libabsl-dev libgtest-dev nlohmann-json3-dev libpcre2-dev)
+          libhwy-dev libabsl-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
+          clang libclang-rt-14-dev)  # tests/fuzz: clang++ + libFuzzer/ASan runtimes
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,273 @@
+//===- Jit.cpp - compile tessel IR to native code and run it --------------===//
+#include "codegen/Jit.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "dialect/TesselDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "passes/Passes.h"
+
+namespace tessel::codegen {
+
+using namespace mlir;
+
+std::string defaultCpuPipeline() {
+  // Tensor-level tessel passes, then bufferization with identity layouts at
+  // function boundaries (so the C interface sees plain strided memrefs),
+  // ownership-based deallocation, loops, and the LLVM dialect.
+  return "builtin.module("
+         "func.func(tessel-lower-einsum),"
+         "one-shot-bufferize{bufferize-function-boundaries=1 "
+         "function-boundary-type-conversion=identity-layout-map},"
+         "buffer-deallocation-pipeline,"
+         "func.func(convert-linalg-to-loops),"
+         "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+         "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+         "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts)";
+}
+
+namespace {
+
+struct TypeInfo {
+  ref::DType dtype;
+  int64_t rank = -1;  // -1: a scalar
+};
+
+absl::StatusOr<TypeInfo> typeInfo(Type t) {
+  Type elem = t;
+  TypeInfo info;
+  if (auto ranked = dyn_cast<RankedTensorType>(t)) {
+    elem = ranked.getElementType();
+    info.rank = ranked.getRank();
+  }
+  if (elem.isF32()) info.dtype = ref::DType::F32;
+  else if (elem.isInteger(64) || elem.isIndex()) info.dtype = ref::DType::I64;
+  else {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    t.print(os);
+    return absl::UnimplementedError("the JIT passes f32 and i64 tensors, not " + s);
+  }
+  return info;
+}
+
+struct Signature {
+  std::vector<TypeInfo> args, results;
+};
+
+// A ranked memref descriptor: {allocated, aligned, offset, sizes[r],
+// strides[r]}, every field 8 bytes wide.
+size_t descriptorWords(int64_t rank) { return 3 + 2 * rank; }
+
+void fillDescriptor(int64_t *d, void *data, const std::vector<int64_t> &shape) {
+  std::memcpy(&d[0], &data, sizeof(void *));
+  std::memcpy(&d[1], &data, sizeof(void *));
+  d[2] = 0;
+  int64_t stride = 1;
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) {
+    d[3 + i] = shape[i];
+    d[3 + shape.size() + i] = stride;
+    stride *= shape[i];
+  }
+}
+
+}  // namespace
+
+struct JitModule::Impl {
+  MLIRContext context;
+  std::unique_ptr<ExecutionEngine> engine;
+  std::map<std::string, Signature> signatures;
+};
+
+JitModule::JitModule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+JitModule::~JitModule() = default;
+
+absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view mlirText,
+                                                              std::string_view sourceName,
+                                                              const std::string &pipeline) {
+  static bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    registerAllPasses();
+    registerTesselPasses();
+    return true;
+  }();
+  (void)initialized;
+  auto impl = std::make_unique<Impl>();
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  registry.insert<TesselDialect>();
+  impl->context.appendDialectRegistry(registry);
+  impl->context.loadAllAvailableDialects();
+
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&impl->context, [&](Diagnostic &d) {
+    std::string loc;
+    llvm::raw_string_ostream os(loc);
+    d.getLocation().print(os);
+    diagnostics += loc + ": " + d.str() + "\n";
+    return success();
+  });
+  std::string name(sourceName);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
+      llvm::StringRef(mlirText.data(), mlirText.size()), &impl->context, name);
+  if (!module) return absl::InvalidArgumentError("cannot parse " + name + ":\n" + diagnostics);
+
+  for (auto fn : module->getOps<func::FuncOp>()) {
+    if (fn.isExternal()) continue;
+    Signature sig;
+    for (Type t : fn.getArgumentTypes()) {
+      auto info = typeInfo(t);
+      if (!info.ok()) return info.status();
+      sig.args.push_back(*info);
+    }
+    for (Type t : fn.getResultTypes()) {
+      auto info = typeInfo(t);
+      if (!info.ok()) return info.status();
+      if (info->rank < 0) return absl::UnimplementedError("scalar results are not supported");
+      sig.results.push_back(*info);
+    }
+    impl->signatures[fn.getSymName().str()] = sig;
+    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&impl->context));
+  }
+
+  PassManager pm(&impl->context);
+  // The textual pipeline is anchored on builtin.module, like --pass-pipeline;
+  // the pass manager already is, so parse what is inside the anchor.
+  std::string inner = pipeline;
+  const std::string anchor = "builtin.module(";
+  if (inner.rfind(anchor, 0) == 0 && inner.back() == ')')
+    inner = inner.substr(anchor.size(), inner.size() - anchor.size() - 1);
+  if (failed(parsePassPipeline(inner, pm)))
+    return absl::InvalidArgumentError("bad pass pipeline: " + pipeline + "\n" + diagnostics);
+  if (failed(pm.run(*module)))
+    return absl::InternalError("lowering " + name + " failed:\n" + diagnostics);
+
+  if (std::getenv("TESSEL_DUMP_LLVM_DIALECT")) module->print(llvm::errs());
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(*module, options);
+  if (!engine) {
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    os << engine.takeError();
+    return absl::InternalError("JIT compilation of " + name + " failed: " + msg + "\n" +
+                               diagnostics);
+  }
+  impl->engine = std::move(*engine);
+  return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
+}
+
+absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &function,
+                                                        const std::vector<ref::Tensor> &args) const {
+  auto it = impl_->signatures.find(function);
+  if (it == impl_->signatures.end())
+    return absl::NotFoundError("no function @" + function + " in the compiled module");
+  const Signature &sig = it->second;
+  if (args.size() != sig.args.size())
+    return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", sig.args.size(),
+                                                   " arguments, got ", args.size()));
+  // Inputs are copied: bufferization may reuse an argument's buffer in place.
+  std::vector<ref::Tensor> inputs = args;
+  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<int64_t> scalars(args.size());
+  std::vector<void *> argPointers(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const TypeInfo &t = sig.args[i];
+    if (inputs[i].dtype != t.dtype || (t.rank >= 0 && inputs[i].rank() != t.rank) ||
+        (t.rank < 0 && inputs[i].rank() != 0))
+      return absl::InvalidArgumentError(absl::StrCat("argument ", i, " of @", function, " is ",
+                                                     inputs[i].describe(), ", which does not match "
+                                                     "the function's type"));
+    void *data = inputs[i].dtype == ref::DType::F32 ? static_cast<void *>(inputs[i].f.data())
+                                                    : static_cast<void *>(inputs[i].i.data());
+    if (t.rank < 0) {
+      scalars[i] = inputs[i].i[0];
+      argPointers[i] = &scalars[i];
+      continue;
+    }
+    descriptors.emplace_back(descriptorWords(t.rank));
+    fillDescriptor(descriptors.back().data(), data, inputs[i].shape);
+  }
+  // The C interface takes a pointer to each descriptor, and returns results
+  // through a pointer to one struct holding every result descriptor.
+  std::vector<void *> descriptorPointers;
+  descriptorPointers.reserve(args.size());  // argPointers keep addresses into it
+  size_t next = 0;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (sig.args[i].rank >= 0) {
+      descriptorPointers.push_back(descriptors[next++].data());
+      argPointers[i] = &descriptorPointers.back();
+    }
+  size_t resultWords = 0;
+  for (const TypeInfo &r : sig.results) resultWords += descriptorWords(r.rank);
+  std::vector<int64_t> resultBuffer(resultWords);
+  void *resultPointer = resultBuffer.data();
+  std::vector<void *> packed;
+  if (!sig.results.empty()) packed.push_back(&resultPointer);
+  for (void *p : argPointers) packed.push_back(p);
+  if (auto err = impl_->engine->invokePacked("_mlir_ciface_" + function, packed)) {
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    os << err;
+    return absl::InternalError("calling @" + function + " failed: " + msg);
+  }
+  std::vector<ref::Tensor> results;
+  size_t offset = 0;
+  for (const TypeInfo &r : sig.results) {
+    const int64_t *d = &resultBuffer[offset];
+    offset += descriptorWords(r.rank);
+    std::vector<int64_t> shape(d + 3, d + 3 + r.rank);
+    ref::Tensor t = r.dtype == ref::DType::F32 ? ref::Tensor::zerosF32(shape)
+                                               : ref::Tensor::zerosI64(shape);
+    void *allocated, *aligned;
+    std::memcpy(&allocated, &d[0], sizeof(void *));
+    std::memcpy(&aligned, &d[1], sizeof(void *));
+    // Copy element by element through the strides (results may be views).
+    int64_t n = t.numel();
+    std::vector<int64_t> index(r.rank, 0);
+    for (int64_t e = 0; e < n; ++e) {
+      int64_t off = d[2];
+      for (int64_t k = 0; k < r.rank; ++k) off += index[k] * d[3 + r.rank + k];
+      if (r.dtype == ref::DType::F32)
+        t.f[e] = static_cast<const float *>(aligned)[off];
+      else
+        t.i[e] = static_cast<const int64_t *>(aligned)[off];
+      for (int64_t k = r.rank - 1; k >= 0; --k) {
+        if (++index[k] < shape[k]) break;
+        index[k] = 0;
+      }
+    }
+    // Results own their buffers (ownership-based deallocation hands them
+    // over); free them unless they alias an argument.
+    bool aliasesInput = false;
+    for (const ref::Tensor &in : inputs)
+      aliasesInput |= allocated == in.f.data() || allocated == in.i.data();
+    if (!aliasesInput) std::free(allocated);
+    results.push_back(std::move(t));
+  }
+  return results;
+}
+
+}  // namespace tessel::codegen
