@@ -34,9 +34,9 @@ std::string defaultCpuPipeline() {
   // function boundaries (so the C interface sees plain strided memrefs),
   // ownership-based deallocation, loops, and the LLVM dialect.
   return "builtin.module("
-         "func.func(tessel-lower-einsum),"
+         "func.func(tessel-tile-attention,tessel-lower-einsum,canonicalize),"
          "one-shot-bufferize{bufferize-function-boundaries=1 "
-         "function-boundary-type-conversion=identity-layout-map},"
+         "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=1},"
          "buffer-deallocation-pipeline,"
          "func.func(convert-linalg-to-loops),"
          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
@@ -60,11 +60,12 @@ absl::StatusOr<TypeInfo> typeInfo(Type t) {
   }
   if (elem.isF32()) info.dtype = ref::DType::F32;
   else if (elem.isInteger(64) || elem.isIndex()) info.dtype = ref::DType::I64;
+  else if (elem.isInteger(1)) info.dtype = ref::DType::I1;  // one byte per element
   else {
     std::string s;
     llvm::raw_string_ostream os(s);
     t.print(os);
-    return absl::UnimplementedError("the JIT passes f32 and i64 tensors, not " + s);
+    return absl::UnimplementedError("the JIT passes f32, i64 and i1 tensors, not " + s);
   }
   return info;
 }
@@ -190,6 +191,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
                                                    " arguments, got ", args.size()));
   // Inputs are copied: bufferization may reuse an argument's buffer in place.
   std::vector<ref::Tensor> inputs = args;
+  std::vector<std::vector<uint8_t>> bytes(args.size());  // i1 tensors, a byte each
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<int64_t> scalars(args.size());
   std::vector<void *> argPointers(args.size());
@@ -202,6 +204,10 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
                                                      "the function's type"));
     void *data = inputs[i].dtype == ref::DType::F32 ? static_cast<void *>(inputs[i].f.data())
                                                     : static_cast<void *>(inputs[i].i.data());
+    if (inputs[i].dtype == ref::DType::I1) {
+      bytes[i].assign(inputs[i].i.begin(), inputs[i].i.end());
+      data = bytes[i].data();
+    }
     if (t.rank < 0) {
       scalars[i] = inputs[i].i[0];
       argPointers[i] = &scalars[i];
@@ -240,7 +246,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
     offset += descriptorWords(r.rank);
     std::vector<int64_t> shape(d + 3, d + 3 + r.rank);
     ref::Tensor t = r.dtype == ref::DType::F32 ? ref::Tensor::zerosF32(shape)
-                                               : ref::Tensor::zerosI64(shape);
+                                               : ref::Tensor::zerosI64(shape, r.dtype);
     void *allocated, *aligned;
     std::memcpy(&allocated, &d[0], sizeof(void *));
     std::memcpy(&aligned, &d[1], sizeof(void *));
@@ -252,6 +258,8 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
       for (int64_t k = 0; k < r.rank; ++k) off += index[k] * d[3 + r.rank + k];
       if (r.dtype == ref::DType::F32)
         t.f[e] = static_cast<const float *>(aligned)[off];
+      else if (r.dtype == ref::DType::I1)
+        t.i[e] = static_cast<const uint8_t *>(aligned)[off] != 0;
       else
         t.i[e] = static_cast<const int64_t *>(aligned)[off];
       for (int64_t k = r.rank - 1; k >= 0; --k) {

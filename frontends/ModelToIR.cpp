@@ -33,36 +33,36 @@ class ModelIRBuilder {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     b.setInsertionPointToEnd(module->getBody());
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
-    auto fn = b.create<func::FuncOp>(
+    auto fn = func::FuncOp::create(b, 
         loc("forward"), "forward",
         b.getFunctionType({idsType, idsType}, {activation(c.vocabSize)}));
     b.setInsertionPointToStart(fn.addEntryBlock());
     Value tokens = fn.getArgument(0);
     positions = fn.getArgument(1);
-    seqLen = b.create<tensor::DimOp>(loc("seq_len"), tokens, 1);
+    seqLen = tensor::DimOp::create(b, loc("seq_len"), tokens, 1);
 
-    Value h = b.create<EmbeddingOp>(loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
+    Value h = EmbeddingOp::create(b, loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
                                     tokens, b.getF32FloatAttr(c.embeddingScale));
     if (c.learnedPositions) {
-      Value pos = b.create<EmbeddingOp>(loc("position_embd"), activation(c.dim),
+      Value pos = EmbeddingOp::create(b, loc("position_embd"), activation(c.dim),
                                         weight("position_embd.weight"), positions,
                                         b.getF32FloatAttr(1.0f));
-      h = b.create<ResidualAddOp>(loc("position_embd"), h, pos);
+      h = ResidualAddOp::create(b, loc("position_embd"), h, pos);
     }
     if (c.ropeFreqFactors) freqFactors = weight("rope_freqs.weight");
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = absl::StrCat("blk.", i, ".");
       Value x = norm(h, p + "attn_norm");
       Value a = c.isMla() ? mla(x, i) : attention(x, i);
-      h = b.create<ResidualAddOp>(loc(p + "attn_residual"), h, a);
+      h = ResidualAddOp::create(b, loc(p + "attn_residual"), h, a);
       x = norm(h, p + "ffn_norm");
       Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
-      h = b.create<ResidualAddOp>(loc(p + "ffn_residual"), h, f);
+      h = ResidualAddOp::create(b, loc(p + "ffn_residual"), h, f);
     }
     h = norm(h, "output_norm");
-    Value logits = b.create<LinearOp>(loc("output"), activation(c.vocabSize), h,
+    Value logits = LinearOp::create(b, loc("output"), activation(c.vocabSize), h,
                                       weight("output.weight"), Value());
-    b.create<func::ReturnOp>(loc("output"), logits);
+    func::ReturnOp::create(b, loc("output"), logits);
     return module;
   }
 
@@ -81,7 +81,7 @@ class ModelIRBuilder {
     assert(it != weightShapes.end() && "weight not in expectedWeights");
     auto type = RankedTensorType::get(it->second, b.getF32Type());
     std::string locName = name.substr(0, name.rfind('.'));
-    return b.create<WeightOp>(loc(locName), type, name);
+    return WeightOp::create(b, loc(locName), type, name);
   }
   Value optionalWeight(const std::string &name) {
     return weightShapes.count(name) ? weight(name) : Value();
@@ -91,28 +91,28 @@ class ModelIRBuilder {
   Value splitHeads(Value x, int64_t heads, int64_t dim, const std::string &name) {
     SmallVector<OpFoldResult> shape = {b.getIndexAttr(1), seqLen, b.getIndexAttr(heads),
                                        b.getIndexAttr(dim)};
-    return b.create<tensor::ExpandShapeOp>(loc(name), perHead(heads, dim), x,
+    return tensor::ExpandShapeOp::create(b, loc(name), perHead(heads, dim), x,
                                            SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
                                            shape);
   }
   Value mergeHeads(Value x, const std::string &name) {
-    return b.create<tensor::CollapseShapeOp>(loc(name), x,
+    return tensor::CollapseShapeOp::create(b, loc(name), x,
                                              SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
   }
 
   Value norm(Value x, const std::string &name) {
     Value w = weight(name + ".weight");
     if (c.norm == NormKind::LayerNorm)
-      return b.create<LayerNormOp>(loc(name), x.getType(), x, w, weight(name + ".bias"),
+      return LayerNormOp::create(b, loc(name), x.getType(), x, w, weight(name + ".bias"),
                                    b.getF32FloatAttr(c.normEps));
-    return b.create<RMSNormOp>(loc(name), x.getType(), x, w, b.getF32FloatAttr(c.normEps),
+    return RMSNormOp::create(b, loc(name), x.getType(), x, w, b.getF32FloatAttr(c.normEps),
                                c.normUnitOffset ? b.getUnitAttr() : nullptr);
   }
 
   Value rope(Value x, int64_t dim, const std::string &name) {
     auto layout = c.rope == RopeStyle::Interleaved ? RopeLayout::interleaved : RopeLayout::half_split;
     IntegerAttr rotary = c.ropeDim && c.ropeDim != dim ? b.getI64IntegerAttr(c.ropeDim) : nullptr;
-    return b.create<RopeOp>(loc(name), x.getType(), x, positions, freqFactors,
+    return RopeOp::create(b, loc(name), x.getType(), x, positions, freqFactors,
                             RopeLayoutAttr::get(b.getContext(), layout),
                             b.getF32FloatAttr(c.ropeTheta), rotary,
                             b.getF32FloatAttr(c.ropeLinearScaling));
@@ -131,7 +131,7 @@ class ModelIRBuilder {
       // is unspecified in C++, and the printed IR must be deterministic).
       Value w = weight(n + ".weight");
       Value bias = optionalWeight(n + ".bias");
-      Value y = b.create<LinearOp>(loc(n), activation(heads * hd), x, w, bias);
+      Value y = LinearOp::create(b, loc(n), activation(heads * hd), x, w, bias);
       return splitHeads(y, heads, hd, n);
     };
     Value q = project("q", c.numHeads), k = project("k", c.numKvHeads), v = project("v", c.numKvHeads);
@@ -139,14 +139,14 @@ class ModelIRBuilder {
       q = rope(q, hd, p + "attn_q.rope");
       k = rope(k, hd, p + "attn_k.rope");
     }
-    Value o = b.create<AttentionOp>(loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(),
+    Value o = AttentionOp::create(b, loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(),
                                     Value(), b.getI64IntegerAttr(c.numHeads),
                                     b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
                                     windowAttr(layer), nullptr);
     Value merged = mergeHeads(o, p + "attn_output");
     Value wo = weight(p + "attn_output.weight");
     Value bo = optionalWeight(p + "attn_output.bias");
-    return b.create<LinearOp>(loc(p + "attn_output"), activation(c.dim), merged, wo, bo);
+    return LinearOp::create(b, loc(p + "attn_output"), activation(c.dim), merged, wo, bo);
   }
 
   Value mla(Value x, int64_t layer) {
@@ -161,7 +161,7 @@ class ModelIRBuilder {
                              weight(p + "attn_kv_b.weight")};
     auto layout = c.rope == RopeStyle::HalfSplit ? RopeLayout::half_split : RopeLayout::interleaved;
     Value wo = weight(p + "attn_output.weight");
-    return b.create<MLAOp>(
+    return MLAOp::create(b, 
         loc(p + "attn"), activation(c.dim), x, positions, q, kv, wo,
         Value(), b.getI64IntegerAttr(c.numHeads), b.getI64IntegerAttr(c.kvLoraRank),
         b.getI64IntegerAttr(c.qkNopeDim), b.getI64IntegerAttr(c.qkRopeDim),
@@ -186,7 +186,7 @@ class ModelIRBuilder {
     Value down = weight(p + "ffn_down.weight");
     Value upBias = optionalWeight(p + "ffn_up.bias");
     Value downBias = optionalWeight(p + "ffn_down.bias");
-    return b.create<FFNOp>(loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
+    return FFNOp::create(b, loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
                            ActivationAttr::get(b.getContext(), activationKind()),
                            c.geluTanh ? b.getUnitAttr() : nullptr);
   }
@@ -203,7 +203,7 @@ class ModelIRBuilder {
     }
     auto scoring = c.scoring == RouterScoring::Sigmoid ? MoeScoring::sigmoid : MoeScoring::softmax;
     Value router = weight(p + "ffn_gate_inp.weight");
-    return b.create<MoEOp>(loc(p + "ffn_moe"), x.getType(), x, router, experts, shared, b.getI64IntegerAttr(c.expertsPerToken),
+    return MoEOp::create(b, loc(p + "ffn_moe"), x.getType(), x, router, experts, shared, b.getI64IntegerAttr(c.expertsPerToken),
                            MoeScoringAttr::get(b.getContext(), scoring),
                            c.normalizeTopK ? b.getUnitAttr() : nullptr,
                            b.getF32FloatAttr(c.routedScale),

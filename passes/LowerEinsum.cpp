@@ -29,9 +29,9 @@ namespace {
 
 // A zero-filled tensor of `type`, with dynamic extents taken from `dims`.
 Value zeros(OpBuilder &b, Location loc, RankedTensorType type, ValueRange dynamicDims) {
-  Value empty = b.create<tensor::EmptyOp>(loc, type, dynamicDims);
-  Value zero = b.create<arith::ConstantOp>(loc, b.getZeroAttr(type.getElementType()));
-  return b.create<linalg::FillOp>(loc, zero, empty).getResult(0);
+  Value empty = tensor::EmptyOp::create(b, loc, type, dynamicDims);
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(type.getElementType()));
+  return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
 }
 
 // The extent of every label, as a Value (for dynamic shapes) and statically.
@@ -83,15 +83,15 @@ Value lowerToGeneric(OpBuilder &b, Location loc, const EinsumEquation &eq, Value
   SmallVector<Value> dynamicDims;
   for (size_t l = 0; l < eq.output.size(); ++l)
     if (resultType.isDynamicDim(l))
-      dynamicDims.push_back(b.create<tensor::DimOp>(loc, e.operandOf[l], e.dimOf[l]));
+      dynamicDims.push_back(tensor::DimOp::create(b, loc, e.operandOf[l], e.dimOf[l]));
   Value init = zeros(b, loc, resultType, dynamicDims);
-  auto generic = b.create<linalg::GenericOp>(
+  auto generic = linalg::GenericOp::create(b, 
       loc, resultType, inputs, init, maps, iterators,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         Value product = args[0];
         for (size_t i = 1; i + 1 < args.size(); ++i)
-          product = nb.create<arith::MulFOp>(nloc, product, args[i]);
-        nb.create<linalg::YieldOp>(nloc, ValueRange{nb.create<arith::AddFOp>(nloc, args.back(), product)});
+          product = arith::MulFOp::create(nb, nloc, product, args[i]);
+        linalg::YieldOp::create(nb, nloc, ValueRange{arith::AddFOp::create(nb, nloc, args.back(), product)});
       });
   return generic.getResult(0);
 }
@@ -106,8 +106,8 @@ Value transposeTo(OpBuilder &b, Location loc, Value x, const std::string &labels
     perm.push_back(labels.find(c));
     shape.push_back(type.getDimSize(labels.find(c)));
   }
-  Value init = b.create<tensor::EmptyOp>(loc, shape, type.getElementType());
-  return b.create<linalg::TransposeOp>(loc, x, init, perm).getResult()[0];
+  Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType());
+  return linalg::TransposeOp::create(b, loc, x, init, perm).getResult()[0];
 }
 
 // Reassociation that merges consecutive dims into groups of the given sizes.
@@ -152,9 +152,9 @@ Value toRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
   auto collapsedType = RankedTensorType::get(collapsedShape, type.getElementType());
   Value v = x;
   if (type.getRank() != static_cast<int64_t>(collapsedShape.size()))
-    v = b.create<tensor::CollapseShapeOp>(loc, collapsedType, x, groupsOf(sizes));
+    v = tensor::CollapseShapeOp::create(b, loc, collapsedType, x, groupsOf(sizes));
   if (collapsedShape.size() == 3) return v;
-  return b.create<tensor::ExpandShapeOp>(loc, rank3, v, unitDimsFor(sizes));
+  return tensor::ExpandShapeOp::create(b, loc, rank3, v, unitDimsFor(sizes));
 }
 
 Value fromRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
@@ -166,9 +166,9 @@ Value fromRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
   auto collapsedType = RankedTensorType::get(collapsedShape, type.getElementType());
   Value v = x;
   if (collapsedShape.size() != 3)
-    v = b.create<tensor::CollapseShapeOp>(loc, collapsedType, x, unitDimsFor(sizes));
+    v = tensor::CollapseShapeOp::create(b, loc, collapsedType, x, unitDimsFor(sizes));
   if (natural.getRank() == static_cast<int64_t>(collapsedShape.size())) return v;
-  return b.create<tensor::ExpandShapeOp>(loc, natural, v, groupsOf(sizes));
+  return tensor::ExpandShapeOp::create(b, loc, natural, v, groupsOf(sizes));
 }
 
 // Transposes + batch_matmul when the equation is a plain batched
@@ -207,7 +207,7 @@ Value lowerToBatchMatmul(OpBuilder &b, Location loc, const EinsumEquation &eq, V
   Value rhs3 = toRank3(b, loc, rhs, {batch.size(), k.size(), n.size()},
                        RankedTensorType::get({sb, sk, sn}, f32));
   Value acc = zeros(b, loc, RankedTensorType::get({sb, sm, sn}, f32), {});
-  Value prod = b.create<linalg::BatchMatmulOp>(loc, ValueRange{lhs3, rhs3}, ValueRange{acc})
+  Value prod = linalg::BatchMatmulOp::create(b, loc, ValueRange{lhs3, rhs3}, ValueRange{acc})
                    .getResult(0);
   // Back to [batch..., m..., n...], then to the output's label order.
   std::string natural = batch + m + n;

@@ -49,4 +49,50 @@ def TesselLowerEinsum : Pass<"tessel-lower-einsum", "mlir::func::FuncOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def TesselTileAttention : Pass<"tessel-tile-attention", "mlir::func::FuncOp"> {
+  let summary = "FlashAttention: tessel.attention as a loop over K/V tiles with online softmax";
+  let description = [{
+    Rewrites `tessel.attention` into an `scf.for` over tiles of `kv-tile-size`
+    keys. Each step computes the scores of every query against one tile only,
+    then updates a running maximum `m`, a running sum `l` and an accumulator
+    rescaled by `exp(m_old - m_new)`; the result is `acc / l`. The N x N score
+    matrix is never materialised: the largest temporary is
+    `[batch, kv_heads, group, q_len, kv-tile-size]`.
+
+    GQA/MQA lower by indexing: the query is viewed (`tensor.expand_shape`,
+    no copy) as `[batch, q_len, kv_heads, group, head_dim]` and every tile
+    reads K/V head `kv` for all `group` query heads that share it; K and V
+    are never repeated.
+
+    Causal masks, sliding windows and the mask operand become a select to
+    -inf inside the score computation; attention sinks start the running
+    state at `m = sink, l = 1`. Rows that see no key produce zeros, as the
+    op's semantics require.
+
+    Before:
+    ```mlir
+    %o = tessel.attention %q, %k, %v {num_heads = 8 : i64, num_kv_heads = 2 : i64, causal}
+        : (tensor<1x?x8x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>) -> tensor<1x?x8x16xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %q5 = tensor.expand_shape %q [[0], [1], [2, 3], [4]] ... into tensor<1x?x2x4x16xf32>
+    %r:3 = scf.for %t = %c0 to %kv_len step %c64 iter_args(%m = %m0, %l = %l0, %acc = %acc0) -> (...) {
+      %kt = tensor.extract_slice %k[0, %t, 0, 0] [1, %n, 2, 16] [1, 1, 1, 1] ...
+      %s = linalg.generic ... // q . k * scale, masked to -inf
+      ...                    // m_new, p = exp(s - m_new), l_new, acc_new = alpha * acc + p v
+    }
+    %o5 = linalg.generic ... // acc / l
+    %o = tensor.collapse_shape %o5 [[0], [1], [2, 3], [4]] ...
+    ```
+  }];
+  let options = [
+    Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
+           "Keys per tile; 64 keeps a tile of K and V for head_dim 128 in L1">,
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
 #endif // TESSEL_PASSES_TD
