@@ -34,13 +34,15 @@ std::string defaultCpuPipeline() {
   // function boundaries (so the C interface sees plain strided memrefs),
   // ownership-based deallocation, loops, and the LLVM dialect.
   return "builtin.module("
-         "func.func(tessel-tile-attention,tessel-lower-einsum,canonicalize),"
+         "func.func(tessel-tile-attention,tessel-lower-einsum,tessel-lower-to-linalg,"
+         "canonicalize),"
          "one-shot-bufferize{bufferize-function-boundaries=1 "
          "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=1},"
          "buffer-deallocation-pipeline,"
          "func.func(convert-linalg-to-loops),"
          "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-         "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+         "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+         "convert-arith-to-llvm,"
          "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts)";
 }
 
@@ -72,6 +74,7 @@ absl::StatusOr<TypeInfo> typeInfo(Type t) {
 
 struct Signature {
   std::vector<TypeInfo> args, results;
+  std::vector<std::string> weights;  // names of the trailing weight arguments
 };
 
 // A ranked memref descriptor: {allocated, aligned, offset, sizes[r],
@@ -134,9 +137,19 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
       llvm::StringRef(mlirText.data(), mlirText.size()), &impl->context, name);
   if (!module) return absl::InvalidArgumentError("cannot parse " + name + ":\n" + diagnostics);
 
+  // Weights become trailing arguments first, so the recorded signatures are
+  // the ones the compiled code has.
+  {
+    PassManager pre(&impl->context);
+    if (failed(parsePassPipeline("func.func(tessel-weights-to-arguments)", pre)) ||
+        failed(pre.run(*module)))
+      return absl::InternalError("binding the weights of " + name + " failed:\n" + diagnostics);
+  }
   for (auto fn : module->getOps<func::FuncOp>()) {
     if (fn.isExternal()) continue;
     Signature sig;
+    if (auto names = fn->getAttrOfType<ArrayAttr>("tessel.weights"))
+      for (Attribute a : names) sig.weights.push_back(cast<StringAttr>(a).str());
     for (Type t : fn.getArgumentTypes()) {
       auto info = typeInfo(t);
       if (!info.ok()) return info.status();
@@ -178,6 +191,13 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
   }
   impl->engine = std::move(*engine);
   return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
+}
+
+absl::StatusOr<std::vector<std::string>> JitModule::weightNames(const std::string &function) const {
+  auto it = impl_->signatures.find(function);
+  if (it == impl_->signatures.end())
+    return absl::NotFoundError("no function @" + function + " in the compiled module");
+  return it->second.weights;
 }
 
 absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &function,

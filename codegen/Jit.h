@@ -33,8 +33,13 @@ class JitModule {
                                                                 defaultCpuPipeline());
   ~JitModule();
 
-  /// Calls `function` (f32/i64 tensor arguments and results, static or
-  /// dynamic shapes) and returns its results.
+  /// The model weights `function` takes after its own arguments, in order
+  /// (`tessel.weight` ops become trailing arguments; see
+  /// tessel-weights-to-arguments).
+  absl::StatusOr<std::vector<std::string>> weightNames(const std::string &function) const;
+
+  /// Calls `function` (f32/i64/i1 tensor arguments and results, static or
+  /// dynamic shapes; weights last) and returns its results.
   absl::StatusOr<std::vector<ref::Tensor>> run(const std::string &function,
                                                const std::vector<ref::Tensor> &args) const;
 

@@ -95,4 +95,61 @@ def TesselTileAttention : Pass<"tessel-tile-attention", "mlir::func::FuncOp"> {
                            "mlir::scf::SCFDialect"];
 }
 
+def TesselLowerToLinalg : Pass<"tessel-lower-to-linalg", "mlir::func::FuncOp"> {
+  let summary = "Lower tessel's dense ops to linalg on tensors";
+  let description = [{
+    The generic CPU path for the ops a decoder layer is made of, one
+    `linalg.generic` (or a few) per op, all on tensors so that bufferization
+    and fusion see through them: `embedding` (a gather through
+    `tensor.extract`), `linear` (bias broadcast into the accumulator, then a
+    contraction over `in`), `rms_norm`, `layer_norm`, `rope` (angles in f64,
+    the pair partner read with `tensor.extract`), `ffn` (up/gate/down
+    contractions around the activation), `residual_add` and `softmax`.
+    Attention is left to `tessel-tile-attention` and einsum to
+    `tessel-lower-einsum`; an op that no pass lowers yet (moe, mla, sample,
+    kv_cache_*) is an error naming it.
+
+    Before:
+    ```mlir
+    %n = tessel.rms_norm %x, %w {epsilon = 1.0e-05 : f32}
+        : (tensor<1x?x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %ss = linalg.generic {iterator_types = ["parallel", "parallel", "reduction"]}
+        ins(%x) outs(%zeros : tensor<1x?xf32>) { sum of x * x }
+    %n = linalg.generic {iterator_types = ["parallel", "parallel", "parallel"]}
+        ins(%x, %ss, %w) outs(%e : tensor<1x?x64xf32>) { x * rsqrt(ss / 64 + eps) * w }
+    ```
+  }];
+  let options = [
+    Option<"allowUnlowered", "allow-unlowered", "bool", /*default=*/"false",
+           "Leave ops this pass does not lower in place instead of failing">,
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect"];
+}
+
+def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::FuncOp"> {
+  let summary = "Turn tessel.weight ops into trailing function arguments";
+  let description = [{
+    Compiled code receives the model's weights from the runtime rather than
+    embedding them: each distinct `tessel.weight` name becomes one new
+    argument, appended in order of first use, and the function gets a
+    `tessel.weights` array attribute listing their names so the runtime can
+    bind them.
+
+    Before:
+    ```mlir
+    func.func @forward(%tokens: tensor<1x?xi64>) -> ... {
+      %w = tessel.weight "token_embd.weight" : tensor<512x64xf32>
+    ```
+    After:
+    ```mlir
+    func.func @forward(%tokens: tensor<1x?xi64>, %w: tensor<512x64xf32>) -> ...
+        attributes {tessel.weights = ["token_embd.weight"]} {
+    ```
+  }];
+}
+
 #endif // TESSEL_PASSES_TD

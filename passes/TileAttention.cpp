@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "passes/LinalgBuilder.h"
 #include "passes/Passes.h"
 
 namespace tessel {
@@ -32,7 +33,8 @@ constexpr IteratorType P = IteratorType::parallel, R = IteratorType::reduction;
 
 class AttentionTiler {
  public:
-  AttentionTiler(AttentionOp op, int64_t tile) : op(op), b(op), loc(op.getLoc()), tile(tile) {}
+  AttentionTiler(AttentionOp op, int64_t tile)
+      : op(op), b(op), loc(op.getLoc()), lb(b, loc), tile(tile) {}
 
   Value build() {
     Value q = op.getQuery(), k = op.getKey(), v = op.getValue();
@@ -42,42 +44,42 @@ class AttentionTiler {
     group = heads / kvHeads;
     headDim = qType.getDimSize(3);
     valueDim = cast<RankedTensorType>(v.getType()).getDimSize(3);
-    batch = dim(q, 0);
-    qLen = dim(q, 1);
-    kvLen = dim(k, 1);
+    batch = lb.dim(q, 0);
+    qLen = lb.dim(q, 1);
+    kvLen = lb.dim(k, 1);
     f32 = b.getF32Type();
     double scale = op.getScale() ? op.getScale()->convertToDouble()
                                  : 1.0 / std::sqrt(static_cast<double>(headDim));
-    scaleValue = constF(scale);
-    negInf = constF(-std::numeric_limits<double>::infinity());
-    zero = constF(0.0);
+    scaleValue = lb.f32(scale);
+    negInf = lb.f32(-std::numeric_limits<double>::infinity());
+    zero = lb.f32(0.0);
 
     // [b, i, kv, g, d]: the grouped view of the query (no data moves).
     Value q5 = tensor::ExpandShapeOp::create(
-        b, loc, type({batch, qLen, idx(kvHeads), idx(group), idx(headDim)}), q,
+        b, loc, lb.type({batch, qLen, lb.index(kvHeads), lb.index(group), lb.index(headDim)}, f32), q,
         SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
-        SmallVector<OpFoldResult>{ofr(batch), ofr(qLen), b.getIndexAttr(kvHeads),
+        SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(qLen), b.getIndexAttr(kvHeads),
                                   b.getIndexAttr(group), b.getIndexAttr(headDim)});
 
     // Running state: m, l [b, kv, g, i]; acc [b, i, kv, g, e].
-    SmallVector<Value> rowShape = {batch, idx(kvHeads), idx(group), qLen};
+    SmallVector<Value> rowShape = {batch, lb.index(kvHeads), lb.index(group), qLen};
     Value m0, l0;
     if (Value sinks = op.getSinks()) {
       // A sink is one extra logit per head: start the softmax with it.
       Value sinks2 = tensor::ExpandShapeOp::create(
           b, loc, RankedTensorType::get({kvHeads, group}, f32), sinks,
           SmallVector<ReassociationIndices>{{0, 1}});
-      m0 = generic(4, {sinks2}, {{1, 2}}, empty(rowShape), {0, 1, 2, 3}, {P, P, P, P},
+      m0 = lb.generic(4, {sinks2}, {{1, 2}}, lb.empty(rowShape, f32), {0, 1, 2, 3}, {P, P, P, P},
                    [&](OpBuilder &nb, Location nl, ValueRange a) { return a[0]; });
-      l0 = fill(rowShape, constF(1.0));
+      l0 = lb.fill(rowShape, lb.f32(1.0));
     } else {
-      m0 = fill(rowShape, negInf);
-      l0 = fill(rowShape, zero);
+      m0 = lb.fill(rowShape, negInf);
+      l0 = lb.fill(rowShape, zero);
     }
-    SmallVector<Value> accShape = {batch, qLen, idx(kvHeads), idx(group), idx(valueDim)};
-    Value acc0 = fill(accShape, zero);
+    SmallVector<Value> accShape = {batch, qLen, lb.index(kvHeads), lb.index(group), lb.index(valueDim)};
+    Value acc0 = lb.fill(accShape, zero);
 
-    Value c0 = idx(0), step = idx(tile);
+    Value c0 = lb.index(0), step = lb.index(tile);
     auto loop = scf::ForOp::create(
         b, loc, c0, kvLen, step, ValueRange{m0, l0, acc0},
         [&](OpBuilder &lb, Location ll, Value t, ValueRange state) {
@@ -89,7 +91,7 @@ class AttentionTiler {
 
     // out[b, i, kv, g, e] = acc / l (a row that saw no key has l = 0: zeros).
     Value l = loop.getResult(1), acc = loop.getResult(2);
-    Value out5 = generic(5, {acc, l}, {{0, 1, 2, 3, 4}, {0, 2, 3, 1}}, empty(accShape),
+    Value out5 = lb.generic(5, {acc, l}, {{0, 1, 2, 3, 4}, {0, 2, 3, 1}}, lb.empty(accShape, f32),
                          {0, 1, 2, 3, 4}, {P, P, P, P, P},
                          [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                            Value isZero = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ,
@@ -104,13 +106,13 @@ class AttentionTiler {
  private:
   // One K/V tile starting at key `t`: returns the new (m, l, acc).
   SmallVector<Value> step_(Value q5, Value t, Value m, Value l, Value acc) {
-    Value n = arith::MinSIOp::create(b, loc, idx(tile), arith::SubIOp::create(b, loc, kvLen, t));
+    Value n = arith::MinSIOp::create(b, loc, lb.index(tile), arith::SubIOp::create(b, loc, kvLen, t));
     Value kt = slice(op.getKey(), t, n, headDim);
     Value vt = slice(op.getValue(), t, n, valueDim);
-    SmallVector<Value> scoreShape = {batch, idx(kvHeads), idx(group), qLen, n};
+    SmallVector<Value> scoreShape = {batch, lb.index(kvHeads), lb.index(group), qLen, n};
 
     // s[b, kv, g, i, j] = sum_d q5[b, i, kv, g, d] * k[b, t + j, kv, d]   (b kv g i j d)
-    Value raw = generic(6, {q5, kt}, {{0, 3, 1, 2, 5}, {0, 4, 1, 5}}, fill(scoreShape, zero),
+    Value raw = lb.generic(6, {q5, kt}, {{0, 3, 1, 2, 5}, {0, 4, 1, 5}}, lb.fill(scoreShape, zero),
                         {0, 1, 2, 3, 4}, {P, P, P, P, P, R},
                         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                           Value prod = arith::MulFOp::create(nb, nl, a[0], a[1]);
@@ -125,14 +127,14 @@ class AttentionTiler {
       auto maskType = cast<RankedTensorType>(mask.getType());
       if (maskType.getRank() == 2) {
         ins.push_back(tensor::ExtractSliceOp::create(
-            b, loc, mask, SmallVector<OpFoldResult>{b.getIndexAttr(0), ofr(t)},
-            SmallVector<OpFoldResult>{ofr(batch), ofr(n)},
+            b, loc, mask, SmallVector<OpFoldResult>{b.getIndexAttr(0), lb.ofr(t)},
+            SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(n)},
             SmallVector<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1)}));
         maps.push_back({0, 4});
       } else {
         ins.push_back(tensor::ExtractSliceOp::create(
-            b, loc, mask, SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), ofr(t)},
-            SmallVector<OpFoldResult>{ofr(batch), ofr(qLen), ofr(n)},
+            b, loc, mask, SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0), lb.ofr(t)},
+            SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(qLen), lb.ofr(n)},
             SmallVector<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)}));
         maps.push_back({0, 3, 4});
       }
@@ -140,8 +142,8 @@ class AttentionTiler {
     Value offset = arith::SubIOp::create(b, loc, kvLen, qLen);  // queries are the newest keys
     bool causal = op.getCausal();
     std::optional<uint64_t> window = op.getWindow();
-    Value s = generic(
-        5, ins, maps, empty(scoreShape), {0, 1, 2, 3, 4}, {P, P, P, P, P},
+    Value s = lb.generic(
+        5, ins, maps, lb.empty(scoreShape, f32), {0, 1, 2, 3, 4}, {P, P, P, P, P},
         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
           Value scaled = arith::MulFOp::create(nb, nl, a[0], scaleValue);
           Value visible = arith::ConstantOp::create(nb, nl, nb.getBoolAttr(true));
@@ -162,38 +164,38 @@ class AttentionTiler {
         });
 
     // m_new[b, kv, g, i] = max(m, max_j s)                          (b kv g i j)
-    Value mNew = generic(5, {s}, {{0, 1, 2, 3, 4}}, m, {0, 1, 2, 3}, {P, P, P, P, R},
+    Value mNew = lb.generic(5, {s}, {{0, 1, 2, 3, 4}}, m, {0, 1, 2, 3}, {P, P, P, P, R},
                          [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                            return arith::MaximumFOp::create(nb, nl, a[0], a[1]);
                          });
     // p = exp(s - m_new), 0 where s = -inf                          (b kv g i j)
-    Value p = generic(5, {s, mNew}, {{0, 1, 2, 3, 4}, {0, 1, 2, 3}}, empty(scoreShape),
+    Value p = lb.generic(5, {s, mNew}, {{0, 1, 2, 3, 4}, {0, 1, 2, 3}}, lb.empty(scoreShape, f32),
                       {0, 1, 2, 3, 4}, {P, P, P, P, P},
                       [&](OpBuilder &nb, Location nl, ValueRange a) { return expOrZero(nb, nl, a[0], a[1]); });
     // alpha = exp(m - m_new), 0 while m is still -inf               (b kv g i)
-    SmallVector<Value> rowShape = {batch, idx(kvHeads), idx(group), qLen};
-    Value alpha = generic(4, {m, mNew}, {{0, 1, 2, 3}, {0, 1, 2, 3}}, empty(rowShape),
+    SmallVector<Value> rowShape = {batch, lb.index(kvHeads), lb.index(group), qLen};
+    Value alpha = lb.generic(4, {m, mNew}, {{0, 1, 2, 3}, {0, 1, 2, 3}}, lb.empty(rowShape, f32),
                           {0, 1, 2, 3}, {P, P, P, P},
                           [&](OpBuilder &nb, Location nl, ValueRange a) { return expOrZero(nb, nl, a[0], a[1]); });
     // l_new = alpha * l + sum_j p                                   (b kv g i j)
-    Value lScaled = generic(4, {alpha, l}, {{0, 1, 2, 3}, {0, 1, 2, 3}}, empty(rowShape),
+    Value lScaled = lb.generic(4, {alpha, l}, {{0, 1, 2, 3}, {0, 1, 2, 3}}, lb.empty(rowShape, f32),
                             {0, 1, 2, 3}, {P, P, P, P},
                             [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                               return arith::MulFOp::create(nb, nl, a[0], a[1]);
                             });
-    Value lNew = generic(5, {p}, {{0, 1, 2, 3, 4}}, lScaled, {0, 1, 2, 3}, {P, P, P, P, R},
+    Value lNew = lb.generic(5, {p}, {{0, 1, 2, 3, 4}}, lScaled, {0, 1, 2, 3}, {P, P, P, P, R},
                          [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                            return arith::AddFOp::create(nb, nl, a[1], a[0]);
                          });
     // acc_new[b, i, kv, g, e] = alpha * acc + sum_j p * v[b, t + j, kv, e]
-    SmallVector<Value> accShape = {batch, qLen, idx(kvHeads), idx(group), idx(valueDim)};
-    Value accScaled = generic(5, {acc, alpha}, {{0, 1, 2, 3, 4}, {0, 2, 3, 1}}, empty(accShape),
+    SmallVector<Value> accShape = {batch, qLen, lb.index(kvHeads), lb.index(group), lb.index(valueDim)};
+    Value accScaled = lb.generic(5, {acc, alpha}, {{0, 1, 2, 3, 4}, {0, 2, 3, 1}}, lb.empty(accShape, f32),
                               {0, 1, 2, 3, 4}, {P, P, P, P, P},
                               [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                                 return arith::MulFOp::create(nb, nl, a[0], a[1]);
                               });
     //                                                          (b i kv g e j)
-    Value accNew = generic(6, {p, vt}, {{0, 2, 3, 1, 5}, {0, 5, 2, 4}}, accScaled,
+    Value accNew = lb.generic(6, {p, vt}, {{0, 2, 3, 1, 5}, {0, 5, 2, 4}}, accScaled,
                            {0, 1, 2, 3, 4}, {P, P, P, P, P, R},
                            [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                              Value prod = arith::MulFOp::create(nb, nl, a[0], a[1]);
@@ -208,67 +210,19 @@ class AttentionTiler {
     return arith::SelectOp::create(nb, nl, isNegInf, zero, e);
   }
 
-  // A linalg.generic over `numLoops` loops; maps list, for each operand,
-  // the loop index of each of its dimensions.
-  Value generic(int64_t numLoops, ValueRange inputs, ArrayRef<SmallVector<int64_t>> inputDims,
-                Value init, ArrayRef<int64_t> initDims, ArrayRef<IteratorType> iterators,
-                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-    MLIRContext *ctx = b.getContext();
-    auto map = [&](ArrayRef<int64_t> dims) {
-      SmallVector<AffineExpr> exprs;
-      for (int64_t d : dims) exprs.push_back(getAffineDimExpr(d, ctx));
-      return AffineMap::get(numLoops, 0, exprs, ctx);
-    };
-    SmallVector<AffineMap> maps;
-    for (const auto &dims : inputDims) maps.push_back(map(dims));
-    maps.push_back(map(initDims));
-    auto g = linalg::GenericOp::create(
-        b, loc, init.getType(), inputs, init, maps, iterators,
-        [&](OpBuilder &nb, Location nl, ValueRange args) {
-          linalg::YieldOp::create(nb, nl, ValueRange{body(nb, nl, args)});
-        });
-    return g.getResult(0);
-  }
-
   Value slice(Value x, Value t, Value n, int64_t lastDim) {
     return tensor::ExtractSliceOp::create(
         b, loc, x,
-        SmallVector<OpFoldResult>{b.getIndexAttr(0), ofr(t), b.getIndexAttr(0), b.getIndexAttr(0)},
-        SmallVector<OpFoldResult>{ofr(batch), ofr(n), b.getIndexAttr(kvHeads),
+        SmallVector<OpFoldResult>{b.getIndexAttr(0), lb.ofr(t), b.getIndexAttr(0), b.getIndexAttr(0)},
+        SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(n), b.getIndexAttr(kvHeads),
                                   b.getIndexAttr(lastDim)},
         SmallVector<OpFoldResult>(4, b.getIndexAttr(1)));
   }
 
-  RankedTensorType type(ArrayRef<Value> dims) {
-    SmallVector<int64_t> shape;
-    for (Value d : dims) {
-      auto c = getConstantIntValue(d);
-      shape.push_back(c ? *c : ShapedType::kDynamic);
-    }
-    return RankedTensorType::get(shape, f32);
-  }
-  Value empty(ArrayRef<Value> dims) {
-    SmallVector<Value> dynamic;
-    for (Value d : dims)
-      if (!getConstantIntValue(d)) dynamic.push_back(d);
-    return tensor::EmptyOp::create(b, loc, type(dims), dynamic);
-  }
-  Value fill(ArrayRef<Value> dims, Value value) {
-    return linalg::FillOp::create(b, loc, value, empty(dims)).getResult(0);
-  }
-  Value dim(Value x, int64_t d) {
-    auto t = cast<RankedTensorType>(x.getType());
-    if (!t.isDynamicDim(d)) return idx(t.getDimSize(d));
-    return tensor::DimOp::create(b, loc, x, d);
-  }
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  // Constants as attributes: static extents must not be passed as SSA values.
-  OpFoldResult ofr(Value v) { return getAsOpFoldResult(v); }
-  Value constF(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
-
   AttentionOp op;
   OpBuilder b;
   Location loc;
+  LinalgBuilder lb;
   int64_t tile, kvHeads = 1, group = 1, headDim = 0, valueDim = 0;
   Value batch, qLen, kvLen, scaleValue, negInf, zero;
   Type f32;

@@ -1,0 +1,338 @@
+//===- LowerToLinalg.cpp - tessel dense ops -> linalg on tensors ----------===//
+//
+// See TesselLowerToLinalg in Passes.td. Each lowering mirrors the reference
+// semantics in reference/Ops.cpp; the JIT tests compare the two.
+//
+//===----------------------------------------------------------------------===//
+#include "dialect/TesselOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "passes/LinalgBuilder.h"
+#include "passes/Passes.h"
+
+namespace tessel {
+#define GEN_PASS_DEF_TESSELLOWERTOLINALG
+#include "passes/Passes.h.inc"
+}  // namespace tessel
+
+using namespace mlir;
+
+namespace tessel {
+namespace {
+
+using utils::IteratorType;
+
+SmallVector<int64_t> iota(int64_t n, int64_t from = 0) {
+  SmallVector<int64_t> v;
+  for (int64_t i = 0; i < n; ++i) v.push_back(from + i);
+  return v;
+}
+SmallVector<IteratorType> parallel(int64_t n) { return SmallVector<IteratorType>(n, IteratorType::parallel); }
+
+class OpLowering {
+ public:
+  explicit OpLowering(Operation *op) : b(op), loc(op->getLoc()), lb(b, loc), f32(b.getF32Type()) {}
+
+  // y[..., n] = bias[n] + sum_k x[..., k] w[n, k]
+  Value linear(Value x, Value w, Value bias) {
+    SmallVector<Value> outDims = lb.dims(x);
+    int64_t r = outDims.size();
+    outDims.back() = lb.dim(w, 0);
+    Value init = bias ? lb.generic(r, {bias}, {{r - 1}}, lb.empty(outDims, f32), iota(r),
+                                   parallel(r), [](OpBuilder &, Location, ValueRange a) { return a[0]; })
+                      : lb.fill(outDims, lb.f32(0.0));
+    SmallVector<int64_t> xDims = iota(r - 1);
+    xDims.push_back(r);
+    SmallVector<IteratorType> its = parallel(r);
+    its.push_back(IteratorType::reduction);
+    return lb.generic(r + 1, {x, w}, {xDims, {r - 1, r}}, init, iota(r), its,
+                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, nl, a[2],
+                                                     arith::MulFOp::create(nb, nl, a[0], a[1]));
+                      });
+  }
+
+  // The last dimension's extent as f32 (the divisor of a mean).
+  Value lastExtentF32(Value x) {
+    return arith::UIToFPOp::create(
+        b, loc, f32, arith::IndexCastUIOp::create(b, loc, b.getI64Type(), lb.dims(x).back()));
+  }
+
+  // sum over the last dim of body(x): [...] -> rows.
+  Value rowSum(Value x, ValueRange extra, ArrayRef<SmallVector<int64_t>> extraDims,
+               function_ref<Value(OpBuilder &, Location, ValueRange)> term) {
+    SmallVector<Value> d = lb.dims(x);
+    int64_t r = d.size();
+    SmallVector<Value> rows(d.begin(), d.end() - 1);
+    SmallVector<Value> ins = {x};
+    ins.append(extra.begin(), extra.end());
+    SmallVector<SmallVector<int64_t>> maps = {iota(r)};
+    maps.append(extraDims.begin(), extraDims.end());
+    SmallVector<IteratorType> its = parallel(r - 1);
+    its.push_back(IteratorType::reduction);
+    return lb.generic(r, ins, maps, lb.fill(rows, lb.f32(0.0)), iota(r - 1), its,
+                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, nl, a.back(), term(nb, nl, a));
+                      });
+  }
+
+  Value rmsNorm(RMSNormOp op) {
+    Value x = op.getInput();
+    int64_t r = cast<RankedTensorType>(x.getType()).getRank();
+    Value ss = rowSum(x, {}, {}, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+      return arith::MulFOp::create(nb, nl, a[0], a[0]);
+    });
+    Value n = lastExtentF32(x), eps = lb.f32(op.getEpsilon().convertToDouble());
+    Value offset = lb.f32(op.getUnitOffset() ? 1.0 : 0.0), one = lb.f32(1.0);
+    return lb.generic(r, {x, ss, op.getWeight()}, {iota(r), iota(r - 1), {r - 1}},
+                      lb.empty(lb.dims(x), f32), iota(r), parallel(r),
+                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        Value mean = arith::DivFOp::create(nb, nl, a[1], n);
+                        Value root = math::SqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps));
+                        Value inv = arith::DivFOp::create(nb, nl, one, root);
+                        Value w = arith::AddFOp::create(nb, nl, a[2], offset);
+                        return arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, a[0], inv), w);
+                      });
+  }
+
+  Value layerNorm(LayerNormOp op) {
+    Value x = op.getInput();
+    int64_t r = cast<RankedTensorType>(x.getType()).getRank();
+    Value n = lastExtentF32(x), eps = lb.f32(op.getEpsilon().convertToDouble()), one = lb.f32(1.0);
+    Value sum = rowSum(x, {}, {}, [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    SmallVector<Value> xDims = lb.dims(x);
+    SmallVector<Value> rows(xDims.begin(), xDims.end() - 1);
+    Value mean = lb.generic(r - 1, {sum}, {iota(r - 1)}, lb.empty(rows, f32),
+                            iota(r - 1), parallel(r - 1),
+                            [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                              return arith::DivFOp::create(nb, nl, a[0], n);
+                            });
+    Value var = rowSum(x, {mean}, {iota(r - 1)}, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+      Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
+      return arith::MulFOp::create(nb, nl, c, c);
+    });
+    SmallVector<Value> ins = {x, mean, var, op.getWeight()};
+    SmallVector<SmallVector<int64_t>> maps = {iota(r), iota(r - 1), iota(r - 1), {r - 1}};
+    if (op.getBias()) {
+      ins.push_back(op.getBias());
+      maps.push_back({r - 1});
+    }
+    bool hasBias = static_cast<bool>(op.getBias());
+    return lb.generic(r, ins, maps, lb.empty(lb.dims(x), f32), iota(r), parallel(r),
+                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        Value centered = arith::SubFOp::create(nb, nl, a[0], a[1]);
+                        Value v = arith::AddFOp::create(nb, nl, arith::DivFOp::create(nb, nl, a[2], n), eps);
+                        Value inv = arith::DivFOp::create(nb, nl, one, math::SqrtOp::create(nb, nl, v));
+                        Value y = arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, centered, inv), a[3]);
+                        return hasBias ? arith::AddFOp::create(nb, nl, y, a[4]).getResult() : y;
+                      });
+  }
+
+  Value rope(RopeOp op) {
+    Value x = op.getInput(), positions = op.getPositions(), ff = op.getFreqFactors();
+    auto type = cast<RankedTensorType>(x.getType());
+    int64_t headDim = type.getDimSize(3);
+    int64_t rot = op.getRotaryDim() ? static_cast<int64_t>(*op.getRotaryDim()) : headDim;
+    int64_t half = rot / 2;
+    bool interleaved = op.getLayout() == RopeLayout::interleaved;
+    double theta = op.getTheta().convertToDouble(), scaling = op.getLinearScaling().convertToDouble();
+    Type f64 = b.getF64Type();
+    return lb.generic(
+        4, {x, positions}, {iota(4), {0, 1}}, lb.empty(lb.dims(x), f32), iota(4), parallel(4),
+        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          auto cIdx = [&](int64_t v) { return arith::ConstantIndexOp::create(nb, nl, v).getResult(); };
+          auto cF64 = [&](double v) { return arith::ConstantOp::create(nb, nl, nb.getF64FloatAttr(v)).getResult(); };
+          Value d = linalg::IndexOp::create(nb, nl, 3);
+          Value rotated = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, d, cIdx(rot));
+          Value isFirst, pair, partner;
+          if (interleaved) {
+            Value rem = arith::RemUIOp::create(nb, nl, d, cIdx(2));
+            isFirst = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, rem, cIdx(0));
+            pair = arith::DivUIOp::create(nb, nl, d, cIdx(2));
+            partner = arith::SelectOp::create(nb, nl, isFirst, arith::AddIOp::create(nb, nl, d, cIdx(1)),
+                                              arith::SubIOp::create(nb, nl, d, cIdx(1)));
+          } else {
+            isFirst = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, d, cIdx(half));
+            pair = arith::SelectOp::create(nb, nl, isFirst, d, arith::SubIOp::create(nb, nl, d, cIdx(half)));
+            partner = arith::SelectOp::create(nb, nl, isFirst, arith::AddIOp::create(nb, nl, d, cIdx(half)),
+                                              arith::SubIOp::create(nb, nl, d, cIdx(half)));
+          }
+          // Past rotary_dim nothing turns; keep the indices in range anyway.
+          partner = arith::SelectOp::create(nb, nl, rotated, partner, d);
+          pair = arith::SelectOp::create(nb, nl, rotated, pair, cIdx(0));
+          Value other = tensor::ExtractOp::create(
+              nb, nl, x,
+              ValueRange{linalg::IndexOp::create(nb, nl, 0), linalg::IndexOp::create(nb, nl, 1),
+                         linalg::IndexOp::create(nb, nl, 2), partner});
+          // angle = pos / scaling * theta^(-2 pair / rot) [/ freq_factors[pair]], in f64.
+          Value pos = arith::SIToFPOp::create(nb, nl, f64, a[1]);
+          Value pairF = arith::UIToFPOp::create(
+              nb, nl, f64, arith::IndexCastUIOp::create(nb, nl, nb.getI64Type(), pair));
+          Value exponent = arith::MulFOp::create(nb, nl, pairF, cF64(-2.0 * std::log(theta) / rot));
+          Value inv = math::ExpOp::create(nb, nl, exponent);
+          if (ff) {
+            Value ffValue = tensor::ExtractOp::create(nb, nl, ff, ValueRange{pair});
+            Value factor = arith::ExtFOp::create(nb, nl, f64, ffValue);
+            inv = arith::DivFOp::create(nb, nl, inv, factor);
+          }
+          Value angle = arith::MulFOp::create(nb, nl, arith::DivFOp::create(nb, nl, pos, cF64(scaling)), inv);
+          Value c = math::CosOp::create(nb, nl, angle), s = math::SinOp::create(nb, nl, angle);
+          Value self = arith::ExtFOp::create(nb, nl, f64, a[0]);
+          Value otherF = arith::ExtFOp::create(nb, nl, f64, other);
+          Value selfC = arith::MulFOp::create(nb, nl, self, c);
+          Value otherS = arith::MulFOp::create(nb, nl, otherF, s);
+          Value y = arith::SelectOp::create(nb, nl, isFirst, arith::SubFOp::create(nb, nl, selfC, otherS),
+                                            arith::AddFOp::create(nb, nl, selfC, otherS));
+          Value y32 = arith::TruncFOp::create(nb, nl, f32, y);
+          return arith::SelectOp::create(nb, nl, rotated, y32, a[0]);
+        });
+  }
+
+  Value activate(OpBuilder &nb, Location nl, Activation act, bool tanhApprox, Value x) {
+    auto c = [&](double v) { return arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(v)).getResult(); };
+    switch (act) {
+      case Activation::relu:
+        return arith::MaximumFOp::create(nb, nl, x, c(0.0));
+      case Activation::silu:
+      case Activation::swiglu: {
+        Value e = math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, x));
+        return arith::DivFOp::create(nb, nl, x, arith::AddFOp::create(nb, nl, c(1.0), e));
+      }
+      case Activation::gelu:
+      case Activation::geglu: {
+        Value inner;
+        if (tanhApprox) {
+          Value x3 = arith::MulFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x, x));
+          Value u = arith::AddFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x3, c(0.044715)));
+          inner = math::TanhOp::create(nb, nl, arith::MulFOp::create(nb, nl, u, c(0.7978845608028654)));
+        } else {
+          inner = math::ErfOp::create(nb, nl, arith::MulFOp::create(nb, nl, x, c(0.7071067811865476)));
+        }
+        Value half = arith::MulFOp::create(nb, nl, x, c(0.5));
+        return arith::MulFOp::create(nb, nl, half, arith::AddFOp::create(nb, nl, c(1.0), inner));
+      }
+    }
+    return x;
+  }
+
+  Value ffn(FFNOp op) {
+    Value up = linear(op.getInput(), op.getWUp(), op.getBUp());
+    int64_t r = cast<RankedTensorType>(up.getType()).getRank();
+    Activation act = op.getActivation();
+    bool tanhApprox = op.getTanhApprox();
+    Value hidden;
+    if (Value gateW = op.getWGate()) {
+      Value gate = linear(op.getInput(), gateW, Value());
+      hidden = lb.generic(r, {gate, up}, {iota(r), iota(r)}, lb.empty(lb.dims(up), f32), iota(r),
+                          parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                            return arith::MulFOp::create(nb, nl, activate(nb, nl, act, tanhApprox, a[0]), a[1]);
+                          });
+    } else {
+      hidden = lb.generic(r, {up}, {iota(r)}, lb.empty(lb.dims(up), f32), iota(r), parallel(r),
+                          [&](OpBuilder &nb, Location nl, ValueRange a) {
+                            return activate(nb, nl, act, tanhApprox, a[0]);
+                          });
+    }
+    return linear(hidden, op.getWDown(), op.getBDown());
+  }
+
+  Value residualAdd(ResidualAddOp op) {
+    int64_t r = op.getType().getRank();
+    return lb.generic(r, {op.getResidual(), op.getBranch()}, {iota(r), iota(r)},
+                      lb.empty(lb.dims(op.getResidual()), f32), iota(r), parallel(r),
+                      [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        return arith::AddFOp::create(nb, nl, a[0], a[1]);
+                      });
+  }
+
+  Value softmax(SoftmaxOp op) {
+    Value x = op.getInput();
+    int64_t r = op.getType().getRank(), axis = op.getAxis() < 0 ? op.getAxis() + r : op.getAxis();
+    // Loops: the other dims in order, then the axis last.
+    SmallVector<int64_t> xMap;
+    for (int64_t d = 0; d < r; ++d) xMap.push_back(d == axis ? r - 1 : (d < axis ? d : d - 1));
+    SmallVector<Value> all = lb.dims(x), rows;
+    for (int64_t d = 0; d < r; ++d)
+      if (d != axis) rows.push_back(all[d]);
+    SmallVector<IteratorType> reduce = parallel(r - 1);
+    reduce.push_back(IteratorType::reduction);
+    Value negInf = lb.f32(-std::numeric_limits<double>::infinity());
+    Value max = lb.generic(r, {x}, {xMap}, lb.fill(rows, negInf), iota(r - 1), reduce,
+                           [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return arith::MaximumFOp::create(nb, nl, a[0], a[1]);
+                           });
+    auto expShifted = [](OpBuilder &nb, Location nl, Value v, Value m) -> Value {
+      return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, v, m));
+    };
+    Value sum = lb.generic(r, {x, max}, {xMap, iota(r - 1)}, lb.fill(rows, lb.f32(0.0)), iota(r - 1),
+                           reduce, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return arith::AddFOp::create(nb, nl, a[2], expShifted(nb, nl, a[0], a[1]));
+                           });
+    return lb.generic(r, {x, max, sum}, {xMap, iota(r - 1), iota(r - 1)}, lb.empty(all, f32), xMap,
+                      parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        return arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
+                      });
+  }
+
+  Value embedding(EmbeddingOp op) {
+    Value ids = op.getIds(), table = op.getTable();
+    int64_t r = cast<RankedTensorType>(ids.getType()).getRank();
+    SmallVector<Value> outDims = lb.dims(ids);
+    outDims.push_back(lb.dim(table, 1));
+    Value scale = lb.f32(op.getScale().convertToDouble());
+    // The runtime checks ids against the vocabulary before calling compiled code.
+    return lb.generic(r + 1, {ids}, {iota(r)}, lb.empty(outDims, f32), iota(r + 1), parallel(r + 1),
+                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                        Value row = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[0]);
+                        Value col = linalg::IndexOp::create(nb, nl, r);
+                        Value v = tensor::ExtractOp::create(nb, nl, table, ValueRange{row, col});
+                        return arith::MulFOp::create(nb, nl, v, scale);
+                      });
+  }
+
+  OpBuilder b;
+  Location loc;
+  LinalgBuilder lb;
+  Type f32;
+};
+
+struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
+  using TesselLowerToLinalgBase::TesselLowerToLinalgBase;
+
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (isa<TesselDialect>(op->getDialect()) && !isa<AttentionOp, EinsumOp, WeightOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      OpLowering l(op);
+      Value out = llvm::TypeSwitch<Operation *, Value>(op)
+                      .Case([&](LinearOp o) { return l.linear(o.getInput(), o.getWeight(), o.getBias()); })
+                      .Case([&](RMSNormOp o) { return l.rmsNorm(o); })
+                      .Case([&](LayerNormOp o) { return l.layerNorm(o); })
+                      .Case([&](RopeOp o) { return l.rope(o); })
+                      .Case([&](FFNOp o) { return l.ffn(o); })
+                      .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
+                      .Case([&](SoftmaxOp o) { return l.softmax(o); })
+                      .Case([&](EmbeddingOp o) { return l.embedding(o); })
+                      .Default([](Operation *) { return Value(); });
+      if (!out) {
+        if (allowUnlowered) continue;
+        op->emitOpError() << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
+                             "layer_norm, rope, ffn, residual_add, softmax; attention and einsum "
+                             "by their own passes)";
+        return signalPassFailure();
+      }
+      op->getResult(0).replaceAllUsesWith(out);
+      op->erase();
+    }
+  }
+};
+
+}  // namespace
+}  // namespace tessel

@@ -1,0 +1,80 @@
+// RUN: tessel-opt %s --tessel-lower-to-linalg --split-input-file | FileCheck %s
+
+// linear: the bias is broadcast into the accumulator, then a contraction
+// over `in` (loops: rows..., out, in).
+// CHECK-LABEL: func.func @linear_bias
+// CHECK: %[[B:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%{{.*}} : tensor<32xf32>) outs(%{{.*}} : tensor<1x?x32xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<1x?x64xf32>, tensor<32x64xf32>) outs(%[[B]] : tensor<1x?x32xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK-NOT: tessel.linear
+func.func @linear_bias(%x: tensor<1x?x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>) -> tensor<1x?x32xf32> {
+  %y = tessel.linear %x, %w bias(%b) : (tensor<1x?x64xf32>, tensor<32x64xf32>, tensor<32xf32>) -> tensor<1x?x32xf32>
+  return %y : tensor<1x?x32xf32>
+}
+
+// -----
+
+// rms_norm: sum of squares per row, then x / sqrt(mean + eps) * (w + offset).
+// CHECK-LABEL: func.func @rms_norm
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]{{.*}} outs(%{{.*}} : tensor<1x?xf32>)
+// CHECK: math.sqrt
+// CHECK: arith.divf
+func.func @rms_norm(%x: tensor<1x?x64xf32>, %w: tensor<64xf32>) -> tensor<1x?x64xf32> {
+  %y = tessel.rms_norm %x, %w {epsilon = 1.0e-05 : f32, unit_offset} : (tensor<1x?x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// rope: the pair partner is read with tensor.extract; angles in f64.
+// CHECK-LABEL: func.func @rope
+// CHECK: linalg.generic
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : tensor<1x?x4x8xf32>
+// CHECK: arith.sitofp %{{.*}} : i64 to f64
+// CHECK: math.cos %{{.*}} : f64
+// CHECK: math.sin %{{.*}} : f64
+// CHECK: arith.truncf %{{.*}} : f64 to f32
+func.func @rope(%x: tensor<1x?x4x8xf32>, %pos: tensor<1x?xi64>) -> tensor<1x?x4x8xf32> {
+  %y = tessel.rope %x, %pos {layout = #tessel.rope_layout<interleaved>} : (tensor<1x?x4x8xf32>, tensor<1x?xi64>) -> tensor<1x?x4x8xf32>
+  return %y : tensor<1x?x4x8xf32>
+}
+
+// -----
+
+// ffn swiglu: up and gate contractions, silu(gate) * up, down contraction.
+// CHECK-LABEL: func.func @swiglu
+// CHECK-COUNT-2: iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK: math.exp
+// CHECK: arith.divf
+// CHECK: arith.mulf
+// CHECK: iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+func.func @swiglu(%x: tensor<1x?x16xf32>, %up: tensor<32x16xf32>, %gate: tensor<32x16xf32>, %down: tensor<16x32xf32>) -> tensor<1x?x16xf32> {
+  %y = tessel.ffn %x up(%up) gate(%gate) down(%down) {activation = #tessel.activation<swiglu>} : (tensor<1x?x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>, tensor<16x32xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// embedding: a gather, one tensor.extract per element.
+// CHECK-LABEL: func.func @embedding
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<1x?xi64>) outs(%{{.*}} : tensor<1x?x16xf32>)
+// CHECK: arith.index_cast
+// CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<100x16xf32>
+func.func @embedding(%t: tensor<100x16xf32>, %ids: tensor<1x?xi64>) -> tensor<1x?x16xf32> {
+  %y = tessel.embedding %t[%ids] : tensor<100x16xf32>, tensor<1x?xi64> -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// softmax along axis 1: max, sum of exp, divide; the axis is the inner loop.
+// CHECK-LABEL: func.func @softmax
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: arith.divf
+func.func @softmax(%x: tensor<2x5x3xf32>) -> tensor<2x5x3xf32> {
+  %y = tessel.softmax %x {axis = 1 : i64} : tensor<2x5x3xf32>
+  return %y : tensor<2x5x3xf32>
+}
+

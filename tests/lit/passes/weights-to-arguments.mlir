@@ -1,0 +1,20 @@
+// RUN: tessel-opt %s --tessel-weights-to-arguments | FileCheck %s
+
+// Each distinct weight becomes one trailing argument, in order of first
+// use; a weight used twice is bound once.
+// CHECK-LABEL: func.func @forward
+// CHECK-SAME: (%[[X:.*]]: tensor<1x4x8xf32>, %[[W:.*]]: tensor<8xf32>, %[[E:.*]]: tensor<16x8xf32>)
+// CHECK-SAME: attributes {tessel.weights = ["blk.0.attn_norm.weight", "token_embd.weight"]}
+// CHECK-NOT: tessel.weight "
+// CHECK: tessel.rms_norm %[[X]], %[[W]]
+// CHECK: tessel.rms_norm %{{.*}}, %[[W]]
+// CHECK: tessel.linear %{{.*}}, %[[E]]
+func.func @forward(%x: tensor<1x4x8xf32>) -> tensor<1x4x16xf32> {
+  %w = tessel.weight "blk.0.attn_norm.weight" : tensor<8xf32>
+  %n = tessel.rms_norm %x, %w : (tensor<1x4x8xf32>, tensor<8xf32>) -> tensor<1x4x8xf32>
+  %w2 = tessel.weight "blk.0.attn_norm.weight" : tensor<8xf32>
+  %n2 = tessel.rms_norm %n, %w2 : (tensor<1x4x8xf32>, tensor<8xf32>) -> tensor<1x4x8xf32>
+  %e = tessel.weight "token_embd.weight" : tensor<16x8xf32>
+  %y = tessel.linear %n2, %e : (tensor<1x4x8xf32>, tensor<16x8xf32>) -> tensor<1x4x16xf32>
+  return %y : tensor<1x4x16xf32>
+}
