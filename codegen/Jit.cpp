@@ -190,6 +190,17 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
                                diagnostics);
   }
   impl->engine = std::move(*engine);
+  // ORC compiles on first lookup: look every entry point up now, so that
+  // compile time is paid here and not by the first call.
+  for (const auto &[fn, sig] : impl->signatures) {
+    auto symbol = impl->engine->lookupPacked("_mlir_ciface_" + fn);
+    if (!symbol) {
+      std::string msg;
+      llvm::raw_string_ostream os(msg);
+      os << symbol.takeError();
+      return absl::InternalError("JIT compilation of @" + fn + " failed: " + msg);
+    }
+  }
   return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
 }
 

@@ -35,8 +35,9 @@ cmake -G Ninja -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DTESSEL_SA
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 
 if [[ "${1:-}" != "--no-run" ]]; then
-  # The main job: a LLaMA decoder block (GQA + RoPE + SwiGLU) with generated
-  # weights, run by the reference evaluator. Later stages of the pipeline
-  # replace this with `tessel run` on a random-weight model.
-  "$BUILD_DIR/bin/tessel" eval examples/llama_decoder_block.mlir
+  # The main job: a LLaMA-shaped model (GQA, RoPE, SwiGLU) with random
+  # weights from examples/models/tiny-llama.json, compiled through the CPU
+  # pipeline (JIT) and run; the last line on stderr gives tokens/s.
+  "$BUILD_DIR/bin/tessel" run examples/models/tiny-llama.json --prompt_ids "1 15 27 3" -n 32 \
+      --print_token_ids
 fi

@@ -20,6 +20,9 @@ int runMkmodel(const std::vector<std::string> &args);
 /// `tessel tokenize MODEL_OR_VOCAB --text T | --file F | --decode IDS`.
 int runTokenize(const std::vector<std::string> &args);
 
+/// `tessel run MODEL --prompt TEXT -n N`: compile and generate.
+int runRun(const std::vector<std::string> &args);
+
 }  // namespace tessel::cli
 
 #endif  // TESSEL_TOOLS_TESSEL_COMMANDS_H

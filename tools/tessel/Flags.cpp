@@ -4,7 +4,7 @@
 ABSL_FLAG(std::string, entry, "main", "eval: function to run");
 ABSL_FLAG(int64_t, seed, -1,
           "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
-          "description's)");
+          "description's); run: sampling seed");
 ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
 ABSL_FLAG(std::string, emit, "tessel", "compile: IR stage to print (tessel)");
 ABSL_FLAG(std::string, o, "", "compile: output file (default stdout); mkmodel: output path");
@@ -17,3 +17,10 @@ ABSL_FLAG(std::string, text, "", "tokenize: the text to encode");
 ABSL_FLAG(std::string, file, "", "tokenize: encode this file's contents");
 ABSL_FLAG(std::string, decode, "", "tokenize: token ids (space or comma separated) to decode");
 ABSL_FLAG(bool, bos, false, "tokenize: prepend the BOS token");
+ABSL_FLAG(std::string, prompt, "", "run: the prompt text (BOS is prepended)");
+ABSL_FLAG(std::string, prompt_ids, "", "run: the prompt as token ids (for models without a tokenizer)");
+ABSL_FLAG(int, n, 32, "run: how many tokens to generate");
+ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
+ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
+ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
+ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");

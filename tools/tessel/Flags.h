@@ -26,5 +26,12 @@ ABSL_DECLARE_FLAG(std::string, text);
 ABSL_DECLARE_FLAG(std::string, file);
 ABSL_DECLARE_FLAG(std::string, decode);
 ABSL_DECLARE_FLAG(bool, bos);
+ABSL_DECLARE_FLAG(std::string, prompt);
+ABSL_DECLARE_FLAG(std::string, prompt_ids);
+ABSL_DECLARE_FLAG(int, n);
+ABSL_DECLARE_FLAG(double, temp);
+ABSL_DECLARE_FLAG(int64_t, top_k);
+ABSL_DECLARE_FLAG(double, top_p);
+ABSL_DECLARE_FLAG(bool, print_token_ids);
 
 #endif  // TESSEL_TOOLS_TESSEL_FLAGS_H

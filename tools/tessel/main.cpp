@@ -18,6 +18,10 @@ constexpr char kUsage[] = R"(tessel: compile and run transformer models
 Usage: tessel <command> [flags] ARGS
 
 Commands:
+  run MODEL (--prompt TEXT | --prompt_ids IDS) [-n N] [--temp T] [--top_k K]
+            [--top_p P] [--seed S] [--print_token_ids]
+                   Compile the model (JIT) and generate; stdout carries only
+                   the continuation, statistics go to stderr.
   compile MODEL    Load a model (.gguf, llama2.c .bin, Hugging Face directory,
                    or a model description .json) and print its IR
                    (--emit=tessel, -o FILE, --debug_info for locations).
@@ -32,6 +36,7 @@ Commands:
                    generated inputs and print a summary of every result.
 
 Examples:
+  tessel run model.gguf --prompt "Once upon a time" -n 64 --temp 0
   tessel compile model.gguf --emit=tessel
   tessel compile examples/models/tiny-llama.json --emit=tessel
   tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
@@ -55,8 +60,9 @@ int main(int argc, char **argv) {
   if (command == "compile") return tessel::cli::runCompile(args);
   if (command == "mkmodel") return tessel::cli::runMkmodel(args);
   if (command == "tokenize") return tessel::cli::runTokenize(args);
+  if (command == "run") return tessel::cli::runRun(args);
   std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: compile, mkmodel, tokenize, eval. Try 'tessel --help'.\n",
+               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, eval. Try 'tessel --help'.\n",
                command.c_str());
   return 2;
 }

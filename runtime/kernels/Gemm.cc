@@ -1,0 +1,183 @@
+//===- Gemm.cc - GEMM / GEMV policy and dispatch --------------------------===//
+//
+// Non-SIMD policy: which path a GEMM takes and how it is split across the
+// pool. The per-target code (gemm-inl.h) is compiled once per Highway target
+// through foreach_target.h and called through HWY_DYNAMIC_DISPATCH.
+//
+//===----------------------------------------------------------------------===//
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "runtime/kernels/Gemm.cc"
+#include "hwy/foreach_target.h" // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "runtime/kernels/gemm-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tessel::kernels::HWY_NAMESPACE {
+
+void GemmRegion(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0, int64_t col1) {
+  GemmRegionImpl(g, row0, row1, col0, col1);
+}
+
+void PackWeights(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed) {
+  PackWeightsImpl(n, k, w, ldw, packed);
+}
+
+const char *TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+} // namespace tessel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <algorithm>
+#include <new>
+
+#include "runtime/kernels/ThreadPool.h"
+
+namespace tessel::kernels {
+
+HWY_EXPORT(GemmRegion);
+HWY_EXPORT(PackWeights);
+HWY_EXPORT(TargetName);
+
+void *scratch(Scratch slot, size_t bytes) {
+  struct Buffer {
+    void *data = nullptr;
+    size_t size = 0;
+    ~Buffer() { ::operator delete(data, std::align_val_t(64)); }
+  };
+  thread_local Buffer buffers[static_cast<int>(Scratch::kCount)];
+  Buffer &b = buffers[static_cast<int>(slot)];
+  if (b.size < bytes) {
+    ::operator delete(b.data, std::align_val_t(64));
+    b.size = std::max(bytes, b.size + b.size / 2);
+    b.data = ::operator new(b.size, std::align_val_t(64));
+  }
+  return b.data;
+}
+
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Splits a GEMM into one region per thread: by columns (whole panels) when
+// there are enough panels, which keeps each thread's packed B private and
+// needs no reduction; otherwise by rows, in multiples of 24 (divisible by
+// every target's mr, so only the last strip can be partial). K is never
+// split, so the result does not depend on the number of threads.
+void runGemm(const GemmArgs &g, ThreadPool *pool) {
+  if (g.m <= 0 || g.n <= 0)
+    return;
+  auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
+  int64_t threads = pool ? pool->numThreads() : 1;
+  if (g.m * g.n * std::max<int64_t>(g.k, 1) < kParallelMinFlops)
+    threads = 1;
+  if (threads <= 1)
+    return region(g, 0, g.m, 0, g.n);
+
+  const bool skinny = !g.packed && g.m <= kSkinnyRows;
+  // Skinny GEMMs split columns in groups of 4 (Dot4's W rows); packed ones
+  // in whole panels so that prepacked panels line up.
+  const int64_t colUnit = skinny ? 4 : kPanel;
+  const int64_t units = ceilDiv(g.n, colUnit);
+  if (skinny || units >= threads) {
+    const int64_t tasks = std::min(threads, units);
+    pool->runPinned(tasks, [&](int64_t t) {
+      int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+      region(g, 0, g.m, u0 * colUnit, std::min(g.n, u1 * colUnit));
+    });
+    return;
+  }
+  const int64_t rowUnit = 24;
+  const int64_t rowUnits = ceilDiv(g.m, rowUnit);
+  const int64_t tasks = std::min(threads, rowUnits);
+  pool->runPinned(tasks, [&](int64_t t) {
+    int64_t u0 = rowUnits * t / tasks, u1 = rowUnits * (t + 1) / tasks;
+    region(g, u0 * rowUnit, std::min(g.m, u1 * rowUnit), 0, g.n);
+  });
+}
+
+} // namespace
+
+void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w, int64_t ldw,
+          const float *bias, float *c, int64_t ldc, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.c = c, g.ldc = ldc;
+  runGemm(g, pool);
+}
+
+void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                const float *bias, float *c, int64_t ldc, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.packed = packed;
+  g.bias = bias, g.c = c, g.ldc = ldc;
+  runGemm(g, pool);
+}
+
+void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,
+          float *y, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = 1, g.n = n, g.k = k, g.a = x, g.lda = k, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.c = y, g.ldc = n;
+  if (n * k < kParallelMinGemvFloats)
+    pool = nullptr;
+  if (!pool || pool->numThreads() <= 1 || n < 8) {
+    HWY_DYNAMIC_DISPATCH(GemmRegion)(g, 0, 1, 0, n);
+    return;
+  }
+  auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
+  const int64_t units = ceilDiv(n, 4);
+  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
+  pool->runPinned(tasks, [&](int64_t t) {
+    int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    region(g, 0, 1, u0 * 4, std::min(n, u1 * 4));
+  });
+}
+
+const char *targetName() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+
+void packWeights(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed) {
+  HWY_DYNAMIC_DISPATCH(PackWeights)(n, k, w, ldw, packed);
+}
+
+} // namespace tessel::kernels
+
+using tessel::kernels::ThreadPool;
+
+extern "C" {
+
+void tessel_set_num_threads(int64_t num_threads) {
+  ThreadPool::setGlobalThreads(static_cast<int>(num_threads));
+}
+
+int64_t tessel_get_num_threads(void) { return ThreadPool::global().numThreads(); }
+
+const char *tessel_kernels_target(void) { return tessel::kernels::targetName(); }
+
+void tessel_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+                     int64_t ldw, const float *bias, float *c, int64_t ldc) {
+  tessel::kernels::gemm(m, n, k, a, lda, w, ldw, bias, c, ldc, &ThreadPool::global());
+}
+
+void tessel_gemv_f32(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw,
+                     const float *bias, float *y) {
+  tessel::kernels::gemv(n, k, x, w, ldw, bias, y, &ThreadPool::global());
+}
+
+int64_t tessel_gemm_packed_size_f32(int64_t n, int64_t k) {
+  return (n + TESSEL_GEMM_PANEL - 1) / TESSEL_GEMM_PANEL * TESSEL_GEMM_PANEL * k;
+}
+
+void tessel_gemm_pack_w_f32(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed) {
+  tessel::kernels::packWeights(n, k, w, ldw, packed);
+}
+
+void tessel_gemm_packed_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                            const float *packed, const float *bias, float *c, int64_t ldc) {
+  tessel::kernels::gemmPacked(m, n, k, a, lda, packed, bias, c, ldc, &ThreadPool::global());
+}
+
+} // extern "C"
+#endif // HWY_ONCE

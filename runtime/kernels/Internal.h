@@ -1,0 +1,142 @@
+//===- Internal.h - non-SIMD policy shared by the kernels -------*- C++ -*-===//
+//
+// Blocking constants, the argument records that the per-target code
+// (`*-inl.h`) receives, and thread-local scratch memory. Nothing here depends
+// on the SIMD target; the constants are the policy and are explained where
+// they are defined.
+//
+//===----------------------------------------------------------------------===//
+#ifndef TESSEL_RUNTIME_KERNELS_INTERNAL_H
+#define TESSEL_RUNTIME_KERNELS_INTERNAL_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/kernels/Kernels.h"
+
+namespace tessel::kernels {
+
+//===----------------------------------------------------------------------===//
+// GEMM blocking (Goto/BLIS): C += A_block * B_block, with
+//   B (W) cut into kc x 32 panels (TESSEL_GEMM_PANEL), A into mr x kc strips.
+// Loop nest: jc (kNC columns) > pc (kKC depth, packs B) > ic (kMC rows,
+// packs A) > panel > slice > mr-row strip (micro-kernel).
+//===----------------------------------------------------------------------===//
+
+/// Width of a packed B panel: two AVX-512 vectors. Fixed for every target
+/// so that weights packed at load time work whatever target is dispatched.
+constexpr int64_t kPanel = TESSEL_GEMM_PANEL;
+
+/// Depth of one K block. The micro-kernel streams a kKC x 32 B panel slice
+/// (256 x 128 B = 32 KiB) and an mr x kKC A strip (8 KiB) per call and keeps
+/// its C tile in registers across all kKC steps, so deeper blocks amortise
+/// the C tile's load and store better. The panel does not need to stay in
+/// L1: L2 delivers far more than the ~10 B per FMA cycle the kernel reads.
+/// Measured on the AVX-512 build machine (512^3, one thread): 256 gave
+/// 109 GFLOP/s, 192 gave 108, 128 gave 106; past 256 nothing moved.
+constexpr int64_t kKC = 256;
+
+/// Rows of A per block: kMC x kKC floats (= 96 KiB) stay in L2 while every
+/// panel of the B block passes over them; a multiple of every target's mr
+/// (8 and 6 divide 96). 48 and 96 measured the same.
+constexpr int64_t kMC = 96;
+
+/// Columns per B block: kKC x kNC floats (= 512 KiB) is the packed B block,
+/// half of a 1 MiB L2, re-read for each A block; a multiple of kPanel. Each
+/// thread owns a disjoint range of columns (split of N), so this is per core.
+constexpr int64_t kNC = 512;
+
+/// Up to this many rows of A, GEMM does not pack at all: it streams rows
+/// of W once and dots them with every row of A (bandwidth-bound decode).
+constexpr int64_t kSkinnyRows = 4;
+
+/// Work below these sizes runs on one thread: handing a job to a spinning
+/// worker and joining it costs ~1-2 us (a sleeping one 10-50 us); 2^18
+/// multiply-adds take ~5 us on one AVX-512 core, 2^14 weights (64 KiB)
+/// stream in ~3 us.
+constexpr int64_t kParallelMinFlops = int64_t{1} << 18;
+constexpr int64_t kParallelMinGemvFloats = int64_t{1} << 14;
+
+enum class BLayout : int {
+  kNK, // W[n, k] (PyTorch weight): b[j*ldb + p]
+  kKN, // B[k, n]:                   b[p*ldb + j]
+};
+
+/// One GEMM: c[m, n] (+)= a[m, k] * op(b) (+ bias), op(b) = b^T for kNK.
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  const float *a = nullptr;
+  int64_t lda = 0;
+  const float *b = nullptr; // unused when `packed` is set
+  int64_t ldb = 0;
+  BLayout layout = BLayout::kNK;
+  const float *packed = nullptr; // weights in the tessel_gemm_pack_w_f32 layout
+  const float *bias = nullptr;   // [n], added once (not with `accumulate`)
+  float *c = nullptr;
+  int64_t ldc = 0;
+  bool accumulate = false; // c += ... instead of c = ...
+};
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+/// Query rows processed together against one K/V tile: the scores tile is
+/// kAttentionRows x kv_tile floats (64 x 128 x 4 B = 32 KiB, L1/L2) and the
+/// rows are a GEMM's M, large enough to use the packed micro-kernel. Rows are
+/// (query position, head of the KV group) pairs, so a GQA group shares K/V.
+constexpr int64_t kAttentionRows = 64;
+
+/// Decode splits the KV range across threads (flash-decoding) only when each
+/// split still gets this many keys; below that the combine costs more.
+constexpr int64_t kMinKeysPerSplit = 256;
+
+/// One flash-attention tile; see tessel_flash_tile_f32. `maskRows` (nullable)
+/// holds one pointer per row (each nullable) to that row's key flags, indexed
+/// by maskOffset + j.
+struct TileArgs {
+  int64_t rows = 0, keys = 0, headDim = 0, vDim = 0;
+  const float *q = nullptr;
+  int64_t qStride = 0;
+  const float *k = nullptr;
+  int64_t kStride = 0;
+  const float *v = nullptr;
+  int64_t vStride = 0;
+  float scale = 1.0f;
+  const int64_t *qPos = nullptr;
+  int64_t kPos0 = 0;
+  bool causal = false;
+  int64_t window = 0;
+  const uint8_t *const *maskRows = nullptr;
+  int64_t maskOffset = 0;
+  float *m = nullptr, *l = nullptr, *acc = nullptr;
+  int64_t accStride = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Scratch memory
+//===----------------------------------------------------------------------===//
+
+/// Slots of per-thread scratch, so that nested users never share a buffer.
+enum class Scratch : int {
+  kPackA,
+  kPackB,
+  kScores,
+  kAttnQ,
+  kAttnState,
+  kPositions,
+  kMaskRows,
+  kCount
+};
+
+/// A thread-local, 64-byte aligned buffer of at least `bytes` bytes for `slot`;
+/// it grows as needed and is reused by later calls on the same thread.
+void *scratch(Scratch slot, size_t bytes);
+
+template <class T> T *scratchOf(Scratch slot, size_t count) {
+  return static_cast<T *>(scratch(slot, count * sizeof(T)));
+}
+
+} // namespace tessel::kernels
+
+#endif // TESSEL_RUNTIME_KERNELS_INTERNAL_H

@@ -1,0 +1,267 @@
+/*===- Kernels.h - Highway micro-kernels behind a small C ABI ----*- C -*-===//
+ *
+ * The CPU code generator emits loops around these kernels and calls them
+ * through the `tessel_` C functions below; the runtime and the tests call the
+ * same functions (plus the explicit-pool C++ overloads at the end). No
+ * Highway type appears here: plain pointers, element counts and strides.
+ *
+ * Policy/SIMD split (as in gemma.cpp's ops/matmul.h vs matmul-inl.h): this
+ * header and the `.cc` files hold the non-SIMD policy (blocking, threading,
+ * argument checks); the `*-inl.h` files hold the per-target SIMD code, which
+ * each `.cc` compiles once per Highway target (hwy/foreach_target.h) and
+ * picks at run time with HWY_DYNAMIC_DISPATCH: AVX3 (AVX-512) on the build
+ * machine, AVX2 / SSE4 / SSSE3 elsewhere, and a portable fallback (EMU128,
+ * or SCALAR with GCC < 12.3, which Highway 1.0.3 uses instead); NEON on Arm.
+ *
+ * Conventions for every function:
+ *  - f32 data, row-major. A "stride" is in elements (floats), not bytes, and
+ *    is the distance between consecutive rows; it is >= the row length.
+ *  - Sizes may be 0 (the call does nothing); pointers for empty data may be
+ *    null. Nullable arguments are marked so.
+ *  - Outputs may alias inputs only where a function says "in place is fine".
+ *  - Accumulation is in f32 (the reference evaluator uses f64): results agree
+ *    with it to about 1e-6 relative for the sizes of real models; the unit
+ *    tests state the tolerance they check.
+ *  - Functions marked "threaded" split their work across the global pool
+ *    (tessel_set_num_threads); the rest run on the calling thread. Every
+ *    function is reentrant: callers may run kernels from their own threads.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef TESSEL_RUNTIME_KERNELS_KERNELS_H
+#define TESSEL_RUNTIME_KERNELS_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*===-------------------------------------------------------------------===*
+ * Runtime configuration
+ *===-------------------------------------------------------------------===*/
+
+/** Threads used by the "threaded" kernels, the caller included (0 = one per
+ *  hardware thread, or TESSEL_NUM_THREADS if set). Not while a kernel runs. */
+void tessel_set_num_threads(int64_t num_threads);
+int64_t tessel_get_num_threads(void);
+
+/** Name of the Highway target the kernels dispatch to now ("AVX3", "AVX2",
+ *  "SSE4", "EMU128", "NEON", ...). */
+const char *tessel_kernels_target(void);
+
+/*===-------------------------------------------------------------------===*
+ * GEMM / GEMV:  c = a w^T (+ bias),  w in the PyTorch [out, in] layout
+ *===-------------------------------------------------------------------===*/
+
+/** c[m, n] = a[m, k] * w[n, k]^T + bias[n]. `bias` is nullable. Threaded.
+ *  a[i, p] = a[i*lda + p], w[j, p] = w[j*ldw + p], c[i, j] = c[i*ldc + j].
+ *  m <= 4 (decode, small batches) streams `w` directly, like GEMV; larger m
+ *  packs panels of `w` and blocks of `a` for the cache (see below) and runs
+ *  an 8 x 32 register-blocked micro-kernel (6 x 16 on AVX2). The blocking
+ *  sizes and the reasons for them are in Internal.h (kKC, kMC, kNC) and
+ *  gemm-inl.h (kMR). Threads split N (or M when N is narrow), never K: the
+ *  result is bit for bit the same for any number of threads. */
+void tessel_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+                     int64_t ldw, const float *bias, float *c, int64_t ldc);
+
+/** y[n] = w[n, k] x[k] + bias[n] (one token of a linear layer). `bias` is
+ *  nullable. Threaded: rows of `w` are split across the pool. Bound by
+ *  memory bandwidth: every weight is read exactly once. */
+void tessel_gemv_f32(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw,
+                     const float *bias, float *y);
+
+/** Weights packed once ahead of time (at load), so that prefill GEMMs skip
+ *  the packing step. The packed layout does not depend on the SIMD target:
+ *  n is cut into panels of TESSEL_GEMM_PANEL = 32 outputs (zero-padded at
+ *  the end); panel q holds k rows of 32 floats,
+ *      packed[(q*k + p)*32 + j] = w[(32*q + j)*ldw + p]   (0 if 32q+j >= n),
+ *  i.e. panel-major, then k, then the 32 outputs. Why 32: two AVX-512
+ *  vectors, the widest register tile of the micro-kernel; narrower targets
+ *  walk a panel in slices (2 on AVX2, 4 on SSE4). 128 bytes = two cache
+ *  lines per k step.
+ *  `packed` must hold tessel_gemm_packed_size_f32(n, k) floats and be
+ *  64-byte aligned. */
+#define TESSEL_GEMM_PANEL 32
+int64_t tessel_gemm_packed_size_f32(int64_t n, int64_t k);
+void tessel_gemm_pack_w_f32(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed);
+/** c = a w^T + bias with w pre-packed by tessel_gemm_pack_w_f32. Threaded. */
+void tessel_gemm_packed_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                            const float *packed, const float *bias, float *c, int64_t ldc);
+
+/*===-------------------------------------------------------------------===*
+ * Normalisation (over the last dimension; `rows` rows of `dim` contiguous
+ * floats; in place is fine)
+ *===-------------------------------------------------------------------===*/
+
+/** y = x / sqrt(mean(x^2) + eps) * (w + (unit_offset ? 1 : 0)); w is [dim]. */
+void tessel_rms_norm_f32(int64_t rows, int64_t dim, const float *x, const float *w, float eps,
+                         int unit_offset, float *y);
+
+/** y = (x - mean) / sqrt(var + eps) * w + bias, biased variance; `bias`
+ *  ([dim]) is nullable. Two passes (mean, then the centred variance), which
+ *  is as accurate as the reference for inputs with a large mean. */
+void tessel_layer_norm_f32(int64_t rows, int64_t dim, const float *x, const float *w,
+                           const float *bias, float eps, float *y);
+
+/*===-------------------------------------------------------------------===*
+ * Rotary position embedding
+ *===-------------------------------------------------------------------===*/
+
+#define TESSEL_ROPE_INTERLEAVED 0 /* pairs (x[2i], x[2i+1])           */
+#define TESSEL_ROPE_HALF_SPLIT 1  /* pairs (x[i], x[i + rotary_dim/2]) */
+
+/** Rotates `heads` heads of `head_dim` floats for each of `tokens` tokens.
+ *  Token t's heads start at x + t*x_stride (heads contiguous, head h at
+ *  h*head_dim), likewise for y; in place (y == x, same stride) is fine, so Q
+ *  and K can be rotated inside a fused QKV buffer. positions[t] is token t's
+ *  absolute position. Pair i (0 <= i < rotary_dim/2) turns by
+ *      angle = (pos / linear_scaling) * theta^(-2i / rotary_dim) / ff[i]
+ *  with ff = freq_factors ([rotary_dim/2], nullable = all 1):
+ *  (a, b) -> (a cos - b sin, a sin + b cos). rotary_dim = 0 means head_dim;
+ *  it must be even and <= head_dim; the features past it pass through.
+ *  The angles and their sin/cos are computed in f64 once per token (shared
+ *  by all heads): an f32 angle would be off by ~1e-4 rad at position 4096. */
+void tessel_rope_f32(int64_t tokens, int64_t heads, int64_t head_dim, const float *x,
+                     int64_t x_stride, float *y, int64_t y_stride, const int64_t *positions,
+                     int layout, float theta, int64_t rotary_dim, float linear_scaling,
+                     const float *freq_factors);
+
+/*===-------------------------------------------------------------------===*
+ * Softmax, activations, top-k (contiguous rows; in place is fine)
+ *===-------------------------------------------------------------------===*/
+
+/** y = softmax(x) over each row of n (max-subtracted). */
+void tessel_softmax_f32(int64_t rows, int64_t n, const float *x, float *y);
+
+/** y = silu(x) = x * sigmoid(x), n elements. */
+void tessel_silu_f32(int64_t n, const float *x, float *y);
+/** y = silu(g) * u (SwiGLU's hidden activation). */
+void tessel_silu_mul_f32(int64_t n, const float *g, const float *u, float *y);
+/** y = gelu(x): exact 0.5 x (1 + erf(x / sqrt 2)) when tanh_approx == 0,
+ *  else the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+ *  Both are evaluated without cancellation for negative x (through erfc and
+ *  a sigmoid), so the relative error stays ~1e-6 in the tails too. */
+void tessel_gelu_f32(int64_t n, const float *x, int tanh_approx, float *y);
+/** y = gelu(g) * u (GeGLU). */
+void tessel_gelu_mul_f32(int64_t n, const float *g, const float *u, int tanh_approx, float *y);
+
+/** For each of `rows` rows of n floats: the k largest values in descending
+ *  order, ties going to the lower index (the order of a stable sort, as the
+ *  reference's MoE routing and sampler use). out_idx/out_val are [rows, k];
+ *  out_val is nullable. NaN ranks below every number. With k > n the slots
+ *  past n get index -1 and value NaN. Small k (<= 128) scans with SIMD
+ *  compares against the current k-th value; larger k uses a heap. */
+void tessel_topk_f32(int64_t rows, int64_t n, int64_t k, const float *x, int64_t *out_idx,
+                     float *out_val);
+
+/*===-------------------------------------------------------------------===*
+ * Attention (flash attention: online softmax over KV tiles; never N x N)
+ *===-------------------------------------------------------------------===*/
+
+/** Full attention, tessel.attention semantics. Threaded. Layouts:
+ *    q   [batch, q_len, num_heads, head_dim]:
+ *          q[b, i, h, d] = q[b*q_bs + i*q_rs + h*head_dim + d]
+ *    k   [batch, kv_len, num_kv_heads, head_dim]:     k_bs, k_rs likewise
+ *    v   [batch, kv_len, num_kv_heads, v_head_dim]:   v_bs, v_rs
+ *    out [batch, q_len, num_heads, v_head_dim]:       out_bs, out_rs
+ *  (Row strides make KV-cache views and fused QKV buffers usable as is.)
+ *  Query head h reads KV head h / (num_heads / num_kv_heads) (GQA/MQA by
+ *  indexing). Query i sits at position pos = i + kv_len - q_len; key j is
+ *  visible when (!causal || j <= pos) && (window <= 0 || pos - j < window)
+ *  && (!mask || mask[b*mask_bs + i*mask_rs + j] != 0); mask_rs = 0 gives a
+ *  [batch, kv_len] padding mask. `sinks` ([num_heads], nullable) adds
+ *  exp(sink[h]) to each softmax denominator. scale = 0 means
+ *  1/sqrt(head_dim). A row that sees no key yields zeros.
+ *  kv_tile = 0 picks TESSEL_ATTENTION_KV_TILE. Query blocks of a KV head
+ *  group's heads are processed together, so K/V tiles are loaded once per
+ *  group; with fewer blocks than threads (decode) the KV range is split
+ *  across threads (flash-decoding) and combined. */
+/*  Why 128 keys per tile: with the 64 query rows of a block (see Internal.h)
+ *  the scores tile is 64 x 128 x 4 B = 32 KiB, L1-sized; the per-tile costs
+ *  (packing the K tile for the QK^T micro-kernel, one exp and one rescale
+ *  of the accumulator per row) are spread over 128 keys; and a multiple of
+ *  the 32-wide GEMM panel keeps the QK^T micro-kernel free of remainders. */
+#define TESSEL_ATTENTION_KV_TILE 128
+void tessel_attention_f32(int64_t batch, int64_t q_len, int64_t kv_len, int64_t num_heads,
+                          int64_t num_kv_heads, int64_t head_dim, int64_t v_head_dim,
+                          const float *q, int64_t q_bs, int64_t q_rs, const float *k, int64_t k_bs,
+                          int64_t k_rs, const float *v, int64_t v_bs, int64_t v_rs,
+                          const uint8_t *mask, int64_t mask_bs, int64_t mask_rs, const float *sinks,
+                          int causal, int64_t window, float scale, int64_t kv_tile, float *out,
+                          int64_t out_bs, int64_t out_rs);
+
+/** The running state of `rows` query rows: m[rows] (running max of the
+ *  scaled scores), l[rows] (running sum of exp(score - m)) and
+ *  acc[r*acc_stride + d], d < v_dim (running sum of exp(score - m) * v).
+ *  Init sets m = -inf, l = 0, acc = 0. (For an attention sink s, start from
+ *  m = s, l = 1, acc = 0 instead.) */
+void tessel_flash_init_f32(int64_t rows, int64_t v_dim, float *m, float *l, float *acc,
+                           int64_t acc_stride);
+
+/** One query block against one K/V block: s = scale * q k^T (rows x keys,
+ *  in scratch, never larger than one tile), invisible keys dropped, then
+ *      m' = max(m, max_j s),  l' = l e^(m - m') + sum_j e^(s_j - m'),
+ *      acc' = acc e^(m - m') + sum_j e^(s_j - m') v_j.
+ *  q[r*q_stride + d], k[j*k_stride + d], v[j*v_stride + d].
+ *  Visibility of key j to row r: q_pos (nullable = no position rule) holds
+ *  row r's absolute position and key j sits at k_pos0 + j; then
+ *  (!causal || k_pos0 + j <= q_pos[r]) &&
+ *  (window <= 0 || q_pos[r] - (k_pos0 + j) < window), and, if mask is not
+ *  null, mask[r*mask_stride + j] != 0. Rows that see no key are unchanged. */
+void tessel_flash_tile_f32(int64_t rows, int64_t keys, int64_t head_dim, int64_t v_dim,
+                           const float *q, int64_t q_stride, const float *k, int64_t k_stride,
+                           const float *v, int64_t v_stride, float scale, const int64_t *q_pos,
+                           int64_t k_pos0, int causal, int64_t window, const uint8_t *mask,
+                           int64_t mask_stride, float *m, float *l, float *acc, int64_t acc_stride);
+
+/** out[r*out_stride + d] = acc / l, or 0 where l == 0 (the row saw no key). */
+void tessel_flash_finalize_f32(int64_t rows, int64_t v_dim, const float *l, const float *acc,
+                               int64_t acc_stride, float *out, int64_t out_stride);
+
+/** Split-KV (flash-decoding) combine: `splits` partial states of the same
+ *  rows, each over a disjoint KV range: m[s*rows + r], l[s*rows + r],
+ *  acc[(s*rows + r)*v_dim + d]. Writes the finalized result:
+ *      M = max_s m_s,  out = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s,
+ *  zeros for a row no split saw a key for. */
+void tessel_flash_combine_f32(int64_t splits, int64_t rows, int64_t v_dim, const float *m,
+                              const float *l, const float *acc, float *out, int64_t out_stride);
+
+#ifdef __cplusplus
+} // extern "C"
+
+namespace tessel::kernels {
+
+class ThreadPool;
+
+/** Explicit-pool overloads: `pool` null runs on the calling thread. The C
+ *  functions above call these with ThreadPool::global(). */
+void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w, int64_t ldw,
+          const float *bias, float *c, int64_t ldc, ThreadPool *pool);
+void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                const float *bias, float *c, int64_t ldc, ThreadPool *pool);
+void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,
+          float *y, ThreadPool *pool);
+
+/** The arguments of tessel_attention_f32, by name. */
+struct AttentionArgs {
+  int64_t batch = 1, qLen = 0, kvLen = 0, numHeads = 1, numKvHeads = 1;
+  int64_t headDim = 0, vHeadDim = 0;
+  const float *q = nullptr, *k = nullptr, *v = nullptr;
+  int64_t qBatchStride = 0, qRowStride = 0, kBatchStride = 0, kRowStride = 0;
+  int64_t vBatchStride = 0, vRowStride = 0;
+  const uint8_t *mask = nullptr;
+  int64_t maskBatchStride = 0, maskRowStride = 0;
+  const float *sinks = nullptr;
+  bool causal = false;
+  int64_t window = 0;
+  float scale = 0.0f;
+  int64_t kvTile = 0;
+  float *out = nullptr;
+  int64_t outBatchStride = 0, outRowStride = 0;
+};
+void attention(const AttentionArgs &args, ThreadPool *pool);
+
+} // namespace tessel::kernels
+#endif // __cplusplus
+
+#endif // TESSEL_RUNTIME_KERNELS_KERNELS_H

@@ -1,0 +1,595 @@
+//===- gemm-inl.h - per-target GEMM / GEMV code -----------------*- C++ -*-===//
+//
+// Included once per Highway target (foreach_target.h) by Gemm.cc and
+// Attention.cc. Policy (which path, how to split across threads) lives in
+// Gemm.cc and Internal.h; this file only computes a region of C:
+//  - the packed path: a register-blocked micro-kernel of kMR rows x two
+//    vectors over packed A strips and packed B panels (TESSEL_GEMM_PANEL wide);
+//  - the skinny path (m <= kSkinnyRows): four W rows at a time streamed
+//    once against every A row, a register tile of dot products with
+//    horizontal sums at the end (GEMV for m == 1); for B in [k, n] layout,
+//    rows of B scaled and added (an axpy per A element, no sums).
+//
+//===----------------------------------------------------------------------===//
+
+// Per-target include guard (the idiom of hwy/examples/skeleton-inl.h).
+#if defined(TESSEL_RUNTIME_KERNELS_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef TESSEL_RUNTIME_KERNELS_GEMM_INL_H_
+#undef TESSEL_RUNTIME_KERNELS_GEMM_INL_H_
+#else
+#define TESSEL_RUNTIME_KERNELS_GEMM_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "runtime/kernels/Internal.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tessel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// At most 16 lanes, so that two vectors never exceed a 32-float panel (wider
+// SVE/RVV vectors use a 16-lane prefix); on AVX-512 it is the full vector.
+using DG = hn::CappedTag<float, 16>;
+
+// Rows of the micro-kernel. The tile is kMR x 2 vectors of accumulators,
+// plus 2 registers for the B row and one for the broadcast A element, which
+// must fit the register file with room to spare:
+//  - AVX-512 (32 zmm): 8 x 2 = 16 accumulators. 16 independent FMA chains
+//    cover the FMA latency (4) x throughput (2 on Intel, 1 zmm on Zen 4)
+//    twice over; per k step the kernel issues 2 B loads and 8 broadcasts
+//    for 16 FMAs. 12 x 2 (24 accumulators) measured no faster on Zen 4
+//    (102 vs 104 GFLOP/s at 512^3), so the smaller tile keeps remainders
+//    cheaper.
+//  - AVX2 and 128-bit x86 (16 registers): 6 x 2 = 12 accumulators + 3.
+//  - NEON (32 registers): 8 x 2.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3) || HWY_ARCH_ARM
+constexpr int64_t kMR = 8;
+#else
+constexpr int64_t kMR = 6;
+#endif
+static_assert(kMC % kMR == 0, "kMC must be a multiple of every target's kMR");
+
+enum InitMode { kInitZero, kInitBias, kInitLoad };
+
+// The micro-kernel: c[kRows, 2L] (+)= ap^T bp over kc steps, where ap is a
+// packed A strip (kMR floats per k step; rows >= kRows are padding) and bp a
+// slice of a packed B panel (kPanel floats per k step). `bias` (kInitBias)
+// points at 2L floats.
+template <int64_t kRows>
+HWY_INLINE void MicroKernel(int64_t kc, const float *HWY_RESTRICT ap, const float *HWY_RESTRICT bp,
+                            float *HWY_RESTRICT c, int64_t ldc, InitMode mode,
+                            const float *HWY_RESTRICT bias) {
+  static_assert(kRows >= 1 && kRows <= 8, "micro-kernel rows");
+  const DG d;
+  using V = hn::Vec<DG>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  V i0 = hn::Zero(d), i1 = hn::Zero(d);
+  if (mode == kInitBias) {
+    i0 = hn::LoadU(d, bias);
+    i1 = hn::LoadU(d, bias + L);
+  }
+  V c00 = i0, c01 = i1, c10 = i0, c11 = i1, c20 = i0, c21 = i1, c30 = i0, c31 = i1;
+  V c40 = i0, c41 = i1, c50 = i0, c51 = i1, c60 = i0, c61 = i1, c70 = i0, c71 = i1;
+  if (mode == kInitLoad) {
+#define TESSEL_LOAD_ROW(r)                                                                         \
+  if constexpr (kRows > r) {                                                                       \
+    c##r##0 = hn::LoadU(d, c + r * ldc);                                                           \
+    c##r##1 = hn::LoadU(d, c + r * ldc + L);                                                       \
+  }
+    TESSEL_LOAD_ROW(0);
+    TESSEL_LOAD_ROW(1);
+    TESSEL_LOAD_ROW(2);
+    TESSEL_LOAD_ROW(3);
+    TESSEL_LOAD_ROW(4);
+    TESSEL_LOAD_ROW(5);
+    TESSEL_LOAD_ROW(6);
+    TESSEL_LOAD_ROW(7);
+#undef TESSEL_LOAD_ROW
+  }
+  for (int64_t p = 0; p < kc; ++p, ap += kMR, bp += kPanel) {
+    const V b0 = hn::Load(d, bp);
+    const V b1 = hn::Load(d, bp + L);
+#define TESSEL_FMA_ROW(r)                                                                          \
+  if constexpr (kRows > r) {                                                                       \
+    const V ar = hn::Set(d, ap[r]);                                                                \
+    c##r##0 = hn::MulAdd(ar, b0, c##r##0);                                                         \
+    c##r##1 = hn::MulAdd(ar, b1, c##r##1);                                                         \
+  }
+    TESSEL_FMA_ROW(0);
+    TESSEL_FMA_ROW(1);
+    TESSEL_FMA_ROW(2);
+    TESSEL_FMA_ROW(3);
+    TESSEL_FMA_ROW(4);
+    TESSEL_FMA_ROW(5);
+    TESSEL_FMA_ROW(6);
+    TESSEL_FMA_ROW(7);
+#undef TESSEL_FMA_ROW
+  }
+#define TESSEL_STORE_ROW(r)                                                                        \
+  if constexpr (kRows > r) {                                                                       \
+    hn::StoreU(c##r##0, d, c + r * ldc);                                                           \
+    hn::StoreU(c##r##1, d, c + r * ldc + L);                                                       \
+  }
+  TESSEL_STORE_ROW(0);
+  TESSEL_STORE_ROW(1);
+  TESSEL_STORE_ROW(2);
+  TESSEL_STORE_ROW(3);
+  TESSEL_STORE_ROW(4);
+  TESSEL_STORE_ROW(5);
+  TESSEL_STORE_ROW(6);
+  TESSEL_STORE_ROW(7);
+#undef TESSEL_STORE_ROW
+}
+
+// Runtime row count -> instantiation (remainder strips use fewer rows).
+HWY_INLINE void MicroKernelRows(int64_t rows, int64_t kc, const float *ap, const float *bp,
+                                float *c, int64_t ldc, InitMode mode, const float *bias) {
+  // clang-format off
+  switch (rows) {
+#define TESSEL_CASE(r)                                                                             \
+  case r:                                                                                          \
+    return MicroKernel<(r <= kMR ? r : 1)>(kc, ap, bp, c, ldc, mode, bias);
+    TESSEL_CASE(1) TESSEL_CASE(2) TESSEL_CASE(3) TESSEL_CASE(4)
+    TESSEL_CASE(5) TESSEL_CASE(6) TESSEL_CASE(7) TESSEL_CASE(8)
+#undef TESSEL_CASE
+    default: break;
+  }
+  // clang-format on
+}
+
+// Packs B[p0 : p0+kc, j0 : j0+32] of W[n, k] (layout kNK) or B[k, n] (kKN)
+// into one panel: dst[p*32 + j]; columns at or past n are zero.
+HWY_INLINE void PackPanel(const GemmArgs &g, int64_t j0, int64_t p0, int64_t kc,
+                          float *HWY_RESTRICT dst) {
+  const int64_t cols = std::min<int64_t>(kPanel, g.n - j0);
+  if (g.layout == BLayout::kKN) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const float *src = g.b + (p0 + p) * g.ldb + j0;
+      std::memcpy(dst + p * kPanel, src, cols * sizeof(float));
+      std::fill(dst + p * kPanel + cols, dst + (p + 1) * kPanel, 0.0f);
+    }
+    return;
+  }
+  if (cols < kPanel)
+    std::fill(dst, dst + kc * kPanel, 0.0f);
+  // A transpose. 4 x 4 blocks through 128-bit vectors (two interleave
+  // stages) move 16 floats in 8 loads/stores instead of 32 scalar ones.
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::Full128<float> d4;
+  const hn::Full128<double> d2;
+  for (; j + 4 <= cols; j += 4) {
+    const float *HWY_RESTRICT s0 = g.b + (j0 + j) * g.ldb + p0;
+    const float *HWY_RESTRICT s1 = s0 + g.ldb, *HWY_RESTRICT s2 = s1 + g.ldb,
+                              *HWY_RESTRICT s3 = s2 + g.ldb;
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const auto r0 = hn::LoadU(d4, s0 + p), r1 = hn::LoadU(d4, s1 + p);
+      const auto r2 = hn::LoadU(d4, s2 + p), r3 = hn::LoadU(d4, s3 + p);
+      const auto t0 = hn::BitCast(d2, hn::InterleaveLower(d4, r0, r1)); // r0[0] r1[0] r0[1] r1[1]
+      const auto t1 = hn::BitCast(d2, hn::InterleaveLower(d4, r2, r3));
+      const auto t2 = hn::BitCast(d2, hn::InterleaveUpper(d4, r0, r1)); // r0[2] r1[2] r0[3] r1[3]
+      const auto t3 = hn::BitCast(d2, hn::InterleaveUpper(d4, r2, r3));
+      float *HWY_RESTRICT out = dst + p * kPanel + j;
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t0, t1)), d4, out);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t0, t1)), d4, out + kPanel);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t2, t3)), d4, out + 2 * kPanel);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t2, t3)), d4, out + 3 * kPanel);
+    }
+    for (; p < kc; ++p) {
+      dst[p * kPanel + j] = s0[p];
+      dst[p * kPanel + j + 1] = s1[p];
+      dst[p * kPanel + j + 2] = s2[p];
+      dst[p * kPanel + j + 3] = s3[p];
+    }
+  }
+#endif
+  for (; j < cols; ++j) {
+    const float *HWY_RESTRICT src = g.b + (j0 + j) * g.ldb + p0;
+    for (int64_t p = 0; p < kc; ++p)
+      dst[p * kPanel + j] = src[p];
+  }
+}
+
+// Packs A[i0 : i0+mc, p0 : p0+kc] into strips of kMR rows: strip t holds
+// dst[(t*kc + p)*kMR + r]; rows past i0+mc are zero.
+HWY_INLINE void PackA(const GemmArgs &g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                      float *HWY_RESTRICT dst) {
+  for (int64_t t = 0; t * kMR < mc; ++t) {
+    float *HWY_RESTRICT strip = dst + t * kc * kMR;
+    const int64_t rows = std::min<int64_t>(kMR, mc - t * kMR);
+    if (rows < kMR)
+      std::fill(strip, strip + kc * kMR, 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *HWY_RESTRICT src = g.a + (i0 + t * kMR + r) * g.lda + p0;
+      for (int64_t p = 0; p < kc; ++p)
+        strip[p * kMR + r] = src[p];
+    }
+  }
+}
+
+// C rows [row0, row1) x columns [col0, col1) through the packed path.
+// col0 must be a multiple of kPanel (region splits are panel-aligned).
+HWY_INLINE void GemmPackedRegion(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                                 int64_t col1) {
+  const DG d;
+  const int64_t W = 2 * static_cast<int64_t>(hn::Lanes(d)); // slice width
+  const int64_t K = g.k;
+  float *apack = scratchOf<float>(Scratch::kPackA, kMC * kKC);
+  float *bpack = g.packed ? nullptr : scratchOf<float>(Scratch::kPackB, kKC * kNC);
+  HWY_ALIGN float tile[kMR * kPanel];
+  HWY_ALIGN float biasTile[kPanel];
+  for (int64_t jc = col0; jc < col1; jc += kNC) {
+    const int64_t nc = std::min(kNC, col1 - jc);
+    const int64_t panels = (nc + kPanel - 1) / kPanel;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float *bblock;
+      int64_t panelStride;
+      if (g.packed) {
+        bblock = g.packed + ((jc / kPanel) * K + pc) * kPanel;
+        panelStride = K * kPanel;
+      } else {
+        for (int64_t q = 0; q < panels; ++q)
+          PackPanel(g, jc + q * kPanel, pc, kc, bpack + q * kc * kPanel);
+        bblock = bpack;
+        panelStride = kc * kPanel;
+      }
+      const InitMode mode = pc > 0 || g.accumulate ? kInitLoad : (g.bias ? kInitBias : kInitZero);
+      for (int64_t ic = row0; ic < row1; ic += kMC) {
+        const int64_t mc = std::min(kMC, row1 - ic);
+        PackA(g, ic, mc, pc, kc, apack);
+        for (int64_t q = 0; q < panels; ++q) {
+          for (int64_t s = 0; s < kPanel; s += W) {
+            const int64_t col = jc + q * kPanel + s;
+            if (col >= col1)
+              break;
+            const int64_t cols = std::min(W, col1 - col);
+            const float *bp = bblock + q * panelStride + s;
+            const float *bias = g.bias ? g.bias + col : nullptr;
+            if (cols < W && mode == kInitBias) {
+              std::fill(biasTile, biasTile + W, 0.0f);
+              std::memcpy(biasTile, bias, cols * sizeof(float));
+              bias = biasTile;
+            }
+            for (int64_t t = 0; t * kMR < mc; ++t) {
+              const int64_t row = ic + t * kMR;
+              const int64_t rows = std::min<int64_t>(kMR, mc - t * kMR);
+              const float *ap = apack + t * kc * kMR;
+              float *cp = g.c + row * g.ldc + col;
+              if (cols == W) {
+                MicroKernelRows(rows, kc, ap, bp, cp, g.ldc, mode, bias);
+                continue;
+              }
+              // A column remainder: go through a full-width tile.
+              if (mode == kInitLoad)
+                for (int64_t r = 0; r < rows; ++r)
+                  std::memcpy(tile + r * W, cp + r * g.ldc, cols * sizeof(float));
+              MicroKernelRows(rows, kc, ap, bp, tile, W, mode, bias);
+              for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(cp + r * g.ldc, tile + r * W, cols * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Sums of the products of `x` with four rows of W over `len` elements,
+// added to out[0..3]. Two accumulators per row hide the FMA latency; the
+// loop is bound by the W stream.
+HWY_INLINE void Dot4(const float *HWY_RESTRICT x, const float *HWY_RESTRICT w0,
+                     const float *HWY_RESTRICT w1, const float *HWY_RESTRICT w2,
+                     const float *HWY_RESTRICT w3, int64_t len, float *out) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  V b0 = hn::Zero(d), b1 = hn::Zero(d), b2 = hn::Zero(d), b3 = hn::Zero(d);
+  int64_t p = 0;
+  for (; p + 2 * L <= len; p += 2 * L) {
+    const V x0 = hn::LoadU(d, x + p), x1 = hn::LoadU(d, x + p + L);
+    a0 = hn::MulAdd(x0, hn::LoadU(d, w0 + p), a0);
+    a1 = hn::MulAdd(x0, hn::LoadU(d, w1 + p), a1);
+    a2 = hn::MulAdd(x0, hn::LoadU(d, w2 + p), a2);
+    a3 = hn::MulAdd(x0, hn::LoadU(d, w3 + p), a3);
+    b0 = hn::MulAdd(x1, hn::LoadU(d, w0 + p + L), b0);
+    b1 = hn::MulAdd(x1, hn::LoadU(d, w1 + p + L), b1);
+    b2 = hn::MulAdd(x1, hn::LoadU(d, w2 + p + L), b2);
+    b3 = hn::MulAdd(x1, hn::LoadU(d, w3 + p + L), b3);
+  }
+  for (; p + L <= len; p += L) {
+    const V x0 = hn::LoadU(d, x + p);
+    a0 = hn::MulAdd(x0, hn::LoadU(d, w0 + p), a0);
+    a1 = hn::MulAdd(x0, hn::LoadU(d, w1 + p), a1);
+    a2 = hn::MulAdd(x0, hn::LoadU(d, w2 + p), a2);
+    a3 = hn::MulAdd(x0, hn::LoadU(d, w3 + p), a3);
+  }
+  float s0 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, b0)));
+  float s1 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a1, b1)));
+  float s2 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a2, b2)));
+  float s3 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a3, b3)));
+  for (; p < len; ++p) {
+    s0 += x[p] * w0[p];
+    s1 += x[p] * w1[p];
+    s2 += x[p] * w2[p];
+    s3 += x[p] * w3[p];
+  }
+  out[0] += s0;
+  out[1] += s1;
+  out[2] += s2;
+  out[3] += s3;
+}
+
+HWY_INLINE float Dot1(const float *HWY_RESTRICT x, const float *HWY_RESTRICT w, int64_t len) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  V a0 = hn::Zero(d), a1 = hn::Zero(d);
+  int64_t p = 0;
+  for (; p + 2 * L <= len; p += 2 * L) {
+    a0 = hn::MulAdd(hn::LoadU(d, x + p), hn::LoadU(d, w + p), a0);
+    a1 = hn::MulAdd(hn::LoadU(d, x + p + L), hn::LoadU(d, w + p + L), a1);
+  }
+  for (; p + L <= len; p += L)
+    a0 = hn::MulAdd(hn::LoadU(d, x + p), hn::LoadU(d, w + p), a0);
+  float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
+  for (; p < len; ++p)
+    s += x[p] * w[p];
+  return s;
+}
+
+// Four W rows against kRows (2..4) rows of A in one pass over k: every W
+// vector is loaded once and feeds kRows FMAs (a 4 x kRows register tile of
+// dot products, the layout gemma.cpp's MatMul uses), then 4 * kRows
+// horizontal sums. out[r * 4 + q] += dot(a_r, w_q).
+template <int64_t kRows>
+HWY_INLINE void DotTile(const float *HWY_RESTRICT a, int64_t lda, const float *HWY_RESTRICT w,
+                        int64_t ldw, int64_t len, float *out) {
+  static_assert(kRows >= 2 && kRows <= 4, "rows of the dot tile");
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const float *HWY_RESTRICT w0 = w, *HWY_RESTRICT w1 = w + ldw, *HWY_RESTRICT w2 = w + 2 * ldw,
+                            *HWY_RESTRICT w3 = w + 3 * ldw;
+  V s00 = hn::Zero(d), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00,
+    s20 = s00, s21 = s00, s22 = s00, s23 = s00, s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+  int64_t p = 0;
+  for (; p + L <= len; p += L) {
+    const V v0 = hn::LoadU(d, w0 + p), v1 = hn::LoadU(d, w1 + p);
+    const V v2 = hn::LoadU(d, w2 + p), v3 = hn::LoadU(d, w3 + p);
+#define TESSEL_DOT_ROW(r)                                                                          \
+  if constexpr (kRows > r) {                                                                       \
+    const V x = hn::LoadU(d, a + r * lda + p);                                                     \
+    s##r##0 = hn::MulAdd(x, v0, s##r##0);                                                          \
+    s##r##1 = hn::MulAdd(x, v1, s##r##1);                                                          \
+    s##r##2 = hn::MulAdd(x, v2, s##r##2);                                                          \
+    s##r##3 = hn::MulAdd(x, v3, s##r##3);                                                          \
+  }
+    TESSEL_DOT_ROW(0);
+    TESSEL_DOT_ROW(1);
+    TESSEL_DOT_ROW(2);
+    TESSEL_DOT_ROW(3);
+#undef TESSEL_DOT_ROW
+  }
+#define TESSEL_DOT_SUM(r)                                                                          \
+  if constexpr (kRows > r) {                                                                       \
+    out[r * 4 + 0] += hn::GetLane(hn::SumOfLanes(d, s##r##0));                                     \
+    out[r * 4 + 1] += hn::GetLane(hn::SumOfLanes(d, s##r##1));                                     \
+    out[r * 4 + 2] += hn::GetLane(hn::SumOfLanes(d, s##r##2));                                     \
+    out[r * 4 + 3] += hn::GetLane(hn::SumOfLanes(d, s##r##3));                                     \
+  }
+  TESSEL_DOT_SUM(0);
+  TESSEL_DOT_SUM(1);
+  TESSEL_DOT_SUM(2);
+  TESSEL_DOT_SUM(3);
+#undef TESSEL_DOT_SUM
+  for (; p < len; ++p)
+    for (int64_t r = 0; r < kRows; ++r) {
+      const float x = a[r * lda + p];
+      out[r * 4 + 0] += x * w0[p];
+      out[r * 4 + 1] += x * w1[p];
+      out[r * 4 + 2] += x * w2[p];
+      out[r * 4 + 3] += x * w3[p];
+    }
+}
+
+// Skinny path for W[n, k]: rows [row0, row1) (at most kSkinnyRows) x
+// columns [col0, col1). Every W row is read from memory exactly once.
+HWY_INLINE void SkinnyNK(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                         int64_t col1) {
+  static_assert(kSkinnyRows == 4, "DotTile covers up to 4 rows");
+  const int64_t rows = row1 - row0;
+  const int64_t K = g.k;
+  const float *a = g.a + row0 * g.lda;
+  float sums[kSkinnyRows * 4];
+  int64_t j = col0;
+  for (; j + 4 <= col1; j += 4) {
+    const float *w = g.b + j * g.ldb;
+    std::fill(sums, sums + rows * 4, 0.0f);
+    switch (rows) {
+    case 1:
+      Dot4(a, w, w + g.ldb, w + 2 * g.ldb, w + 3 * g.ldb, K, sums);
+      break;
+    case 2:
+      DotTile<2>(a, g.lda, w, g.ldb, K, sums);
+      break;
+    case 3:
+      DotTile<3>(a, g.lda, w, g.ldb, K, sums);
+      break;
+    default:
+      DotTile<4>(a, g.lda, w, g.ldb, K, sums);
+      break;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float *cr = g.c + (row0 + r) * g.ldc + j;
+      for (int64_t q = 0; q < 4; ++q) {
+        float v = sums[r * 4 + q];
+        if (g.accumulate)
+          v += cr[q];
+        else if (g.bias)
+          v += g.bias[j + q];
+        cr[q] = v;
+      }
+    }
+  }
+  for (; j < col1; ++j) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float v = Dot1(a + r * g.lda, g.b + j * g.ldb, K);
+      float *cr = g.c + (row0 + r) * g.ldc + j;
+      if (g.accumulate)
+        v += *cr;
+      else if (g.bias)
+        v += g.bias[j];
+      *cr = v;
+    }
+  }
+}
+
+// Skinny path for B[k, n]: c[r, :] (+)= sum_p a[r, p] b[p, :], an axpy of
+// each B row scaled by a[r, p] (no horizontal sums). All rows (up to 4) go
+// together over two vectors of columns, so each B row is loaded once per
+// column chunk; a single row takes four vectors at a time instead.
+template <int64_t kRows>
+HWY_INLINE void SkinnyKNRows(const GemmArgs &g, int64_t row0, int64_t col0, int64_t col1) {
+  const hn::ScalableTag<float> d;
+  using V = hn::Vec<decltype(d)>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t K = g.k;
+  const float *HWY_RESTRICT a = g.a + row0 * g.lda;
+  float *HWY_RESTRICT c = g.c + row0 * g.ldc;
+  auto init = [&](int64_t r, int64_t col) {
+    if (g.accumulate)
+      return hn::LoadU(d, c + r * g.ldc + col);
+    if (g.bias)
+      return hn::LoadU(d, g.bias + col);
+    return hn::Zero(d);
+  };
+  int64_t j = col0;
+  if constexpr (kRows == 1) {
+    for (; j + 4 * L <= col1; j += 4 * L) {
+      V c0 = init(0, j), c1 = init(0, j + L), c2 = init(0, j + 2 * L), c3 = init(0, j + 3 * L);
+      const float *HWY_RESTRICT bp = g.b + j;
+      for (int64_t p = 0; p < K; ++p, bp += g.ldb) {
+        const V ap = hn::Set(d, a[p]);
+        c0 = hn::MulAdd(ap, hn::LoadU(d, bp), c0);
+        c1 = hn::MulAdd(ap, hn::LoadU(d, bp + L), c1);
+        c2 = hn::MulAdd(ap, hn::LoadU(d, bp + 2 * L), c2);
+        c3 = hn::MulAdd(ap, hn::LoadU(d, bp + 3 * L), c3);
+      }
+      hn::StoreU(c0, d, c + j);
+      hn::StoreU(c1, d, c + j + L);
+      hn::StoreU(c2, d, c + j + 2 * L);
+      hn::StoreU(c3, d, c + j + 3 * L);
+    }
+  }
+  for (; j + 2 * L <= col1; j += 2 * L) {
+    V c00 = init(0, j), c01 = init(0, j + L), c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00,
+      c31 = c01;
+    if constexpr (kRows > 1)
+      c10 = init(1, j), c11 = init(1, j + L);
+    if constexpr (kRows > 2)
+      c20 = init(2, j), c21 = init(2, j + L);
+    if constexpr (kRows > 3)
+      c30 = init(3, j), c31 = init(3, j + L);
+    const float *HWY_RESTRICT bp = g.b + j;
+    for (int64_t p = 0; p < K; ++p, bp += g.ldb) {
+      const V b0 = hn::LoadU(d, bp), b1 = hn::LoadU(d, bp + L);
+#define TESSEL_AXPY_ROW(r)                                                                         \
+  if constexpr (kRows > r) {                                                                       \
+    const V ar = hn::Set(d, a[r * g.lda + p]);                                                     \
+    c##r##0 = hn::MulAdd(ar, b0, c##r##0);                                                         \
+    c##r##1 = hn::MulAdd(ar, b1, c##r##1);                                                         \
+  }
+      TESSEL_AXPY_ROW(0);
+      TESSEL_AXPY_ROW(1);
+      TESSEL_AXPY_ROW(2);
+      TESSEL_AXPY_ROW(3);
+#undef TESSEL_AXPY_ROW
+    }
+#define TESSEL_AXPY_STORE(r)                                                                       \
+  if constexpr (kRows > r) {                                                                       \
+    hn::StoreU(c##r##0, d, c + r * g.ldc + j);                                                     \
+    hn::StoreU(c##r##1, d, c + r * g.ldc + j + L);                                                 \
+  }
+    TESSEL_AXPY_STORE(0);
+    TESSEL_AXPY_STORE(1);
+    TESSEL_AXPY_STORE(2);
+    TESSEL_AXPY_STORE(3);
+#undef TESSEL_AXPY_STORE
+  }
+  for (int64_t r = 0; r < kRows; ++r) {
+    const float *HWY_RESTRICT ar = a + r * g.lda;
+    float *HWY_RESTRICT cr = c + r * g.ldc;
+    int64_t jr = j;
+    for (; jr + L <= col1; jr += L) {
+      V c0 = init(r, jr);
+      const float *HWY_RESTRICT bp = g.b + jr;
+      for (int64_t p = 0; p < K; ++p, bp += g.ldb)
+        c0 = hn::MulAdd(hn::Set(d, ar[p]), hn::LoadU(d, bp), c0);
+      hn::StoreU(c0, d, cr + jr);
+    }
+    for (; jr < col1; ++jr) {
+      float v = g.accumulate ? cr[jr] : (g.bias ? g.bias[jr] : 0.0f);
+      for (int64_t p = 0; p < K; ++p)
+        v += ar[p] * g.b[p * g.ldb + jr];
+      cr[jr] = v;
+    }
+  }
+}
+
+HWY_INLINE void SkinnyKN(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                         int64_t col1) {
+  static_assert(kSkinnyRows == 4, "SkinnyKNRows covers up to 4 rows");
+  switch (row1 - row0) {
+  case 1:
+    return SkinnyKNRows<1>(g, row0, col0, col1);
+  case 2:
+    return SkinnyKNRows<2>(g, row0, col0, col1);
+  case 3:
+    return SkinnyKNRows<3>(g, row0, col0, col1);
+  default:
+    return SkinnyKNRows<4>(g, row0, col0, col1);
+  }
+}
+
+// A region of C, single-threaded: picks the skinny or the packed path.
+// col0 must be a multiple of kPanel when the packed path may be taken.
+HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                               int64_t col1) {
+  if (row0 >= row1 || col0 >= col1)
+    return;
+  if (g.k == 0) {
+    for (int64_t r = row0; r < row1; ++r)
+      for (int64_t j = col0; j < col1; ++j)
+        if (!g.accumulate)
+          g.c[r * g.ldc + j] = g.bias ? g.bias[j] : 0.0f;
+    return;
+  }
+  if (!g.packed && row1 - row0 <= kSkinnyRows) {
+    if (g.layout == BLayout::kNK)
+      return SkinnyNK(g, row0, row1, col0, col1);
+    return SkinnyKN(g, row0, row1, col0, col1);
+  }
+  GemmPackedRegion(g, row0, row1, col0, col1);
+}
+
+// Packs all of W[n, k] for tessel_gemm_pack_w_f32: panel q at q*k*32.
+HWY_INLINE void PackWeightsImpl(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed) {
+  GemmArgs g;
+  g.n = n;
+  g.k = k;
+  g.b = w;
+  g.ldb = ldw;
+  for (int64_t q = 0; q * kPanel < n; ++q)
+    PackPanel(g, q * kPanel, 0, k, packed + q * k * kPanel);
+}
+
+} // namespace tessel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif // TESSEL_RUNTIME_KERNELS_GEMM_INL_H_

@@ -1,0 +1,747 @@
+//===- KernelsTest.cpp - Highway kernels vs the reference evaluator -------===//
+//
+// Every test runs once per compiled Highway target (hwy::TestWithParamTarget
+// restricts dispatch to that target), and compares the kernels, called
+// through the C ABI or the explicit-pool C++ overloads, with the reference
+// evaluator (reference/Ops.h, f64 accumulation) as the oracle.
+//
+// Tolerances (the kernels accumulate in f32):
+//  - GEMM/GEMV: |got - want| <= 1e-5 * (|bias| + sum_p |a_p w_p|), i.e. 1e-5
+//    relative to the magnitude of the terms, which is what f32 summation
+//    can promise independently of cancellation.
+//  - Attention: |got - want| <= 1e-5 * max|v| (every output is a convex
+//    combination of rows of v), up to contexts of 3000 keys.
+//  - Elementwise ops, norms, RoPE, softmax: |got - want| <= 1e-5 * |want|
+//    + a small absolute floor stated at each check.
+//
+//===----------------------------------------------------------------------===//
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hwy/aligned_allocator.h"
+#include "hwy/tests/hwy_gtest.h"
+#include "reference/Ops.h"
+#include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/ThreadPool.h"
+
+namespace tessel::kernels {
+namespace {
+
+using ref::Tensor;
+
+class KernelTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(KernelTest);
+
+struct Rng {
+  std::mt19937 gen;
+  explicit Rng(uint32_t seed) : gen(seed) {}
+  float uniform(float lo = -1.0f, float hi = 1.0f) {
+    return std::uniform_real_distribution<float>(lo, hi)(gen);
+  }
+  void fill(std::vector<float> &v, float lo = -1.0f, float hi = 1.0f) {
+    for (float &x : v)
+      x = uniform(lo, hi);
+  }
+  int64_t below(int64_t n) { return std::uniform_int_distribution<int64_t>(0, n - 1)(gen); }
+};
+
+Tensor tensorOf(std::vector<int64_t> shape, const std::vector<float> &data) {
+  Tensor t = Tensor::zerosF32(std::move(shape));
+  EXPECT_EQ(t.f.size(), data.size());
+  t.f = data;
+  return t;
+}
+
+Tensor unwrap(ref::Result r) {
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(*r) : Tensor();
+}
+
+// |got - want| <= rel * |want| + abs, element by element.
+void expectClose(const std::vector<float> &want, const float *got, double rel, double abs,
+                 const std::string &what) {
+  int failures = 0;
+  for (size_t i = 0; i < want.size() && failures < 5; ++i) {
+    const double tol = rel * std::abs(want[i]) + abs;
+    if (std::isnan(want[i]) ? !std::isnan(got[i]) : !(std::abs(got[i] - want[i]) <= tol)) {
+      ADD_FAILURE() << what << ": element " << i << " got " << got[i] << " want " << want[i]
+                    << " (tolerance " << tol << ")";
+      ++failures;
+    }
+  }
+}
+
+TEST_P(KernelTest, DispatchesToTheTargetUnderTest) {
+  EXPECT_STREQ(tessel_kernels_target(), hwy::TargetName(GetParam()));
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM / GEMV
+//===----------------------------------------------------------------------===//
+
+struct GemmShape {
+  int64_t m, n, k;
+};
+
+// Shapes that cover: m = 1 and the skinny path (m <= 4), micro-kernel row
+// remainders, panel and slice remainders (n % 32, n % 16), several K blocks
+// (k > kKC = 256), several M blocks (m > kMC = 96), several N blocks
+// (n > kNC = 512), k = 0.
+const GemmShape kGemmShapes[] = {
+    {1, 1, 1},     {1, 3, 17},    {3, 17, 33}, {4, 33, 100},   {5, 7, 3},
+    {17, 33, 1},   {33, 100, 17}, {8, 32, 64}, {100, 67, 300}, {130, 97, 520},
+    {200, 40, 50}, {9, 1100, 40}, {6, 5, 0},   {2, 9, 0},
+};
+
+// The oracle plus the per-element magnitude that bounds f32 rounding.
+struct GemmOracle {
+  std::vector<float> want;
+  std::vector<double> magnitude;
+};
+
+GemmOracle gemmOracle(const GemmShape &s, const std::vector<float> &a, const std::vector<float> &w,
+                      const std::vector<float> *bias) {
+  Tensor ta = tensorOf({s.m, s.k}, a), tw = tensorOf({s.n, s.k}, w);
+  Tensor tb;
+  if (bias)
+    tb = tensorOf({s.n}, *bias);
+  GemmOracle o;
+  if (s.k == 0) { // ref::linear divides by the input width; c = bias (or 0) here
+    o.want.assign(s.m * s.n, 0.0f);
+    for (int64_t i = 0; i < s.m && bias; ++i)
+      std::copy_n(bias->data(), s.n, &o.want[i * s.n]);
+  } else {
+    o.want = unwrap(ref::linear(ta, tw, bias ? &tb : nullptr)).f;
+  }
+  o.magnitude.resize(s.m * s.n);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      double mag = bias ? std::abs((*bias)[j]) : 0.0;
+      for (int64_t p = 0; p < s.k; ++p)
+        mag += std::abs(a[i * s.k + p] * w[j * s.k + p]);
+      o.magnitude[i * s.n + j] = mag;
+    }
+  return o;
+}
+
+// c holds m rows of stride ldc.
+void expectGemm(const GemmOracle &o, const GemmShape &s, const float *c, int64_t ldc,
+                const std::string &what) {
+  int failures = 0;
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n && failures < 5; ++j) {
+      const double want = o.want[i * s.n + j], got = c[i * ldc + j];
+      const double tol = 1e-5 * o.magnitude[i * s.n + j] + 1e-30;
+      if (!(std::abs(got - want) <= tol)) {
+        ADD_FAILURE() << what << " " << s.m << "x" << s.n << "x" << s.k << ": c[" << i << "," << j
+                      << "] got " << got << " want " << want;
+        ++failures;
+      }
+    }
+}
+
+TEST_P(KernelTest, GemmMatchesReferenceLinear) {
+  Rng rng(1);
+  ThreadPool pool2(2), pool3(3);
+  for (const GemmShape &s : kGemmShapes) {
+    std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n);
+    rng.fill(a);
+    rng.fill(w);
+    rng.fill(bias);
+    for (bool withBias : {false, true}) {
+      const GemmOracle o = gemmOracle(s, a, w, withBias ? &bias : nullptr);
+      const float *b = withBias ? bias.data() : nullptr;
+      // Contiguous, through the C ABI (global pool).
+      std::vector<float> c(s.m * s.n, -7.0f);
+      tessel_gemm_f32(s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, b, c.data(), s.n);
+      expectGemm(o, s, c.data(), s.n, "gemm");
+
+      // Padded strides: rows of a, w and c are longer than used; the padding
+      // must be neither read into the result nor written.
+      const int64_t lda = s.k + 3, ldw = s.k + 5, ldc = s.n + 7;
+      std::vector<float> ap(s.m * lda, NAN), wp(s.n * ldw, NAN), cp(s.m * ldc, -3.0f);
+      for (int64_t i = 0; i < s.m; ++i)
+        std::copy_n(a.data() + i * s.k, s.k, ap.data() + i * lda);
+      for (int64_t j = 0; j < s.n; ++j)
+        std::copy_n(w.data() + j * s.k, s.k, wp.data() + j * ldw);
+      gemm(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, cp.data(), ldc, nullptr);
+      expectGemm(o, s, cp.data(), ldc, "gemm strided");
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t j = s.n; j < ldc; ++j)
+          ASSERT_EQ(cp[i * ldc + j], -3.0f);
+
+      // Threads split N or M, never K: the result is bit for bit the same.
+      for (ThreadPool *pool : {&pool2, &pool3}) {
+        std::vector<float> ct(s.m * ldc, -3.0f);
+        gemm(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, ct.data(), ldc, pool);
+        ASSERT_EQ(0, std::memcmp(ct.data(), cp.data(), ct.size() * sizeof(float)))
+            << s.m << "x" << s.n << "x" << s.k << " with " << pool->numThreads() << " threads";
+      }
+    }
+  }
+}
+
+TEST_P(KernelTest, GemmLargeEnoughToThreadMatchesSingleThread) {
+  // 96 x 160 x 257: above the threading threshold, 5 panels split over 2-3
+  // threads, two K blocks. 300 x 20 x 64: one panel, so the rows are split.
+  Rng rng(2);
+  ThreadPool pool2(2), pool3(3);
+  for (GemmShape s : {GemmShape{96, 160, 257}, GemmShape{300, 20, 64}}) {
+    std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n);
+    rng.fill(a);
+    rng.fill(w);
+    rng.fill(bias);
+    const GemmOracle o = gemmOracle(s, a, w, &bias);
+    std::vector<float> c1(s.m * s.n), c2(s.m * s.n), c3(s.m * s.n);
+    gemm(s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, bias.data(), c1.data(), s.n, nullptr);
+    gemm(s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, bias.data(), c2.data(), s.n, &pool2);
+    gemm(s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, bias.data(), c3.data(), s.n, &pool3);
+    expectGemm(o, s, c1.data(), s.n, "gemm 1 thread");
+    EXPECT_EQ(c1, c2);
+    EXPECT_EQ(c1, c3);
+  }
+}
+
+TEST_P(KernelTest, PrepackedGemmMatchesReference) {
+  Rng rng(3);
+  ThreadPool pool2(2);
+  for (const GemmShape &s : kGemmShapes) {
+    std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n);
+    rng.fill(a);
+    rng.fill(w);
+    rng.fill(bias);
+    const int64_t size = tessel_gemm_packed_size_f32(s.n, s.k);
+    ASSERT_EQ(size, (s.n + 31) / 32 * 32 * s.k);
+    auto packed = hwy::AllocateAligned<float>(std::max<int64_t>(size, 1));
+    tessel_gemm_pack_w_f32(s.n, s.k, w.data(), s.k, packed.get());
+    // The layout is the documented one, independent of the target.
+    for (int64_t j = 0; j < s.n; j += 7)
+      for (int64_t p = 0; p < s.k; p += 5)
+        ASSERT_EQ(packed[((j / 32) * s.k + p) * 32 + j % 32], w[j * s.k + p]);
+    const GemmOracle o = gemmOracle(s, a, w, &bias);
+    std::vector<float> c(s.m * s.n), ct(s.m * s.n);
+    tessel_gemm_packed_f32(s.m, s.n, s.k, a.data(), s.k, packed.get(), bias.data(), c.data(), s.n);
+    expectGemm(o, s, c.data(), s.n, "gemm packed");
+    gemmPacked(s.m, s.n, s.k, a.data(), s.k, packed.get(), bias.data(), ct.data(), s.n, &pool2);
+    EXPECT_EQ(c, ct);
+  }
+}
+
+TEST_P(KernelTest, GemvMatchesReferenceLinear) {
+  Rng rng(4);
+  ThreadPool pool2(2);
+  for (int64_t n : {1, 3, 17, 33, 100, 1000})
+    for (int64_t k : {1, 3, 17, 33, 100, 4097}) {
+      const GemmShape s{1, n, k};
+      std::vector<float> x(k), w(n * k), bias(n);
+      rng.fill(x);
+      rng.fill(w);
+      rng.fill(bias);
+      for (bool withBias : {false, true}) {
+        const GemmOracle o = gemmOracle(s, x, w, withBias ? &bias : nullptr);
+        const float *b = withBias ? bias.data() : nullptr;
+        std::vector<float> y(n), y2(n);
+        tessel_gemv_f32(n, k, x.data(), w.data(), k, b, y.data());
+        expectGemm(o, s, y.data(), n, "gemv");
+        gemv(n, k, x.data(), w.data(), k, b, y2.data(), &pool2);
+        EXPECT_EQ(y, y2);
+      }
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Norms
+//===----------------------------------------------------------------------===//
+
+TEST_P(KernelTest, RmsNormMatchesReference) {
+  Rng rng(5);
+  const int64_t rows = 3;
+  for (int64_t dim : {1, 3, 17, 33, 100, 4096})
+    for (bool unitOffset : {false, true}) {
+      std::vector<float> x(rows * dim), w(dim), y(rows * dim);
+      rng.fill(x, -3.0f, 3.0f);
+      rng.fill(w);
+      const float eps = 1e-5f;
+      const std::vector<float> want =
+          unwrap(ref::rmsNorm(tensorOf({rows, dim}, x), tensorOf({dim}, w), eps, unitOffset)).f;
+      tessel_rms_norm_f32(rows, dim, x.data(), w.data(), eps, unitOffset, y.data());
+      expectClose(want, y.data(), 1e-5, 1e-6, "rms_norm dim " + std::to_string(dim));
+      tessel_rms_norm_f32(rows, dim, x.data(), w.data(), eps, unitOffset, x.data()); // in place
+      EXPECT_EQ(x, y);
+    }
+}
+
+TEST_P(KernelTest, LayerNormMatchesReference) {
+  Rng rng(6);
+  const int64_t rows = 3;
+  for (int64_t dim : {1, 3, 17, 33, 100, 4096})
+    for (bool withBias : {false, true})
+      for (float mean : {0.0f, 1000.0f}) { // a large mean needs the two-pass variance
+        std::vector<float> x(rows * dim), w(dim), b(dim), y(rows * dim);
+        rng.fill(x, mean - 2.0f, mean + 2.0f);
+        rng.fill(w);
+        rng.fill(b);
+        const float eps = 1e-5f;
+        Tensor tb = tensorOf({dim}, b);
+        const std::vector<float> want =
+            unwrap(ref::layerNorm(tensorOf({rows, dim}, x), tensorOf({dim}, w),
+                                  withBias ? &tb : nullptr, eps))
+                .f;
+        tessel_layer_norm_f32(rows, dim, x.data(), w.data(), withBias ? b.data() : nullptr, eps,
+                              y.data());
+        // Inputs near 1000 carry an f32 rounding of 6e-5 each; relative to the
+        // centred values of ~1 that is the floor of any f32 kernel.
+        const double abs = mean == 0.0f ? 1e-6 : 2e-4;
+        expectClose(want, y.data(), 1e-5, abs, "layer_norm dim " + std::to_string(dim));
+      }
+}
+
+//===----------------------------------------------------------------------===//
+// RoPE
+//===----------------------------------------------------------------------===//
+
+struct RopeCase {
+  int layout;
+  int64_t headDim, rotaryDim;
+  float theta, scaling;
+  bool freqFactors;
+};
+
+TEST_P(KernelTest, RopeMatchesReference) {
+  Rng rng(7);
+  const int64_t batch = 2, seq = 5, heads = 3;
+  const RopeCase cases[] = {
+      {TESSEL_ROPE_HALF_SPLIT, 64, 0, 10000.0f, 1.0f, false},
+      {TESSEL_ROPE_INTERLEAVED, 64, 0, 10000.0f, 1.0f, false},
+      {TESSEL_ROPE_HALF_SPLIT, 34, 20, 500000.0f, 8.0f, true},
+      {TESSEL_ROPE_INTERLEAVED, 34, 20, 500000.0f, 2.0f, true},
+      {TESSEL_ROPE_INTERLEAVED, 6, 2, 10000.0f, 1.0f, false},
+      {TESSEL_ROPE_HALF_SPLIT, 128, 96, 1000000.0f, 1.0f, true},
+      {TESSEL_ROPE_INTERLEAVED, 2, 0, 10000.0f, 1.0f, false},
+  };
+  for (const RopeCase &c : cases) {
+    const int64_t hd = c.headDim, rot = c.rotaryDim ? c.rotaryDim : hd;
+    std::vector<float> x(batch * seq * heads * hd), ff(rot / 2);
+    rng.fill(x);
+    rng.fill(ff, 1.0f, 8.0f);
+    Tensor pos = Tensor::zerosI64({batch, seq});
+    for (int64_t t = 0; t < batch * seq; ++t)
+      pos.i[t] = t % 2 ? rng.below(5000) : t;
+    ref::RopeParams p;
+    p.layout = c.layout == TESSEL_ROPE_INTERLEAVED ? ref::RopeLayout::Interleaved
+                                                   : ref::RopeLayout::HalfSplit;
+    p.theta = c.theta;
+    p.rotaryDim = c.rotaryDim;
+    p.linearScaling = c.scaling;
+    Tensor tff = tensorOf({rot / 2}, ff);
+    const std::vector<float> want = unwrap(ref::rope(tensorOf({batch, seq, heads, hd}, x), pos, p,
+                                                     c.freqFactors ? &tff : nullptr))
+                                        .f;
+    const std::string what = "rope hd " + std::to_string(hd) + " rot " + std::to_string(rot);
+    const int64_t tokens = batch * seq, row = heads * hd;
+    std::vector<float> y(x.size());
+    tessel_rope_f32(tokens, heads, hd, x.data(), row, y.data(), row, pos.i.data(), c.layout,
+                    c.theta, c.rotaryDim, c.scaling, c.freqFactors ? ff.data() : nullptr);
+    expectClose(want, y.data(), 1e-5, 1e-6, what);
+
+    // In place inside a wider (fused QKV-like) buffer: stride 2 * row.
+    std::vector<float> fused(tokens * 2 * row, 5.0f);
+    for (int64_t t = 0; t < tokens; ++t)
+      std::copy_n(&x[t * row], row, &fused[t * 2 * row]);
+    tessel_rope_f32(tokens, heads, hd, fused.data(), 2 * row, fused.data(), 2 * row, pos.i.data(),
+                    c.layout, c.theta, c.rotaryDim, c.scaling, c.freqFactors ? ff.data() : nullptr);
+    for (int64_t t = 0; t < tokens; ++t) {
+      ASSERT_EQ(0, std::memcmp(&fused[t * 2 * row], &y[t * row], row * sizeof(float))) << what;
+      ASSERT_EQ(fused[t * 2 * row + row], 5.0f);
+    }
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax, activations, top-k
+//===----------------------------------------------------------------------===//
+
+TEST_P(KernelTest, SoftmaxMatchesReference) {
+  Rng rng(8);
+  const int64_t rows = 3;
+  for (int64_t n : {1, 3, 17, 33, 100, 1000}) {
+    std::vector<float> x(rows * n), y(rows * n);
+    rng.fill(x, -30.0f, 30.0f);
+    x[0] = -std::numeric_limits<float>::infinity(); // a masked logit
+    if (n > 1)
+      x[n + 1] = 80.0f; // would overflow exp without max-shift
+    const std::vector<float> want = unwrap(ref::softmax(tensorOf({rows, n}, x), -1)).f;
+    tessel_softmax_f32(rows, n, x.data(), y.data());
+    expectClose(want, y.data(), 1e-5, 1e-12, "softmax n " + std::to_string(n));
+  }
+}
+
+// The reference's FFN with identity weights is the oracle for the bare
+// activations: gated: x = [g; u], gate = [I 0], up = [0 I], down = [I; 0].
+std::vector<float> referenceActivation(ref::Activation act, bool tanhApprox,
+                                       const std::vector<float> &g, const std::vector<float> *u) {
+  const int64_t d = static_cast<int64_t>(g.size());
+  ref::FfnParams p;
+  p.activation = act;
+  p.tanhApprox = tanhApprox;
+  if (!u) {
+    Tensor eye = Tensor::zerosF32({d, d});
+    for (int64_t i = 0; i < d; ++i)
+      eye.f[i * d + i] = 1.0f;
+    ref::FfnWeights w{&eye, nullptr, &eye};
+    return unwrap(ref::ffn(tensorOf({1, d}, g), w, nullptr, nullptr, p)).f;
+  }
+  Tensor x = Tensor::zerosF32({1, 2 * d});
+  std::copy(g.begin(), g.end(), x.f.begin());
+  std::copy(u->begin(), u->end(), x.f.begin() + d);
+  Tensor gate = Tensor::zerosF32({d, 2 * d}), up = Tensor::zerosF32({d, 2 * d});
+  Tensor down = Tensor::zerosF32({2 * d, d});
+  for (int64_t i = 0; i < d; ++i) {
+    gate.f[i * 2 * d + i] = 1.0f;
+    up.f[i * 2 * d + d + i] = 1.0f;
+    down.f[i * d + i] = 1.0f;
+  }
+  ref::FfnWeights w{&up, &gate, &down};
+  std::vector<float> out = unwrap(ref::ffn(x, w, nullptr, nullptr, p)).f;
+  out.resize(d);
+  return out;
+}
+
+TEST_P(KernelTest, ActivationsMatchReferenceFfn) {
+  Rng rng(9);
+  for (int64_t n : {1, 3, 17, 33, 100}) {
+    std::vector<float> g(n), u(n), y(n);
+    rng.fill(g, -12.0f, 12.0f);
+    rng.fill(u, -2.0f, 2.0f);
+    const float specials[] = {0.0f, -0.0f, 1e-20f, -1e-20f, 3.0f, -3.0f, -9.5f, 30.0f, -80.0f};
+    for (int64_t i = 0; i < n && i < 9; ++i)
+      g[i] = specials[i];
+    const std::string sz = " n " + std::to_string(n);
+    // Relative 1e-5, plus an absolute 1e-14: the reference evaluates
+    // 0.5 x (1 + erf(x / sqrt 2)) (and 1 + tanh) in f64, which cancels to 0
+    // for x < -8 and keeps only a few digits below x = -5 (the tails are
+    // checked against erfc below).
+    tessel_silu_f32(n, g.data(), y.data());
+    expectClose(referenceActivation(ref::Activation::Silu, false, g, nullptr), y.data(), 1e-5,
+                1e-14, "silu" + sz);
+    tessel_silu_mul_f32(n, g.data(), u.data(), y.data());
+    expectClose(referenceActivation(ref::Activation::SwiGLU, false, g, &u), y.data(), 1e-5, 1e-14,
+                "silu_mul" + sz);
+    for (int tanhApprox : {0, 1}) {
+      const std::string what = (tanhApprox ? " tanh" : " erf") + sz;
+      tessel_gelu_f32(n, g.data(), tanhApprox, y.data());
+      expectClose(referenceActivation(ref::Activation::Gelu, tanhApprox, g, nullptr), y.data(),
+                  1e-5, 1e-14, "gelu" + what);
+      tessel_gelu_mul_f32(n, g.data(), u.data(), tanhApprox, y.data());
+      expectClose(referenceActivation(ref::Activation::GeGLU, tanhApprox, g, &u), y.data(), 1e-5,
+                  1e-14, "gelu_mul" + what);
+    }
+  }
+}
+
+// The tails, where the reference cancels: exact GELU is 0.5 x erfc(-x/sqrt 2)
+// and the tanh form is x / (1 + exp(-2u)), both free of cancellation in f64.
+TEST_P(KernelTest, GeluTailsKeepRelativeAccuracy) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.37f)
+    x.push_back(v);
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y(n), wantErf(n), wantTanh(n), wantSilu(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i], u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    wantErf[i] = static_cast<float>(0.5 * v * std::erfc(-v / std::sqrt(2.0)));
+    wantTanh[i] = static_cast<float>(v / (1.0 + std::exp(-2.0 * u)));
+    wantSilu[i] = static_cast<float>(v / (1.0 + std::exp(-v)));
+  }
+  tessel_gelu_f32(n, x.data(), 0, y.data());
+  expectClose(wantErf, y.data(), 1e-5, 1e-37, "gelu erf tails");
+  tessel_gelu_f32(n, x.data(), 1, y.data());
+  expectClose(wantTanh, y.data(), 1e-5, 1e-37, "gelu tanh tails");
+  tessel_silu_f32(n, x.data(), y.data());
+  expectClose(wantSilu, y.data(), 1e-5, 1e-37, "silu tails");
+}
+
+// The order the reference uses for MoE routing: a stable sort, descending.
+void oracleTopK(const float *x, int64_t n, int64_t k, std::vector<int64_t> &idx) {
+  idx.resize(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+    if (std::isnan(x[a]) != std::isnan(x[b]))
+      return std::isnan(x[b]);
+    return x[a] > x[b];
+  });
+  idx.resize(k);
+}
+
+TEST_P(KernelTest, TopKMatchesStableSortOrder) {
+  Rng rng(10);
+  const int64_t rows = 3;
+  for (int64_t n : {1, 5, 17, 100, 1000, 32000})
+    for (int64_t k : {1, 2, 5, 17, 200})
+      for (bool ties : {false, true}) {
+        if (k > n)
+          continue;
+        std::vector<float> x(rows * n);
+        for (float &v : x)
+          v = ties ? static_cast<float>(rng.below(7)) : rng.uniform();
+        // Ascending data: every element beats the current k-th.
+        if (n > 1)
+          for (int64_t j = 0; j < n; ++j)
+            x[2 * n + j] = static_cast<float>(j) / n;
+        x[0] = -std::numeric_limits<float>::infinity();
+        std::vector<int64_t> idx(rows * k);
+        std::vector<float> val(rows * k);
+        tessel_topk_f32(rows, n, k, x.data(), idx.data(), val.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          std::vector<int64_t> want;
+          oracleTopK(&x[r * n], n, k, want);
+          for (int64_t i = 0; i < k; ++i) {
+            ASSERT_EQ(idx[r * k + i], want[i]) << "n " << n << " k " << k << " row " << r
+                                               << " rank " << i << (ties ? " ties" : "");
+            ASSERT_EQ(val[r * k + i], x[r * n + want[i]]);
+          }
+        }
+      }
+}
+
+TEST_P(KernelTest, TopKRanksNaNLast) {
+  std::vector<float> x = {NAN, 1.0f, NAN, 3.0f, 2.0f, NAN, NAN, NAN, NAN, NAN,
+                          NAN, NAN,  NAN, NAN,  NAN,  NAN, NAN, NAN, NAN, 5.0f};
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (int64_t k : {1, 3, 6}) {
+    std::vector<int64_t> idx(k), want;
+    tessel_topk_f32(1, n, k, x.data(), idx.data(), nullptr);
+    oracleTopK(x.data(), n, k, want);
+    EXPECT_EQ(idx, want) << "k " << k;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+enum class MaskKind { kNone, kPadding, kFull };
+
+struct AttnCase {
+  const char *name;
+  int64_t batch, qLen, kvLen, heads, kvHeads, hd, vd;
+  bool causal;
+  int64_t window;
+  MaskKind mask;
+  bool sinks;
+  int64_t kvTile;
+  float scale; // 0 = default
+};
+
+const AttnCase kAttnCases[] = {
+    {"mha", 1, 3, 17, 2, 2, 8, 8, false, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"gqa_causal_prefill_tile16", 2, 33, 33, 8, 2, 16, 16, true, 0, MaskKind::kNone, false, 16,
+     0.0f},
+    {"mqa_window_tile13", 1, 40, 100, 4, 1, 32, 24, true, 7, MaskKind::kNone, false, 13, 0.0f},
+    {"window_without_causal", 1, 9, 30, 2, 1, 8, 8, false, 5, MaskKind::kNone, false, 4, 0.3f},
+    {"padding_mask", 2, 5, 50, 4, 2, 16, 16, true, 0, MaskKind::kPadding, false, 16, 0.0f},
+    {"full_mask_empty_rows", 2, 17, 33, 3, 3, 12, 20, false, 0, MaskKind::kFull, false, 8, 0.0f},
+    {"sinks", 1, 6, 70, 4, 2, 16, 16, true, 0, MaskKind::kNone, true, 32, 0.0f},
+    {"sinks_empty_rows", 1, 5, 12, 2, 1, 8, 8, false, 0, MaskKind::kFull, true, 5, 0.0f},
+    {"more_queries_than_keys", 1, 20, 5, 2, 2, 4, 4, false, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"chunked_prefill_odd", 1, 50, 301, 6, 2, 17, 9, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"empty_kv", 1, 2, 0, 2, 1, 8, 8, false, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"decode_long_gqa_split", 1, 1, 3000, 8, 2, 64, 64, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"decode_long_window_sinks", 1, 1, 2500, 4, 1, 64, 64, true, 1000, MaskKind::kNone, true, 0,
+     0.0f},
+    {"prefill_long", 1, 96, 2048, 4, 2, 64, 64, true, 0, MaskKind::kNone, false, 0, 0.0f},
+};
+
+struct AttnData {
+  std::vector<float> q, k, v, sinks;
+  Tensor mask; // I1, [batch, kvLen] or [batch, qLen, kvLen]
+};
+
+AttnData makeAttnData(const AttnCase &c, Rng &rng) {
+  AttnData d;
+  d.q.resize(c.batch * c.qLen * c.heads * c.hd);
+  d.k.resize(c.batch * c.kvLen * c.kvHeads * c.hd);
+  d.v.resize(c.batch * c.kvLen * c.kvHeads * c.vd);
+  d.sinks.resize(c.heads);
+  rng.fill(d.q, -2.0f, 2.0f);
+  rng.fill(d.k, -2.0f, 2.0f);
+  rng.fill(d.v);
+  rng.fill(d.sinks, -1.0f, 3.0f);
+  if (c.mask == MaskKind::kPadding) {
+    d.mask = Tensor::zerosI64({c.batch, c.kvLen}, ref::DType::I1);
+    for (int64_t &m : d.mask.i)
+      m = rng.below(4) != 0;
+  } else if (c.mask == MaskKind::kFull) {
+    d.mask = Tensor::zerosI64({c.batch, c.qLen, c.kvLen}, ref::DType::I1);
+    for (int64_t &m : d.mask.i)
+      m = rng.below(3) != 0;
+    for (int64_t j = 0; j < c.kvLen; ++j)
+      d.mask.i[2 * c.kvLen + j] = 0; // row 2 sees nothing
+    if (c.batch > 1)                 // and row 1 of batch 1
+      for (int64_t j = 0; j < c.kvLen; ++j)
+        d.mask.i[(c.qLen + 1) * c.kvLen + j] = 0;
+  }
+  return d;
+}
+
+std::vector<float> referenceAttention(const AttnCase &c, const AttnData &d) {
+  ref::AttentionParams p;
+  p.causal = c.causal;
+  p.window = c.window;
+  if (c.scale != 0.0f)
+    p.scale = c.scale;
+  Tensor sinks = tensorOf({c.heads}, d.sinks);
+  return unwrap(ref::attention(tensorOf({c.batch, c.qLen, c.heads, c.hd}, d.q),
+                               tensorOf({c.batch, c.kvLen, c.kvHeads, c.hd}, d.k),
+                               tensorOf({c.batch, c.kvLen, c.kvHeads, c.vd}, d.v),
+                               c.mask == MaskKind::kNone ? nullptr : &d.mask,
+                               c.sinks ? &sinks : nullptr, p))
+      .f;
+}
+
+void expectAttention(const std::vector<float> &want, const std::vector<float> &got,
+                     const std::vector<float> &v, const std::string &what) {
+  float vmax = 0.0f;
+  for (float x : v)
+    vmax = std::max(vmax, std::abs(x));
+  expectClose(want, got.data(), 0.0, 1e-5 * vmax + 1e-30, what);
+}
+
+TEST_P(KernelTest, AttentionMatchesReference) {
+  Rng rng(11);
+  ThreadPool pool1(1), pool2(2);
+  for (const AttnCase &c : kAttnCases) {
+    const AttnData d = makeAttnData(c, rng);
+    const std::vector<float> want = referenceAttention(c, d);
+    // Contiguous layout through the C ABI.
+    std::vector<uint8_t> mask(d.mask.i.begin(), d.mask.i.end());
+    const int64_t maskRs = c.mask == MaskKind::kFull ? c.kvLen : 0;
+    const int64_t maskBs = c.mask == MaskKind::kFull ? c.qLen * c.kvLen : c.kvLen;
+    std::vector<float> out(c.batch * c.qLen * c.heads * c.vd, -9.0f);
+    tessel_attention_f32(c.batch, c.qLen, c.kvLen, c.heads, c.kvHeads, c.hd, c.vd, d.q.data(),
+                         c.qLen * c.heads * c.hd, c.heads * c.hd, d.k.data(),
+                         c.kvLen * c.kvHeads * c.hd, c.kvHeads * c.hd, d.v.data(),
+                         c.kvLen * c.kvHeads * c.vd, c.kvHeads * c.vd,
+                         c.mask == MaskKind::kNone ? nullptr : mask.data(), maskBs, maskRs,
+                         c.sinks ? d.sinks.data() : nullptr, c.causal, c.window, c.scale, c.kvTile,
+                         out.data(), c.qLen * c.heads * c.vd, c.heads * c.vd);
+    expectAttention(want, out, d.v, c.name);
+
+    // Strided: Q inside a fused QKV-like row, K/V inside a KV cache of
+    // kvLen + 7 rows per batch, out rows padded; one and two threads.
+    const int64_t qRs = c.heads * c.hd + 11, kRs = c.kvHeads * c.hd + 3, vRs = c.kvHeads * c.vd + 5,
+                  oRs = c.heads * c.vd + 2, cache = c.kvLen + 7;
+    std::vector<float> q(c.batch * c.qLen * qRs, NAN), k(c.batch * cache * kRs, NAN),
+        v(c.batch * cache * vRs, NAN);
+    for (int64_t b = 0; b < c.batch; ++b) {
+      for (int64_t i = 0; i < c.qLen; ++i)
+        std::copy_n(&d.q[(b * c.qLen + i) * c.heads * c.hd], c.heads * c.hd,
+                    &q[(b * c.qLen + i) * qRs]);
+      for (int64_t j = 0; j < c.kvLen; ++j) {
+        std::copy_n(&d.k[(b * c.kvLen + j) * c.kvHeads * c.hd], c.kvHeads * c.hd,
+                    &k[(b * cache + j) * kRs]);
+        std::copy_n(&d.v[(b * c.kvLen + j) * c.kvHeads * c.vd], c.kvHeads * c.vd,
+                    &v[(b * cache + j) * vRs]);
+      }
+    }
+    for (ThreadPool *pool : {&pool1, &pool2}) {
+      AttentionArgs a;
+      a.batch = c.batch, a.qLen = c.qLen, a.kvLen = c.kvLen, a.numHeads = c.heads;
+      a.numKvHeads = c.kvHeads, a.headDim = c.hd, a.vHeadDim = c.vd;
+      a.q = q.data(), a.qBatchStride = c.qLen * qRs, a.qRowStride = qRs;
+      a.k = k.data(), a.kBatchStride = cache * kRs, a.kRowStride = kRs;
+      a.v = v.data(), a.vBatchStride = cache * vRs, a.vRowStride = vRs;
+      a.mask = c.mask == MaskKind::kNone ? nullptr : mask.data();
+      a.maskBatchStride = maskBs, a.maskRowStride = maskRs;
+      a.sinks = c.sinks ? d.sinks.data() : nullptr, a.causal = c.causal, a.window = c.window;
+      a.scale = c.scale, a.kvTile = c.kvTile;
+      std::vector<float> o(c.batch * c.qLen * oRs, -9.0f);
+      a.out = o.data(), a.outBatchStride = c.qLen * oRs, a.outRowStride = oRs;
+      attention(a, pool);
+      std::vector<float> packedOut(out.size());
+      for (int64_t r = 0; r < c.batch * c.qLen; ++r) {
+        std::copy_n(&o[r * oRs], c.heads * c.vd, &packedOut[r * c.heads * c.vd]);
+        ASSERT_EQ(o[r * oRs + c.heads * c.vd], -9.0f) << c.name << ": wrote past a row";
+      }
+      expectAttention(want, packedOut, d.v,
+                      std::string(c.name) + " strided, threads " +
+                          std::to_string(pool->numThreads()));
+    }
+  }
+}
+
+// The primitives by hand: the KV range of one GQA group cut into three
+// splits of uneven tiles, each split run with init + tiles, then combined;
+// and one split finalized directly.
+TEST_P(KernelTest, FlashTileSplitsAndCombineMatchReference) {
+  Rng rng(12);
+  const AttnCase c{"tiles", 1, 7, 150, 2, 1, 24, 10, true, 60, MaskKind::kPadding, false, 0, 0.0f};
+  const AttnData d = makeAttnData(c, rng);
+  const std::vector<float> want = referenceAttention(c, d);
+  const int64_t rows = c.qLen * c.heads; // row r = (i, h), both heads share KV head 0
+  std::vector<float> q(rows * c.hd);
+  std::vector<int64_t> pos(rows);
+  std::vector<uint8_t> mask(rows * c.kvLen);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r / c.heads, h = r % c.heads;
+    std::copy_n(&d.q[(i * c.heads + h) * c.hd], c.hd, &q[r * c.hd]);
+    pos[r] = i + c.kvLen - c.qLen;
+    for (int64_t j = 0; j < c.kvLen; ++j)
+      mask[r * c.kvLen + j] = d.mask.i[j] != 0;
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
+  const int64_t bounds[] = {0, 41, 97, c.kvLen};
+  const int64_t tileSizes[] = {9, 31, 64};
+  const int64_t splits = 3;
+  std::vector<float> m(splits * rows), l(splits * rows), acc(splits * rows * c.vd);
+  for (int64_t s = 0; s < splits; ++s) {
+    float *ms = &m[s * rows], *ls = &l[s * rows], *as = &acc[s * rows * c.vd];
+    tessel_flash_init_f32(rows, c.vd, ms, ls, as, c.vd);
+    for (int64_t j = bounds[s]; j < bounds[s + 1]; j += tileSizes[s]) {
+      const int64_t keys = std::min(tileSizes[s], bounds[s + 1] - j);
+      tessel_flash_tile_f32(rows, keys, c.hd, c.vd, q.data(), c.hd, &d.k[j * c.hd], c.hd,
+                            &d.v[j * c.vd], c.vd, scale, pos.data(), j, c.causal, c.window,
+                            &mask[j], c.kvLen, ms, ls, as, c.vd);
+    }
+  }
+  std::vector<float> out(rows * c.vd);
+  tessel_flash_combine_f32(splits, rows, c.vd, m.data(), l.data(), acc.data(), out.data(), c.vd);
+  expectAttention(want, out, d.v, "three splits combined");
+
+  // One split over everything, finalized.
+  std::vector<float> m1(rows), l1(rows), acc1(rows * (c.vd + 3));
+  tessel_flash_init_f32(rows, c.vd, m1.data(), l1.data(), acc1.data(), c.vd + 3);
+  for (int64_t j = 0; j < c.kvLen; j += 37) {
+    const int64_t keys = std::min<int64_t>(37, c.kvLen - j);
+    tessel_flash_tile_f32(rows, keys, c.hd, c.vd, q.data(), c.hd, &d.k[j * c.hd], c.hd,
+                          &d.v[j * c.vd], c.vd, scale, pos.data(), j, c.causal, c.window, &mask[j],
+                          c.kvLen, m1.data(), l1.data(), acc1.data(), c.vd + 3);
+  }
+  std::vector<float> out1(rows * c.vd);
+  tessel_flash_finalize_f32(rows, c.vd, l1.data(), acc1.data(), c.vd + 3, out1.data(), c.vd);
+  expectAttention(want, out1, d.v, "one split finalized");
+
+  // A split that saw no key contributes nothing; all-empty rows give zeros.
+  std::vector<float> m2(2 * rows), l2(2 * rows), acc2(2 * rows * c.vd);
+  std::copy_n(m1.data(), rows, m2.data());
+  std::copy_n(l1.data(), rows, l2.data());
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy_n(&acc1[r * (c.vd + 3)], c.vd, &acc2[r * c.vd]);
+  tessel_flash_init_f32(rows, c.vd, &m2[rows], &l2[rows], &acc2[rows * c.vd], c.vd);
+  std::vector<float> out2(rows * c.vd);
+  tessel_flash_combine_f32(2, rows, c.vd, m2.data(), l2.data(), acc2.data(), out2.data(), c.vd);
+  expectAttention(want, out2, d.v, "combine with an empty split");
+  tessel_flash_combine_f32(1, rows, c.vd, &m2[rows], &l2[rows], &acc2[rows * c.vd], out2.data(),
+                           c.vd);
+  for (float x : out2)
+    ASSERT_EQ(x, 0.0f);
+}
+
+} // namespace
+} // namespace tessel::kernels

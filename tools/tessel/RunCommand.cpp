@@ -1,0 +1,139 @@
+//===- RunCommand.cpp - `tessel run` --------------------------------------===//
+//
+// Compiles the model (JIT) and generates: stdout carries only the prompt's
+// continuation (or, with --print_token_ids, the generated ids), streamed as
+// it is produced; load/compile/prefill/decode statistics go to stderr.
+//
+//===----------------------------------------------------------------------===//
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "frontends/tokenizer/Tokenizer.h"
+#include "runtime/Sampler.h"
+#include "runtime/Session.h"
+#include "tools/tessel/Commands.h"
+#include "tools/tessel/Flags.h"
+
+namespace tessel::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+absl::StatusOr<std::unique_ptr<frontends::Tokenizer>> tokenizerFor(
+    const frontends::LoadedModel &m) {
+  if (m.gguf) return frontends::Tokenizer::fromGguf(*m.gguf);
+  if (m.format == frontends::ModelFormat::Llama2c && !m.tokenizerPath.empty())
+    return frontends::Tokenizer::fromLlama2c(m.tokenizerPath,
+                                             static_cast<int32_t>(m.config.vocabSize));
+  if (!m.tokenizerPath.empty()) return frontends::Tokenizer::fromHfJson(m.tokenizerPath);
+  return absl::NotFoundError(m.path + " has no tokenizer; give the prompt as ids with "
+                                      "--prompt_ids and use --print_token_ids");
+}
+
+}  // namespace
+
+int runRun(const std::vector<std::string> &args) {
+  auto fail = [](const absl::Status &st) {
+    std::fprintf(stderr, "tessel run: %s\n", std::string(st.message()).c_str());
+    return 1;
+  };
+  std::string prompt = absl::GetFlag(FLAGS_prompt), promptIds = absl::GetFlag(FLAGS_prompt_ids);
+  if (args.size() != 1 || prompt.empty() == promptIds.empty()) {
+    std::fprintf(stderr,
+                 "tessel run: expected MODEL and one of --prompt TEXT or --prompt_ids IDS.\n"
+                 "Example: tessel run model.gguf --prompt \"Once upon a time\" -n 64 --temp 0\n");
+    return 2;
+  }
+  auto start = Clock::now();
+  auto model = frontends::loadModel(args[0]);
+  if (!model.ok()) return fail(model.status());
+  double loadSeconds = seconds(start);
+
+  std::unique_ptr<frontends::Tokenizer> tokenizer;
+  std::vector<int32_t> tokens;
+  bool printIds = absl::GetFlag(FLAGS_print_token_ids);
+  if (!prompt.empty()) {
+    auto tok = tokenizerFor(*model);
+    if (!tok.ok()) return fail(tok.status());
+    tokenizer = std::move(*tok);
+    auto ids = tokenizer->encode(prompt, "--prompt");
+    if (!ids.ok()) return fail(ids.status());
+    if (tokenizer->bos() >= 0) tokens.push_back(tokenizer->bos());
+    tokens.insert(tokens.end(), ids->begin(), ids->end());
+  } else {
+    for (absl::string_view part : absl::StrSplit(promptIds, absl::ByAnyChar(" ,"), absl::SkipEmpty())) {
+      int32_t id;
+      if (!absl::SimpleAtoi(part, &id))
+        return fail(absl::InvalidArgumentError("--prompt_ids: '" + std::string(part) +
+                                               "' is not a token id"));
+      tokens.push_back(id);
+    }
+    if (!printIds) {
+      auto tok = tokenizerFor(*model);
+      if (!tok.ok()) return fail(tok.status());
+      tokenizer = std::move(*tok);
+    }
+  }
+  auto session = runtime::Session::create(std::move(*model));
+  if (!session.ok()) return fail(session.status());
+
+  runtime::SamplerOptions so;
+  so.temperature = absl::GetFlag(FLAGS_temp);
+  so.topK = absl::GetFlag(FLAGS_top_k);
+  so.topP = absl::GetFlag(FLAGS_top_p);
+  so.seed = static_cast<uint64_t>(std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0));
+  runtime::Sampler sampler(so);
+  int n = absl::GetFlag(FLAGS_n);
+  int64_t eos = (*session)->model().config.eosToken;
+  if (tokenizer && tokenizer->eos() >= 0) eos = tokenizer->eos();
+
+  size_t promptLen = tokens.size();
+  double prefillSeconds = 0, decodeSeconds = 0;
+  int generated = 0;
+  std::string pending;  // bytes of a UTF-8 character split across tokens
+  for (int step = 0; step < n; ++step) {
+    auto t0 = Clock::now();
+    auto logits = (*session)->lastLogits(tokens);
+    if (!logits.ok()) return fail(logits.status());
+    int32_t next = sampler.sample(logits->data(), static_cast<int64_t>(logits->size()));
+    (step == 0 ? prefillSeconds : decodeSeconds) += seconds(t0);
+    if (next == eos) break;
+    int32_t prev = tokens.back();
+    tokens.push_back(next);
+    ++generated;
+    if (printIds) {
+      std::printf(generated == 1 ? "%d" : " %d", next);
+    } else {
+      pending += tokenizer->piece(next, prev);
+      // Emit whole UTF-8 characters only.
+      size_t complete = pending.size();
+      for (size_t back = 1; back <= std::min<size_t>(3, pending.size()); ++back) {
+        unsigned char c = pending[pending.size() - back];
+        if ((c & 0xC0) == 0x80) continue;  // continuation byte
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (need > back) complete = pending.size() - back;
+        break;
+      }
+      std::fwrite(pending.data(), 1, complete, stdout);
+      pending.erase(0, complete);
+    }
+    std::fflush(stdout);
+  }
+  if (!pending.empty()) std::fwrite(pending.data(), 1, pending.size(), stdout);
+  std::printf("\n");
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "load %.2f s, compile %.2f s; prefill %zu tokens: %.1f tok/s; decode %d tokens: "
+               "%.1f tok/s (no KV cache yet: each step re-evaluates the sequence)\n",
+               loadSeconds, (*session)->compileSeconds(), promptLen,
+               prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
+               decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0);
+  return 0;
+}
+
+}  // namespace tessel::cli
