@@ -21,9 +21,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "passes/Passes.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
-#include "passes/Passes.h"
 
 namespace tessel::codegen {
 
@@ -50,7 +50,7 @@ namespace {
 
 struct TypeInfo {
   ref::DType dtype;
-  int64_t rank = -1;  // -1: a scalar
+  int64_t rank = -1; // -1: a scalar
 };
 
 absl::StatusOr<TypeInfo> typeInfo(Type t) {
@@ -60,9 +60,12 @@ absl::StatusOr<TypeInfo> typeInfo(Type t) {
     elem = ranked.getElementType();
     info.rank = ranked.getRank();
   }
-  if (elem.isF32()) info.dtype = ref::DType::F32;
-  else if (elem.isInteger(64) || elem.isIndex()) info.dtype = ref::DType::I64;
-  else if (elem.isInteger(1)) info.dtype = ref::DType::I1;  // one byte per element
+  if (elem.isF32())
+    info.dtype = ref::DType::F32;
+  else if (elem.isInteger(64) || elem.isIndex())
+    info.dtype = ref::DType::I64;
+  else if (elem.isInteger(1))
+    info.dtype = ref::DType::I1; // one byte per element
   else {
     std::string s;
     llvm::raw_string_ostream os(s);
@@ -74,7 +77,7 @@ absl::StatusOr<TypeInfo> typeInfo(Type t) {
 
 struct Signature {
   std::vector<TypeInfo> args, results;
-  std::vector<std::string> weights;  // names of the trailing weight arguments
+  std::vector<std::string> weights; // names of the trailing weight arguments
 };
 
 // A ranked memref descriptor: {allocated, aligned, offset, sizes[r],
@@ -93,7 +96,7 @@ void fillDescriptor(int64_t *d, void *data, const std::vector<int64_t> &shape) {
   }
 }
 
-}  // namespace
+} // namespace
 
 struct JitModule::Impl {
   MLIRContext context;
@@ -135,7 +138,8 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
   std::string name(sourceName);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
       llvm::StringRef(mlirText.data(), mlirText.size()), &impl->context, name);
-  if (!module) return absl::InvalidArgumentError("cannot parse " + name + ":\n" + diagnostics);
+  if (!module)
+    return absl::InvalidArgumentError("cannot parse " + name + ":\n" + diagnostics);
 
   // Weights become trailing arguments first, so the recorded signatures are
   // the ones the compiled code has.
@@ -146,19 +150,24 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
       return absl::InternalError("binding the weights of " + name + " failed:\n" + diagnostics);
   }
   for (auto fn : module->getOps<func::FuncOp>()) {
-    if (fn.isExternal()) continue;
+    if (fn.isExternal())
+      continue;
     Signature sig;
     if (auto names = fn->getAttrOfType<ArrayAttr>("tessel.weights"))
-      for (Attribute a : names) sig.weights.push_back(cast<StringAttr>(a).str());
+      for (Attribute a : names)
+        sig.weights.push_back(cast<StringAttr>(a).str());
     for (Type t : fn.getArgumentTypes()) {
       auto info = typeInfo(t);
-      if (!info.ok()) return info.status();
+      if (!info.ok())
+        return info.status();
       sig.args.push_back(*info);
     }
     for (Type t : fn.getResultTypes()) {
       auto info = typeInfo(t);
-      if (!info.ok()) return info.status();
-      if (info->rank < 0) return absl::UnimplementedError("scalar results are not supported");
+      if (!info.ok())
+        return info.status();
+      if (info->rank < 0)
+        return absl::UnimplementedError("scalar results are not supported");
       sig.results.push_back(*info);
     }
     impl->signatures[fn.getSymName().str()] = sig;
@@ -177,7 +186,8 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
   if (failed(pm.run(*module)))
     return absl::InternalError("lowering " + name + " failed:\n" + diagnostics);
 
-  if (std::getenv("TESSEL_DUMP_LLVM_DIALECT")) module->print(llvm::errs());
+  if (std::getenv("TESSEL_DUMP_LLVM_DIALECT"))
+    module->print(llvm::errs());
   ExecutionEngineOptions options;
   options.transformer = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
@@ -211,18 +221,18 @@ absl::StatusOr<std::vector<std::string>> JitModule::weightNames(const std::strin
   return it->second.weights;
 }
 
-absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &function,
-                                                        const std::vector<ref::Tensor> &args) const {
+absl::StatusOr<std::vector<ref::Tensor>>
+JitModule::run(const std::string &function, const std::vector<ref::Tensor> &args) const {
   auto it = impl_->signatures.find(function);
   if (it == impl_->signatures.end())
     return absl::NotFoundError("no function @" + function + " in the compiled module");
   const Signature &sig = it->second;
   if (args.size() != sig.args.size())
-    return absl::InvalidArgumentError(absl::StrCat("@", function, " takes ", sig.args.size(),
-                                                   " arguments, got ", args.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("@", function, " takes ", sig.args.size(), " arguments, got ", args.size()));
   // Inputs are copied: bufferization may reuse an argument's buffer in place.
   std::vector<ref::Tensor> inputs = args;
-  std::vector<std::vector<uint8_t>> bytes(args.size());  // i1 tensors, a byte each
+  std::vector<std::vector<uint8_t>> bytes(args.size()); // i1 tensors, a byte each
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<int64_t> scalars(args.size());
   std::vector<void *> argPointers(args.size());
@@ -231,7 +241,8 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
     if (inputs[i].dtype != t.dtype || (t.rank >= 0 && inputs[i].rank() != t.rank) ||
         (t.rank < 0 && inputs[i].rank() != 0))
       return absl::InvalidArgumentError(absl::StrCat("argument ", i, " of @", function, " is ",
-                                                     inputs[i].describe(), ", which does not match "
+                                                     inputs[i].describe(),
+                                                     ", which does not match "
                                                      "the function's type"));
     void *data = inputs[i].dtype == ref::DType::F32 ? static_cast<void *>(inputs[i].f.data())
                                                     : static_cast<void *>(inputs[i].i.data());
@@ -250,7 +261,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
   // The C interface takes a pointer to each descriptor, and returns results
   // through a pointer to one struct holding every result descriptor.
   std::vector<void *> descriptorPointers;
-  descriptorPointers.reserve(args.size());  // argPointers keep addresses into it
+  descriptorPointers.reserve(args.size()); // argPointers keep addresses into it
   size_t next = 0;
   for (size_t i = 0; i < args.size(); ++i)
     if (sig.args[i].rank >= 0) {
@@ -258,12 +269,15 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
       argPointers[i] = &descriptorPointers.back();
     }
   size_t resultWords = 0;
-  for (const TypeInfo &r : sig.results) resultWords += descriptorWords(r.rank);
+  for (const TypeInfo &r : sig.results)
+    resultWords += descriptorWords(r.rank);
   std::vector<int64_t> resultBuffer(resultWords);
   void *resultPointer = resultBuffer.data();
   std::vector<void *> packed;
-  if (!sig.results.empty()) packed.push_back(&resultPointer);
-  for (void *p : argPointers) packed.push_back(p);
+  if (!sig.results.empty())
+    packed.push_back(&resultPointer);
+  for (void *p : argPointers)
+    packed.push_back(p);
   if (auto err = impl_->engine->invokePacked("_mlir_ciface_" + function, packed)) {
     std::string msg;
     llvm::raw_string_ostream os(msg);
@@ -286,7 +300,8 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
     std::vector<int64_t> index(r.rank, 0);
     for (int64_t e = 0; e < n; ++e) {
       int64_t off = d[2];
-      for (int64_t k = 0; k < r.rank; ++k) off += index[k] * d[3 + r.rank + k];
+      for (int64_t k = 0; k < r.rank; ++k)
+        off += index[k] * d[3 + r.rank + k];
       if (r.dtype == ref::DType::F32)
         t.f[e] = static_cast<const float *>(aligned)[off];
       else if (r.dtype == ref::DType::I1)
@@ -294,7 +309,8 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
       else
         t.i[e] = static_cast<const int64_t *>(aligned)[off];
       for (int64_t k = r.rank - 1; k >= 0; --k) {
-        if (++index[k] < shape[k]) break;
+        if (++index[k] < shape[k])
+          break;
         index[k] = 0;
       }
     }
@@ -303,10 +319,11 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::run(const std::string &funct
     bool aliasesInput = false;
     for (const ref::Tensor &in : inputs)
       aliasesInput |= allocated == in.f.data() || allocated == in.i.data();
-    if (!aliasesInput) std::free(allocated);
+    if (!aliasesInput)
+      std::free(allocated);
     results.push_back(std::move(t));
   }
   return results;
 }
 
-}  // namespace tessel::codegen
+} // namespace tessel::codegen

@@ -25,12 +25,11 @@ namespace tessel::codegen {
 std::string defaultCpuPipeline();
 
 class JitModule {
- public:
+public:
   /// Parses `mlirText`, lowers it with `pipeline` and JIT-compiles it.
-  static absl::StatusOr<std::unique_ptr<JitModule>> compile(std::string_view mlirText,
-                                                            std::string_view sourceName,
-                                                            const std::string &pipeline =
-                                                                defaultCpuPipeline());
+  static absl::StatusOr<std::unique_ptr<JitModule>>
+  compile(std::string_view mlirText, std::string_view sourceName,
+          const std::string &pipeline = defaultCpuPipeline());
   ~JitModule();
 
   /// The model weights `function` takes after its own arguments, in order
@@ -43,12 +42,12 @@ class JitModule {
   absl::StatusOr<std::vector<ref::Tensor>> run(const std::string &function,
                                                const std::vector<ref::Tensor> &args) const;
 
- private:
+private:
   struct Impl;
   explicit JitModule(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace tessel::codegen
+} // namespace tessel::codegen
 
-#endif  // TESSEL_CODEGEN_JIT_H
+#endif // TESSEL_CODEGEN_JIT_H

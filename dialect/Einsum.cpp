@@ -16,8 +16,8 @@ bool checkTerm(const std::string &term, const std::string &what, std::string &er
       return false;
     }
     if (!isLabel(c)) {
-      error = std::string("invalid character '") + c + "' in " + what +
-              "; labels are letters a-z, A-Z";
+      error =
+          std::string("invalid character '") + c + "' in " + what + "; labels are letters a-z, A-Z";
       return false;
     }
     if (term.find(c, i + 1) != std::string::npos) {
@@ -28,12 +28,13 @@ bool checkTerm(const std::string &term, const std::string &what, std::string &er
   }
   return true;
 }
-}  // namespace
+} // namespace
 
 bool parseEinsumEquation(const std::string &text, EinsumEquation &eq, std::string &error) {
   std::string s;
   for (char c : text)
-    if (c != ' ') s.push_back(c);
+    if (c != ' ')
+      s.push_back(c);
   size_t arrow = s.find("->");
   if (arrow == std::string::npos) {
     error = "equation '" + text + "' must be explicit: 'inputs->output'";
@@ -44,17 +45,21 @@ bool parseEinsumEquation(const std::string &text, EinsumEquation &eq, std::strin
   size_t start = 0;
   while (true) {
     size_t comma = lhs.find(',', start);
-    eq.inputs.push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos
-                                                                       : comma - start));
-    if (comma == std::string::npos) break;
+    eq.inputs.push_back(
+        lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos)
+      break;
     start = comma + 1;
   }
   for (size_t i = 0; i < eq.inputs.size(); ++i)
-    if (!checkTerm(eq.inputs[i], "input term " + std::to_string(i), error)) return false;
-  if (!checkTerm(rhs, "the output term", error)) return false;
+    if (!checkTerm(eq.inputs[i], "input term " + std::to_string(i), error))
+      return false;
+  if (!checkTerm(rhs, "the output term", error))
+    return false;
   for (char c : rhs) {
     bool found = false;
-    for (const auto &in : eq.inputs) found |= in.find(c) != std::string::npos;
+    for (const auto &in : eq.inputs)
+      found |= in.find(c) != std::string::npos;
     if (!found) {
       error = std::string("output label '") + c + "' does not appear in any input";
       return false;
@@ -87,16 +92,16 @@ bool inferEinsumShape(const EinsumEquation &eq,
       if (it == extent.end() || it->second == kEinsumDynamic) {
         extent[term[d]] = dim;
       } else if (dim != kEinsumDynamic && dim != it->second) {
-        error = std::string("label '") + term[d] + "' has extent " +
-                std::to_string(it->second) + " in one place and " + std::to_string(dim) +
-                " in operand " + std::to_string(i);
+        error = std::string("label '") + term[d] + "' has extent " + std::to_string(it->second) +
+                " in one place and " + std::to_string(dim) + " in operand " + std::to_string(i);
         return false;
       }
     }
   }
   resultShape.clear();
-  for (char c : eq.output) resultShape.push_back(extent[c]);
+  for (char c : eq.output)
+    resultShape.push_back(extent[c]);
   return true;
 }
 
-}  // namespace tessel
+} // namespace tessel

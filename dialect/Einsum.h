@@ -20,14 +20,13 @@ constexpr int64_t kEinsumDynamic = INT64_MIN;
 
 /// A parsed explicit einsum equation such as "bqhd,bkhd->bhqk".
 struct EinsumEquation {
-  std::vector<std::string> inputs;  // one label string per input term
+  std::vector<std::string> inputs; // one label string per input term
   std::string output;
 };
 
 /// Parses `text`; on failure returns false and sets `error` to a sentence
 /// that says what is wrong with the equation.
-bool parseEinsumEquation(const std::string &text, EinsumEquation &eq,
-                         std::string &error);
+bool parseEinsumEquation(const std::string &text, EinsumEquation &eq, std::string &error);
 
 /// Checks the equation against the operand shapes (kDynamic = unknown) and
 /// computes the result shape. On failure returns false and sets `error`.
@@ -35,6 +34,6 @@ bool inferEinsumShape(const EinsumEquation &eq,
                       const std::vector<std::vector<int64_t>> &inputShapes,
                       std::vector<int64_t> &resultShape, std::string &error);
 
-}  // namespace tessel
+} // namespace tessel
 
-#endif  // TESSEL_DIALECT_EINSUM_H
+#endif // TESSEL_DIALECT_EINSUM_H

@@ -2,8 +2,8 @@
 #include "dialect/TesselDialect.h"
 
 #include "dialect/TesselOps.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 using namespace tessel;

@@ -6,4 +6,4 @@
 
 #include "dialect/TesselDialect.h.inc"
 
-#endif  // TESSEL_DIALECT_TESSELDIALECT_H
+#endif // TESSEL_DIALECT_TESSELDIALECT_H

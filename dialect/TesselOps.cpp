@@ -24,7 +24,8 @@ RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()
 std::string shapeString(ArrayRef<int64_t> shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
+    if (i)
+      s += ", ";
     s += ShapedType::isDynamic(shape[i]) ? "?" : std::to_string(shape[i]);
   }
   return s + "]";
@@ -42,16 +43,18 @@ bool dimsAgree(int64_t a, int64_t b) {
 }
 
 bool shapesAgree(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size())
+    return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (!dimsAgree(a[i], b[i])) return false;
+    if (!dimsAgree(a[i], b[i]))
+      return false;
   return true;
 }
 
 // Small fluent checker: every method emits at most one error, and once an
 // error is emitted the rest are skipped, so the user sees the first problem.
 class Checker {
- public:
+public:
   explicit Checker(Operation *op) : op(op) {}
   LogicalResult result() const { return failed ? failure() : success(); }
 
@@ -83,7 +86,8 @@ class Checker {
   }
   // Checks dimension `d` of `v` (negative counts from the end).
   Checker &dim(Value v, StringRef name, int64_t d, int64_t expected, StringRef meaning) {
-    if (failed) return *this;
+    if (failed)
+      return *this;
     auto t = tensorType(v);
     int64_t idx = d < 0 ? t.getRank() + d : d;
     if (!dimsAgree(t.getDimSize(idx), expected))
@@ -93,12 +97,13 @@ class Checker {
   }
   Checker &shape(Value v, StringRef name, ArrayRef<int64_t> expected, StringRef layout) {
     if (!failed && !shapesAgree(tensorType(v).getShape(), expected))
-      fail() << name << " must have shape " << shapeString(expected) << " " << layout
-             << ", got " << shapeString(tensorType(v).getShape());
+      fail() << name << " must have shape " << shapeString(expected) << " " << layout << ", got "
+             << shapeString(tensorType(v).getShape());
     return *this;
   }
   Checker &resultIs(Value result, ArrayRef<int64_t> shape, Type elem, StringRef layout) {
-    if (failed) return *this;
+    if (failed)
+      return *this;
     auto t = tensorType(result);
     if (t.getElementType() != elem)
       fail() << "result must have " << elem << " elements, got " << t.getElementType();
@@ -108,21 +113,24 @@ class Checker {
     return *this;
   }
   Checker &positive(int64_t value, StringRef name) {
-    if (!failed && value <= 0) fail() << name << " must be positive, got " << value;
+    if (!failed && value <= 0)
+      fail() << name << " must be positive, got " << value;
     return *this;
   }
   Checker &positive(float value, StringRef name) {
     // num() prints "0" or "-1" rather than the stream's "0.000000e+00".
-    if (!failed && !(value > 0.0f)) fail() << name << " must be positive, got " << num(value);
+    if (!failed && !(value > 0.0f))
+      fail() << name << " must be positive, got " << num(value);
     return *this;
   }
   Checker &check(bool ok, const Twine &message) {
-    if (!failed && !ok) fail() << message;
+    if (!failed && !ok)
+      fail() << message;
     return *this;
   }
   bool ok() const { return !failed; }
 
- private:
+private:
   InFlightDiagnostic fail() {
     failed = true;
     return op->emitOpError();
@@ -142,13 +150,15 @@ bool isGelu(Activation a) { return a == Activation::gelu || a == Activation::geg
 
 // Shared by attention and MLA.
 void checkMask(Checker &c, Value mask, int64_t batch, int64_t qLen, int64_t kvLen) {
-  if (!mask) return;
+  if (!mask)
+    return;
   c.boolean(mask, "mask");
   auto rank = tensorType(mask).getRank();
   c.check(rank == 2 || rank == 3,
           "mask must have rank 2 [batch, kv_len] or rank 3 [batch, q_len, kv_len], got rank " +
               Twine(rank));
-  if (!c.ok()) return;
+  if (!c.ok())
+    return;
   if (rank == 2)
     c.shape(mask, "mask", {batch, kvLen}, "[batch, kv_len]");
   else
@@ -156,13 +166,14 @@ void checkMask(Checker &c, Value mask, int64_t batch, int64_t qLen, int64_t kvLe
 }
 
 void checkWindow(Checker &c, std::optional<uint64_t> window, bool causal) {
-  if (!window) return;
+  if (!window)
+    return;
   c.positive(static_cast<int64_t>(*window), "window");
   c.check(causal, "window requires causal: a sliding window only limits how far back a "
                   "query looks");
 }
 
-}  // namespace
+} // namespace
 
 //===----------------------------------------------------------------------===//
 
@@ -178,7 +189,8 @@ LogicalResult EmbeddingOp::verify() {
   Checker c(*this);
   c.f32(getTable(), "table").rank(getTable(), "table", 2, "[vocab, dim]");
   c.integer(getIds(), "ids");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   SmallVector<int64_t> shape(getIds().getType().getShape());
   shape.push_back(getTable().getType().getDimSize(1));
   c.resultIs(getResult(), shape, getTable().getType().getElementType(), "(ids shape + [dim])");
@@ -189,7 +201,8 @@ LogicalResult LinearOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").minRank(getInput(), "input", 1);
   c.f32(getWeight(), "weight").rank(getWeight(), "weight", 2, "[out, in]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto in = getInput().getType();
   int64_t inFeatures = in.getDimSize(in.getRank() - 1);
   int64_t outFeatures = getWeight().getType().getDimSize(0);
@@ -201,14 +214,16 @@ LogicalResult LinearOp::verify() {
   return c.result();
 }
 
-static LogicalResult verifyNorm(Operation *op, Value input, Value weight, Value bias,
-                                Value result, float epsilon) {
+static LogicalResult verifyNorm(Operation *op, Value input, Value weight, Value bias, Value result,
+                                float epsilon) {
   Checker c(op);
   c.f32(input, "input").minRank(input, "input", 1);
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   int64_t dim = tensorType(input).getShape().back();
   c.f32(weight, "weight").shape(weight, "weight", {dim}, "[dim]");
-  if (bias) c.f32(bias, "bias").shape(bias, "bias", {dim}, "[dim]");
+  if (bias)
+    c.f32(bias, "bias").shape(bias, "bias", {dim}, "[dim]");
   c.positive(epsilon, "epsilon");
   c.resultIs(result, tensorType(input).getShape(), tensorType(input).getElementType(),
              "(the input's shape)");
@@ -229,7 +244,8 @@ LogicalResult RopeOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").rank(getInput(), "input", 4, "[batch, seq, heads, head_dim]");
   c.integer(getPositions(), "positions");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto in = getInput().getType();
   c.shape(getPositions(), "positions", {in.getDimSize(0), in.getDimSize(1)}, "[batch, seq]");
   int64_t headDim = in.getDimSize(3);
@@ -257,20 +273,20 @@ LogicalResult RopeOp::verify() {
 
 LogicalResult AttentionOp::verify() {
   Checker c(*this);
-  c.f32(getQuery(), "query")
-      .rank(getQuery(), "query", 4, "[batch, q_len, num_heads, head_dim]");
+  c.f32(getQuery(), "query").rank(getQuery(), "query", 4, "[batch, q_len, num_heads, head_dim]");
   c.f32(getKey(), "key").rank(getKey(), "key", 4, "[batch, kv_len, num_kv_heads, head_dim]");
   c.f32(getValue(), "value")
       .rank(getValue(), "value", 4, "[batch, kv_len, num_kv_heads, v_head_dim]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType();
   int64_t batch = q.getDimSize(0), qLen = q.getDimSize(1), kvLen = k.getDimSize(1);
   int64_t heads = static_cast<int64_t>(getNumHeads());
   int64_t kvHeads = static_cast<int64_t>(getNumKvHeads());
   c.positive(heads, "num_heads").positive(kvHeads, "num_kv_heads");
-  c.check(!c.ok() || heads % kvHeads == 0,
-          "num_heads (" + Twine(heads) + ") must be a multiple of num_kv_heads (" +
-              Twine(kvHeads) + ")");
+  c.check(!c.ok() || heads % kvHeads == 0, "num_heads (" + Twine(heads) +
+                                               ") must be a multiple of num_kv_heads (" +
+                                               Twine(kvHeads) + ")");
   c.dim(getQuery(), "query", 2, heads, "num_heads");
   c.dim(getKey(), "key", 0, batch, "batch, as in query");
   c.dim(getKey(), "key", 2, kvHeads, "num_kv_heads");
@@ -278,13 +294,14 @@ LogicalResult AttentionOp::verify() {
   c.shape(getValue(), "value", {batch, kvLen, kvHeads, v.getDimSize(3)},
           "[batch, kv_len, num_kv_heads, v_head_dim] (as in key)");
   if (getCausal() && !ShapedType::isDynamic(qLen) && !ShapedType::isDynamic(kvLen))
-    c.check(qLen <= kvLen, "causal attention needs q_len (" + Twine(qLen) +
-                               ") <= kv_len (" + Twine(kvLen) +
-                               "): queries are the newest keys");
+    c.check(qLen <= kvLen, "causal attention needs q_len (" + Twine(qLen) + ") <= kv_len (" +
+                               Twine(kvLen) + "): queries are the newest keys");
   checkWindow(c, getWindow(), getCausal());
   checkMask(c, getMask(), batch, qLen, kvLen);
-  if (getSinks()) c.f32(getSinks(), "sinks").shape(getSinks(), "sinks", {heads}, "[num_heads]");
-  if (auto s = getScale()) c.positive(s->convertToFloat(), "scale");
+  if (getSinks())
+    c.f32(getSinks(), "sinks").shape(getSinks(), "sinks", {heads}, "[num_heads]");
+  if (auto s = getScale())
+    c.positive(s->convertToFloat(), "scale");
   c.resultIs(getResult(), {batch, qLen, heads, v.getDimSize(3)}, q.getElementType(),
              "[batch, q_len, num_heads, v_head_dim]");
   return c.result();
@@ -294,7 +311,8 @@ LogicalResult MLAOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").rank(getInput(), "input", 3, "[batch, seq, dim]");
   c.integer(getPositions(), "positions");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto in = getInput().getType();
   int64_t batch = in.getDimSize(0), seq = in.getDimSize(1), dim = in.getDimSize(2);
   c.shape(getPositions(), "positions", {batch, seq}, "[batch, seq]");
@@ -304,11 +322,14 @@ LogicalResult MLAOp::verify() {
   c.positive(h, "num_heads").positive(r, "kv_lora_rank").positive(dn, "qk_nope_dim");
   c.positive(dr, "qk_rope_dim").positive(dv, "v_head_dim");
   c.check(dr % 2 == 0, "qk_rope_dim must be even to be rotated, got " + Twine(dr));
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   // Only the weights: the optional mask (i1) follows wo in the operand list
   // and is checked by checkMask below.
-  for (Value w : getQWeights()) c.f32(w, "every weight");
-  for (Value w : getKvWeights()) c.f32(w, "every weight");
+  for (Value w : getQWeights())
+    c.f32(w, "every weight");
+  for (Value w : getKvWeights())
+    c.f32(w, "every weight");
   c.f32(getWo(), "wo");
   auto qw = getQWeights();
   if (auto rq = getQLoraRank()) {
@@ -316,29 +337,35 @@ LogicalResult MLAOp::verify() {
     c.positive(rank, "q_lora_rank");
     c.check(qw.size() == 3, "q_lora_rank is set, so q(...) must be (wq_a, q_norm, wq_b), got " +
                                 Twine(qw.size()) + " weights");
-    if (!c.ok()) return failure();
+    if (!c.ok())
+      return failure();
     c.shape(qw[0], "wq_a", {rank, dim}, "[q_lora_rank, dim]");
     c.shape(qw[1], "q_norm", {rank}, "[q_lora_rank]");
-    c.shape(qw[2], "wq_b", {h * (dn + dr), rank}, "[num_heads*(qk_nope_dim+qk_rope_dim), q_lora_rank]");
+    c.shape(qw[2], "wq_b", {h * (dn + dr), rank},
+            "[num_heads*(qk_nope_dim+qk_rope_dim), q_lora_rank]");
   } else {
-    c.check(qw.size() == 1, "without q_lora_rank, q(...) must be (wq), got " +
-                                Twine(qw.size()) + " weights");
-    if (!c.ok()) return failure();
+    c.check(qw.size() == 1,
+            "without q_lora_rank, q(...) must be (wq), got " + Twine(qw.size()) + " weights");
+    if (!c.ok())
+      return failure();
     c.shape(qw[0], "wq", {h * (dn + dr), dim}, "[num_heads*(qk_nope_dim+qk_rope_dim), dim]");
   }
   auto kvw = getKvWeights();
   c.check(kvw.size() == 3,
           "kv(...) must be (wkv_a, kv_norm, wkv_b), got " + Twine(kvw.size()) + " weights");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   c.shape(kvw[0], "wkv_a", {r + dr, dim}, "[kv_lora_rank+qk_rope_dim, dim]");
   c.shape(kvw[1], "kv_norm", {r}, "[kv_lora_rank]");
-  c.shape(kvw[2], "wkv_b", {h * (dn + dv), r}, "[num_heads*(qk_nope_dim+v_head_dim), kv_lora_rank]");
+  c.shape(kvw[2], "wkv_b", {h * (dn + dv), r},
+          "[num_heads*(qk_nope_dim+v_head_dim), kv_lora_rank]");
   c.shape(getWo(), "wo", {dim, h * dv}, "[dim, num_heads*v_head_dim]");
   checkWindow(c, getWindow(), getCausal());
   checkMask(c, getMask(), batch, seq, seq);
   c.positive(getRopeTheta().convertToFloat(), "rope_theta");
   c.positive(getEpsilon().convertToFloat(), "epsilon");
-  if (auto s = getScale()) c.positive(s->convertToFloat(), "scale");
+  if (auto s = getScale())
+    c.positive(s->convertToFloat(), "scale");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
   return c.result();
 }
@@ -353,9 +380,10 @@ static void checkFfnWeights(Checker &c, StringRef prefix, ArrayRef<int64_t> lead
     return s;
   };
   std::string lay = lead.empty() ? "" : "experts, ";
-  c.f32(up, (prefix + "up").str()).rank(up, (prefix + "up").str(), lead.size() + 2,
-                                        "[" + lay + "hidden, dim]");
-  if (!c.ok()) return;
+  c.f32(up, (prefix + "up").str())
+      .rank(up, (prefix + "up").str(), lead.size() + 2, "[" + lay + "hidden, dim]");
+  if (!c.ok())
+    return;
   int64_t hidden = tensorType(up).getDimSize(lead.size());
   c.shape(up, (prefix + "up").str(), withLead({hidden, dim}), "[" + lay + "hidden, dim]");
   if (gate)
@@ -369,22 +397,25 @@ static void checkFfnWeights(Checker &c, StringRef prefix, ArrayRef<int64_t> lead
 LogicalResult FFNOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").minRank(getInput(), "input", 1);
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto in = getInput().getType();
   int64_t dim = in.getShape().back();
   Activation act = getActivation();
   if (isGated(act))
-    c.check(static_cast<bool>(getWGate()), "activation " + stringifyActivation(act) +
-                                                " is gated and needs a gate(...) weight");
+    c.check(static_cast<bool>(getWGate()),
+            "activation " + stringifyActivation(act) + " is gated and needs a gate(...) weight");
   else
     c.check(!getWGate(), "activation " + stringifyActivation(act) +
                              " is not gated; use swiglu or geglu with a gate(...) weight");
   c.check(!getTanhApprox() || isGelu(act),
           "tanh_approx applies only to gelu and geglu, not " + stringifyActivation(act));
   checkFfnWeights(c, "w_", {}, dim, getWUp(), getWGate(), getWDown());
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   int64_t hidden = getWUp().getType().getDimSize(0);
-  if (getBUp()) c.f32(getBUp(), "up_bias").shape(getBUp(), "up_bias", {hidden}, "[hidden]");
+  if (getBUp())
+    c.f32(getBUp(), "up_bias").shape(getBUp(), "up_bias", {hidden}, "[hidden]");
   if (getBDown())
     c.f32(getBDown(), "down_bias").shape(getBDown(), "down_bias", {dim}, "[dim]");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
@@ -395,7 +426,8 @@ LogicalResult MoEOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").minRank(getInput(), "input", 1);
   c.f32(getRouter(), "router").rank(getRouter(), "router", 2, "[experts, dim]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto in = getInput().getType();
   int64_t dim = in.getShape().back();
   int64_t experts = getRouter().getType().getDimSize(0);
@@ -403,15 +435,16 @@ LogicalResult MoEOp::verify() {
   Activation act = getActivation();
   size_t want = isGated(act) ? 3 : 2;
   StringRef names = isGated(act) ? "(up, gate, down)" : "(up, down)";
-  c.check(getExperts().size() == want, "activation " + stringifyActivation(act) +
-                                           " needs experts" + names + ", got " +
-                                           Twine(getExperts().size()) + " weights");
+  c.check(getExperts().size() == want, "activation " + stringifyActivation(act) + " needs experts" +
+                                           names + ", got " + Twine(getExperts().size()) +
+                                           " weights");
   c.check(getShared().empty() || getShared().size() == want,
           "activation " + stringifyActivation(act) + " needs shared" + names + ", got " +
               Twine(getShared().size()) + " weights");
   c.check(!getTanhApprox() || isGelu(act),
           "tanh_approx applies only to gelu and geglu, not " + stringifyActivation(act));
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto e = getExperts();
   checkFfnWeights(c, "experts ", {experts}, dim, e[0], want == 3 ? e[1] : Value(), e.back());
   if (!getShared().empty()) {
@@ -421,8 +454,8 @@ LogicalResult MoEOp::verify() {
   int64_t topK = static_cast<int64_t>(getTopK());
   c.positive(topK, "top_k");
   c.check(ShapedType::isDynamic(experts) || topK <= experts,
-          "top_k (" + Twine(topK) + ") must not exceed the number of experts (" +
-              Twine(experts) + ")");
+          "top_k (" + Twine(topK) + ") must not exceed the number of experts (" + Twine(experts) +
+              ")");
   c.positive(getRoutedScale().convertToFloat(), "routed_scale");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
   return c.result();
@@ -432,16 +465,19 @@ LogicalResult EinsumOp::verify() {
   Checker c(*this);
   EinsumEquation eq;
   std::string error;
-  if (!parseEinsumEquation(getEquation().str(), eq, error)) return emitOpError() << error;
+  if (!parseEinsumEquation(getEquation().str(), eq, error))
+    return emitOpError() << error;
   std::vector<std::vector<int64_t>> shapes;
   for (Value v : getInputs()) {
     c.f32(v, "every input");
     auto s = tensorType(v).getShape();
     shapes.emplace_back(s.begin(), s.end());
   }
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   std::vector<int64_t> resultShape;
-  if (!inferEinsumShape(eq, shapes, resultShape, error)) return emitOpError() << error;
+  if (!inferEinsumShape(eq, shapes, resultShape, error))
+    return emitOpError() << error;
   c.resultIs(getResult(), resultShape, Float32Type::get(getContext()),
              ("(from '" + eq.output + "')").c_str());
   return c.result();
@@ -467,7 +503,8 @@ LogicalResult KVCacheUpdateOp::verify() {
   Checker c(*this);
   c.f32(getCache(), "cache").rank(getCache(), "cache", 4, "[batch, max_len, kv_heads, head_dim]");
   c.f32(getUpdate(), "update").rank(getUpdate(), "update", 4, "[batch, n, kv_heads, head_dim]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto cache = getCache().getType();
   c.dim(getUpdate(), "update", 0, cache.getDimSize(0), "batch, as in cache");
   c.dim(getUpdate(), "update", 2, cache.getDimSize(2), "kv_heads, as in cache");
@@ -482,16 +519,18 @@ LogicalResult KVCacheUpdateOp::verify() {
 LogicalResult KVCacheViewOp::verify() {
   Checker c(*this);
   c.f32(getCache(), "cache").rank(getCache(), "cache", 4, "[batch, max_len, kv_heads, head_dim]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto cache = getCache().getType();
   auto res = getResult().getType();
   // The length is the result's own (any value is fine); a result of the wrong
   // rank shows it as "?" rather than a misleading 0.
-  c.resultIs(getResult(), {cache.getDimSize(0),
-                           res.getRank() == 4 ? res.getDimSize(1) : ShapedType::kDynamic,
-                           cache.getDimSize(2), cache.getDimSize(3)},
+  c.resultIs(getResult(),
+             {cache.getDimSize(0), res.getRank() == 4 ? res.getDimSize(1) : ShapedType::kDynamic,
+              cache.getDimSize(2), cache.getDimSize(3)},
              cache.getElementType(), "[batch, length, kv_heads, head_dim]");
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   int64_t len = res.getDimSize(1), maxLen = cache.getDimSize(1);
   c.check(ShapedType::isDynamic(len) || ShapedType::isDynamic(maxLen) || len <= maxLen,
           "result length " + Twine(len) + " exceeds the cache's max_len " + Twine(maxLen));
@@ -501,7 +540,8 @@ LogicalResult KVCacheViewOp::verify() {
 LogicalResult SampleOp::verify() {
   Checker c(*this);
   c.f32(getLogits(), "logits").minRank(getLogits(), "logits", 1);
-  if (!c.ok()) return failure();
+  if (!c.ok())
+    return failure();
   auto shape = getLogits().getType().getShape();
   c.resultIs(getResult(), shape.drop_back(), IntegerType::get(getContext(), 64),
              "(the logits' shape without vocab)");

@@ -19,4 +19,4 @@
 #define GET_OP_CLASSES
 #include "dialect/TesselOps.h.inc"
 
-#endif  // TESSEL_DIALECT_TESSELOPS_H
+#endif // TESSEL_DIALECT_TESSELOPS_H

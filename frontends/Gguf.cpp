@@ -10,30 +10,44 @@
 namespace tessel::frontends {
 namespace {
 
-constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
+constexpr uint32_t kMagic = 0x46554747; // "GGUF" little-endian
 constexpr uint64_t kDefaultAlignment = 32;
-constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
+constexpr uint32_t kMaxDims = 4; // GGML_MAX_DIMS
 
-#define TRY_ASSIGN(lhs, expr)                  \
-  auto lhs##_or = (expr);                      \
-  if (!lhs##_or.ok()) return lhs##_or.status(); \
+#define TRY_ASSIGN(lhs, expr)                                                                      \
+  auto lhs##_or = (expr);                                                                          \
+  if (!lhs##_or.ok())                                                                              \
+    return lhs##_or.status();                                                                      \
   auto lhs = *lhs##_or
 
 const char *typeName(GgufType t) {
   switch (t) {
-    case GgufType::U8: return "uint8";
-    case GgufType::I8: return "int8";
-    case GgufType::U16: return "uint16";
-    case GgufType::I16: return "int16";
-    case GgufType::U32: return "uint32";
-    case GgufType::I32: return "int32";
-    case GgufType::F32: return "float32";
-    case GgufType::Bool: return "bool";
-    case GgufType::String: return "string";
-    case GgufType::Array: return "array";
-    case GgufType::U64: return "uint64";
-    case GgufType::I64: return "int64";
-    case GgufType::F64: return "float64";
+  case GgufType::U8:
+    return "uint8";
+  case GgufType::I8:
+    return "int8";
+  case GgufType::U16:
+    return "uint16";
+  case GgufType::I16:
+    return "int16";
+  case GgufType::U32:
+    return "uint32";
+  case GgufType::I32:
+    return "int32";
+  case GgufType::F32:
+    return "float32";
+  case GgufType::Bool:
+    return "bool";
+  case GgufType::String:
+    return "string";
+  case GgufType::Array:
+    return "array";
+  case GgufType::U64:
+    return "uint64";
+  case GgufType::I64:
+    return "int64";
+  case GgufType::F64:
+    return "float64";
   }
   return "?";
 }
@@ -42,11 +56,24 @@ const char *typeName(GgufType t) {
 // allocation: a hostile count cannot make us reserve more than the file.
 uint64_t minBytes(GgufType t) {
   switch (t) {
-    case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
-    case GgufType::U16: case GgufType::I16: return 2;
-    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-    case GgufType::String: case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
-    case GgufType::Array: return 12;
+  case GgufType::U8:
+  case GgufType::I8:
+  case GgufType::Bool:
+    return 1;
+  case GgufType::U16:
+  case GgufType::I16:
+    return 2;
+  case GgufType::U32:
+  case GgufType::I32:
+  case GgufType::F32:
+    return 4;
+  case GgufType::String:
+  case GgufType::U64:
+  case GgufType::I64:
+  case GgufType::F64:
+    return 8;
+  case GgufType::Array:
+    return 12;
   }
   return 1;
 }
@@ -69,11 +96,11 @@ absl::StatusOr<std::string> readGgufString(ByteReader &r, std::string_view what)
 absl::Status readScalar(ByteReader &r, GgufType t, GgufValue &v, const std::string &key) {
   std::string what = "value of '" + key + "'";
   switch (t) {
-#define INT_CASE(TAG, CTYPE)                     \
-  case GgufType::TAG: {                          \
-    TRY_ASSIGN(x, r.read<CTYPE>(what));          \
-    v.i = static_cast<int64_t>(x);               \
-    return absl::OkStatus();                     \
+#define INT_CASE(TAG, CTYPE)                                                                       \
+  case GgufType::TAG: {                                                                            \
+    TRY_ASSIGN(x, r.read<CTYPE>(what));                                                            \
+    v.i = static_cast<int64_t>(x);                                                                 \
+    return absl::OkStatus();                                                                       \
   }
     INT_CASE(U8, uint8_t)
     INT_CASE(I8, int8_t)
@@ -83,34 +110,35 @@ absl::Status readScalar(ByteReader &r, GgufType t, GgufValue &v, const std::stri
     INT_CASE(I32, int32_t)
     INT_CASE(I64, int64_t)
 #undef INT_CASE
-    case GgufType::U64: {
-      TRY_ASSIGN(x, r.read<uint64_t>(what));
-      v.i = static_cast<int64_t>(x);
-      return absl::OkStatus();
-    }
-    case GgufType::F32: {
-      TRY_ASSIGN(x, r.read<float>(what));
-      v.f = x;
-      return absl::OkStatus();
-    }
-    case GgufType::F64: {
-      TRY_ASSIGN(x, r.read<double>(what));
-      v.f = x;
-      return absl::OkStatus();
-    }
-    case GgufType::Bool: {
-      TRY_ASSIGN(x, r.read<uint8_t>(what));
-      if (x > 1) return r.error(absl::StrCat("key '", key, "': bool value ", int(x), " is not 0 or 1"));
-      v.b = x != 0;
-      return absl::OkStatus();
-    }
-    case GgufType::String: {
-      TRY_ASSIGN(s, readGgufString(r, what));
-      v.s = std::move(s);
-      return absl::OkStatus();
-    }
-    case GgufType::Array:
-      break;
+  case GgufType::U64: {
+    TRY_ASSIGN(x, r.read<uint64_t>(what));
+    v.i = static_cast<int64_t>(x);
+    return absl::OkStatus();
+  }
+  case GgufType::F32: {
+    TRY_ASSIGN(x, r.read<float>(what));
+    v.f = x;
+    return absl::OkStatus();
+  }
+  case GgufType::F64: {
+    TRY_ASSIGN(x, r.read<double>(what));
+    v.f = x;
+    return absl::OkStatus();
+  }
+  case GgufType::Bool: {
+    TRY_ASSIGN(x, r.read<uint8_t>(what));
+    if (x > 1)
+      return r.error(absl::StrCat("key '", key, "': bool value ", int(x), " is not 0 or 1"));
+    v.b = x != 0;
+    return absl::OkStatus();
+  }
+  case GgufType::String: {
+    TRY_ASSIGN(s, readGgufString(r, what));
+    v.s = std::move(s);
+    return absl::OkStatus();
+  }
+  case GgufType::Array:
+    break;
   }
   return r.error(absl::StrCat("key '", key, "': unexpected value type"));
 }
@@ -122,11 +150,12 @@ absl::StatusOr<GgufType> readType(ByteReader &r, const std::string &key) {
   return static_cast<GgufType>(t);
 }
 
-}  // namespace
+} // namespace
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::open(const std::string &path) {
   auto file = MappedFile::open(path);
-  if (!file.ok()) return file.status();
+  if (!file.ok())
+    return file.status();
   std::shared_ptr<MappedFile> mapped = *file;
   return parse(mapped, mapped->data(), mapped->size(), path);
 }
@@ -137,7 +166,8 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::parse(std::shared_ptr<const 
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = name;
   f->owner_ = std::move(owner);
-  if (auto st = f->parseAll(data, size); !st.ok()) return st;
+  if (auto st = f->parseAll(data, size); !st.ok())
+    return st;
   return f;
 }
 
@@ -155,13 +185,16 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
   TRY_ASSIGN(kvCount, r.read<uint64_t>("metadata count"));
   // Each entry takes at least 12 (metadata) or 24 (tensor info) bytes.
   if (kvCount > r.remaining() / 12)
-    return r.error(absl::StrCat("absurd metadata count ", kvCount, " for a file of ", size, " bytes"));
+    return r.error(
+        absl::StrCat("absurd metadata count ", kvCount, " for a file of ", size, " bytes"));
   if (tensorCount > r.remaining() / 24)
-    return r.error(absl::StrCat("absurd tensor count ", tensorCount, " for a file of ", size, " bytes"));
+    return r.error(
+        absl::StrCat("absurd tensor count ", tensorCount, " for a file of ", size, " bytes"));
 
   for (uint64_t k = 0; k < kvCount; ++k) {
     TRY_ASSIGN(key, readGgufString(r, absl::StrCat("metadata key #", k)));
-    if (metadata_.count(key)) return r.error(absl::StrCat("duplicate metadata key '", key, "'"));
+    if (metadata_.count(key))
+      return r.error(absl::StrCat("duplicate metadata key '", key, "'"));
     TRY_ASSIGN(type, readType(r, key));
     GgufValue v;
     v.type = type;
@@ -176,7 +209,8 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
       v.elemType = elem;
       GgufValue item;
       for (uint64_t i = 0; i < count; ++i) {
-        if (auto st = readScalar(r, elem, item, key); !st.ok()) return st;
+        if (auto st = readScalar(r, elem, item, key); !st.ok())
+          return st;
         if (elem == GgufType::String)
           v.strings.push_back(std::move(item.s));
         else if (isFloat(elem))
@@ -196,8 +230,8 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
   if (has("general.alignment")) {
     TRY_ASSIGN(a, getInt("general.alignment"));
     if (a <= 0 || (a & (a - 1)) != 0 || a > (1 << 20))
-      return absl::InvalidArgumentError(absl::StrCat(
-          path_, ": metadata 'general.alignment' = ", a, " is not a power of two up to 1 MiB"));
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata 'general.alignment' = ", a,
+                                                     " is not a power of two up to 1 MiB"));
     alignment = static_cast<uint64_t>(a);
   }
 
@@ -211,7 +245,8 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
   std::set<std::string> names;
   for (uint64_t t = 0; t < tensorCount; ++t) {
     TRY_ASSIGN(name, readGgufString(r, absl::StrCat("name of tensor #", t)));
-    if (!names.insert(name).second) return r.error(absl::StrCat("duplicate tensor '", name, "'"));
+    if (!names.insert(name).second)
+      return r.error(absl::StrCat("duplicate tensor '", name, "'"));
     TRY_ASSIGN(nDims, r.read<uint32_t>("dims of tensor '" + name + "'"));
     if (nDims == 0 || nDims > kMaxDims)
       return r.error(absl::StrCat("tensor '", name, "': ", nDims, " dimensions (1 to 4 allowed)"));
@@ -222,7 +257,7 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
       if (dim == 0 || dim > (uint64_t(1) << 40) || elems > (uint64_t(1) << 48) / dim)
         return r.error(absl::StrCat("tensor '", name, "': absurd dimension ", dim));
       elems *= dim;
-      shape[nDims - 1 - d] = static_cast<int64_t>(dim);  // GGUF is fastest-first
+      shape[nDims - 1 - d] = static_cast<int64_t>(dim); // GGUF is fastest-first
     }
     TRY_ASSIGN(rawType, r.read<uint32_t>("type of tensor '" + name + "'"));
     auto type = weightTypeInfo(rawType);
@@ -235,8 +270,8 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
                                   type->blockElems));
     TRY_ASSIGN(offset, r.read<uint64_t>("offset of tensor '" + name + "'"));
     if (offset % alignment != 0)
-      return r.error(absl::StrCat("tensor '", name, "': offset ", offset,
-                                  " is not aligned to ", alignment));
+      return r.error(
+          absl::StrCat("tensor '", name, "': offset ", offset, " is not aligned to ", alignment));
     infos.push_back({name, shape, *type, offset, elems / type->blockElems * type->blockBytes});
   }
 
@@ -266,20 +301,20 @@ absl::StatusOr<const GgufValue *> GgufFile::find(const std::string &key,
                                                  const char *expected) const {
   auto it = metadata_.find(key);
   if (it == metadata_.end())
-    return absl::NotFoundError(absl::StrCat(path_, ": missing metadata '", key, "' (", expected, ")"));
+    return absl::NotFoundError(
+        absl::StrCat(path_, ": missing metadata '", key, "' (", expected, ")"));
   return &it->second;
 }
 
-#define TYPED_GETTER(RET, NAME, EXPECTED, OK, VALUE)                                     \
-  absl::StatusOr<RET> GgufFile::NAME(const std::string &key) const {                     \
-    TRY_ASSIGN(v, find(key, EXPECTED));                                                 \
-    if (!(OK))                                                                          \
-      return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata '", key,          \
-                                                     "' is ", typeName(v->type),         \
-                                                     v->type == GgufType::Array ? " of " : "", \
-                                                     v->type == GgufType::Array ? typeName(v->elemType) : "", \
-                                                     ", expected ", EXPECTED));          \
-    return VALUE;                                                                       \
+#define TYPED_GETTER(RET, NAME, EXPECTED, OK, VALUE)                                               \
+  absl::StatusOr<RET> GgufFile::NAME(const std::string &key) const {                               \
+    TRY_ASSIGN(v, find(key, EXPECTED));                                                            \
+    if (!(OK))                                                                                     \
+      return absl::InvalidArgumentError(absl::StrCat(                                              \
+          path_, ": metadata '", key, "' is ", typeName(v->type),                                  \
+          v->type == GgufType::Array ? " of " : "",                                                \
+          v->type == GgufType::Array ? typeName(v->elemType) : "", ", expected ", EXPECTED));      \
+    return VALUE;                                                                                  \
   }
 
 TYPED_GETTER(std::string, getString, "a string", v->type == GgufType::String, v->s)
@@ -290,7 +325,8 @@ TYPED_GETTER(bool, getBool, "a bool", v->type == GgufType::Bool, v->b)
 TYPED_GETTER(const std::vector<std::string> *, getStrings, "an array of strings",
              v->type == GgufType::Array && v->elemType == GgufType::String, &v->strings)
 TYPED_GETTER(const std::vector<int64_t> *, getInts, "an array of integers",
-             v->type == GgufType::Array && (isInteger(v->elemType) || v->elemType == GgufType::Bool),
+             v->type == GgufType::Array &&
+                 (isInteger(v->elemType) || v->elemType == GgufType::Bool),
              &v->ints)
 TYPED_GETTER(const std::vector<double> *, getFloats, "an array of floats",
              v->type == GgufType::Array && isFloat(v->elemType), &v->floats)
@@ -307,7 +343,8 @@ double GgufFile::getFloatOr(const std::string &key, double fallback) const {
 }
 
 void GgufFile::addTo(WeightStore &store) const {
-  for (const WeightTensor &t : tensors_) store.add(t);
+  for (const WeightTensor &t : tensors_)
+    store.add(t);
 }
 
 //===----------------------------------------------------------------------===//
@@ -315,8 +352,7 @@ void GgufFile::addTo(WeightStore &store) const {
 //===----------------------------------------------------------------------===//
 
 namespace {
-template <typename T>
-void put(std::vector<uint8_t> &out, T v) {
+template <typename T> void put(std::vector<uint8_t> &out, T v) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(&v);
   out.insert(out.end(), p, p + sizeof(T));
 }
@@ -328,7 +364,7 @@ void putKey(std::vector<uint8_t> &out, const std::string &key, GgufType t) {
   putString(out, key);
   put<uint32_t>(out, static_cast<uint32_t>(t));
 }
-}  // namespace
+} // namespace
 
 void GgufWriter::addString(const std::string &key, const std::string &v) {
   putKey(kv_, key, GgufType::String);
@@ -359,21 +395,24 @@ void GgufWriter::addStrings(const std::string &key, const std::vector<std::strin
   putKey(kv_, key, GgufType::Array);
   put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::String));
   put<uint64_t>(kv_, v.size());
-  for (const auto &s : v) putString(kv_, s);
+  for (const auto &s : v)
+    putString(kv_, s);
   ++kvCount_;
 }
 void GgufWriter::addF32s(const std::string &key, const std::vector<float> &v) {
   putKey(kv_, key, GgufType::Array);
   put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::F32));
   put<uint64_t>(kv_, v.size());
-  for (float x : v) put(kv_, x);
+  for (float x : v)
+    put(kv_, x);
   ++kvCount_;
 }
 void GgufWriter::addI32s(const std::string &key, const std::vector<int32_t> &v) {
   putKey(kv_, key, GgufType::Array);
   put<uint32_t>(kv_, static_cast<uint32_t>(GgufType::I32));
   put<uint64_t>(kv_, v.size());
-  for (int32_t x : v) put(kv_, x);
+  for (int32_t x : v)
+    put(kv_, x);
   ++kvCount_;
 }
 
@@ -393,7 +432,8 @@ absl::Status GgufWriter::write(const std::string &path) const {
   for (const Tensor &t : tensors_) {
     putString(out, t.name);
     put<uint32_t>(out, static_cast<uint32_t>(t.shape.size()));
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put<uint64_t>(out, *it);
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
+      put<uint64_t>(out, *it);
     put<uint32_t>(out, static_cast<uint32_t>(t.type));
     put<uint64_t>(out, offset);
     offset += (t.data.size() + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
@@ -404,10 +444,11 @@ absl::Status GgufWriter::write(const std::string &path) const {
     out.resize((out.size() + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment, 0);
   }
   FILE *f = std::fopen(path.c_str(), "wb");
-  if (!f) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write"));
+  if (!f)
+    return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write"));
   bool ok = std::fwrite(out.data(), 1, out.size(), f) == out.size();
   ok = std::fclose(f) == 0 && ok;
   return ok ? absl::OkStatus() : absl::DataLossError(absl::StrCat(path, ": short write"));
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -25,15 +25,26 @@
 namespace tessel::frontends {
 
 enum class GgufType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
-  String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  Bool = 7,
+  String = 8,
+  Array = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 
 /// One metadata value. Scalars fill one of i/f/b/s; arrays fill the vector
 /// that matches their element type (strings, integers or floats).
 struct GgufValue {
   GgufType type = GgufType::U32;
-  GgufType elemType = GgufType::U32;  // arrays only
+  GgufType elemType = GgufType::U32; // arrays only
   int64_t i = 0;
   double f = 0;
   bool b = false;
@@ -44,7 +55,7 @@ struct GgufValue {
 };
 
 class GgufFile {
- public:
+public:
   /// Parses `path`; any structural problem is an error naming the file.
   static absl::StatusOr<std::unique_ptr<GgufFile>> open(const std::string &path);
   /// Parses an in-memory image (fuzzing, tests); `name` is used in errors.
@@ -73,7 +84,7 @@ class GgufFile {
   /// Adds every tensor to `store` under its GGUF name.
   void addTo(WeightStore &store) const;
 
- private:
+private:
   GgufFile() = default;
   absl::Status parseAll(const uint8_t *data, uint64_t size);
   absl::StatusOr<const GgufValue *> find(const std::string &key, const char *expected) const;
@@ -87,7 +98,7 @@ class GgufFile {
 
 /// Builds a GGUF v3 file in memory and writes it out.
 class GgufWriter {
- public:
+public:
   void addString(const std::string &key, const std::string &v);
   void addU32(const std::string &key, uint32_t v);
   void addI32(const std::string &key, int32_t v);
@@ -101,18 +112,18 @@ class GgufWriter {
                  std::vector<uint8_t> data);
   absl::Status write(const std::string &path) const;
 
- private:
+private:
   struct Tensor {
     std::string name;
     WeightType type;
     std::vector<int64_t> shape;
     std::vector<uint8_t> data;
   };
-  std::vector<uint8_t> kv_;  // serialized key/value pairs
+  std::vector<uint8_t> kv_; // serialized key/value pairs
   uint64_t kvCount_ = 0;
   std::vector<Tensor> tensors_;
 };
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_GGUF_H
+#endif // TESSEL_FRONTENDS_GGUF_H

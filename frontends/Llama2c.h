@@ -19,11 +19,11 @@ namespace tessel::frontends {
 
 struct Llama2cModel {
   ModelConfig config;
-  WeightStore weights;  // canonical GGUF names, zero-copy views of the map
+  WeightStore weights; // canonical GGUF names, zero-copy views of the map
 };
 
 absl::StatusOr<Llama2cModel> loadLlama2c(const std::string &path);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_LLAMA2C_H
+#endif // TESSEL_FRONTENDS_LLAMA2C_H

@@ -14,7 +14,8 @@ namespace tessel::frontends {
 
 absl::StatusOr<std::shared_ptr<MappedFile>> MappedFile::open(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -30,30 +31,34 @@ absl::StatusOr<std::shared_ptr<MappedFile>> MappedFile::open(const std::string &
     }
     data = static_cast<const uint8_t *>(p);
   }
-  ::close(fd);  // the mapping keeps the file alive
+  ::close(fd); // the mapping keeps the file alive
   return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t *>(data_), size_);
+  if (data_)
+    munmap(const_cast<uint8_t *>(data_), size_);
 }
 
 absl::Status ByteReader::need(uint64_t n, std::string_view what) const {
-  if (n <= size_ - pos_) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      source_, ": truncated: ", std::string(what), " needs ", n, " bytes at offset ", pos_,
-      " but only ", size_ - pos_, " remain"));
+  if (n <= size_ - pos_)
+    return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(source_, ": truncated: ", std::string(what),
+                                                 " needs ", n, " bytes at offset ", pos_,
+                                                 " but only ", size_ - pos_, " remain"));
 }
 
 absl::StatusOr<std::string> ByteReader::readString(uint64_t n, std::string_view what) {
-  if (auto st = need(n, what); !st.ok()) return st;
+  if (auto st = need(n, what); !st.ok())
+    return st;
   std::string s(reinterpret_cast<const char *>(data_ + pos_), n);
   pos_ += n;
   return s;
 }
 
 absl::Status ByteReader::skip(uint64_t n, std::string_view what) {
-  if (auto st = need(n, what); !st.ok()) return st;
+  if (auto st = need(n, what); !st.ok())
+    return st;
   pos_ += n;
   return absl::OkStatus();
 }
@@ -71,4 +76,4 @@ absl::Status ByteReader::error(std::string_view message) const {
       absl::StrCat(source_, ": ", std::string(message), " (at offset ", pos_, ")"));
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -21,7 +21,7 @@ namespace tessel::frontends {
 
 /// A read-only memory map of a whole file. Movable, not copyable.
 class MappedFile {
- public:
+public:
   static absl::StatusOr<std::shared_ptr<MappedFile>> open(const std::string &path);
   ~MappedFile();
   MappedFile(const MappedFile &) = delete;
@@ -31,7 +31,7 @@ class MappedFile {
   uint64_t size() const { return size_; }
   const std::string &path() const { return path_; }
 
- private:
+private:
   MappedFile(std::string path, const uint8_t *data, uint64_t size)
       : path_(std::move(path)), data_(data), size_(size) {}
   std::string path_;
@@ -42,7 +42,7 @@ class MappedFile {
 /// Sequential little-endian reads from a byte range, each bounds-checked.
 /// `what` names the field being read so errors say which one was cut off.
 class ByteReader {
- public:
+public:
   ByteReader(std::string source, const uint8_t *data, uint64_t size)
       : source_(std::move(source)), data_(data), size_(size) {}
 
@@ -51,10 +51,10 @@ class ByteReader {
   const uint8_t *here() const { return data_ + pos_; }
   const std::string &source() const { return source_; }
 
-  template <typename T>
-  absl::StatusOr<T> read(std::string_view what) {
+  template <typename T> absl::StatusOr<T> read(std::string_view what) {
     T value;
-    if (auto st = need(sizeof(T), what); !st.ok()) return st;
+    if (auto st = need(sizeof(T), what); !st.ok())
+      return st;
     std::memcpy(&value, data_ + pos_, sizeof(T));
     pos_ += sizeof(T);
     return value;
@@ -67,7 +67,7 @@ class ByteReader {
   /// An error that names the source and the current offset.
   absl::Status error(std::string_view message) const;
 
- private:
+private:
   absl::Status need(uint64_t n, std::string_view what) const;
   std::string source_;
   const uint8_t *data_;
@@ -75,6 +75,6 @@ class ByteReader {
   uint64_t pos_ = 0;
 };
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_MAPPEDFILE_H
+#endif // TESSEL_FRONTENDS_MAPPEDFILE_H

@@ -32,8 +32,8 @@ std::string supportedArchitectures();
 
 /// What may differ from layer to layer.
 struct LayerSpec {
-  bool moe = false;    // routed experts instead of a dense FFN
-  int64_t window = 0;  // sliding attention window; 0 = full causal
+  bool moe = false;   // routed experts instead of a dense FFN
+  int64_t window = 0; // sliding attention window; 0 = full causal
 };
 
 struct ModelConfig {
@@ -43,21 +43,21 @@ struct ModelConfig {
 
   NormKind norm = NormKind::RMSNorm;
   double normEps = 1e-5;
-  bool normUnitOffset = false;  // Gemma (HF): scale by (1 + w)
+  bool normUnitOffset = false; // Gemma (HF): scale by (1 + w)
 
   RopeStyle rope = RopeStyle::Interleaved;
   double ropeTheta = 10000.0;
-  int64_t ropeDim = 0;              // 0 = the whole head
+  int64_t ropeDim = 0; // 0 = the whole head
   double ropeLinearScaling = 1.0;
-  bool ropeFreqFactors = false;     // weight "rope_freqs.weight" holds Llama 3 factors
-  bool learnedPositions = false;    // GPT-2: position_embd.weight
+  bool ropeFreqFactors = false;  // weight "rope_freqs.weight" holds Llama 3 factors
+  bool learnedPositions = false; // GPT-2: position_embd.weight
 
-  bool qkvBias = false;       // Qwen2, GPT-2
-  bool outputBias = false;    // GPT-2: attention output and FFN biases
+  bool qkvBias = false;    // Qwen2, GPT-2
+  bool outputBias = false; // GPT-2: attention output and FFN biases
   FfnActivation activation = FfnActivation::SwiGLU;
   bool geluTanh = false;
   bool tiedEmbeddings = false;
-  double embeddingScale = 1.0;  // Gemma: sqrt(dim)
+  double embeddingScale = 1.0; // Gemma: sqrt(dim)
 
   // Mixture of experts (Mixtral, DeepSeek).
   int64_t numExperts = 0, expertsPerToken = 0, expertFfnHidden = 0, numSharedExperts = 0;
@@ -68,7 +68,7 @@ struct ModelConfig {
   // Multi-head latent attention (DeepSeek-V2/V3).
   int64_t qLoraRank = 0, kvLoraRank = 0, qkNopeDim = 0, qkRopeDim = 0, vHeadDim = 0;
 
-  std::vector<LayerSpec> layers;  // numLayers entries
+  std::vector<LayerSpec> layers; // numLayers entries
 
   int64_t bosToken = -1, eosToken = -1;
 
@@ -99,6 +99,6 @@ std::string briefJson(const nlohmann::json &value);
 /// `source`. The depth limit keeps hostile files from exhausting the stack.
 absl::StatusOr<nlohmann::json> parseJsonText(const std::string &text, const std::string &source);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_MODELCONFIG_H
+#endif // TESSEL_FRONTENDS_MODELCONFIG_H

@@ -31,12 +31,12 @@ struct LoadedModel {
   ModelFormat format = ModelFormat::Gguf;
   ModelConfig config;
   WeightStore weights;
-  std::unique_ptr<GgufFile> gguf;  // GGUF sources: metadata (tokenizer) lives here
-  std::string tokenizerPath;       // llama2.c tokenizer.bin or HF tokenizer.json, if found
+  std::unique_ptr<GgufFile> gguf; // GGUF sources: metadata (tokenizer) lives here
+  std::string tokenizerPath;      // llama2.c tokenizer.bin or HF tokenizer.json, if found
 };
 
 struct LoadOptions {
-  bool weights = true;  // false: config only (e.g. --emit=tessel of a description)
+  bool weights = true; // false: config only (e.g. --emit=tessel of a description)
 };
 
 absl::StatusOr<LoadedModel> loadModel(const std::string &path, const LoadOptions &options = {});
@@ -62,6 +62,6 @@ struct HfName {
 };
 HfName hfWeightName(const ModelConfig &config, const std::string &canonical);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_MODELLOADER_H
+#endif // TESSEL_FRONTENDS_MODELLOADER_H

@@ -17,39 +17,43 @@ namespace tessel::frontends {
 using namespace mlir;
 
 void loadModelDialects(MLIRContext &context) {
-  context.loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect>();
+  context
+      .loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect>();
 }
 
 namespace {
 
 class ModelIRBuilder {
- public:
+public:
   ModelIRBuilder(MLIRContext &ctx, const ModelConfig &c, const std::string &source)
       : b(&ctx), c(c), fileLoc(FileLineColLoc::get(&ctx, source, 0, 0)) {
-    for (const WeightSpec &w : expectedWeights(c)) weightShapes[w.name] = w.shape;
+    for (const WeightSpec &w : expectedWeights(c))
+      weightShapes[w.name] = w.shape;
   }
 
   OwningOpRef<ModuleOp> build() {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     b.setInsertionPointToEnd(module->getBody());
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
-    auto fn = func::FuncOp::create(b, 
-        loc("forward"), "forward",
-        b.getFunctionType({idsType, idsType}, {activation(c.vocabSize)}));
+    auto fn =
+        func::FuncOp::create(b, loc("forward"), "forward",
+                             b.getFunctionType({idsType, idsType}, {activation(c.vocabSize)}));
     b.setInsertionPointToStart(fn.addEntryBlock());
     Value tokens = fn.getArgument(0);
     positions = fn.getArgument(1);
     seqLen = tensor::DimOp::create(b, loc("seq_len"), tokens, 1);
 
-    Value h = EmbeddingOp::create(b, loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
-                                    tokens, b.getF32FloatAttr(c.embeddingScale));
+    Value h =
+        EmbeddingOp::create(b, loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
+                            tokens, b.getF32FloatAttr(c.embeddingScale));
     if (c.learnedPositions) {
-      Value pos = EmbeddingOp::create(b, loc("position_embd"), activation(c.dim),
-                                        weight("position_embd.weight"), positions,
-                                        b.getF32FloatAttr(1.0f));
+      Value pos =
+          EmbeddingOp::create(b, loc("position_embd"), activation(c.dim),
+                              weight("position_embd.weight"), positions, b.getF32FloatAttr(1.0f));
       h = ResidualAddOp::create(b, loc("position_embd"), h, pos);
     }
-    if (c.ropeFreqFactors) freqFactors = weight("rope_freqs.weight");
+    if (c.ropeFreqFactors)
+      freqFactors = weight("rope_freqs.weight");
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = absl::StrCat("blk.", i, ".");
       Value x = norm(h, p + "attn_norm");
@@ -61,12 +65,12 @@ class ModelIRBuilder {
     }
     h = norm(h, "output_norm");
     Value logits = LinearOp::create(b, loc("output"), activation(c.vocabSize), h,
-                                      weight("output.weight"), Value());
+                                    weight("output.weight"), Value());
     func::ReturnOp::create(b, loc("output"), logits);
     return module;
   }
 
- private:
+private:
   Location loc(const std::string &name) { return NameLoc::get(b.getStringAttr(name), fileLoc); }
 
   RankedTensorType activation(int64_t features) {
@@ -92,30 +96,31 @@ class ModelIRBuilder {
     SmallVector<OpFoldResult> shape = {b.getIndexAttr(1), seqLen, b.getIndexAttr(heads),
                                        b.getIndexAttr(dim)};
     return tensor::ExpandShapeOp::create(b, loc(name), perHead(heads, dim), x,
-                                           SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
-                                           shape);
+                                         SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}},
+                                         shape);
   }
   Value mergeHeads(Value x, const std::string &name) {
     return tensor::CollapseShapeOp::create(b, loc(name), x,
-                                             SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+                                           SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
   }
 
   Value norm(Value x, const std::string &name) {
     Value w = weight(name + ".weight");
     if (c.norm == NormKind::LayerNorm)
       return LayerNormOp::create(b, loc(name), x.getType(), x, w, weight(name + ".bias"),
-                                   b.getF32FloatAttr(c.normEps));
+                                 b.getF32FloatAttr(c.normEps));
     return RMSNormOp::create(b, loc(name), x.getType(), x, w, b.getF32FloatAttr(c.normEps),
-                               c.normUnitOffset ? b.getUnitAttr() : nullptr);
+                             c.normUnitOffset ? b.getUnitAttr() : nullptr);
   }
 
   Value rope(Value x, int64_t dim, const std::string &name) {
-    auto layout = c.rope == RopeStyle::Interleaved ? RopeLayout::interleaved : RopeLayout::half_split;
+    auto layout =
+        c.rope == RopeStyle::Interleaved ? RopeLayout::interleaved : RopeLayout::half_split;
     IntegerAttr rotary = c.ropeDim && c.ropeDim != dim ? b.getI64IntegerAttr(c.ropeDim) : nullptr;
     return RopeOp::create(b, loc(name), x.getType(), x, positions, freqFactors,
-                            RopeLayoutAttr::get(b.getContext(), layout),
-                            b.getF32FloatAttr(c.ropeTheta), rotary,
-                            b.getF32FloatAttr(c.ropeLinearScaling));
+                          RopeLayoutAttr::get(b.getContext(), layout),
+                          b.getF32FloatAttr(c.ropeTheta), rotary,
+                          b.getF32FloatAttr(c.ropeLinearScaling));
   }
 
   IntegerAttr windowAttr(int64_t layer) {
@@ -134,15 +139,16 @@ class ModelIRBuilder {
       Value y = LinearOp::create(b, loc(n), activation(heads * hd), x, w, bias);
       return splitHeads(y, heads, hd, n);
     };
-    Value q = project("q", c.numHeads), k = project("k", c.numKvHeads), v = project("v", c.numKvHeads);
+    Value q = project("q", c.numHeads), k = project("k", c.numKvHeads),
+          v = project("v", c.numKvHeads);
     if (c.rope != RopeStyle::None) {
       q = rope(q, hd, p + "attn_q.rope");
       k = rope(k, hd, p + "attn_k.rope");
     }
-    Value o = AttentionOp::create(b, loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(),
-                                    Value(), b.getI64IntegerAttr(c.numHeads),
-                                    b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
-                                    windowAttr(layer), nullptr);
+    Value o =
+        AttentionOp::create(b, loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(), Value(),
+                            b.getI64IntegerAttr(c.numHeads), b.getI64IntegerAttr(c.numKvHeads),
+                            b.getUnitAttr(), windowAttr(layer), nullptr);
     Value merged = mergeHeads(o, p + "attn_output");
     Value wo = weight(p + "attn_output.weight");
     Value bo = optionalWeight(p + "attn_output.bias");
@@ -157,25 +163,28 @@ class ModelIRBuilder {
            weight(p + "attn_q_b.weight")};
     else
       q = {weight(p + "attn_q.weight")};
-    SmallVector<Value> kv = {weight(p + "attn_kv_a_mqa.weight"), weight(p + "attn_kv_a_norm.weight"),
-                             weight(p + "attn_kv_b.weight")};
+    SmallVector<Value> kv = {weight(p + "attn_kv_a_mqa.weight"),
+                             weight(p + "attn_kv_a_norm.weight"), weight(p + "attn_kv_b.weight")};
     auto layout = c.rope == RopeStyle::HalfSplit ? RopeLayout::half_split : RopeLayout::interleaved;
     Value wo = weight(p + "attn_output.weight");
-    return MLAOp::create(b, 
-        loc(p + "attn"), activation(c.dim), x, positions, q, kv, wo,
-        Value(), b.getI64IntegerAttr(c.numHeads), b.getI64IntegerAttr(c.kvLoraRank),
-        b.getI64IntegerAttr(c.qkNopeDim), b.getI64IntegerAttr(c.qkRopeDim),
-        b.getI64IntegerAttr(c.vHeadDim),
-        c.qLoraRank > 0 ? b.getI64IntegerAttr(c.qLoraRank) : nullptr,
-        RopeLayoutAttr::get(b.getContext(), layout), b.getF32FloatAttr(c.ropeTheta),
-        b.getF32FloatAttr(c.normEps), b.getUnitAttr(), windowAttr(layer), nullptr);
+    return MLAOp::create(b, loc(p + "attn"), activation(c.dim), x, positions, q, kv, wo, Value(),
+                         b.getI64IntegerAttr(c.numHeads), b.getI64IntegerAttr(c.kvLoraRank),
+                         b.getI64IntegerAttr(c.qkNopeDim), b.getI64IntegerAttr(c.qkRopeDim),
+                         b.getI64IntegerAttr(c.vHeadDim),
+                         c.qLoraRank > 0 ? b.getI64IntegerAttr(c.qLoraRank) : nullptr,
+                         RopeLayoutAttr::get(b.getContext(), layout),
+                         b.getF32FloatAttr(c.ropeTheta), b.getF32FloatAttr(c.normEps),
+                         b.getUnitAttr(), windowAttr(layer), nullptr);
   }
 
   Activation activationKind() const {
     switch (c.activation) {
-      case FfnActivation::SwiGLU: return Activation::swiglu;
-      case FfnActivation::GeGLU: return Activation::geglu;
-      case FfnActivation::Gelu: return Activation::gelu;
+    case FfnActivation::SwiGLU:
+      return Activation::swiglu;
+    case FfnActivation::GeGLU:
+      return Activation::geglu;
+    case FfnActivation::Gelu:
+      return Activation::gelu;
     }
     return Activation::swiglu;
   }
@@ -187,28 +196,30 @@ class ModelIRBuilder {
     Value upBias = optionalWeight(p + "ffn_up.bias");
     Value downBias = optionalWeight(p + "ffn_down.bias");
     return FFNOp::create(b, loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
-                           ActivationAttr::get(b.getContext(), activationKind()),
-                           c.geluTanh ? b.getUnitAttr() : nullptr);
+                         ActivationAttr::get(b.getContext(), activationKind()),
+                         c.geluTanh ? b.getUnitAttr() : nullptr);
   }
 
   Value moe(Value x, const std::string &p) {
     SmallVector<Value> experts = {weight(p + "ffn_up_exps.weight")};
-    if (Value g = optionalWeight(p + "ffn_gate_exps.weight")) experts.push_back(g);
+    if (Value g = optionalWeight(p + "ffn_gate_exps.weight"))
+      experts.push_back(g);
     experts.push_back(weight(p + "ffn_down_exps.weight"));
     SmallVector<Value> shared;
     if (c.numSharedExperts > 0) {
       shared.push_back(weight(p + "ffn_up_shexp.weight"));
-      if (Value g = optionalWeight(p + "ffn_gate_shexp.weight")) shared.push_back(g);
+      if (Value g = optionalWeight(p + "ffn_gate_shexp.weight"))
+        shared.push_back(g);
       shared.push_back(weight(p + "ffn_down_shexp.weight"));
     }
     auto scoring = c.scoring == RouterScoring::Sigmoid ? MoeScoring::sigmoid : MoeScoring::softmax;
     Value router = weight(p + "ffn_gate_inp.weight");
-    return MoEOp::create(b, loc(p + "ffn_moe"), x.getType(), x, router, experts, shared, b.getI64IntegerAttr(c.expertsPerToken),
-                           MoeScoringAttr::get(b.getContext(), scoring),
-                           c.normalizeTopK ? b.getUnitAttr() : nullptr,
-                           b.getF32FloatAttr(c.routedScale),
-                           ActivationAttr::get(b.getContext(), activationKind()),
-                           c.geluTanh ? b.getUnitAttr() : nullptr);
+    return MoEOp::create(
+        b, loc(p + "ffn_moe"), x.getType(), x, router, experts, shared,
+        b.getI64IntegerAttr(c.expertsPerToken), MoeScoringAttr::get(b.getContext(), scoring),
+        c.normalizeTopK ? b.getUnitAttr() : nullptr, b.getF32FloatAttr(c.routedScale),
+        ActivationAttr::get(b.getContext(), activationKind()),
+        c.geluTanh ? b.getUnitAttr() : nullptr);
   }
 
   OpBuilder b;
@@ -218,11 +229,10 @@ class ModelIRBuilder {
   Value positions, seqLen, freqFactors;
 };
 
-}  // namespace
+} // namespace
 
-absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
-                                                       const ModelConfig &config,
-                                                       const std::string &source) {
+absl::StatusOr<OwningOpRef<ModuleOp>>
+buildModelModule(MLIRContext &context, const ModelConfig &config, const std::string &source) {
   loadModelDialects(context);
   OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build();
   std::string diagnostics;
@@ -232,8 +242,8 @@ absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
       return success();
     });
     if (failed(verify(*module)))
-      return absl::InternalError(absl::StrCat(source, ": the generated IR does not verify:\n",
-                                              diagnostics));
+      return absl::InternalError(
+          absl::StrCat(source, ": the generated IR does not verify:\n", diagnostics));
   }
   return module;
 }
@@ -242,13 +252,15 @@ absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::st
                                         bool debugInfo) {
   MLIRContext context;
   auto module = buildModelModule(context, config, source);
-  if (!module.ok()) return module.status();
+  if (!module.ok())
+    return module.status();
   std::string text;
   llvm::raw_string_ostream os(text);
   OpPrintingFlags flags;
-  if (debugInfo) flags.enableDebugInfo();
+  if (debugInfo)
+    flags.enableDebugInfo();
   (*module)->print(os, flags);
   return text;
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -22,9 +22,8 @@
 namespace mlir {
 class MLIRContext;
 class ModuleOp;
-template <typename OpTy>
-class OwningOpRef;
-}  // namespace mlir
+template <typename OpTy> class OwningOpRef;
+} // namespace mlir
 
 namespace tessel::frontends {
 
@@ -32,14 +31,13 @@ namespace tessel::frontends {
 void loadModelDialects(mlir::MLIRContext &context);
 
 /// Builds and verifies the module; `source` names the model file in locations.
-absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> buildModelModule(mlir::MLIRContext &context,
-                                                                   const ModelConfig &config,
-                                                                   const std::string &source);
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
+buildModelModule(mlir::MLIRContext &context, const ModelConfig &config, const std::string &source);
 
 /// The module as text (`debugInfo` prints the locations too).
 absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::string &source,
                                         bool debugInfo = false);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_MODELTOIR_H
+#endif // TESSEL_FRONTENDS_MODELTOIR_H

@@ -17,18 +17,24 @@ using json = nlohmann::json;
 
 RopeStyle ggufRopeStyle(ModelArch arch) {
   switch (arch) {
-    case ModelArch::Gpt2: return RopeStyle::None;
-    case ModelArch::Qwen2:
-    case ModelArch::Gemma: return RopeStyle::HalfSplit;
-    default: return RopeStyle::Interleaved;
+  case ModelArch::Gpt2:
+    return RopeStyle::None;
+  case ModelArch::Qwen2:
+  case ModelArch::Gemma:
+    return RopeStyle::HalfSplit;
+  default:
+    return RopeStyle::Interleaved;
   }
 }
 
 RopeStyle hfRopeStyle(ModelArch arch) {
   switch (arch) {
-    case ModelArch::Gpt2: return RopeStyle::None;
-    case ModelArch::Deepseek2: return RopeStyle::Interleaved;
-    default: return RopeStyle::HalfSplit;
+  case ModelArch::Gpt2:
+    return RopeStyle::None;
+  case ModelArch::Deepseek2:
+    return RopeStyle::Interleaved;
+  default:
+    return RopeStyle::HalfSplit;
   }
 }
 
@@ -60,7 +66,8 @@ std::vector<uint8_t> targetBytes(const ModelConfig &c, const WeightTensor &w, Ro
               w.name.compare(w.name.size() - 11, 11, "norm.weight") == 0;
   if (norm && c.normUnitOffset != targetUnitOffset) {
     std::vector<float> v = w.toF32();
-    for (float &x : v) x += c.normUnitOffset ? 1.0f : -1.0f;
+    for (float &x : v)
+      x += c.normUnitOffset ? 1.0f : -1.0f;
     std::vector<uint8_t> out(w.bytes);
     quantizeRow(w.type, v.data(), out.data(), w.numel());
     return out;
@@ -77,17 +84,19 @@ std::vector<uint8_t> targetBytes(const ModelConfig &c, const WeightTensor &w, Ro
 
 const char *ggufArch(ModelArch a) {
   switch (a) {
-    case ModelArch::Llama:
-    case ModelArch::Mistral:
-    case ModelArch::Mixtral: return "llama";
-    default: return archName(a);
+  case ModelArch::Llama:
+  case ModelArch::Mistral:
+  case ModelArch::Mixtral:
+    return "llama";
+  default:
+    return archName(a);
   }
 }
 
 void writeSyntheticVocab(GgufWriter &w, const ModelConfig &c) {
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> types;  // llama.cpp: 1 normal, 2 unknown, 3 control, 6 byte
+  std::vector<int32_t> types; // llama.cpp: 1 normal, 2 unknown, 3 control, 6 byte
   auto add = [&](std::string t, float score, int32_t type) {
     tokens.push_back(std::move(t));
     scores.push_back(score);
@@ -111,31 +120,41 @@ void writeSyntheticVocab(GgufWriter &w, const ModelConfig &c) {
 
 absl::Status copyVocab(GgufWriter &w, const GgufFile &from, const ModelConfig &c) {
   for (const auto &[key, v] : from.metadata()) {
-    if (key.rfind("tokenizer.", 0) != 0) continue;
+    if (key.rfind("tokenizer.", 0) != 0)
+      continue;
     if (key == "tokenizer.ggml.tokens" && static_cast<int64_t>(v.strings.size()) != c.vocabSize)
-      return absl::InvalidArgumentError(absl::StrCat(
-          from.path(), ": its vocabulary has ", v.strings.size(), " tokens, the model ",
-          c.vocabSize));
+      return absl::InvalidArgumentError(absl::StrCat(from.path(), ": its vocabulary has ",
+                                                     v.strings.size(), " tokens, the model ",
+                                                     c.vocabSize));
     switch (v.type) {
-      case GgufType::String: w.addString(key, v.s); break;
-      case GgufType::Bool: w.addBool(key, v.b); break;
-      case GgufType::F32: case GgufType::F64: w.addF32(key, static_cast<float>(v.f)); break;
-      case GgufType::Array:
-        if (v.elemType == GgufType::String) {
-          w.addStrings(key, v.strings);
-        } else if (v.elemType == GgufType::F32 || v.elemType == GgufType::F64) {
-          w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
-        } else {
-          w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
-        }
-        break;
-      default: w.addU32(key, static_cast<uint32_t>(v.i)); break;
+    case GgufType::String:
+      w.addString(key, v.s);
+      break;
+    case GgufType::Bool:
+      w.addBool(key, v.b);
+      break;
+    case GgufType::F32:
+    case GgufType::F64:
+      w.addF32(key, static_cast<float>(v.f));
+      break;
+    case GgufType::Array:
+      if (v.elemType == GgufType::String) {
+        w.addStrings(key, v.strings);
+      } else if (v.elemType == GgufType::F32 || v.elemType == GgufType::F64) {
+        w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
+      } else {
+        w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
+      }
+      break;
+    default:
+      w.addU32(key, static_cast<uint32_t>(v.i));
+      break;
     }
   }
   return absl::OkStatus();
 }
 
-}  // namespace
+} // namespace
 
 absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
                             const std::string &path, const GgufWriteOptions &options) {
@@ -157,7 +176,8 @@ absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
     w.addF32(key("attention.layer_norm_rms_epsilon"), c.normEps);
   if (c.rope != RopeStyle::None) {
     w.addF32(key("rope.freq_base"), c.ropeTheta);
-    w.addU32(key("rope.dimension_count"), c.isMla() ? c.qkRopeDim : (c.ropeDim ? c.ropeDim : c.headDim));
+    w.addU32(key("rope.dimension_count"),
+             c.isMla() ? c.qkRopeDim : (c.ropeDim ? c.ropeDim : c.headDim));
     if (c.ropeLinearScaling != 1.0) {
       w.addString(key("rope.scaling.type"), "linear");
       w.addF32(key("rope.scaling.factor"), c.ropeLinearScaling);
@@ -172,9 +192,11 @@ absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
     if (l.window != window)
       return absl::UnimplementedError(
           "GGUF has one sliding window for all layers; this model varies it per layer");
-  if (window > 0) w.addU32(key("attention.sliding_window"), window);
+  if (window > 0)
+    w.addU32(key("attention.sliding_window"), window);
   int64_t leadingDense = 0;
-  while (leadingDense < c.numLayers && !c.layers[leadingDense].moe) ++leadingDense;
+  while (leadingDense < c.numLayers && !c.layers[leadingDense].moe)
+    ++leadingDense;
   for (int64_t i = leadingDense; i < c.numLayers; ++i)
     if (!c.layers[i].moe)
       return absl::UnimplementedError(
@@ -204,16 +226,19 @@ absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
     w.addU32(key("attention.value_length"), c.vHeadDim);
   }
   if (options.vocabFrom) {
-    if (auto st = copyVocab(w, *options.vocabFrom, c); !st.ok()) return st;
+    if (auto st = copyVocab(w, *options.vocabFrom, c); !st.ok())
+      return st;
   } else {
     writeSyntheticVocab(w, c);
   }
 
   RopeStyle target = ggufRopeStyle(c.arch);
   for (const WeightSpec &spec : expectedWeights(c)) {
-    if (spec.name == "output.weight" && c.tiedEmbeddings) continue;  // llama.cpp reuses token_embd
+    if (spec.name == "output.weight" && c.tiedEmbeddings)
+      continue; // llama.cpp reuses token_embd
     auto t = weights.get(spec.name, spec.shape);
-    if (!t.ok()) return t.status();
+    if (!t.ok())
+      return t.status();
     if (c.arch == ModelArch::Gpt2 && spec.name.find(".attn_q.") != std::string::npos) {
       // llama.cpp's GPT-2 keeps q, k and v fused in attn_qkv.
       std::string prefix = spec.name.substr(0, spec.name.find("attn_q."));
@@ -221,7 +246,8 @@ absl::Status writeGgufModel(const ModelConfig &c, const WeightStore &weights,
       std::vector<uint8_t> fused;
       for (const char *part : {"attn_q.", "attn_k.", "attn_v."}) {
         auto p = weights.get(prefix + part + suffix);
-        if (!p.ok()) return p.status();
+        if (!p.ok())
+          return p.status();
         fused.insert(fused.end(), (*p)->data, (*p)->data + (*p)->bytes);
       }
       std::vector<int64_t> shape = spec.shape;
@@ -245,8 +271,10 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
   const char *types[] = {"llama", "mistral", "qwen2", "mixtral", "deepseek_v2", "gpt2", "gemma"};
   j["model_type"] = types[static_cast<int>(c.arch)];
   j["vocab_size"] = c.vocabSize;
-  if (c.bosToken >= 0) j["bos_token_id"] = c.bosToken;
-  if (c.eosToken >= 0) j["eos_token_id"] = c.eosToken;
+  if (c.bosToken >= 0)
+    j["bos_token_id"] = c.bosToken;
+  if (c.eosToken >= 0)
+    j["eos_token_id"] = c.eosToken;
   if (c.arch == ModelArch::Gpt2) {
     j["n_embd"] = c.dim;
     j["n_layer"] = c.numLayers;
@@ -265,7 +293,8 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
     j["rms_norm_eps"] = c.normEps;
     j["rope_theta"] = c.ropeTheta;
     j["tie_word_embeddings"] = c.tiedEmbeddings;
-    if (!c.isMla()) j["head_dim"] = c.headDim;
+    if (!c.isMla())
+      j["head_dim"] = c.headDim;
     if (c.ropeLinearScaling != 1.0)
       j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", c.ropeLinearScaling}};
     if (c.ropeFreqFactors)
@@ -274,14 +303,16 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
           "write this model as GGUF");
   }
   int64_t window = c.layers.empty() ? 0 : c.layers[0].window;
-  if (window > 0) j["sliding_window"] = window;
+  if (window > 0)
+    j["sliding_window"] = window;
   if (c.arch == ModelArch::Mixtral) {
     j["num_local_experts"] = c.numExperts;
     j["num_experts_per_tok"] = c.expertsPerToken;
   }
   if (c.isMla()) {
     int64_t firstDense = 0;
-    while (firstDense < c.numLayers && !c.layers[firstDense].moe) ++firstDense;
+    while (firstDense < c.numLayers && !c.layers[firstDense].moe)
+      ++firstDense;
     j["q_lora_rank"] = c.qLoraRank > 0 ? json(c.qLoraRank) : json(nullptr);
     j["kv_lora_rank"] = c.kvLoraRank;
     j["qk_nope_head_dim"] = c.qkNopeDim;
@@ -306,9 +337,11 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
   SafetensorsWriter st;
   RopeStyle target = hfRopeStyle(c.arch);
   for (const WeightSpec &spec : expectedWeights(c)) {
-    if (spec.name == "output.weight" && c.tiedEmbeddings) continue;
+    if (spec.name == "output.weight" && c.tiedEmbeddings)
+      continue;
     auto t = weights.get(spec.name, spec.shape);
-    if (!t.ok()) return t.status();
+    if (!t.ok())
+      return t.status();
     WeightTensor w = **t;
     std::vector<uint8_t> bytes =
         targetBytes(c, w, target, /*targetUnitOffset=*/c.arch == ModelArch::Gemma);
@@ -332,10 +365,13 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
         std::string name;
         if (c.arch == ModelArch::Mixtral)
           name = absl::StrCat("model.layers.", layer, ".block_sparse_moe.experts.", e, ".",
-                              which == "gate" ? "w1" : which == "up" ? "w3" : "w2", ".weight");
+                              which == "gate" ? "w1"
+                              : which == "up" ? "w3"
+                                              : "w2",
+                              ".weight");
         else
-          name = absl::StrCat("model.layers.", layer, ".mlp.experts.", e, ".", which,
-                              "_proj.weight");
+          name =
+              absl::StrCat("model.layers.", layer, ".mlp.experts.", e, ".", which, "_proj.weight");
         st.addTensor(name, type, shape,
                      std::vector<uint8_t>(bytes.begin() + e * per, bytes.begin() + (e + 1) * per));
       }
@@ -343,7 +379,8 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
     }
     if (c.arch == ModelArch::Gpt2 && hf.name.empty()) {
       // q/k/v go into the fused Conv1D c_attn ([dim, 3*dim], transposed).
-      if (spec.name.find(".attn_q.") == std::string::npos) continue;
+      if (spec.name.find(".attn_q.") == std::string::npos)
+        continue;
       std::string prefix = spec.name.substr(0, spec.name.find("attn_q."));
       std::string suffix = spec.name.substr(spec.name.find("attn_q.") + 7);
       std::vector<float> fused;
@@ -360,28 +397,33 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
         std::vector<float> t(fused.size());
         int64_t rows = 3 * c.dim, cols = c.dim;
         for (int64_t r = 0; r < rows; ++r)
-          for (int64_t col = 0; col < cols; ++col) t[col * rows + r] = fused[r * cols + col];
+          for (int64_t col = 0; col < cols; ++col)
+            t[col * rows + r] = fused[r * cols + col];
         st.addTensorFromF32(name, WeightType::F32, {cols, rows}, t);
       }
       continue;
     }
-    if (hf.name.empty()) continue;  // computed on load (rope_freqs)
+    if (hf.name.empty())
+      continue; // computed on load (rope_freqs)
     if (hf.transposed) {
       std::vector<float> f(w.numel()), t(w.numel());
       dequantizeRow(type, bytes.data(), f.data(), w.numel());
       int64_t rows = spec.shape[0], cols = spec.shape[1];
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t col = 0; col < cols; ++col) t[col * rows + r] = f[r * cols + col];
+        for (int64_t col = 0; col < cols; ++col)
+          t[col * rows + r] = f[r * cols + col];
       st.addTensorFromF32(hf.name, WeightType::F32, {cols, rows}, t);
       continue;
     }
     st.addTensor(hf.name, type, spec.shape, std::move(bytes));
   }
-  if (auto s = st.write(dir, maxShardBytes); !s.ok()) return s;
+  if (auto s = st.write(dir, maxShardBytes); !s.ok())
+    return s;
   std::ofstream out(fs::path(dir) / "config.json");
   out << j.dump(2) << "\n";
-  if (!out) return absl::DataLossError(absl::StrCat(dir, "/config.json: cannot write"));
+  if (!out)
+    return absl::DataLossError(absl::StrCat(dir, "/config.json: cannot write"));
   return absl::OkStatus();
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -42,6 +42,6 @@ absl::Status writeHfModel(const ModelConfig &config, const WeightStore &weights,
 RopeStyle ggufRopeStyle(ModelArch arch);
 RopeStyle hfRopeStyle(ModelArch arch);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_MODELWRITER_H
+#endif // TESSEL_FRONTENDS_MODELWRITER_H

@@ -41,15 +41,16 @@ struct DtypeInfo {
 };
 // Every dtype of the safetensors spec, smallest first.
 constexpr DtypeInfo kDtypes[] = {
-    {"BOOL", 8},    {"F4", 4},       {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
-    {"I8", 8},      {"F8_E5M2", 8},  {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
-    {"U16", 16},    {"F16", 16},     {"BF16", 16},   {"I32", 32},    {"U32", 32},
-    {"F32", 32},    {"C64", 64},     {"F64", 64},    {"I64", 64},    {"U64", 64},
+    {"BOOL", 8}, {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+    {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+    {"U16", 16}, {"F16", 16},    {"BF16", 16},   {"I32", 32},    {"U32", 32},
+    {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},    {"U64", 64},
 };
 
 std::string knownDtypes() {
   std::vector<std::string> names;
-  for (const auto &d : kDtypes) names.push_back(d.name);
+  for (const auto &d : kDtypes)
+    names.push_back(d.name);
   return absl::StrJoin(names, ", ");
 }
 
@@ -58,7 +59,8 @@ std::string quote(std::string_view s) {
   constexpr size_t kMax = 160;
   std::string_view head = s.substr(0, kMax);
   std::string out = absl::CHexEscape(absl::string_view(head.data(), head.size()));
-  if (s.size() > kMax) absl::StrAppend(&out, "...(", s.size(), " bytes)");
+  if (s.size() > kMax)
+    absl::StrAppend(&out, "...(", s.size(), " bytes)");
   return absl::StrCat("'", out, "'");
 }
 
@@ -70,18 +72,26 @@ std::string shortDump(const json &j) {
   } catch (...) {
     s = "?";
   }
-  if (s.size() > 120) s = s.substr(0, 120) + "...";
+  if (s.size() > 120)
+    s = s.substr(0, 120) + "...";
   return s;
 }
 
 const char *kindOf(const json &j) {
-  if (j.is_object()) return "an object";
-  if (j.is_array()) return "an array";
-  if (j.is_string()) return "a string";
-  if (j.is_boolean()) return "a boolean";
-  if (j.is_null()) return "null";
-  if (j.is_number_float()) return "a fractional number";
-  if (j.is_number()) return "a number";
+  if (j.is_object())
+    return "an object";
+  if (j.is_array())
+    return "an array";
+  if (j.is_string())
+    return "a string";
+  if (j.is_boolean())
+    return "a boolean";
+  if (j.is_null())
+    return "null";
+  if (j.is_number_float())
+    return "a fractional number";
+  if (j.is_number())
+    return "a number";
   return "something else";
 }
 
@@ -101,7 +111,8 @@ int jsonDepth(std::string_view s, int limit) {
       inString = true;
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
-      if (deepest > limit) return deepest;
+      if (deepest > limit)
+        return deepest;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
@@ -118,29 +129,29 @@ absl::StatusOr<json> parseJson(std::string_view text, const std::string &where) 
     return absl::InvalidArgumentError(absl::StrCat(where, " is not valid JSON: NUL byte at offset ",
                                                    nul, " (pad with spaces, not NULs)"));
   if (jsonDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, " is not valid: JSON nested more than ", kMaxJsonDepth, " levels deep"));
-  std::vector<std::set<std::string>> keys;  // one set per open object
+    return absl::InvalidArgumentError(absl::StrCat(where, " is not valid: JSON nested more than ",
+                                                   kMaxJsonDepth, " levels deep"));
+  std::vector<std::set<std::string>> keys; // one set per open object
   std::string duplicate;
   int duplicateDepth = 0;
   auto callback = [&](int depth, json::parse_event_t event, json &parsed) -> bool {
     switch (event) {
-      case json::parse_event_t::object_start:
-        keys.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string() &&
-            !keys.back().insert(parsed.get_ref<const std::string &>()).second &&
-            duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-          duplicateDepth = depth;
-        }
-        break;
-      default:
-        break;
+    case json::parse_event_t::object_start:
+      keys.emplace_back();
+      break;
+    case json::parse_event_t::object_end:
+      if (!keys.empty())
+        keys.pop_back();
+      break;
+    case json::parse_event_t::key:
+      if (!keys.empty() && parsed.is_string() &&
+          !keys.back().insert(parsed.get_ref<const std::string &>()).second && duplicate.empty()) {
+        duplicate = parsed.get<std::string>();
+        duplicateDepth = depth;
+      }
+      break;
+    default:
+      break;
     }
     return true;
   };
@@ -151,25 +162,27 @@ absl::StatusOr<json> parseJson(std::string_view text, const std::string &where) 
   } catch (const json::exception &e) {
     std::string message = e.what();
     // "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
-    if (auto close = message.find("] "); message.rfind("[json.exception", 0) == 0 &&
-                                         close != std::string::npos)
+    if (auto close = message.find("] ");
+        message.rfind("[json.exception", 0) == 0 && close != std::string::npos)
       message = message.substr(close + 2);
     return absl::InvalidArgumentError(absl::StrCat(where, " is not valid JSON: ", message));
   }
   if (!duplicate.empty())
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": ", duplicateDepth <= 1 ? "top-level key " : "key ", quote(duplicate),
-        " appears twice", duplicateDepth <= 1 ? "" : " in the same object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", duplicateDepth <= 1 ? "top-level key " : "key ", quote(duplicate),
+                     " appears twice", duplicateDepth <= 1 ? "" : " in the same object"));
   return value;
 }
 
 absl::StatusOr<uint64_t> nonNegative(const json &j) {
-  if (j.is_number_unsigned()) return j.get<uint64_t>();
-  if (j.is_number_integer() && j.get<int64_t>() >= 0) return static_cast<uint64_t>(j.get<int64_t>());
+  if (j.is_number_unsigned())
+    return j.get<uint64_t>();
+  if (j.is_number_integer() && j.get<int64_t>() >= 0)
+    return static_cast<uint64_t>(j.get<int64_t>());
   return absl::InvalidArgumentError("");
 }
 
-}  // namespace
+} // namespace
 
 //===----------------------------------------------------------------------===//
 // dtypes
@@ -177,24 +190,32 @@ absl::StatusOr<uint64_t> nonNegative(const json &j) {
 
 int safetensorsDtypeBits(const std::string &dtype) {
   for (const auto &d : kDtypes)
-    if (dtype == d.name) return d.bits;
+    if (dtype == d.name)
+      return d.bits;
   return 0;
 }
 
 absl::StatusOr<WeightType> weightTypeFromSafetensorsDtype(const std::string &dtype) {
-  if (dtype == "F32") return WeightType::F32;
-  if (dtype == "F16") return WeightType::F16;
-  if (dtype == "BF16") return WeightType::BF16;
-  return absl::UnimplementedError(absl::StrCat(
-      "dtype ", dtype, " is not supported for weights (supported: F32, F16, BF16)"));
+  if (dtype == "F32")
+    return WeightType::F32;
+  if (dtype == "F16")
+    return WeightType::F16;
+  if (dtype == "BF16")
+    return WeightType::BF16;
+  return absl::UnimplementedError(
+      absl::StrCat("dtype ", dtype, " is not supported for weights (supported: F32, F16, BF16)"));
 }
 
 absl::StatusOr<std::string> safetensorsDtypeFromWeightType(WeightType type) {
   switch (type) {
-    case WeightType::F32: return std::string("F32");
-    case WeightType::F16: return std::string("F16");
-    case WeightType::BF16: return std::string("BF16");
-    default: break;
+  case WeightType::F32:
+    return std::string("F32");
+  case WeightType::F16:
+    return std::string("F16");
+  case WeightType::BF16:
+    return std::string("BF16");
+  default:
+    break;
   }
   return absl::InvalidArgumentError(absl::StrCat("weight type ", weightTypeInfo(type).name,
                                                  " has no safetensors dtype (F32, F16, BF16 do)"));
@@ -206,19 +227,22 @@ absl::StatusOr<std::string> safetensorsDtypeFromWeightType(WeightType type) {
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string &path) {
   auto file = MappedFile::open(path);
-  if (!file.ok()) return file.status();
+  if (!file.ok())
+    return file.status();
   std::shared_ptr<MappedFile> mapped = *file;
   return parse(mapped, mapped->data(), mapped->size(), path);
 }
 
-absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::parse(
-    std::shared_ptr<const void> owner, const uint8_t *data, uint64_t size,
-    const std::string &name) {
+absl::StatusOr<std::unique_ptr<SafetensorsFile>>
+SafetensorsFile::parse(std::shared_ptr<const void> owner, const uint8_t *data, uint64_t size,
+                       const std::string &name) {
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = name;
   f->owner_ = std::move(owner);
-  if (data == nullptr) size = 0;
-  if (auto st = f->parseAll(data, size); !st.ok()) return st;
+  if (data == nullptr)
+    size = 0;
+  if (auto st = f->parseAll(data, size); !st.ok())
+    return st;
   return f;
 }
 
@@ -232,7 +256,8 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
     return fail("truncated: the file is ", size,
                 " bytes, too short for the 8-byte header length of a safetensors file");
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = n << 8 | data[i];
+  for (int i = 7; i >= 0; --i)
+    n = n << 8 | data[i];
   if (n > kSafetensorsMaxHeaderBytes)
     return fail("absurd header length ", n, " (the limit is ", kSafetensorsMaxHeaderBytes,
                 " bytes): corrupt, or not a safetensors file");
@@ -246,7 +271,8 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
   // The JSON header.
   std::string_view text(reinterpret_cast<const char *>(data + 8), n);
   auto parsed = parseJson(text, absl::StrCat(path_, ": header"));
-  if (!parsed.ok()) return parsed.status();
+  if (!parsed.ok())
+    return parsed.status();
   const json &header = *parsed;
   if (!header.is_object())
     return fail("header is not a JSON object (it is ", kindOf(header), ")");
@@ -266,15 +292,18 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
       continue;
     }
     const std::string tensor = absl::StrCat("tensor ", quote(key), ": ");
-    if (!value.is_object()) return fail(tensor, "entry is ", kindOf(value), ", expected an object");
+    if (!value.is_object())
+      return fail(tensor, "entry is ", kindOf(value), ", expected an object");
     for (const char *field : {"dtype", "shape", "data_offsets"})
-      if (!value.contains(field)) return fail(tensor, "missing field '", field, "'");
+      if (!value.contains(field))
+        return fail(tensor, "missing field '", field, "'");
 
     SafetensorsEntry e;
     e.name = key;
 
     const json &dtype = value["dtype"];
-    if (!dtype.is_string()) return fail(tensor, "field 'dtype' is ", kindOf(dtype), ", expected a string");
+    if (!dtype.is_string())
+      return fail(tensor, "field 'dtype' is ", kindOf(dtype), ", expected a string");
     e.dtype = dtype.get<std::string>();
     const int bits = safetensorsDtypeBits(e.dtype);
     if (bits == 0)
@@ -296,22 +325,26 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
       if (v > kMaxElems)
         return fail(tensor, "shape ", shortDump(shape), ": dimension ", d, " is absurd (", v,
                     " > 2^62)");
-      if (v == 0) hasZero = true;
-      else if (elems > kMaxElems / v) overflow = true;
-      else elems *= v;
+      if (v == 0)
+        hasZero = true;
+      else if (elems > kMaxElems / v)
+        overflow = true;
+      else
+        elems *= v;
       e.shape.push_back(static_cast<int64_t>(v));
     }
     // With a zero dimension the product is 0 however large the others are.
-    if (hasZero) elems = 0;
+    if (hasZero)
+      elems = 0;
     else if (overflow)
       return fail(tensor, "shape ", shortDump(shape),
                   " has an absurd number of elements (more than 2^62)");
 
     const json &offsets = value["data_offsets"];
     auto begin = offsets.is_array() && offsets.size() == 2 ? nonNegative(offsets[0])
-                                                          : absl::InvalidArgumentError("");
+                                                           : absl::InvalidArgumentError("");
     auto end = offsets.is_array() && offsets.size() == 2 ? nonNegative(offsets[1])
-                                                        : absl::InvalidArgumentError("");
+                                                         : absl::InvalidArgumentError("");
     if (!begin.ok() || !end.ok())
       return fail(tensor, "field 'data_offsets' is ", shortDump(offsets),
                   ", expected [begin, end] as two non-negative integers");
@@ -329,8 +362,8 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
       return fail(tensor, "shape ", shortDump(shape), " of ", e.dtype,
                   " has an absurd number of elements");
     if (elems * ubits % 8 != 0)
-      return fail(tensor, "shape ", shortDump(shape), ": ", elems, " elements of ", e.dtype,
-                  " (", bits, " bits each) do not fill whole bytes");
+      return fail(tensor, "shape ", shortDump(shape), ": ", elems, " elements of ", e.dtype, " (",
+                  bits, " bits each) do not fill whole bytes");
     const uint64_t needed = elems * ubits / 8;
     if (needed != e.bytes())
       return fail(tensor, "data_offsets [", e.begin, ", ", e.end, "] hold ", e.bytes(),
@@ -352,8 +385,8 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
                   "] overlap tensor ", quote(previous->name), " at [", previous->begin, ", ",
                   previous->end, "]");
     if (e.begin > covered)
-      return fail("byte buffer: bytes [", covered, ", ", e.begin, ") before tensor ",
-                  quote(e.name), " belong to no tensor (the format allows no holes)");
+      return fail("byte buffer: bytes [", covered, ", ", e.begin, ") before tensor ", quote(e.name),
+                  " belong to no tensor (the format allows no holes)");
     if (e.end > covered || previous == nullptr) {
       covered = e.end;
       previous = &e;
@@ -366,9 +399,11 @@ absl::Status SafetensorsFile::parseAll(const uint8_t *data, uint64_t size) {
                 " belong to no tensor (the buffer is ", bufferSize,
                 " bytes): the header or the file length is wrong");
 
-  for (size_t i = 0; i < entries_.size(); ++i) byName_[entries_[i].name] = i;
+  for (size_t i = 0; i < entries_.size(); ++i)
+    byName_[entries_[i].name] = i;
   for (const SafetensorsEntry &e : entries_)
-    if (weightTypeFromSafetensorsDtype(e.dtype).ok()) tensors_.push_back(*weight(e.name));
+    if (weightTypeFromSafetensorsDtype(e.dtype).ok())
+      tensors_.push_back(*weight(e.name));
   return absl::OkStatus();
 }
 
@@ -379,7 +414,8 @@ const SafetensorsEntry *SafetensorsFile::find(const std::string &name) const {
 
 absl::StatusOr<WeightTensor> SafetensorsFile::weight(const std::string &name) const {
   const SafetensorsEntry *e = find(name);
-  if (!e) return absl::NotFoundError(absl::StrCat(path_, ": no tensor ", quote(name)));
+  if (!e)
+    return absl::NotFoundError(absl::StrCat(path_, ": no tensor ", quote(name)));
   auto type = weightTypeFromSafetensorsDtype(e->dtype);
   if (!type.ok())
     return absl::UnimplementedError(
@@ -399,11 +435,12 @@ absl::Status SafetensorsFile::addTo(WeightStore &store) const {
   for (const WeightTensor &t : tensors_)
     if (store.contains(t.name)) {
       auto other = store.get(t.name);
-      return absl::AlreadyExistsError(absl::StrCat(
-          path_, ": tensor ", quote(t.name), " is already loaded from ",
-          other.ok() ? (*other)->source : std::string("another file")));
+      return absl::AlreadyExistsError(
+          absl::StrCat(path_, ": tensor ", quote(t.name), " is already loaded from ",
+                       other.ok() ? (*other)->source : std::string("another file")));
     }
-  for (const WeightTensor &t : tensors_) store.add(t);
+  for (const WeightTensor &t : tensors_)
+    store.add(t);
   return absl::OkStatus();
 }
 
@@ -414,7 +451,8 @@ absl::Status SafetensorsFile::addTo(WeightStore &store) const {
 namespace {
 
 bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool isRegularFile(const fs::path &p) {
@@ -425,49 +463,61 @@ bool isRegularFile(const fs::path &p) {
 // Resolves a directory to the file to open; errors say what was found.
 absl::StatusOr<std::string> resolveDirectory(const std::string &dir) {
   fs::path d(dir);
-  if (isRegularFile(d / kSingleName)) return (d / kSingleName).string();
-  if (isRegularFile(d / kIndexName)) return (d / kIndexName).string();
+  if (isRegularFile(d / kSingleName))
+    return (d / kSingleName).string();
+  if (isRegularFile(d / kIndexName))
+    return (d / kIndexName).string();
   std::vector<std::string> indexes, files;
   std::error_code ec;
   fs::directory_iterator it(d, ec), endIt;
-  if (ec) return absl::NotFoundError(absl::StrCat(dir, ": cannot list directory: ", ec.message()));
+  if (ec)
+    return absl::NotFoundError(absl::StrCat(dir, ": cannot list directory: ", ec.message()));
   for (; it != endIt; it.increment(ec)) {
-    if (ec) return absl::NotFoundError(absl::StrCat(dir, ": cannot list directory: ", ec.message()));
+    if (ec)
+      return absl::NotFoundError(absl::StrCat(dir, ": cannot list directory: ", ec.message()));
     std::string name = it->path().filename().string();
-    if (!isRegularFile(it->path())) continue;
-    if (endsWith(name, kIndexSuffix)) indexes.push_back(name);
-    else if (endsWith(name, kFileSuffix)) files.push_back(name);
+    if (!isRegularFile(it->path()))
+      continue;
+    if (endsWith(name, kIndexSuffix))
+      indexes.push_back(name);
+    else if (endsWith(name, kFileSuffix))
+      files.push_back(name);
   }
   std::sort(indexes.begin(), indexes.end());
   std::sort(files.begin(), files.end());
-  if (indexes.size() == 1) return (d / indexes[0]).string();
+  if (indexes.size() == 1)
+    return (d / indexes[0]).string();
   if (indexes.size() > 1)
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": several safetensors index files (", absl::StrJoin(indexes, ", "),
-        "); name the one to load"));
-  if (files.size() == 1) return (d / files[0]).string();
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": several safetensors index files (",
+                                                   absl::StrJoin(indexes, ", "),
+                                                   "); name the one to load"));
+  if (files.size() == 1)
+    return (d / files[0]).string();
   if (files.empty())
     return absl::NotFoundError(absl::StrCat(dir, ": no ", kSingleName, ", ", kIndexName,
                                             " or other .safetensors file in this directory"));
-  return absl::InvalidArgumentError(absl::StrCat(
-      dir, ": ", files.size(), " .safetensors files (", files.front(), ", ...) but no ",
-      kIndexName, " saying how they form one model"));
+  return absl::InvalidArgumentError(absl::StrCat(dir, ": ", files.size(), " .safetensors files (",
+                                                 files.front(), ", ...) but no ", kIndexName,
+                                                 " saying how they form one model"));
 }
 
 // A shard name from an index: a relative path that stays inside the directory.
 bool safeShardName(const std::string &name) {
-  if (name.empty()) return false;
+  if (name.empty())
+    return false;
   fs::path p(name);
-  if (p.is_absolute() || p.has_root_name() || p.has_root_directory()) return false;
+  if (p.is_absolute() || p.has_root_name() || p.has_root_directory())
+    return false;
   for (const auto &part : p)
-    if (part == "..") return false;
+    if (part == "..")
+      return false;
   return true;
 }
 
-}  // namespace
+} // namespace
 
-absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::open(
-    const std::string &pathOrDir) {
+absl::StatusOr<std::unique_ptr<SafetensorsModel>>
+SafetensorsModel::open(const std::string &pathOrDir) {
   std::unique_ptr<SafetensorsModel> m(new SafetensorsModel());
   std::error_code ec;
   fs::file_status st = fs::status(pathOrDir, ec);
@@ -476,17 +526,21 @@ absl::StatusOr<std::unique_ptr<SafetensorsModel>> SafetensorsModel::open(
   std::string path = pathOrDir;
   if (fs::is_directory(st)) {
     auto resolved = resolveDirectory(pathOrDir);
-    if (!resolved.ok()) return resolved.status();
+    if (!resolved.ok())
+      return resolved.status();
     path = *resolved;
   }
   m->source_ = path;
   if (endsWith(path, ".json")) {
-    if (auto s = m->openIndex(path); !s.ok()) return s;
+    if (auto s = m->openIndex(path); !s.ok())
+      return s;
     return m;
   }
   auto file = SafetensorsFile::open(path);
-  if (!file.ok()) return file.status();
-  for (const auto &e : (*file)->entries()) m->fileOf_[e.name] = 0;
+  if (!file.ok())
+    return file.status();
+  for (const auto &e : (*file)->entries())
+    m->fileOf_[e.name] = 0;
   m->files_.push_back(std::move(*file));
   return m;
 }
@@ -497,21 +551,25 @@ absl::Status SafetensorsModel::openIndex(const std::string &indexPath) {
     return absl::InvalidArgumentError(absl::StrCat(indexPath, ": ", parts...));
   };
   auto mapped = MappedFile::open(indexPath);
-  if (!mapped.ok()) return mapped.status();
+  if (!mapped.ok())
+    return mapped.status();
   if ((*mapped)->size() > kSafetensorsMaxHeaderBytes)
     return fail("absurd index size ", (*mapped)->size(), " bytes (the limit is ",
                 kSafetensorsMaxHeaderBytes, ")");
   std::string_view text(reinterpret_cast<const char *>((*mapped)->data()), (*mapped)->size());
   auto parsed = parseJson(text, indexPath);
-  if (!parsed.ok()) return parsed.status();
+  if (!parsed.ok())
+    return parsed.status();
   const json &index = *parsed;
-  if (!index.is_object()) return fail("the index is ", kindOf(index), ", expected a JSON object");
-  if (!index.contains("weight_map")) return fail("missing field 'weight_map'");
+  if (!index.is_object())
+    return fail("the index is ", kindOf(index), ", expected a JSON object");
+  if (!index.contains("weight_map"))
+    return fail("missing field 'weight_map'");
   const json &map = index["weight_map"];
   if (!map.is_object())
     return fail("field 'weight_map' is ", kindOf(map), ", expected an object {tensor: shard file}");
 
-  std::map<std::string, std::string> firstTensorOf;  // shard -> a tensor naming it
+  std::map<std::string, std::string> firstTensorOf; // shard -> a tensor naming it
   for (const auto &[tensor, shard] : map.items()) {
     if (!shard.is_string())
       return fail("weight_map: tensor ", quote(tensor), " maps to ", kindOf(shard),
@@ -523,17 +581,20 @@ absl::Status SafetensorsModel::openIndex(const std::string &indexPath) {
     weightMap_[tensor] = name;
     firstTensorOf.emplace(name, tensor);
   }
-  if (weightMap_.empty()) return fail("'weight_map' is empty: the index names no tensors");
+  if (weightMap_.empty())
+    return fail("'weight_map' is empty: the index names no tensors");
 
   const fs::path dir = fs::path(indexPath).parent_path();
   std::map<std::string, size_t> shardIndex;
   for (const auto &[shard, tensor] : firstTensorOf) {
     const std::string shardPath = (dir / shard).string();
     if (!isRegularFile(shardPath))
-      return absl::NotFoundError(absl::StrCat(indexPath, ": shard ", quote(shard), " (holding tensor ",
-                                              quote(tensor), ") is missing: no file ", shardPath));
+      return absl::NotFoundError(absl::StrCat(indexPath, ": shard ", quote(shard),
+                                              " (holding tensor ", quote(tensor),
+                                              ") is missing: no file ", shardPath));
     auto file = SafetensorsFile::open(shardPath);
-    if (!file.ok()) return file.status();
+    if (!file.ok())
+      return file.status();
     shardIndex[shard] = files_.size();
     files_.push_back(std::move(*file));
   }
@@ -568,22 +629,26 @@ const SafetensorsFile *SafetensorsModel::fileOf(const std::string &name) const {
 
 absl::StatusOr<WeightTensor> SafetensorsModel::weight(const std::string &name) const {
   const SafetensorsFile *file = fileOf(name);
-  if (!file) return absl::NotFoundError(absl::StrCat(source_, ": no tensor ", quote(name)));
+  if (!file)
+    return absl::NotFoundError(absl::StrCat(source_, ": no tensor ", quote(name)));
   return file->weight(name);
 }
 
 absl::Status SafetensorsModel::addTo(WeightStore &store) const {
   for (const auto &file : files_)
-    if (auto st = file->addTo(store); !st.ok()) return st;
+    if (auto st = file->addTo(store); !st.ok())
+      return st;
   return absl::OkStatus();
 }
 
 absl::StatusOr<WeightStore> loadSafetensors(const std::string &pathOrDir) {
   auto model = SafetensorsModel::open(pathOrDir);
-  if (!model.ok()) return model.status();
+  if (!model.ok())
+    return model.status();
   WeightStore store;
   store.source = (*model)->source();
-  if (auto st = (*model)->addTo(store); !st.ok()) return st;
+  if (auto st = (*model)->addTo(store); !st.ok())
+    return st;
   return store;
 }
 
@@ -601,8 +666,8 @@ void SafetensorsWriter::addTensor(const std::string &name, WeightType type,
   uint64_t elems = 1;
   for (int64_t d : shape) {
     if (d < 0 || (d > 0 && elems > kMaxElems / static_cast<uint64_t>(d))) {
-      errors_.push_back(absl::StrCat("tensor ", quote(name), ": bad shape [",
-                                     absl::StrJoin(shape, ", "), "]"));
+      errors_.push_back(
+          absl::StrCat("tensor ", quote(name), ": bad shape [", absl::StrJoin(shape, ", "), "]"));
       return;
     }
     elems *= static_cast<uint64_t>(d);
@@ -621,7 +686,7 @@ void SafetensorsWriter::addTensorFromF32(const std::string &name, WeightType typ
                                          const std::vector<int64_t> &shape,
                                          const std::vector<float> &values) {
   if (!safetensorsDtypeFromWeightType(type).ok()) {
-    addTensor(name, type, shape, {});  // records the error
+    addTensor(name, type, shape, {}); // records the error
     return;
   }
   std::vector<uint8_t> data(values.size() * weightTypeInfo(type).blockBytes);
@@ -635,14 +700,14 @@ void SafetensorsWriter::setMetadata(const std::string &key, const std::string &v
 }
 
 absl::Status SafetensorsWriter::validate() const {
-  if (!errors_.empty()) return absl::InvalidArgumentError(errors_.front());
+  if (!errors_.empty())
+    return absl::InvalidArgumentError(errors_.front());
   std::set<std::string> names;
   for (const Tensor &t : tensors_) {
     if (t.name == "__metadata__")
       return absl::InvalidArgumentError("tensor name '__metadata__' is reserved by the format");
     if (!names.insert(t.name).second)
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor ", quote(t.name), " was added twice"));
+      return absl::InvalidArgumentError(absl::StrCat("tensor ", quote(t.name), " was added twice"));
   }
   return absl::OkStatus();
 }
@@ -655,8 +720,10 @@ absl::StatusOr<std::string> SafetensorsWriter::layout(std::vector<const Tensor *
   });
   ordered_json header = ordered_json::object();
   ordered_json meta = ordered_json::object();
-  if (!metadata_.count("format")) meta["format"] = "pt";
-  for (const auto &[k, v] : metadata_) meta[k] = v;
+  if (!metadata_.count("format"))
+    meta["format"] = "pt";
+  for (const auto &[k, v] : metadata_)
+    meta[k] = v;
   header["__metadata__"] = meta;
   uint64_t offset = 0;
   for (const Tensor *t : tensors) {
@@ -671,9 +738,8 @@ absl::StatusOr<std::string> SafetensorsWriter::layout(std::vector<const Tensor *
   try {
     text = header.dump();
   } catch (const ordered_json::exception &e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot write the header (tensor names and metadata must be UTF-8): ",
-                     e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot write the header (tensor names and metadata must be UTF-8): ", e.what()));
   }
   text.append((8 - text.size() % 8) % 8, ' ');
   return text;
@@ -682,8 +748,7 @@ absl::StatusOr<std::string> SafetensorsWriter::layout(std::vector<const Tensor *
 namespace {
 
 // Writes `parts` to `path` through a temporary file renamed into place.
-template <typename Fn>
-absl::Status writeAtomically(const std::string &path, Fn &&writeBody) {
+template <typename Fn> absl::Status writeAtomically(const std::string &path, Fn &&writeBody) {
   const std::string tmp = path + ".tmp";
   std::FILE *f = std::fopen(tmp.c_str(), "wb");
   if (!f)
@@ -707,21 +772,25 @@ absl::Status writeAtomically(const std::string &path, Fn &&writeBody) {
 }
 
 void appendLength(std::vector<uint8_t> &out, uint64_t n) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<uint8_t>(n >> (8 * i)));
 }
 
-}  // namespace
+} // namespace
 
 absl::Status SafetensorsWriter::writeFile(const std::string &path,
                                           std::vector<const Tensor *> tensors) const {
   auto header = layout(tensors);
   if (!header.ok())
-    return absl::Status(header.status().code(), absl::StrCat(path, ": ", header.status().message()));
+    return absl::Status(header.status().code(),
+                        absl::StrCat(path, ": ", header.status().message()));
   std::vector<uint8_t> prefix;
   appendLength(prefix, header->size());
   return writeAtomically(path, [&](std::FILE *f) {
-    if (std::fwrite(prefix.data(), 1, prefix.size(), f) != prefix.size()) return false;
-    if (std::fwrite(header->data(), 1, header->size(), f) != header->size()) return false;
+    if (std::fwrite(prefix.data(), 1, prefix.size(), f) != prefix.size())
+      return false;
+    if (std::fwrite(header->data(), 1, header->size(), f) != header->size())
+      return false;
     for (const Tensor *t : tensors)
       if (!t->data.empty() && std::fwrite(t->data.data(), 1, t->data.size(), f) != t->data.size())
         return false;
@@ -730,15 +799,19 @@ absl::Status SafetensorsWriter::writeFile(const std::string &path,
 }
 
 absl::StatusOr<std::vector<uint8_t>> SafetensorsWriter::serialize() const {
-  if (auto st = validate(); !st.ok()) return st;
+  if (auto st = validate(); !st.ok())
+    return st;
   std::vector<const Tensor *> tensors;
-  for (const Tensor &t : tensors_) tensors.push_back(&t);
+  for (const Tensor &t : tensors_)
+    tensors.push_back(&t);
   auto header = layout(tensors);
-  if (!header.ok()) return header.status();
+  if (!header.ok())
+    return header.status();
   std::vector<uint8_t> out;
   appendLength(out, header->size());
   out.insert(out.end(), header->begin(), header->end());
-  for (const Tensor *t : tensors) out.insert(out.end(), t->data.begin(), t->data.end());
+  for (const Tensor *t : tensors)
+    out.insert(out.end(), t->data.begin(), t->data.end());
   return out;
 }
 
@@ -748,8 +821,8 @@ absl::Status SafetensorsWriter::write(const std::string &dir, uint64_t maxShardB
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir, ec))
-    return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create directory: ",
-                                                    ec ? ec.message() : "not a directory"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, ": cannot create directory: ", ec ? ec.message() : "not a directory"));
   const fs::path d(dir);
 
   // Split into shards in the order added.
@@ -768,8 +841,9 @@ absl::Status SafetensorsWriter::write(const std::string &dir, uint64_t maxShardB
   }
 
   if (shards.size() == 1) {
-    if (auto st = writeFile((d / kSingleName).string(), shards[0]); !st.ok()) return st;
-    fs::remove(d / kIndexName, ec);  // stale: it would describe other files
+    if (auto st = writeFile((d / kSingleName).string(), shards[0]); !st.ok())
+      return st;
+    fs::remove(d / kIndexName, ec); // stale: it would describe other files
     return absl::OkStatus();
   }
 
@@ -777,8 +851,10 @@ absl::Status SafetensorsWriter::write(const std::string &dir, uint64_t maxShardB
   const size_t n = shards.size();
   for (size_t i = 0; i < n; ++i) {
     const std::string name = absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, n);
-    if (auto st = writeFile((d / name).string(), shards[i]); !st.ok()) return st;
-    for (const Tensor *t : shards[i]) weightMap[t->name] = name;
+    if (auto st = writeFile((d / name).string(), shards[i]); !st.ok())
+      return st;
+    for (const Tensor *t : shards[i])
+      weightMap[t->name] = name;
   }
   json index = {{"metadata", {{"total_size", total}}}, {"weight_map", std::move(weightMap)}};
   std::string text;
@@ -788,14 +864,13 @@ absl::Status SafetensorsWriter::write(const std::string &dir, uint64_t maxShardB
     return absl::InvalidArgumentError(
         absl::StrCat((d / kIndexName).string(), ": cannot write: ", e.what()));
   }
-  if (auto st = writeAtomically((d / kIndexName).string(),
-                                [&](std::FILE *f) {
-                                  return std::fwrite(text.data(), 1, text.size(), f) == text.size();
-                                });
+  if (auto st = writeAtomically(
+          (d / kIndexName).string(),
+          [&](std::FILE *f) { return std::fwrite(text.data(), 1, text.size(), f) == text.size(); });
       !st.ok())
     return st;
-  fs::remove(d / kSingleName, ec);  // it would be loaded instead of the index
+  fs::remove(d / kSingleName, ec); // it would be loaded instead of the index
   return absl::OkStatus();
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

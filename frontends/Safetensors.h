@@ -62,17 +62,17 @@ absl::StatusOr<std::string> safetensorsDtypeFromWeightType(WeightType type);
 /// One tensor of a safetensors header, whatever its dtype.
 struct SafetensorsEntry {
   std::string name;
-  std::string dtype;           // as written in the file: "F32", "I64", "F8_E4M3", ...
-  std::vector<int64_t> shape;  // outermost first
-  uint64_t begin = 0;          // data_offsets, relative to the byte buffer
+  std::string dtype;          // as written in the file: "F32", "I64", "F8_E4M3", ...
+  std::vector<int64_t> shape; // outermost first
+  uint64_t begin = 0;         // data_offsets, relative to the byte buffer
   uint64_t end = 0;
-  const uint8_t *data = nullptr;  // inside the file's mapping
+  const uint8_t *data = nullptr; // inside the file's mapping
   uint64_t bytes() const { return end - begin; }
 };
 
 /// One .safetensors file.
 class SafetensorsFile {
- public:
+public:
   /// Maps and parses `path`; any problem is an error naming the file.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> open(const std::string &path);
   /// Parses an in-memory image (fuzzing, tests). `owner` keeps `data` alive
@@ -100,7 +100,7 @@ class SafetensorsFile {
   /// Offset of the byte buffer in the file (8 + header length).
   uint64_t dataOffset() const { return dataOffset_; }
 
- private:
+private:
   SafetensorsFile() = default;
   absl::Status parseAll(const uint8_t *data, uint64_t size);
 
@@ -109,13 +109,13 @@ class SafetensorsFile {
   uint64_t dataOffset_ = 0;
   std::map<std::string, std::string> metadata_;
   std::vector<SafetensorsEntry> entries_;
-  std::map<std::string, size_t> byName_;  // name -> index in entries_
+  std::map<std::string, size_t> byName_; // name -> index in entries_
   std::vector<WeightTensor> tensors_;
 };
 
 /// A whole model: one .safetensors file, or an index json and its shards.
 class SafetensorsModel {
- public:
+public:
   /// `pathOrDir` is a .safetensors file, an index json, or a directory holding
   /// model.safetensors, model.safetensors.index.json, or exactly one of
   /// *.safetensors.index.json / *.safetensors. Shards are cross-checked with
@@ -138,7 +138,7 @@ class SafetensorsModel {
   /// Adds every weight-dtype tensor of every file to `store`.
   absl::Status addTo(WeightStore &store) const;
 
- private:
+private:
   SafetensorsModel() = default;
   absl::Status openIndex(const std::string &indexPath);
 
@@ -146,7 +146,7 @@ class SafetensorsModel {
   bool sharded_ = false;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::string> weightMap_;
-  std::map<std::string, size_t> fileOf_;  // tensor -> index in files_
+  std::map<std::string, size_t> fileOf_; // tensor -> index in files_
 };
 
 /// A model directory or file: "model.safetensors", or the index json + shards,
@@ -156,14 +156,14 @@ absl::StatusOr<WeightStore> loadSafetensors(const std::string &pathOrDir);
 
 /// Builds safetensors files. Tensors are kept in memory until write().
 class SafetensorsWriter {
- public:
+public:
   /// `type` is F32, F16 or BF16; `data` is little-endian in that type and must
   /// hold exactly product(shape) values. Problems are reported by write().
   void addTensor(const std::string &name, WeightType type, const std::vector<int64_t> &shape,
                  std::vector<uint8_t> data);
   /// Converts `values` (product(shape) of them) to `type` (F32, F16, BF16).
-  void addTensorFromF32(const std::string &name, WeightType type,
-                        const std::vector<int64_t> &shape, const std::vector<float> &values);
+  void addTensorFromF32(const std::string &name, WeightType type, const std::vector<int64_t> &shape,
+                        const std::vector<float> &values);
   void setMetadata(const std::string &key, const std::string &value);
 
   /// Writes dir/model.safetensors, or if maxShardBytes > 0 and the tensors
@@ -180,7 +180,7 @@ class SafetensorsWriter {
   /// write(dir) puts in model.safetensors); for tests and fuzz seeds.
   absl::StatusOr<std::vector<uint8_t>> serialize() const;
 
- private:
+private:
   struct Tensor {
     std::string name;
     WeightType type;
@@ -195,9 +195,9 @@ class SafetensorsWriter {
 
   std::vector<Tensor> tensors_;
   std::map<std::string, std::string> metadata_;
-  std::vector<std::string> errors_;  // from addTensor, reported by write()
+  std::vector<std::string> errors_; // from addTensor, reported by write()
 };
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_SAFETENSORS_H
+#endif // TESSEL_FRONTENDS_SAFETENSORS_H

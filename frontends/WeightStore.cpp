@@ -8,7 +8,8 @@ namespace tessel::frontends {
 
 int64_t WeightTensor::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    n *= d;
   return n;
 }
 
@@ -42,13 +43,13 @@ absl::StatusOr<const WeightTensor *> WeightStore::get(const std::string &name) c
 absl::StatusOr<const WeightTensor *> WeightStore::get(const std::string &name,
                                                       const std::vector<int64_t> &shape) const {
   auto t = get(name);
-  if (!t.ok()) return t;
+  if (!t.ok())
+    return t;
   if ((*t)->shape != shape)
-    return absl::InvalidArgumentError(
-        absl::StrCat((*t)->source, ": tensor '", name, "' has shape [",
-                     absl::StrJoin((*t)->shape, ", "), "] but the model's config implies [",
-                     absl::StrJoin(shape, ", "), "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        (*t)->source, ": tensor '", name, "' has shape [", absl::StrJoin((*t)->shape, ", "),
+        "] but the model's config implies [", absl::StrJoin(shape, ", "), "]"));
   return t;
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

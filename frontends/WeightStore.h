@@ -22,11 +22,11 @@ namespace tessel::frontends {
 struct WeightTensor {
   std::string name;
   WeightType type = WeightType::F32;
-  std::vector<int64_t> shape;  // outermost first
+  std::vector<int64_t> shape; // outermost first
   const uint8_t *data = nullptr;
   uint64_t bytes = 0;
   std::shared_ptr<const void> owner;
-  std::string source;  // file it came from, for messages
+  std::string source; // file it came from, for messages
 
   int64_t numel() const;
   /// The values as f32 (a copy; quantized types are dequantized).
@@ -36,7 +36,7 @@ struct WeightTensor {
 };
 
 class WeightStore {
- public:
+public:
   void add(WeightTensor t) { tensors_[t.name] = std::move(t); }
   bool contains(const std::string &name) const { return tensors_.count(name) != 0; }
   /// The tensor, or an error naming it and the model file.
@@ -47,13 +47,13 @@ class WeightStore {
   const std::map<std::string, WeightTensor> &all() const { return tensors_; }
   /// Keeps an owned buffer alive for tensors that point into it.
   void keepAlive(std::shared_ptr<const void> p) { buffers_.push_back(std::move(p)); }
-  std::string source;  // the model file or directory
+  std::string source; // the model file or directory
 
- private:
+private:
   std::map<std::string, WeightTensor> tensors_;
   std::vector<std::shared_ptr<const void>> buffers_;
 };
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_WEIGHTSTORE_H
+#endif // TESSEL_FRONTENDS_WEIGHTSTORE_H

@@ -30,24 +30,27 @@ uint16_t load16(const uint8_t *p) {
 }
 void store16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-}  // namespace
+} // namespace
 
 absl::StatusOr<WeightTypeInfo> weightTypeInfo(uint32_t ggmlType) {
   for (const auto &t : kTypes)
-    if (static_cast<uint32_t>(t.type) == ggmlType) return t;
+    if (static_cast<uint32_t>(t.type) == ggmlType)
+      return t;
   return absl::UnimplementedError(absl::StrCat(
       "weight type ", ggmlType, " is not supported; supported: f32, f16, bf16, q8_0, q4_0"));
 }
 
 const WeightTypeInfo &weightTypeInfo(WeightType type) {
   for (const auto &t : kTypes)
-    if (t.type == type) return t;
+    if (t.type == type)
+      return t;
   return kTypes[0];
 }
 
 absl::StatusOr<WeightType> parseWeightType(const std::string &name) {
   for (const auto &t : kTypes)
-    if (name == t.name) return t.type;
+    if (name == t.name)
+      return t.type;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown weight type '", name, "'; expected f32, f16, bf16, q8_0 or q4_0"));
 }
@@ -66,7 +69,7 @@ float halfToFloat(uint16_t h) {
   if (exp == 0) {
     if (mant == 0) {
       bits = sign;
-    } else {  // subnormal: renormalise
+    } else { // subnormal: renormalise
       int e = -1;
       do {
         ++e;
@@ -89,12 +92,14 @@ uint16_t floatToHalf(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0);
-  if (absx >= 0x477ff000u) return sign | 0x7c00u;  // rounds past the largest half
-  if (absx < 0x38800000u) {                        // half subnormal or zero
+  if (absx >= 0x7f800000u)
+    return sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0);
+  if (absx >= 0x477ff000u)
+    return sign | 0x7c00u;  // rounds past the largest half
+  if (absx < 0x38800000u) { // half subnormal or zero
     float a;
     std::memcpy(&a, &absx, 4);
-    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f));  // a / 2^-24
+    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f)); // a / 2^-24
   }
   // Normal: round the 13 dropped mantissa bits to nearest even.
   uint32_t rounded = absx + 0xfffu + ((absx >> 13) & 1u);
@@ -111,86 +116,95 @@ float bf16ToFloat(uint16_t h) {
 uint16_t floatToBf16(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40);  // NaN
+  if ((x & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((x >> 16) | 0x40); // NaN
   return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
 void dequantizeRow(WeightType type, const uint8_t *src, float *dst, int64_t n) {
-  if (n <= 0) return;  // empty tensors may have null buffers
+  if (n <= 0)
+    return; // empty tensors may have null buffers
   switch (type) {
-    case WeightType::F32:
-      std::memcpy(dst, src, n * 4);
-      return;
-    case WeightType::F16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = halfToFloat(load16(src + 2 * i));
-      return;
-    case WeightType::BF16:
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16ToFloat(load16(src + 2 * i));
-      return;
-    case WeightType::Q8_0:
-      for (int64_t b = 0; b < n / kQBlock; ++b) {
-        const uint8_t *blk = src + b * (2 + kQBlock);
-        float d = halfToFloat(load16(blk));
-        for (int64_t j = 0; j < kQBlock; ++j)
-          dst[b * kQBlock + j] = d * static_cast<int8_t>(blk[2 + j]);
+  case WeightType::F32:
+    std::memcpy(dst, src, n * 4);
+    return;
+  case WeightType::F16:
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = halfToFloat(load16(src + 2 * i));
+    return;
+  case WeightType::BF16:
+    for (int64_t i = 0; i < n; ++i)
+      dst[i] = bf16ToFloat(load16(src + 2 * i));
+    return;
+  case WeightType::Q8_0:
+    for (int64_t b = 0; b < n / kQBlock; ++b) {
+      const uint8_t *blk = src + b * (2 + kQBlock);
+      float d = halfToFloat(load16(blk));
+      for (int64_t j = 0; j < kQBlock; ++j)
+        dst[b * kQBlock + j] = d * static_cast<int8_t>(blk[2 + j]);
+    }
+    return;
+  case WeightType::Q4_0:
+    for (int64_t b = 0; b < n / kQBlock; ++b) {
+      const uint8_t *blk = src + b * (2 + kQBlock / 2);
+      float d = halfToFloat(load16(blk));
+      for (int64_t j = 0; j < kQBlock / 2; ++j) {
+        dst[b * kQBlock + j] = d * ((blk[2 + j] & 0x0f) - 8);
+        dst[b * kQBlock + j + kQBlock / 2] = d * ((blk[2 + j] >> 4) - 8);
       }
-      return;
-    case WeightType::Q4_0:
-      for (int64_t b = 0; b < n / kQBlock; ++b) {
-        const uint8_t *blk = src + b * (2 + kQBlock / 2);
-        float d = halfToFloat(load16(blk));
-        for (int64_t j = 0; j < kQBlock / 2; ++j) {
-          dst[b * kQBlock + j] = d * ((blk[2 + j] & 0x0f) - 8);
-          dst[b * kQBlock + j + kQBlock / 2] = d * ((blk[2 + j] >> 4) - 8);
-        }
-      }
-      return;
+    }
+    return;
   }
 }
 
 void quantizeRow(WeightType type, const float *src, uint8_t *dst, int64_t n) {
-  if (n <= 0) return;
+  if (n <= 0)
+    return;
   switch (type) {
-    case WeightType::F32:
-      std::memcpy(dst, src, n * 4);
-      return;
-    case WeightType::F16:
-      for (int64_t i = 0; i < n; ++i) store16(dst + 2 * i, floatToHalf(src[i]));
-      return;
-    case WeightType::BF16:
-      for (int64_t i = 0; i < n; ++i) store16(dst + 2 * i, floatToBf16(src[i]));
-      return;
-    case WeightType::Q8_0:
-      for (int64_t b = 0; b < n / kQBlock; ++b) {
-        const float *x = src + b * kQBlock;
-        uint8_t *blk = dst + b * (2 + kQBlock);
-        float amax = 0;
-        for (int64_t j = 0; j < kQBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
-        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        store16(blk, floatToHalf(d));
-        for (int64_t j = 0; j < kQBlock; ++j)
-          blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::nearbyint(x[j] * id)));
+  case WeightType::F32:
+    std::memcpy(dst, src, n * 4);
+    return;
+  case WeightType::F16:
+    for (int64_t i = 0; i < n; ++i)
+      store16(dst + 2 * i, floatToHalf(src[i]));
+    return;
+  case WeightType::BF16:
+    for (int64_t i = 0; i < n; ++i)
+      store16(dst + 2 * i, floatToBf16(src[i]));
+    return;
+  case WeightType::Q8_0:
+    for (int64_t b = 0; b < n / kQBlock; ++b) {
+      const float *x = src + b * kQBlock;
+      uint8_t *blk = dst + b * (2 + kQBlock);
+      float amax = 0;
+      for (int64_t j = 0; j < kQBlock; ++j)
+        amax = std::max(amax, std::fabs(x[j]));
+      float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+      store16(blk, floatToHalf(d));
+      for (int64_t j = 0; j < kQBlock; ++j)
+        blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::nearbyint(x[j] * id)));
+    }
+    return;
+  case WeightType::Q4_0:
+    for (int64_t b = 0; b < n / kQBlock; ++b) {
+      const float *x = src + b * kQBlock;
+      uint8_t *blk = dst + b * (2 + kQBlock / 2);
+      // The value of largest magnitude maps to -8, so its sign picks d's.
+      float amax = 0, signedMax = 0;
+      for (int64_t j = 0; j < kQBlock; ++j)
+        if (std::fabs(x[j]) > amax)
+          amax = std::fabs(x[j]), signedMax = x[j];
+      float d = signedMax / -8.0f, id = d ? 1.0f / d : 0.0f;
+      store16(blk, floatToHalf(d));
+      for (int64_t j = 0; j < kQBlock / 2; ++j) {
+        auto q = [&](float v) {
+          return static_cast<uint8_t>(std::min(15.0f, std::floor(v * id + 8.5f)));
+        };
+        blk[2 + j] = q(x[j]) | q(x[j + kQBlock / 2]) << 4;
       }
-      return;
-    case WeightType::Q4_0:
-      for (int64_t b = 0; b < n / kQBlock; ++b) {
-        const float *x = src + b * kQBlock;
-        uint8_t *blk = dst + b * (2 + kQBlock / 2);
-        // The value of largest magnitude maps to -8, so its sign picks d's.
-        float amax = 0, signedMax = 0;
-        for (int64_t j = 0; j < kQBlock; ++j)
-          if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), signedMax = x[j];
-        float d = signedMax / -8.0f, id = d ? 1.0f / d : 0.0f;
-        store16(blk, floatToHalf(d));
-        for (int64_t j = 0; j < kQBlock / 2; ++j) {
-          auto q = [&](float v) {
-            return static_cast<uint8_t>(std::min(15.0f, std::floor(v * id + 8.5f)));
-          };
-          blk[2 + j] = q(x[j]) | q(x[j + kQBlock / 2]) << 4;
-        }
-      }
-      return;
+    }
+    return;
   }
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -27,7 +27,7 @@ enum class WeightType : uint32_t {
 /// Layout of one type: `blockElems` values are stored in `blockBytes`.
 struct WeightTypeInfo {
   WeightType type;
-  const char *name;  // "f32", "q8_0", ...
+  const char *name; // "f32", "q8_0", ...
   int64_t blockElems;
   int64_t blockBytes;
 };
@@ -51,6 +51,6 @@ uint16_t floatToHalf(float f);
 float bf16ToFloat(uint16_t h);
 uint16_t floatToBf16(float f);
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_WEIGHTTYPES_H
+#endif // TESSEL_FRONTENDS_WEIGHTTYPES_H

@@ -17,17 +17,19 @@ Value LinalgBuilder::generic(int64_t numLoops, ValueRange inputs,
   MLIRContext *ctx = b.getContext();
   auto map = [&](ArrayRef<int64_t> dims) {
     SmallVector<AffineExpr> exprs;
-    for (int64_t d : dims) exprs.push_back(getAffineDimExpr(d, ctx));
+    for (int64_t d : dims)
+      exprs.push_back(getAffineDimExpr(d, ctx));
     return AffineMap::get(numLoops, 0, exprs, ctx);
   };
   SmallVector<AffineMap> maps;
-  for (const auto &d : inputDims) maps.push_back(map(d));
+  for (const auto &d : inputDims)
+    maps.push_back(map(d));
   maps.push_back(map(initDims));
-  auto op = linalg::GenericOp::create(
-      b, loc, init.getType(), inputs, init, maps, iterators,
-      [&](OpBuilder &nb, Location nl, ValueRange args) {
-        linalg::YieldOp::create(nb, nl, ValueRange{body(nb, nl, args)});
-      });
+  auto op =
+      linalg::GenericOp::create(b, loc, init.getType(), inputs, init, maps, iterators,
+                                [&](OpBuilder &nb, Location nl, ValueRange args) {
+                                  linalg::YieldOp::create(nb, nl, ValueRange{body(nb, nl, args)});
+                                });
   return op.getResult(0);
 }
 
@@ -43,7 +45,8 @@ RankedTensorType LinalgBuilder::type(ArrayRef<Value> dims, Type elem) {
 Value LinalgBuilder::empty(ArrayRef<Value> dims, Type elem) {
   SmallVector<Value> dynamic;
   for (Value d : dims)
-    if (!getConstantIntValue(d)) dynamic.push_back(d);
+    if (!getConstantIntValue(d))
+      dynamic.push_back(d);
   return tensor::EmptyOp::create(b, loc, type(dims, elem), dynamic);
 }
 
@@ -53,7 +56,8 @@ Value LinalgBuilder::fill(ArrayRef<Value> dims, Value value) {
 
 Value LinalgBuilder::dim(Value x, int64_t d) {
   auto t = cast<RankedTensorType>(x.getType());
-  if (!t.isDynamicDim(d)) return index(t.getDimSize(d));
+  if (!t.isDynamicDim(d))
+    return index(t.getDimSize(d));
   return tensor::DimOp::create(b, loc, x, d);
 }
 
@@ -72,4 +76,4 @@ Value LinalgBuilder::f32(double v) {
 
 OpFoldResult LinalgBuilder::ofr(Value v) { return getAsOpFoldResult(v); }
 
-}  // namespace tessel
+} // namespace tessel

@@ -14,7 +14,7 @@
 namespace tessel {
 
 class LinalgBuilder {
- public:
+public:
   using Body = llvm::function_ref<mlir::Value(mlir::OpBuilder &, mlir::Location, mlir::ValueRange)>;
 
   LinalgBuilder(mlir::OpBuilder &b, mlir::Location loc) : b(b), loc(loc) {}
@@ -42,6 +42,6 @@ class LinalgBuilder {
   mlir::Location loc;
 };
 
-}  // namespace tessel
+} // namespace tessel
 
-#endif  // TESSEL_PASSES_LINALGBUILDER_H
+#endif // TESSEL_PASSES_LINALGBUILDER_H

@@ -20,7 +20,7 @@
 namespace tessel {
 #define GEN_PASS_DEF_TESSELLOWEREINSUM
 #include "passes/Passes.h.inc"
-}  // namespace tessel
+} // namespace tessel
 
 using namespace mlir;
 
@@ -36,10 +36,10 @@ Value zeros(OpBuilder &b, Location loc, RankedTensorType type, ValueRange dynami
 
 // The extent of every label, as a Value (for dynamic shapes) and statically.
 struct LabelExtents {
-  std::string labels;  // output labels first, then reduced ones
+  std::string labels; // output labels first, then reduced ones
   SmallVector<int64_t> sizes;
-  SmallVector<Value> operandOf;  // an operand holding the label
-  SmallVector<int64_t> dimOf;    // its dimension there
+  SmallVector<Value> operandOf; // an operand holding the label
+  SmallVector<int64_t> dimOf;   // its dimension there
 };
 
 LabelExtents collectLabels(const EinsumEquation &eq, ValueRange inputs) {
@@ -47,7 +47,8 @@ LabelExtents collectLabels(const EinsumEquation &eq, ValueRange inputs) {
   e.labels = eq.output;
   for (const std::string &term : eq.inputs)
     for (char c : term)
-      if (e.labels.find(c) == std::string::npos) e.labels.push_back(c);
+      if (e.labels.find(c) == std::string::npos)
+        e.labels.push_back(c);
   e.sizes.assign(e.labels.size(), ShapedType::kDynamic);
   e.operandOf.assign(e.labels.size(), Value());
   e.dimOf.assign(e.labels.size(), 0);
@@ -72,26 +73,30 @@ Value lowerToGeneric(OpBuilder &b, Location loc, const EinsumEquation &eq, Value
   MLIRContext *ctx = b.getContext();
   auto mapFor = [&](const std::string &term) {
     SmallVector<AffineExpr> exprs;
-    for (char c : term) exprs.push_back(getAffineDimExpr(e.labels.find(c), ctx));
+    for (char c : term)
+      exprs.push_back(getAffineDimExpr(e.labels.find(c), ctx));
     return AffineMap::get(e.labels.size(), 0, exprs, ctx);
   };
   SmallVector<AffineMap> maps;
-  for (const std::string &term : eq.inputs) maps.push_back(mapFor(term));
+  for (const std::string &term : eq.inputs)
+    maps.push_back(mapFor(term));
   maps.push_back(mapFor(eq.output));
   SmallVector<utils::IteratorType> iterators(e.labels.size(), utils::IteratorType::reduction);
-  for (size_t l = 0; l < eq.output.size(); ++l) iterators[l] = utils::IteratorType::parallel;
+  for (size_t l = 0; l < eq.output.size(); ++l)
+    iterators[l] = utils::IteratorType::parallel;
   SmallVector<Value> dynamicDims;
   for (size_t l = 0; l < eq.output.size(); ++l)
     if (resultType.isDynamicDim(l))
       dynamicDims.push_back(tensor::DimOp::create(b, loc, e.operandOf[l], e.dimOf[l]));
   Value init = zeros(b, loc, resultType, dynamicDims);
-  auto generic = linalg::GenericOp::create(b, 
-      loc, resultType, inputs, init, maps, iterators,
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, inputs, init, maps, iterators,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         Value product = args[0];
         for (size_t i = 1; i + 1 < args.size(); ++i)
           product = arith::MulFOp::create(nb, nloc, product, args[i]);
-        linalg::YieldOp::create(nb, nloc, ValueRange{arith::AddFOp::create(nb, nloc, args.back(), product)});
+        linalg::YieldOp::create(nb, nloc,
+                                ValueRange{arith::AddFOp::create(nb, nloc, args.back(), product)});
       });
   return generic.getResult(0);
 }
@@ -99,7 +104,8 @@ Value lowerToGeneric(OpBuilder &b, Location loc, const EinsumEquation &eq, Value
 // transpose(x) so that its labels come in `order`.
 Value transposeTo(OpBuilder &b, Location loc, Value x, const std::string &labels,
                   const std::string &order) {
-  if (labels == order) return x;
+  if (labels == order)
+    return x;
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> perm, shape;
   for (char c : order) {
@@ -115,9 +121,11 @@ SmallVector<ReassociationIndices> groupsOf(ArrayRef<size_t> sizes) {
   SmallVector<ReassociationIndices> groups;
   int64_t d = 0;
   for (size_t n : sizes) {
-    if (n == 0) continue;
+    if (n == 0)
+      continue;
     groups.emplace_back();
-    for (size_t i = 0; i < n; ++i) groups.back().push_back(d++);
+    for (size_t i = 0; i < n; ++i)
+      groups.back().push_back(d++);
   }
   return groups;
 }
@@ -130,30 +138,33 @@ SmallVector<ReassociationIndices> unitDimsFor(ArrayRef<size_t> sizes) {
   SmallVector<int64_t> pendingUnits;
   for (int64_t t = 0; t < 3; ++t) {
     if (sizes[t] == 0) {
-      if (groups.empty()) pendingUnits.push_back(t);
-      else groups.back().push_back(t);
+      if (groups.empty())
+        pendingUnits.push_back(t);
+      else
+        groups.back().push_back(t);
       continue;
     }
     groups.emplace_back(pendingUnits.begin(), pendingUnits.end());
     pendingUnits.clear();
     groups.back().push_back(t);
   }
-  return groups;  // empty when every group is empty (a scalar)
+  return groups; // empty when every group is empty (a scalar)
 }
 
 // [g0 dims..., g1 dims..., g2 dims...] <-> [s0, s1, s2]: collapse each group
 // to one dim, then add unit dims for empty groups (or the reverse).
-Value toRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
-              RankedTensorType rank3) {
+Value toRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes, RankedTensorType rank3) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> collapsedShape;
   for (int64_t t = 0; t < 3; ++t)
-    if (sizes[t]) collapsedShape.push_back(rank3.getDimSize(t));
+    if (sizes[t])
+      collapsedShape.push_back(rank3.getDimSize(t));
   auto collapsedType = RankedTensorType::get(collapsedShape, type.getElementType());
   Value v = x;
   if (type.getRank() != static_cast<int64_t>(collapsedShape.size()))
     v = tensor::CollapseShapeOp::create(b, loc, collapsedType, x, groupsOf(sizes));
-  if (collapsedShape.size() == 3) return v;
+  if (collapsedShape.size() == 3)
+    return v;
   return tensor::ExpandShapeOp::create(b, loc, rank3, v, unitDimsFor(sizes));
 }
 
@@ -162,12 +173,14 @@ Value fromRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> collapsedShape;
   for (int64_t t = 0; t < 3; ++t)
-    if (sizes[t]) collapsedShape.push_back(type.getDimSize(t));
+    if (sizes[t])
+      collapsedShape.push_back(type.getDimSize(t));
   auto collapsedType = RankedTensorType::get(collapsedShape, type.getElementType());
   Value v = x;
   if (collapsedShape.size() != 3)
     v = tensor::CollapseShapeOp::create(b, loc, collapsedType, x, unitDimsFor(sizes));
-  if (natural.getRank() == static_cast<int64_t>(collapsedShape.size())) return v;
+  if (natural.getRank() == static_cast<int64_t>(collapsedShape.size()))
+    return v;
   return tensor::ExpandShapeOp::create(b, loc, natural, v, groupsOf(sizes));
 }
 
@@ -175,27 +188,36 @@ Value fromRank3(OpBuilder &b, Location loc, Value x, ArrayRef<size_t> sizes,
 // contraction over static shapes; fails (returns null) otherwise.
 Value lowerToBatchMatmul(OpBuilder &b, Location loc, const EinsumEquation &eq, ValueRange inputs,
                          RankedTensorType resultType) {
-  if (inputs.size() != 2 || !resultType.hasStaticShape()) return Value();
+  if (inputs.size() != 2 || !resultType.hasStaticShape())
+    return Value();
   for (Value v : inputs)
-    if (!cast<RankedTensorType>(v.getType()).hasStaticShape()) return Value();
+    if (!cast<RankedTensorType>(v.getType()).hasStaticShape())
+      return Value();
   const std::string &a = eq.inputs[0], &bb = eq.inputs[1], &out = eq.output;
   std::string batch, m, n, k;
   for (char c : a) {
     bool inB = bb.find(c) != std::string::npos, inOut = out.find(c) != std::string::npos;
-    if (inB && inOut) batch.push_back(c);
-    else if (inOut) m.push_back(c);
-    else if (inB) k.push_back(c);
-    else return Value();  // summed inside A alone: not a plain contraction
+    if (inB && inOut)
+      batch.push_back(c);
+    else if (inOut)
+      m.push_back(c);
+    else if (inB)
+      k.push_back(c);
+    else
+      return Value(); // summed inside A alone: not a plain contraction
   }
   for (char c : bb) {
     bool inA = a.find(c) != std::string::npos, inOut = out.find(c) != std::string::npos;
-    if (!inA && inOut) n.push_back(c);
-    else if (!inA) return Value();
+    if (!inA && inOut)
+      n.push_back(c);
+    else if (!inA)
+      return Value();
   }
   LabelExtents e = collectLabels(eq, inputs);
   auto extent = [&](const std::string &labels) {
     int64_t p = 1;
-    for (char c : labels) p *= e.sizes[e.labels.find(c)];
+    for (char c : labels)
+      p *= e.sizes[e.labels.find(c)];
     return p;
   };
   Type f32 = resultType.getElementType();
@@ -207,12 +229,13 @@ Value lowerToBatchMatmul(OpBuilder &b, Location loc, const EinsumEquation &eq, V
   Value rhs3 = toRank3(b, loc, rhs, {batch.size(), k.size(), n.size()},
                        RankedTensorType::get({sb, sk, sn}, f32));
   Value acc = zeros(b, loc, RankedTensorType::get({sb, sm, sn}, f32), {});
-  Value prod = linalg::BatchMatmulOp::create(b, loc, ValueRange{lhs3, rhs3}, ValueRange{acc})
-                   .getResult(0);
+  Value prod =
+      linalg::BatchMatmulOp::create(b, loc, ValueRange{lhs3, rhs3}, ValueRange{acc}).getResult(0);
   // Back to [batch..., m..., n...], then to the output's label order.
   std::string natural = batch + m + n;
   SmallVector<int64_t> naturalShape;
-  for (char c : natural) naturalShape.push_back(e.sizes[e.labels.find(c)]);
+  for (char c : natural)
+    naturalShape.push_back(e.sizes[e.labels.find(c)]);
   Value expanded = fromRank3(b, loc, prod, {batch.size(), m.size(), n.size()},
                              RankedTensorType::get(naturalShape, f32));
   return transposeTo(b, loc, expanded, natural, out);
@@ -234,13 +257,15 @@ struct LowerEinsumPass : impl::TesselLowerEinsumBase<LowerEinsumPass> {
       OpBuilder b(op);
       auto resultType = cast<RankedTensorType>(op.getType());
       Value lowered;
-      if (useBatchMatmul) lowered = lowerToBatchMatmul(b, op.getLoc(), eq, op.getInputs(), resultType);
-      if (!lowered) lowered = lowerToGeneric(b, op.getLoc(), eq, op.getInputs(), resultType);
+      if (useBatchMatmul)
+        lowered = lowerToBatchMatmul(b, op.getLoc(), eq, op.getInputs(), resultType);
+      if (!lowered)
+        lowered = lowerToGeneric(b, op.getLoc(), eq, op.getInputs(), resultType);
       op.replaceAllUsesWith(lowered);
       op.erase();
     }
   }
 };
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -10,14 +10,14 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "passes/LinalgBuilder.h"
 #include "passes/Passes.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace tessel {
 #define GEN_PASS_DEF_TESSELLOWERTOLINALG
 #include "passes/Passes.h.inc"
-}  // namespace tessel
+} // namespace tessel
 
 using namespace mlir;
 
@@ -28,13 +28,16 @@ using utils::IteratorType;
 
 SmallVector<int64_t> iota(int64_t n, int64_t from = 0) {
   SmallVector<int64_t> v;
-  for (int64_t i = 0; i < n; ++i) v.push_back(from + i);
+  for (int64_t i = 0; i < n; ++i)
+    v.push_back(from + i);
   return v;
 }
-SmallVector<IteratorType> parallel(int64_t n) { return SmallVector<IteratorType>(n, IteratorType::parallel); }
+SmallVector<IteratorType> parallel(int64_t n) {
+  return SmallVector<IteratorType>(n, IteratorType::parallel);
+}
 
 class OpLowering {
- public:
+public:
   explicit OpLowering(Operation *op) : b(op), loc(op->getLoc()), lb(b, loc), f32(b.getF32Type()) {}
 
   // y[..., n] = bias[n] + sum_k x[..., k] w[n, k]
@@ -42,9 +45,10 @@ class OpLowering {
     SmallVector<Value> outDims = lb.dims(x);
     int64_t r = outDims.size();
     outDims.back() = lb.dim(w, 0);
-    Value init = bias ? lb.generic(r, {bias}, {{r - 1}}, lb.empty(outDims, f32), iota(r),
-                                   parallel(r), [](OpBuilder &, Location, ValueRange a) { return a[0]; })
-                      : lb.fill(outDims, lb.f32(0.0));
+    Value init =
+        bias ? lb.generic(r, {bias}, {{r - 1}}, lb.empty(outDims, f32), iota(r), parallel(r),
+                          [](OpBuilder &, Location, ValueRange a) { return a[0]; })
+             : lb.fill(outDims, lb.f32(0.0));
     SmallVector<int64_t> xDims = iota(r - 1);
     xDims.push_back(r);
     SmallVector<IteratorType> its = parallel(r);
@@ -88,15 +92,15 @@ class OpLowering {
     });
     Value n = lastExtentF32(x), eps = lb.f32(op.getEpsilon().convertToDouble());
     Value offset = lb.f32(op.getUnitOffset() ? 1.0 : 0.0), one = lb.f32(1.0);
-    return lb.generic(r, {x, ss, op.getWeight()}, {iota(r), iota(r - 1), {r - 1}},
-                      lb.empty(lb.dims(x), f32), iota(r), parallel(r),
-                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                        Value mean = arith::DivFOp::create(nb, nl, a[1], n);
-                        Value root = math::SqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps));
-                        Value inv = arith::DivFOp::create(nb, nl, one, root);
-                        Value w = arith::AddFOp::create(nb, nl, a[2], offset);
-                        return arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, a[0], inv), w);
-                      });
+    return lb.generic(
+        r, {x, ss, op.getWeight()}, {iota(r), iota(r - 1), {r - 1}}, lb.empty(lb.dims(x), f32),
+        iota(r), parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          Value mean = arith::DivFOp::create(nb, nl, a[1], n);
+          Value root = math::SqrtOp::create(nb, nl, arith::AddFOp::create(nb, nl, mean, eps));
+          Value inv = arith::DivFOp::create(nb, nl, one, root);
+          Value w = arith::AddFOp::create(nb, nl, a[2], offset);
+          return arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, a[0], inv), w);
+        });
   }
 
   Value layerNorm(LayerNormOp op) {
@@ -106,15 +110,16 @@ class OpLowering {
     Value sum = rowSum(x, {}, {}, [](OpBuilder &, Location, ValueRange a) { return a[0]; });
     SmallVector<Value> xDims = lb.dims(x);
     SmallVector<Value> rows(xDims.begin(), xDims.end() - 1);
-    Value mean = lb.generic(r - 1, {sum}, {iota(r - 1)}, lb.empty(rows, f32),
-                            iota(r - 1), parallel(r - 1),
-                            [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                              return arith::DivFOp::create(nb, nl, a[0], n);
-                            });
-    Value var = rowSum(x, {mean}, {iota(r - 1)}, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-      Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
-      return arith::MulFOp::create(nb, nl, c, c);
-    });
+    Value mean =
+        lb.generic(r - 1, {sum}, {iota(r - 1)}, lb.empty(rows, f32), iota(r - 1), parallel(r - 1),
+                   [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                     return arith::DivFOp::create(nb, nl, a[0], n);
+                   });
+    Value var =
+        rowSum(x, {mean}, {iota(r - 1)}, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          Value c = arith::SubFOp::create(nb, nl, a[0], a[1]);
+          return arith::MulFOp::create(nb, nl, c, c);
+        });
     SmallVector<Value> ins = {x, mean, var, op.getWeight()};
     SmallVector<SmallVector<int64_t>> maps = {iota(r), iota(r - 1), iota(r - 1), {r - 1}};
     if (op.getBias()) {
@@ -122,14 +127,16 @@ class OpLowering {
       maps.push_back({r - 1});
     }
     bool hasBias = static_cast<bool>(op.getBias());
-    return lb.generic(r, ins, maps, lb.empty(lb.dims(x), f32), iota(r), parallel(r),
-                      [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                        Value centered = arith::SubFOp::create(nb, nl, a[0], a[1]);
-                        Value v = arith::AddFOp::create(nb, nl, arith::DivFOp::create(nb, nl, a[2], n), eps);
-                        Value inv = arith::DivFOp::create(nb, nl, one, math::SqrtOp::create(nb, nl, v));
-                        Value y = arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, centered, inv), a[3]);
-                        return hasBias ? arith::AddFOp::create(nb, nl, y, a[4]).getResult() : y;
-                      });
+    return lb.generic(
+        r, ins, maps, lb.empty(lb.dims(x), f32), iota(r), parallel(r),
+        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          Value centered = arith::SubFOp::create(nb, nl, a[0], a[1]);
+          Value v = arith::AddFOp::create(nb, nl, arith::DivFOp::create(nb, nl, a[2], n), eps);
+          Value inv = arith::DivFOp::create(nb, nl, one, math::SqrtOp::create(nb, nl, v));
+          Value y =
+              arith::MulFOp::create(nb, nl, arith::MulFOp::create(nb, nl, centered, inv), a[3]);
+          return hasBias ? arith::AddFOp::create(nb, nl, y, a[4]).getResult() : y;
+        });
   }
 
   Value rope(RopeOp op) {
@@ -139,13 +146,18 @@ class OpLowering {
     int64_t rot = op.getRotaryDim() ? static_cast<int64_t>(*op.getRotaryDim()) : headDim;
     int64_t half = rot / 2;
     bool interleaved = op.getLayout() == RopeLayout::interleaved;
-    double theta = op.getTheta().convertToDouble(), scaling = op.getLinearScaling().convertToDouble();
+    double theta = op.getTheta().convertToDouble(),
+           scaling = op.getLinearScaling().convertToDouble();
     Type f64 = b.getF64Type();
     return lb.generic(
         4, {x, positions}, {iota(4), {0, 1}}, lb.empty(lb.dims(x), f32), iota(4), parallel(4),
         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-          auto cIdx = [&](int64_t v) { return arith::ConstantIndexOp::create(nb, nl, v).getResult(); };
-          auto cF64 = [&](double v) { return arith::ConstantOp::create(nb, nl, nb.getF64FloatAttr(v)).getResult(); };
+          auto cIdx = [&](int64_t v) {
+            return arith::ConstantIndexOp::create(nb, nl, v).getResult();
+          };
+          auto cF64 = [&](double v) {
+            return arith::ConstantOp::create(nb, nl, nb.getF64FloatAttr(v)).getResult();
+          };
           Value d = linalg::IndexOp::create(nb, nl, 3);
           Value rotated = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, d, cIdx(rot));
           Value isFirst, pair, partner;
@@ -153,12 +165,15 @@ class OpLowering {
             Value rem = arith::RemUIOp::create(nb, nl, d, cIdx(2));
             isFirst = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, rem, cIdx(0));
             pair = arith::DivUIOp::create(nb, nl, d, cIdx(2));
-            partner = arith::SelectOp::create(nb, nl, isFirst, arith::AddIOp::create(nb, nl, d, cIdx(1)),
-                                              arith::SubIOp::create(nb, nl, d, cIdx(1)));
+            partner =
+                arith::SelectOp::create(nb, nl, isFirst, arith::AddIOp::create(nb, nl, d, cIdx(1)),
+                                        arith::SubIOp::create(nb, nl, d, cIdx(1)));
           } else {
             isFirst = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, d, cIdx(half));
-            pair = arith::SelectOp::create(nb, nl, isFirst, d, arith::SubIOp::create(nb, nl, d, cIdx(half)));
-            partner = arith::SelectOp::create(nb, nl, isFirst, arith::AddIOp::create(nb, nl, d, cIdx(half)),
+            pair = arith::SelectOp::create(nb, nl, isFirst, d,
+                                           arith::SubIOp::create(nb, nl, d, cIdx(half)));
+            partner = arith::SelectOp::create(nb, nl, isFirst,
+                                              arith::AddIOp::create(nb, nl, d, cIdx(half)),
                                               arith::SubIOp::create(nb, nl, d, cIdx(half)));
           }
           // Past rotary_dim nothing turns; keep the indices in range anyway.
@@ -179,42 +194,48 @@ class OpLowering {
             Value factor = arith::ExtFOp::create(nb, nl, f64, ffValue);
             inv = arith::DivFOp::create(nb, nl, inv, factor);
           }
-          Value angle = arith::MulFOp::create(nb, nl, arith::DivFOp::create(nb, nl, pos, cF64(scaling)), inv);
+          Value angle =
+              arith::MulFOp::create(nb, nl, arith::DivFOp::create(nb, nl, pos, cF64(scaling)), inv);
           Value c = math::CosOp::create(nb, nl, angle), s = math::SinOp::create(nb, nl, angle);
           Value self = arith::ExtFOp::create(nb, nl, f64, a[0]);
           Value otherF = arith::ExtFOp::create(nb, nl, f64, other);
           Value selfC = arith::MulFOp::create(nb, nl, self, c);
           Value otherS = arith::MulFOp::create(nb, nl, otherF, s);
-          Value y = arith::SelectOp::create(nb, nl, isFirst, arith::SubFOp::create(nb, nl, selfC, otherS),
-                                            arith::AddFOp::create(nb, nl, selfC, otherS));
+          Value y =
+              arith::SelectOp::create(nb, nl, isFirst, arith::SubFOp::create(nb, nl, selfC, otherS),
+                                      arith::AddFOp::create(nb, nl, selfC, otherS));
           Value y32 = arith::TruncFOp::create(nb, nl, f32, y);
           return arith::SelectOp::create(nb, nl, rotated, y32, a[0]);
         });
   }
 
   Value activate(OpBuilder &nb, Location nl, Activation act, bool tanhApprox, Value x) {
-    auto c = [&](double v) { return arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(v)).getResult(); };
+    auto c = [&](double v) {
+      return arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(v)).getResult();
+    };
     switch (act) {
-      case Activation::relu:
-        return arith::MaximumFOp::create(nb, nl, x, c(0.0));
-      case Activation::silu:
-      case Activation::swiglu: {
-        Value e = math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, x));
-        return arith::DivFOp::create(nb, nl, x, arith::AddFOp::create(nb, nl, c(1.0), e));
+    case Activation::relu:
+      return arith::MaximumFOp::create(nb, nl, x, c(0.0));
+    case Activation::silu:
+    case Activation::swiglu: {
+      Value e = math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, x));
+      return arith::DivFOp::create(nb, nl, x, arith::AddFOp::create(nb, nl, c(1.0), e));
+    }
+    case Activation::gelu:
+    case Activation::geglu: {
+      Value inner;
+      if (tanhApprox) {
+        Value x3 = arith::MulFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x, x));
+        Value u = arith::AddFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x3, c(0.044715)));
+        inner =
+            math::TanhOp::create(nb, nl, arith::MulFOp::create(nb, nl, u, c(0.7978845608028654)));
+      } else {
+        inner =
+            math::ErfOp::create(nb, nl, arith::MulFOp::create(nb, nl, x, c(0.7071067811865476)));
       }
-      case Activation::gelu:
-      case Activation::geglu: {
-        Value inner;
-        if (tanhApprox) {
-          Value x3 = arith::MulFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x, x));
-          Value u = arith::AddFOp::create(nb, nl, x, arith::MulFOp::create(nb, nl, x3, c(0.044715)));
-          inner = math::TanhOp::create(nb, nl, arith::MulFOp::create(nb, nl, u, c(0.7978845608028654)));
-        } else {
-          inner = math::ErfOp::create(nb, nl, arith::MulFOp::create(nb, nl, x, c(0.7071067811865476)));
-        }
-        Value half = arith::MulFOp::create(nb, nl, x, c(0.5));
-        return arith::MulFOp::create(nb, nl, half, arith::AddFOp::create(nb, nl, c(1.0), inner));
-      }
+      Value half = arith::MulFOp::create(nb, nl, x, c(0.5));
+      return arith::MulFOp::create(nb, nl, half, arith::AddFOp::create(nb, nl, c(1.0), inner));
+    }
     }
     return x;
   }
@@ -229,7 +250,8 @@ class OpLowering {
       Value gate = linear(op.getInput(), gateW, Value());
       hidden = lb.generic(r, {gate, up}, {iota(r), iota(r)}, lb.empty(lb.dims(up), f32), iota(r),
                           parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                            return arith::MulFOp::create(nb, nl, activate(nb, nl, act, tanhApprox, a[0]), a[1]);
+                            return arith::MulFOp::create(
+                                nb, nl, activate(nb, nl, act, tanhApprox, a[0]), a[1]);
                           });
     } else {
       hidden = lb.generic(r, {up}, {iota(r)}, lb.empty(lb.dims(up), f32), iota(r), parallel(r),
@@ -254,10 +276,12 @@ class OpLowering {
     int64_t r = op.getType().getRank(), axis = op.getAxis() < 0 ? op.getAxis() + r : op.getAxis();
     // Loops: the other dims in order, then the axis last.
     SmallVector<int64_t> xMap;
-    for (int64_t d = 0; d < r; ++d) xMap.push_back(d == axis ? r - 1 : (d < axis ? d : d - 1));
+    for (int64_t d = 0; d < r; ++d)
+      xMap.push_back(d == axis ? r - 1 : (d < axis ? d : d - 1));
     SmallVector<Value> all = lb.dims(x), rows;
     for (int64_t d = 0; d < r; ++d)
-      if (d != axis) rows.push_back(all[d]);
+      if (d != axis)
+        rows.push_back(all[d]);
     SmallVector<IteratorType> reduce = parallel(r - 1);
     reduce.push_back(IteratorType::reduction);
     Value negInf = lb.f32(-std::numeric_limits<double>::infinity());
@@ -268,10 +292,11 @@ class OpLowering {
     auto expShifted = [](OpBuilder &nb, Location nl, Value v, Value m) -> Value {
       return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, v, m));
     };
-    Value sum = lb.generic(r, {x, max}, {xMap, iota(r - 1)}, lb.fill(rows, lb.f32(0.0)), iota(r - 1),
-                           reduce, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                             return arith::AddFOp::create(nb, nl, a[2], expShifted(nb, nl, a[0], a[1]));
-                           });
+    Value sum =
+        lb.generic(r, {x, max}, {xMap, iota(r - 1)}, lb.fill(rows, lb.f32(0.0)), iota(r - 1),
+                   reduce, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                     return arith::AddFOp::create(nb, nl, a[2], expShifted(nb, nl, a[0], a[1]));
+                   });
     return lb.generic(r, {x, max, sum}, {xMap, iota(r - 1), iota(r - 1)}, lb.empty(all, f32), xMap,
                       parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                         return arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
@@ -311,18 +336,20 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
     });
     for (Operation *op : ops) {
       OpLowering l(op);
-      Value out = llvm::TypeSwitch<Operation *, Value>(op)
-                      .Case([&](LinearOp o) { return l.linear(o.getInput(), o.getWeight(), o.getBias()); })
-                      .Case([&](RMSNormOp o) { return l.rmsNorm(o); })
-                      .Case([&](LayerNormOp o) { return l.layerNorm(o); })
-                      .Case([&](RopeOp o) { return l.rope(o); })
-                      .Case([&](FFNOp o) { return l.ffn(o); })
-                      .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
-                      .Case([&](SoftmaxOp o) { return l.softmax(o); })
-                      .Case([&](EmbeddingOp o) { return l.embedding(o); })
-                      .Default([](Operation *) { return Value(); });
+      Value out =
+          llvm::TypeSwitch<Operation *, Value>(op)
+              .Case([&](LinearOp o) { return l.linear(o.getInput(), o.getWeight(), o.getBias()); })
+              .Case([&](RMSNormOp o) { return l.rmsNorm(o); })
+              .Case([&](LayerNormOp o) { return l.layerNorm(o); })
+              .Case([&](RopeOp o) { return l.rope(o); })
+              .Case([&](FFNOp o) { return l.ffn(o); })
+              .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
+              .Case([&](SoftmaxOp o) { return l.softmax(o); })
+              .Case([&](EmbeddingOp o) { return l.embedding(o); })
+              .Default([](Operation *) { return Value(); });
       if (!out) {
-        if (allowUnlowered) continue;
+        if (allowUnlowered)
+          continue;
         op->emitOpError() << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
                              "layer_norm, rope, ffn, residual_add, softmax; attention and einsum "
                              "by their own passes)";
@@ -334,5 +361,5 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
   }
 };
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

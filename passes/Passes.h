@@ -8,7 +8,7 @@
 
 namespace mlir::func {
 class FuncOp;
-}  // namespace mlir::func
+} // namespace mlir::func
 
 namespace tessel {
 
@@ -18,6 +18,6 @@ namespace tessel {
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
 
-}  // namespace tessel
+} // namespace tessel
 
-#endif  // TESSEL_PASSES_PASSES_H
+#endif // TESSEL_PASSES_PASSES_H

@@ -12,7 +12,7 @@
 namespace tessel {
 #define GEN_PASS_DEF_TESSELWEIGHTSTOARGUMENTS
 #include "passes/Passes.h.inc"
-}  // namespace tessel
+} // namespace tessel
 
 using namespace mlir;
 
@@ -22,7 +22,8 @@ namespace {
 struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgumentsPass> {
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
-    if (fn.isExternal()) return;
+    if (fn.isExternal())
+      return;
     std::map<std::string, BlockArgument> args;
     SmallVector<Attribute> names;
     SmallVector<WeightOp> ops;
@@ -39,16 +40,18 @@ struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgu
         it = args.emplace(name, fn.getArgument(index)).first;
         names.push_back(StringAttr::get(&getContext(), name));
       } else if (it->second.getType() != op.getType()) {
-        op.emitOpError() << "weight '" << name << "' is used with two types: "
-                         << it->second.getType() << " and " << op.getType();
+        op.emitOpError() << "weight '" << name
+                         << "' is used with two types: " << it->second.getType() << " and "
+                         << op.getType();
         return signalPassFailure();
       }
       op.replaceAllUsesWith(it->second);
       op.erase();
     }
-    if (!names.empty()) fn->setAttr("tessel.weights", ArrayAttr::get(&getContext(), names));
+    if (!names.empty())
+      fn->setAttr("tessel.weights", ArrayAttr::get(&getContext(), names));
   }
 };
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -11,10 +11,10 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
+#include "reference/Ops.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/SourceMgr.h"
-#include "reference/Ops.h"
 
 namespace tessel::ref {
 
@@ -36,10 +36,14 @@ std::string locationString(Location loc) {
 
 absl::StatusOr<DType> dtypeOf(Type type) {
   Type elem = type;
-  if (auto shaped = dyn_cast<ShapedType>(type)) elem = shaped.getElementType();
-  if (elem.isF32()) return DType::F32;
-  if (elem.isInteger(1)) return DType::I1;
-  if (elem.isSignlessInteger() || elem.isIndex()) return DType::I64;
+  if (auto shaped = dyn_cast<ShapedType>(type))
+    elem = shaped.getElementType();
+  if (elem.isF32())
+    return DType::F32;
+  if (elem.isInteger(1))
+    return DType::I1;
+  if (elem.isSignlessInteger() || elem.isIndex())
+    return DType::I64;
   std::string s;
   llvm::raw_string_ostream os(s);
   type.print(os);
@@ -48,10 +52,12 @@ absl::StatusOr<DType> dtypeOf(Type type) {
 
 absl::StatusOr<ArgumentSpec> specOf(Type type) {
   auto dtype = dtypeOf(type);
-  if (!dtype.ok()) return dtype.status();
+  if (!dtype.ok())
+    return dtype.status();
   ArgumentSpec spec{*dtype, {}, false};
   if (auto ranked = dyn_cast<RankedTensorType>(type)) {
-    for (int64_t d : ranked.getShape()) spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    for (int64_t d : ranked.getShape())
+      spec.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
   } else if (isa<ShapedType>(type)) {
     return absl::UnimplementedError("unranked tensors are not supported");
   } else {
@@ -63,11 +69,13 @@ absl::StatusOr<ArgumentSpec> specOf(Type type) {
 // Does a concrete tensor fit a (possibly dynamic) type?
 absl::Status checkFits(const Tensor &t, Type type, const std::string &what) {
   auto spec = specOf(type);
-  if (!spec.ok()) return spec.status();
+  if (!spec.ok())
+    return spec.status();
   bool ok = t.dtype == spec->dtype && t.shape.size() == spec->shape.size();
   for (size_t i = 0; ok && i < t.shape.size(); ++i)
     ok = spec->shape[i] < 0 || spec->shape[i] == t.shape[i];
-  if (ok) return absl::OkStatus();
+  if (ok)
+    return absl::OkStatus();
   std::string s;
   llvm::raw_string_ostream os(s);
   type.print(os);
@@ -80,11 +88,16 @@ RopeLayout ropeLayout(tessel::RopeLayout l) {
 
 Activation activation(tessel::Activation a) {
   switch (a) {
-    case tessel::Activation::relu: return Activation::Relu;
-    case tessel::Activation::gelu: return Activation::Gelu;
-    case tessel::Activation::silu: return Activation::Silu;
-    case tessel::Activation::swiglu: return Activation::SwiGLU;
-    case tessel::Activation::geglu: return Activation::GeGLU;
+  case tessel::Activation::relu:
+    return Activation::Relu;
+  case tessel::Activation::gelu:
+    return Activation::Gelu;
+  case tessel::Activation::silu:
+    return Activation::Silu;
+  case tessel::Activation::swiglu:
+    return Activation::SwiGLU;
+  case tessel::Activation::geglu:
+    return Activation::GeGLU;
   }
   return Activation::Relu;
 }
@@ -94,14 +107,16 @@ AttentionParams attentionParams(bool causal, std::optional<uint64_t> window,
   AttentionParams p;
   p.causal = causal;
   p.window = window ? static_cast<int64_t>(*window) : 0;
-  if (scale) p.scale = scale->convertToDouble();
+  if (scale)
+    p.scale = scale->convertToDouble();
   return p;
 }
 
 absl::StatusOr<Tensor> constantTensor(arith::ConstantOp op) {
   auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
   auto dtype = dtypeOf(op.getType());
-  if (!dtype.ok()) return dtype.status();
+  if (!dtype.ok())
+    return dtype.status();
   if (!dense) {
     if (auto intAttr = dyn_cast<IntegerAttr>(op.getValue()))
       return Tensor::scalarI64(intAttr.getValue().getSExtValue());
@@ -112,7 +127,8 @@ absl::StatusOr<Tensor> constantTensor(arith::ConstantOp op) {
   if (*dtype == DType::F32) {
     Tensor t = Tensor::zerosF32(shape);
     int64_t i = 0;
-    for (APFloat v : dense.getValues<APFloat>()) t.f[i++] = v.convertToFloat();
+    for (APFloat v : dense.getValues<APFloat>())
+      t.f[i++] = v.convertToFloat();
     return t;
   }
   Tensor t = Tensor::zerosI64(shape, *dtype);
@@ -123,18 +139,18 @@ absl::StatusOr<Tensor> constantTensor(arith::ConstantOp op) {
 }
 
 class Evaluator {
- public:
+public:
   explicit Evaluator(const WeightProvider &weights) : weights(weights) {}
 
   absl::StatusOr<std::vector<Tensor>> run(func::FuncOp fn, const std::vector<Tensor> &args) {
     auto argTypes = fn.getArgumentTypes();
     if (args.size() != argTypes.size())
-      return absl::InvalidArgumentError(absl::StrCat("@", fn.getSymName().str(), " takes ",
-                                                     argTypes.size(), " arguments, got ",
-                                                     args.size()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "@", fn.getSymName().str(), " takes ", argTypes.size(), " arguments, got ", args.size()));
     for (size_t i = 0; i < args.size(); ++i) {
       auto st = checkFits(args[i], argTypes[i], "argument " + std::to_string(i));
-      if (!st.ok()) return st;
+      if (!st.ok())
+        return st;
       values[fn.getArgument(i)] = args[i];
     }
     if (!fn.getBody().hasOneBlock())
@@ -142,15 +158,15 @@ class Evaluator {
     for (Operation &op : fn.getBody().front()) {
       if (auto ret = dyn_cast<func::ReturnOp>(op)) {
         std::vector<Tensor> results;
-        for (Value v : ret.getOperands()) results.push_back(values.at(v));
+        for (Value v : ret.getOperands())
+          results.push_back(values.at(v));
         return results;
       }
       auto result = evaluate(op);
       if (!result.ok())
-        return absl::Status(result.status().code(),
-                            absl::StrCat(locationString(op.getLoc()), ": ",
-                                         op.getName().getStringRef().str(), ": ",
-                                         result.status().message()));
+        return absl::Status(result.status().code(), absl::StrCat(locationString(op.getLoc()), ": ",
+                                                                 op.getName().getStringRef().str(),
+                                                                 ": ", result.status().message()));
       auto st = checkFits(*result, op.getResult(0).getType(), "the result");
       if (!st.ok())
         return absl::InternalError(absl::StrCat(locationString(op.getLoc()), ": ",
@@ -161,7 +177,7 @@ class Evaluator {
     return absl::InvalidArgumentError("function has no func.return");
   }
 
- private:
+private:
   const Tensor &get(Value v) { return values.at(v); }
   const Tensor *getOpt(Value v) { return v ? &values.at(v) : nullptr; }
 
@@ -183,8 +199,8 @@ class Evaluator {
           return linear(get(o.getInput()), get(o.getWeight()), getOpt(o.getBias()));
         })
         .Case([&](RMSNormOp o) -> R {
-          return rmsNorm(get(o.getInput()), get(o.getWeight()),
-                         o.getEpsilon().convertToDouble(), o.getUnitOffset());
+          return rmsNorm(get(o.getInput()), get(o.getWeight()), o.getEpsilon().convertToDouble(),
+                         o.getUnitOffset());
         })
         .Case([&](LayerNormOp o) -> R {
           return layerNorm(get(o.getInput()), get(o.getWeight()), getOpt(o.getBias()),
@@ -216,8 +232,10 @@ class Evaluator {
           p.epsilon = o.getEpsilon().convertToDouble();
           p.attention = attentionParams(o.getCausal(), o.getWindow(), o.getScale());
           MlaWeights w;
-          for (Value v : o.getQWeights()) w.q.push_back(&get(v));
-          for (Value v : o.getKvWeights()) w.kv.push_back(&get(v));
+          for (Value v : o.getQWeights())
+            w.q.push_back(&get(v));
+          for (Value v : o.getKvWeights())
+            w.kv.push_back(&get(v));
           w.wo = &get(o.getWo());
           return mla(get(o.getInput()), get(o.getPositions()), w, getOpt(o.getMask()), p);
         })
@@ -237,13 +255,15 @@ class Evaluator {
           bool gated = isGated(p.ffn.activation);
           FfnWeights experts = ffnWeights(o.getExperts(), gated);
           FfnWeights shared;
-          if (!o.getShared().empty()) shared = ffnWeights(o.getShared(), gated);
+          if (!o.getShared().empty())
+            shared = ffnWeights(o.getShared(), gated);
           return moe(get(o.getInput()), get(o.getRouter()), experts,
                      o.getShared().empty() ? nullptr : &shared, p);
         })
         .Case([&](EinsumOp o) -> R {
           std::vector<const Tensor *> inputs;
-          for (Value v : o.getInputs()) inputs.push_back(&get(v));
+          for (Value v : o.getInputs())
+            inputs.push_back(&get(v));
           return einsum(o.getEquation().str(), inputs);
         })
         .Case([&](SoftmaxOp o) -> R { return softmax(get(o.getInput()), o.getAxis()); })
@@ -288,7 +308,8 @@ class Evaluator {
           std::vector<int64_t> shape;
           for (const auto &group : o.getReassociationIndices()) {
             int64_t n = 1;
-            for (int64_t d : group) n *= src.shape[d];
+            for (int64_t d : group)
+              n *= src.shape[d];
             shape.push_back(n);
           }
           return reshape(src, shape);
@@ -296,7 +317,8 @@ class Evaluator {
         .Case([&](tensor::DimOp o) -> R {
           const Tensor &src = get(o.getSource());
           int64_t d = get(o.getIndex()).i[0];
-          if (d < 0 || d >= src.rank()) return absl::InvalidArgumentError("dimension out of range");
+          if (d < 0 || d >= src.rank())
+            return absl::InvalidArgumentError("dimension out of range");
           return Tensor::scalarI64(src.shape[d]);
         })
         .Case([&](arith::ConstantOp o) -> R { return constantTensor(o); })
@@ -311,16 +333,16 @@ class Evaluator {
   llvm::DenseMap<Value, Tensor> values;
 };
 
-}  // namespace
+} // namespace
 
 ReferenceProgram::ReferenceProgram(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ReferenceProgram::~ReferenceProgram() = default;
 
-absl::StatusOr<std::unique_ptr<ReferenceProgram>> ReferenceProgram::parse(
-    std::string_view text, std::string_view sourceName) {
+absl::StatusOr<std::unique_ptr<ReferenceProgram>>
+ReferenceProgram::parse(std::string_view text, std::string_view sourceName) {
   auto impl = std::make_unique<Impl>();
-  impl->context.loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect,
-                            arith::ArithDialect>();
+  impl->context
+      .loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect>();
   std::string diagnostics;
   llvm::raw_string_ostream diagStream(diagnostics);
   llvm::SourceMgr sourceMgr;
@@ -331,8 +353,8 @@ absl::StatusOr<std::unique_ptr<ReferenceProgram>> ReferenceProgram::parse(
   SourceMgrDiagnosticHandler handler(sourceMgr, &impl->context, diagStream);
   impl->module = parseSourceFile<ModuleOp>(sourceMgr, &impl->context);
   if (!impl->module)
-    return absl::InvalidArgumentError(absl::StrCat("cannot parse ", std::string(sourceName), ":\n",
-                                                   diagnostics));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot parse ", std::string(sourceName), ":\n", diagnostics));
   return std::unique_ptr<ReferenceProgram>(new ReferenceProgram(std::move(impl)));
 }
 
@@ -345,17 +367,21 @@ absl::StatusOr<std::unique_ptr<ReferenceProgram>> ReferenceProgram::load(const s
 
 static absl::StatusOr<func::FuncOp> findFunction(ModuleOp module, std::string_view entry) {
   auto fn = module.lookupSymbol<func::FuncOp>(llvm::StringRef(entry.data(), entry.size()));
-  if (!fn) return absl::NotFoundError(absl::StrCat("no function @", std::string(entry), " in the module"));
+  if (!fn)
+    return absl::NotFoundError(absl::StrCat("no function @", std::string(entry), " in the module"));
   return fn;
 }
 
-absl::StatusOr<std::vector<ArgumentSpec>> ReferenceProgram::arguments(std::string_view entry) const {
+absl::StatusOr<std::vector<ArgumentSpec>>
+ReferenceProgram::arguments(std::string_view entry) const {
   auto fn = findFunction(*impl_->module, entry);
-  if (!fn.ok()) return fn.status();
+  if (!fn.ok())
+    return fn.status();
   std::vector<ArgumentSpec> specs;
   for (Type t : fn->getArgumentTypes()) {
     auto spec = specOf(t);
-    if (!spec.ok()) return spec.status();
+    if (!spec.ok())
+      return spec.status();
     specs.push_back(*spec);
   }
   return specs;
@@ -365,9 +391,10 @@ absl::StatusOr<std::vector<Tensor>> ReferenceProgram::run(const std::vector<Tens
                                                           std::string_view entry,
                                                           const WeightProvider &weights) const {
   auto fn = findFunction(*impl_->module, entry);
-  if (!fn.ok()) return fn.status();
+  if (!fn.ok())
+    return fn.status();
   Evaluator evaluator(weights);
   return evaluator.run(*fn, args);
 }
 
-}  // namespace tessel::ref
+} // namespace tessel::ref

@@ -23,15 +23,15 @@ namespace tessel::ref {
 struct ArgumentSpec {
   DType dtype;
   std::vector<int64_t> shape;
-  bool isScalar = false;  // an i64/index value rather than a tensor
+  bool isScalar = false; // an i64/index value rather than a tensor
 };
 
 /// Resolves `tessel.weight` ops: name and expected shape -> values.
-using WeightProvider =
-    std::function<absl::StatusOr<Tensor>(const std::string &name, const std::vector<int64_t> &shape)>;
+using WeightProvider = std::function<absl::StatusOr<Tensor>(const std::string &name,
+                                                            const std::vector<int64_t> &shape)>;
 
 class ReferenceProgram {
- public:
+public:
   /// Parses and verifies `text`; `sourceName` names it in diagnostics.
   static absl::StatusOr<std::unique_ptr<ReferenceProgram>> parse(std::string_view text,
                                                                  std::string_view sourceName);
@@ -47,12 +47,12 @@ class ReferenceProgram {
                                           std::string_view entry = "main",
                                           const WeightProvider &weights = nullptr) const;
 
- private:
+private:
   struct Impl;
   explicit ReferenceProgram(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace tessel::ref
+} // namespace tessel::ref
 
-#endif  // TESSEL_REFERENCE_INTERPRETER_H
+#endif // TESSEL_REFERENCE_INTERPRETER_H

@@ -12,12 +12,14 @@ ModelEvaluator::ModelEvaluator(const frontends::LoadedModel &model,
                                std::unique_ptr<ReferenceProgram> program)
     : model_(model), program_(std::move(program)) {}
 
-absl::StatusOr<std::unique_ptr<ModelEvaluator>> ModelEvaluator::create(
-    const frontends::LoadedModel &model) {
+absl::StatusOr<std::unique_ptr<ModelEvaluator>>
+ModelEvaluator::create(const frontends::LoadedModel &model) {
   auto text = frontends::modelToMlir(model.config, model.path);
-  if (!text.ok()) return text.status();
+  if (!text.ok())
+    return text.status();
   auto program = ReferenceProgram::parse(*text, model.path);
-  if (!program.ok()) return program.status();
+  if (!program.ok())
+    return program.status();
   return std::unique_ptr<ModelEvaluator>(new ModelEvaluator(model, std::move(*program)));
 }
 
@@ -31,16 +33,19 @@ absl::StatusOr<Tensor> ModelEvaluator::forward(const std::vector<int32_t> &token
   WeightProvider provider = [this](const std::string &name,
                                    const std::vector<int64_t> &shape) -> absl::StatusOr<Tensor> {
     auto cached = weights_.find(name);
-    if (cached != weights_.end()) return cached->second;
+    if (cached != weights_.end())
+      return cached->second;
     auto w = model_.weights.get(name, shape);
-    if (!w.ok()) return w.status();
+    if (!w.ok())
+      return w.status();
     Tensor t = Tensor::zerosF32(shape);
     t.f = (*w)->toF32();
     weights_.emplace(name, t);
     return t;
   };
   auto out = program_->run({ids, positions}, "forward", provider);
-  if (!out.ok()) return out.status();
+  if (!out.ok())
+    return out.status();
   Tensor logits = std::move((*out)[0]);
   logits.shape = {n, logits.shape.back()};
   return logits;
@@ -50,7 +55,8 @@ absl::StatusOr<std::vector<int32_t>> ModelEvaluator::greedy(std::vector<int32_t>
                                                             int n) const {
   for (int step = 0; step < n; ++step) {
     auto logits = forward(prompt);
-    if (!logits.ok()) return logits.status();
+    if (!logits.ok())
+      return logits.status();
     int64_t vocab = logits->shape[1];
     const float *last = &logits->f[(logits->shape[0] - 1) * vocab];
     prompt.push_back(static_cast<int32_t>(std::max_element(last, last + vocab) - last));
@@ -58,4 +64,4 @@ absl::StatusOr<std::vector<int32_t>> ModelEvaluator::greedy(std::vector<int32_t>
   return prompt;
 }
 
-}  // namespace tessel::ref
+} // namespace tessel::ref

@@ -20,10 +20,10 @@
 namespace tessel::ref {
 
 class ModelEvaluator {
- public:
+public:
   /// `model` must outlive the evaluator.
-  static absl::StatusOr<std::unique_ptr<ModelEvaluator>> create(
-      const frontends::LoadedModel &model);
+  static absl::StatusOr<std::unique_ptr<ModelEvaluator>>
+  create(const frontends::LoadedModel &model);
 
   /// Logits `[tokens.size(), vocab]` for `tokens` at positions 0, 1, ...
   absl::StatusOr<Tensor> forward(const std::vector<int32_t> &tokens) const;
@@ -32,13 +32,13 @@ class ModelEvaluator {
   /// sequence each step: the reference has no KV cache).
   absl::StatusOr<std::vector<int32_t>> greedy(std::vector<int32_t> prompt, int n) const;
 
- private:
+private:
   ModelEvaluator(const frontends::LoadedModel &model, std::unique_ptr<ReferenceProgram> program);
   const frontends::LoadedModel &model_;
   std::unique_ptr<ReferenceProgram> program_;
-  mutable std::map<std::string, Tensor> weights_;  // dequantized on first use
+  mutable std::map<std::string, Tensor> weights_; // dequantized on first use
 };
 
-}  // namespace tessel::ref
+} // namespace tessel::ref
 
-#endif  // TESSEL_REFERENCE_MODELEVALUATOR_H
+#endif // TESSEL_REFERENCE_MODELEVALUATOR_H

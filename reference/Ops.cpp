@@ -22,15 +22,17 @@ absl::Status error(const std::string &op, const std::string &message) {
   return absl::InvalidArgumentError(absl::StrCat(op, ": ", message));
 }
 
-#define RETURN_IF_ERROR(expr)            \
-  do {                                   \
-    absl::Status status_ = (expr);       \
-    if (!status_.ok()) return status_;   \
+#define RETURN_IF_ERROR(expr)                                                                      \
+  do {                                                                                             \
+    absl::Status status_ = (expr);                                                                 \
+    if (!status_.ok())                                                                             \
+      return status_;                                                                              \
   } while (0)
 
-#define ASSIGN_OR_RETURN(lhs, expr)      \
-  auto lhs##_or = (expr);                \
-  if (!lhs##_or.ok()) return lhs##_or.status(); \
+#define ASSIGN_OR_RETURN(lhs, expr)                                                                \
+  auto lhs##_or = (expr);                                                                          \
+  if (!lhs##_or.ok())                                                                              \
+    return lhs##_or.status();                                                                      \
   auto lhs = std::move(*lhs##_or)
 
 absl::Status expect(bool ok, const std::string &op, const std::string &message) {
@@ -47,8 +49,8 @@ absl::Status expectRank(const Tensor &t, int64_t rank, const std::string &op,
                 name + " must have rank " + std::to_string(rank) + ", got " + t.describe());
 }
 
-absl::Status expectShape(const Tensor &t, const std::vector<int64_t> &shape,
-                         const std::string &op, const std::string &name) {
+absl::Status expectShape(const Tensor &t, const std::vector<int64_t> &shape, const std::string &op,
+                         const std::string &name) {
   return expect(t.shape == shape, op,
                 name + " must have shape " + shapeString(shape) + ", got " + t.describe());
 }
@@ -58,16 +60,20 @@ double gelu(double x, bool tanhApprox) {
     const double kSqrt2OverPi = 0.7978845608028654;
     return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
   }
-  return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+  // erfc keeps the far negative tail accurate (1 + erf(x) cancels there).
+  return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
 }
 
 double activate(Activation a, bool tanhApprox, double x) {
   switch (a) {
-    case Activation::Relu: return x > 0 ? x : 0.0;
-    case Activation::Gelu:
-    case Activation::GeGLU: return gelu(x, tanhApprox);
-    case Activation::Silu:
-    case Activation::SwiGLU: return x / (1.0 + std::exp(-x));
+  case Activation::Relu:
+    return x > 0 ? x : 0.0;
+  case Activation::Gelu:
+  case Activation::GeGLU:
+    return gelu(x, tanhApprox);
+  case Activation::Silu:
+  case Activation::SwiGLU:
+    return x / (1.0 + std::exp(-x));
   }
   return x;
 }
@@ -92,7 +98,7 @@ Tensor concatLastBroadcastHeads(const Tensor &a, const Tensor &b) {
   int64_t heads = a.shape[a.rank() - 2], bHeads = b.shape[b.rank() - 2];
   shape.back() = da + db;
   Tensor out = Tensor::zerosF32(shape);
-  int64_t rows = a.numel() / da;  // (..., head) rows
+  int64_t rows = a.numel() / da; // (..., head) rows
   for (int64_t r = 0; r < rows; ++r) {
     int64_t outer = r / heads, h = r % heads;
     int64_t br = outer * bHeads + (bHeads == 1 ? 0 : h);
@@ -113,7 +119,7 @@ struct SplitMix64 {
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 };
 
-}  // namespace
+} // namespace
 
 bool isGated(Activation a) { return a == Activation::SwiGLU || a == Activation::GeGLU; }
 
@@ -144,7 +150,17 @@ Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
   int64_t in = x.shape.back(), outF = w.shape[0];
   RETURN_IF_ERROR(expect(w.shape[1] == in, op,
                          "weight " + w.describe() + " does not take input " + x.describe()));
-  if (bias) RETURN_IF_ERROR(expectShape(*bias, {outF}, op, "bias"));
+  if (bias)
+    RETURN_IF_ERROR(expectShape(*bias, {outF}, op, "bias"));
+  if (in == 0 || x.numel() == 0) {  // empty rows: the bias alone (no division by in)
+    std::vector<int64_t> shape = x.shape;
+    shape.back() = outF;
+    Tensor out = Tensor::zerosF32(shape);
+    if (bias)
+      for (int64_t r = 0; r < out.numel() / std::max<int64_t>(outF, 1); ++r)
+        for (int64_t n = 0; n < outF; ++n) out.f[r * outF + n] = bias->f[n];
+    return out;
+  }
   std::vector<int64_t> shape = x.shape;
   shape.back() = outF;
   Tensor out = Tensor::zerosF32(shape);
@@ -154,7 +170,8 @@ Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
     for (int64_t n = 0; n < outF; ++n) {
       const float *wn = &w.f[n * in];
       double acc = bias ? bias->f[n] : 0.0;
-      for (int64_t k = 0; k < in; ++k) acc += static_cast<double>(xr[k]) * wn[k];
+      for (int64_t k = 0; k < in; ++k)
+        acc += static_cast<double>(xr[k]) * wn[k];
       out.f[r * outF + n] = static_cast<float>(acc);
     }
   }
@@ -171,7 +188,8 @@ Result rmsNorm(const Tensor &x, const Tensor &w, double eps, bool unitOffset) {
   for (int64_t r = 0; r < x.numel() / dim; ++r) {
     const float *xr = &x.f[r * dim];
     double ss = 0;
-    for (int64_t d = 0; d < dim; ++d) ss += static_cast<double>(xr[d]) * xr[d];
+    for (int64_t d = 0; d < dim; ++d)
+      ss += static_cast<double>(xr[d]) * xr[d];
     double inv = 1.0 / std::sqrt(ss / dim + eps);
     for (int64_t d = 0; d < dim; ++d)
       out.f[r * dim + d] = static_cast<float>(xr[d] * inv * (w.f[d] + offset));
@@ -184,14 +202,17 @@ Result layerNorm(const Tensor &x, const Tensor &w, const Tensor *bias, double ep
   RETURN_IF_ERROR(expectF32(x, op, "input"));
   int64_t dim = x.shape.back();
   RETURN_IF_ERROR(expectShape(w, {dim}, op, "weight"));
-  if (bias) RETURN_IF_ERROR(expectShape(*bias, {dim}, op, "bias"));
+  if (bias)
+    RETURN_IF_ERROR(expectShape(*bias, {dim}, op, "bias"));
   Tensor out = Tensor::zerosF32(x.shape);
   for (int64_t r = 0; r < x.numel() / dim; ++r) {
     const float *xr = &x.f[r * dim];
     double mean = 0, var = 0;
-    for (int64_t d = 0; d < dim; ++d) mean += xr[d];
+    for (int64_t d = 0; d < dim; ++d)
+      mean += xr[d];
     mean /= dim;
-    for (int64_t d = 0; d < dim; ++d) var += (xr[d] - mean) * (xr[d] - mean);
+    for (int64_t d = 0; d < dim; ++d)
+      var += (xr[d] - mean) * (xr[d] - mean);
     double inv = 1.0 / std::sqrt(var / dim + eps);
     for (int64_t d = 0; d < dim; ++d)
       out.f[r * dim + d] =
@@ -212,7 +233,8 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
                          "rotary_dim " + std::to_string(rot) + " must be even and <= head_dim " +
                              std::to_string(hd)));
   int64_t half = rot / 2;
-  if (freqFactors) RETURN_IF_ERROR(expectShape(*freqFactors, {half}, op, "freq_factors"));
+  if (freqFactors)
+    RETURN_IF_ERROR(expectShape(*freqFactors, {half}, op, "freq_factors"));
   Tensor out = x;
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t s = 0; s < seq; ++s) {
@@ -221,7 +243,8 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
         int64_t base = ((b * seq + s) * heads + h) * hd;
         for (int64_t i = 0; i < half; ++i) {
           double angle = pos * std::pow(p.theta, -2.0 * i / rot);
-          if (freqFactors) angle /= freqFactors->f[i];
+          if (freqFactors)
+            angle /= freqFactors->f[i];
           double c = std::cos(angle), sn = std::sin(angle);
           int64_t ia = p.layout == RopeLayout::Interleaved ? 2 * i : i;
           int64_t ib = p.layout == RopeLayout::Interleaved ? 2 * i + 1 : i + half;
@@ -251,10 +274,11 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
   if (mask) {
     bool ok = mask->shape == std::vector<int64_t>{batch, kvLen} ||
               mask->shape == std::vector<int64_t>{batch, qLen, kvLen};
-    RETURN_IF_ERROR(expect(ok, op, "mask must be [batch, kv_len] or [batch, q_len, kv_len], got " +
-                                       mask->describe()));
+    RETURN_IF_ERROR(expect(
+        ok, op, "mask must be [batch, kv_len] or [batch, q_len, kv_len], got " + mask->describe()));
   }
-  if (sinks) RETURN_IF_ERROR(expectShape(*sinks, {heads}, op, "sinks"));
+  if (sinks)
+    RETURN_IF_ERROR(expectShape(*sinks, {heads}, op, "sinks"));
   double scale = p.scale ? *p.scale : 1.0 / std::sqrt(static_cast<double>(hd));
   int64_t group = heads / kvHeads;
   Tensor out = Tensor::zerosF32({batch, qLen, heads, vd});
@@ -265,8 +289,10 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
       int64_t qPos = i + kvLen - qLen;
       for (int64_t j = 0; j < kvLen; ++j) {
         bool vis = true;
-        if (p.causal) vis = vis && j <= qPos;
-        if (p.window > 0) vis = vis && qPos - j < p.window;
+        if (p.causal)
+          vis = vis && j <= qPos;
+        if (p.window > 0)
+          vis = vis && qPos - j < p.window;
         if (mask)
           vis = vis && (mask->rank() == 2 ? mask->i[b * kvLen + j]
                                           : mask->i[(b * qLen + i) * kvLen + j]) != 0;
@@ -278,24 +304,30 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
         double maxScore = -INFINITY;
         bool any = false;
         for (int64_t j = 0; j < kvLen; ++j) {
-          if (!visible[j]) continue;
+          if (!visible[j])
+            continue;
           const float *kv = &k.f[((b * kvLen + j) * kvHeads + kh) * hd];
           double dot = 0;
-          for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(qv[d]) * kv[d];
+          for (int64_t d = 0; d < hd; ++d)
+            dot += static_cast<double>(qv[d]) * kv[d];
           scores[j] = dot * scale;
           maxScore = std::max(maxScore, scores[j]);
           any = true;
         }
-        if (!any) continue;  // a row that sees no key yields zeros
-        if (sinks) maxScore = std::max(maxScore, static_cast<double>(sinks->f[h]));
+        if (!any)
+          continue; // a row that sees no key yields zeros
+        if (sinks)
+          maxScore = std::max(maxScore, static_cast<double>(sinks->f[h]));
         double denom = sinks ? std::exp(sinks->f[h] - maxScore) : 0.0;
         for (int64_t j = 0; j < kvLen; ++j)
-          if (visible[j]) denom += (scores[j] = std::exp(scores[j] - maxScore));
+          if (visible[j])
+            denom += (scores[j] = std::exp(scores[j] - maxScore));
         float *o = &out.f[((b * qLen + i) * heads + h) * vd];
         for (int64_t d = 0; d < vd; ++d) {
           double acc = 0;
           for (int64_t j = 0; j < kvLen; ++j)
-            if (visible[j]) acc += scores[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
+            if (visible[j])
+              acc += scores[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
           o[d] = static_cast<float>(acc / denom);
         }
       }
@@ -327,7 +359,8 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
 
   // The compressed latent and the shared RoPE key.
   ASSIGN_OR_RETURN(ckv, linear(x, *w.kv[0], nullptr));
-  RETURN_IF_ERROR(expect(ckv.shape.back() == r + dr, op, "wkv_a must produce kv_lora_rank + qk_rope_dim"));
+  RETURN_IF_ERROR(
+      expect(ckv.shape.back() == r + dr, op, "wkv_a must produce kv_lora_rank + qk_rope_dim"));
   Tensor latent = sliceLast(ckv, 0, r);
   ASSIGN_OR_RETURN(kRope0, reshape(sliceLast(ckv, r, dr), {batch, seq, 1, dr}));
   ASSIGN_OR_RETURN(latentNorm, rmsNorm(latent, *w.kv[1], p.epsilon, false));
@@ -344,7 +377,8 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
   Tensor value = sliceLast(kv4, dn, dv);
 
   AttentionParams ap = p.attention;
-  if (!ap.scale) ap.scale = 1.0 / std::sqrt(static_cast<double>(dn + dr));
+  if (!ap.scale)
+    ap.scale = 1.0 / std::sqrt(static_cast<double>(dn + dr));
   ASSIGN_OR_RETURN(attn, attention(query, key, value, mask, nullptr, ap));
   ASSIGN_OR_RETURN(flat, reshape(attn, {batch, seq, h * dv}));
   return linear(flat, *w.wo, nullptr);
@@ -359,10 +393,12 @@ void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, cons
   std::vector<double> hbuf(hidden);
   for (int64_t f = 0; f < hidden; ++f) {
     double u = upBias ? upBias[f] : 0.0;
-    for (int64_t d = 0; d < dim; ++d) u += static_cast<double>(x[d]) * up[f * dim + d];
+    for (int64_t d = 0; d < dim; ++d)
+      u += static_cast<double>(x[d]) * up[f * dim + d];
     if (gate) {
       double g = 0;
-      for (int64_t d = 0; d < dim; ++d) g += static_cast<double>(x[d]) * gate[f * dim + d];
+      for (int64_t d = 0; d < dim; ++d)
+        g += static_cast<double>(x[d]) * gate[f * dim + d];
       hbuf[f] = activate(p.activation, p.tanhApprox, g) * u;
     } else {
       hbuf[f] = activate(p.activation, p.tanhApprox, u);
@@ -370,7 +406,8 @@ void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, cons
   }
   for (int64_t d = 0; d < dim; ++d) {
     double y = 0;
-    for (int64_t f = 0; f < hidden; ++f) y += hbuf[f] * down[d * hidden + f];
+    for (int64_t f = 0; f < hidden; ++f)
+      y += hbuf[f] * down[d * hidden + f];
     acc[d] += weight * y;
   }
 }
@@ -387,10 +424,11 @@ absl::Status checkFfnWeights(const FfnWeights &w, const FfnParams &p, int64_t di
   upShape.insert(upShape.end(), {hidden, dim});
   downShape.insert(downShape.end(), {dim, hidden});
   RETURN_IF_ERROR(expectShape(*w.up, upShape, op, "up"));
-  if (w.gate) RETURN_IF_ERROR(expectShape(*w.gate, upShape, op, "gate"));
+  if (w.gate)
+    RETURN_IF_ERROR(expectShape(*w.gate, upShape, op, "gate"));
   return expectShape(*w.down, downShape, op, "down");
 }
-}  // namespace
+} // namespace
 
 Result ffn(const Tensor &x, const FfnWeights &w, const Tensor *upBias, const Tensor *downBias,
            const FfnParams &p) {
@@ -399,8 +437,10 @@ Result ffn(const Tensor &x, const FfnWeights &w, const Tensor *upBias, const Ten
   int64_t dim = x.shape.back();
   RETURN_IF_ERROR(checkFfnWeights(w, p, dim, {}, op));
   int64_t hidden = w.up->shape[0];
-  if (upBias) RETURN_IF_ERROR(expectShape(*upBias, {hidden}, op, "up_bias"));
-  if (downBias) RETURN_IF_ERROR(expectShape(*downBias, {dim}, op, "down_bias"));
+  if (upBias)
+    RETURN_IF_ERROR(expectShape(*upBias, {hidden}, op, "up_bias"));
+  if (downBias)
+    RETURN_IF_ERROR(expectShape(*downBias, {dim}, op, "down_bias"));
   Tensor out = Tensor::zerosF32(x.shape);
   std::vector<double> acc(dim);
   for (int64_t t = 0; t < x.numel() / dim; ++t) {
@@ -422,10 +462,11 @@ Result moe(const Tensor &x, const Tensor &router, const FfnWeights &experts,
   int64_t numExperts = router.shape[0];
   RETURN_IF_ERROR(expectShape(router, {numExperts, dim}, op, "router"));
   RETURN_IF_ERROR(checkFfnWeights(experts, p.ffn, dim, {numExperts}, op));
-  if (shared) RETURN_IF_ERROR(checkFfnWeights(*shared, p.ffn, dim, {}, op));
+  if (shared)
+    RETURN_IF_ERROR(checkFfnWeights(*shared, p.ffn, dim, {}, op));
   RETURN_IF_ERROR(expect(p.topK >= 1 && p.topK <= numExperts, op, "top_k out of range"));
   int64_t hidden = experts.up->shape[1];
-  int64_t upStride = hidden * dim;  // elements per expert in up/gate/down
+  int64_t upStride = hidden * dim; // elements per expert in up/gate/down
 
   ASSIGN_OR_RETURN(logits, linear(x, router, nullptr));
   Tensor out = Tensor::zerosF32(x.shape);
@@ -435,17 +476,21 @@ Result moe(const Tensor &x, const Tensor &router, const FfnWeights &experts,
     const float *lt = &logits.f[t * numExperts];
     if (p.scoring == MoeScoring::Softmax) {
       double m = *std::max_element(lt, lt + numExperts), sum = 0;
-      for (int64_t e = 0; e < numExperts; ++e) sum += (scores[e] = std::exp(lt[e] - m));
-      for (double &s : scores) s /= sum;
+      for (int64_t e = 0; e < numExperts; ++e)
+        sum += (scores[e] = std::exp(lt[e] - m));
+      for (double &s : scores)
+        s /= sum;
     } else {
-      for (int64_t e = 0; e < numExperts; ++e) scores[e] = 1.0 / (1.0 + std::exp(-lt[e]));
+      for (int64_t e = 0; e < numExperts; ++e)
+        scores[e] = 1.0 / (1.0 + std::exp(-lt[e]));
     }
     std::iota(order.begin(), order.end(), 0);
     // Highest score first; ties go to the lower expert index.
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return scores[a] > scores[b]; });
     double picked = 0;
-    for (int64_t k = 0; k < p.topK; ++k) picked += scores[order[k]];
+    for (int64_t k = 0; k < p.topK; ++k)
+      picked += scores[order[k]];
     std::fill(acc.begin(), acc.end(), 0.0);
     const float *xt = &x.f[t * dim];
     for (int64_t k = 0; k < p.topK; ++k) {
@@ -459,7 +504,8 @@ Result moe(const Tensor &x, const Tensor &router, const FfnWeights &experts,
       ffnToken(xt, dim, shared->up->shape[0], shared->up->f.data(),
                shared->gate ? shared->gate->f.data() : nullptr, shared->down->f.data(), nullptr,
                p.ffn, 1.0, acc.data());
-    for (int64_t d = 0; d < dim; ++d) out.f[t * dim + d] = static_cast<float>(acc[d]);
+    for (int64_t d = 0; d < dim; ++d)
+      out.f[t * dim + d] = static_cast<float>(acc[d]);
   }
   return out;
 }
@@ -468,20 +514,23 @@ Result einsum(const std::string &equation, const std::vector<const Tensor *> &in
   const std::string op = "einsum";
   EinsumEquation eq;
   std::string message;
-  if (!parseEinsumEquation(equation, eq, message)) return error(op, message);
+  if (!parseEinsumEquation(equation, eq, message))
+    return error(op, message);
   std::vector<std::vector<int64_t>> shapes;
   for (const Tensor *t : inputs) {
     RETURN_IF_ERROR(expectF32(*t, op, "every input"));
     shapes.push_back(t->shape);
   }
   std::vector<int64_t> outShape;
-  if (!inferEinsumShape(eq, shapes, outShape, message)) return error(op, message);
+  if (!inferEinsumShape(eq, shapes, outShape, message))
+    return error(op, message);
 
   // Every distinct label gets a slot: output labels first, then summed ones.
   std::string labels = eq.output;
   for (const auto &term : eq.inputs)
     for (char c : term)
-      if (labels.find(c) == std::string::npos) labels.push_back(c);
+      if (labels.find(c) == std::string::npos)
+        labels.push_back(c);
   std::vector<int64_t> extent(labels.size());
   for (size_t i = 0; i < inputs.size(); ++i)
     for (size_t d = 0; d < eq.inputs[i].size(); ++d)
@@ -498,7 +547,8 @@ Result einsum(const std::string &equation, const std::vector<const Tensor *> &in
   Tensor out = Tensor::zerosF32(outShape);
   size_t numOut = eq.output.size();
   int64_t sumCount = 1;
-  for (size_t l = numOut; l < labels.size(); ++l) sumCount *= extent[l];
+  for (size_t l = numOut; l < labels.size(); ++l)
+    sumCount *= extent[l];
   std::vector<int64_t> idx(labels.size(), 0);
   for (int64_t o = 0; o < out.numel(); ++o) {
     // Decode the output index into the first numOut slots.
@@ -510,14 +560,16 @@ Result einsum(const std::string &equation, const std::vector<const Tensor *> &in
     double acc = 0;
     for (int64_t sIdx = 0; sIdx < sumCount; ++sIdx) {
       int64_t r = sIdx;
-      for (int64_t l = static_cast<int64_t>(labels.size()) - 1; l >= static_cast<int64_t>(numOut); --l) {
+      for (int64_t l = static_cast<int64_t>(labels.size()) - 1; l >= static_cast<int64_t>(numOut);
+           --l) {
         idx[l] = r % extent[l];
         r /= extent[l];
       }
       double prod = 1;
       for (size_t i = 0; i < inputs.size(); ++i) {
         int64_t off = 0;
-        for (size_t l = 0; l < labels.size(); ++l) off += idx[l] * strides[i][l];
+        for (size_t l = 0; l < labels.size(); ++l)
+          off += idx[l] * strides[i][l];
         prod *= inputs[i]->f[off];
       }
       acc += prod;
@@ -532,18 +584,24 @@ Result softmax(const Tensor &x, int64_t axis) {
   RETURN_IF_ERROR(expectF32(x, op, "input"));
   int64_t rank = x.rank();
   RETURN_IF_ERROR(expect(axis >= -rank && axis < rank, op, "axis out of range"));
-  if (axis < 0) axis += rank;
+  if (axis < 0)
+    axis += rank;
   int64_t n = x.shape[axis], inner = 1, outer = 1;
-  for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape[d];
-  for (int64_t d = 0; d < axis; ++d) outer *= x.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    inner *= x.shape[d];
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= x.shape[d];
   Tensor out = Tensor::zerosF32(x.shape);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t in = 0; in < inner; ++in) {
       auto at = [&](int64_t j) { return (o * n + j) * inner + in; };
       double m = -INFINITY, sum = 0;
-      for (int64_t j = 0; j < n; ++j) m = std::max(m, static_cast<double>(x.f[at(j)]));
-      for (int64_t j = 0; j < n; ++j) sum += std::exp(x.f[at(j)] - m);
-      for (int64_t j = 0; j < n; ++j) out.f[at(j)] = static_cast<float>(std::exp(x.f[at(j)] - m) / sum);
+      for (int64_t j = 0; j < n; ++j)
+        m = std::max(m, static_cast<double>(x.f[at(j)]));
+      for (int64_t j = 0; j < n; ++j)
+        sum += std::exp(x.f[at(j)] - m);
+      for (int64_t j = 0; j < n; ++j)
+        out.f[at(j)] = static_cast<float>(std::exp(x.f[at(j)] - m) / sum);
     }
   return out;
 }
@@ -552,7 +610,8 @@ Result residualAdd(const Tensor &a, const Tensor &b) {
   RETURN_IF_ERROR(expect(a.shape == b.shape && a.dtype == DType::F32 && b.dtype == DType::F32,
                          "residual_add", a.describe() + " and " + b.describe() + " differ"));
   Tensor out = a;
-  for (int64_t i = 0; i < a.numel(); ++i) out.f[i] = a.f[i] + b.f[i];
+  for (int64_t i = 0; i < a.numel(); ++i)
+    out.f[i] = a.f[i] + b.f[i];
   return out;
 }
 
@@ -599,22 +658,25 @@ Result sample(const Tensor &logits, const SampleParams &p) {
   for (int64_t r = 0; r < logits.numel() / vocab; ++r) {
     const float *l = &logits.f[r * vocab];
     if (p.temperature == 0.0) {
-      out.i[r] = std::max_element(l, l + vocab) - l;  // first maximum: lowest id
+      out.i[r] = std::max_element(l, l + vocab) - l; // first maximum: lowest id
       continue;
     }
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return l[a] > l[b]; });
     int64_t keep = p.topK > 0 ? std::min(p.topK, vocab) : vocab;
     double m = l[order[0]] / p.temperature, sum = 0;
-    for (int64_t k = 0; k < keep; ++k) sum += (prob[k] = std::exp(l[order[k]] / p.temperature - m));
+    for (int64_t k = 0; k < keep; ++k)
+      sum += (prob[k] = std::exp(l[order[k]] / p.temperature - m));
     double mass = 0;
     int64_t nucleus = 0;
     while (nucleus < keep) {
       mass += prob[nucleus++] / sum;
-      if (mass >= p.topP) break;
+      if (mass >= p.topP)
+        break;
     }
     double total = 0;
-    for (int64_t k = 0; k < nucleus; ++k) total += prob[k];
+    for (int64_t k = 0; k < nucleus; ++k)
+      total += prob[k];
     double u = rng.uniform() * total, cum = 0;
     out.i[r] = order[nucleus - 1];
     for (int64_t k = 0; k < nucleus; ++k)
@@ -634,4 +696,4 @@ Result reshape(const Tensor &x, const std::vector<int64_t> &shape) {
   return out;
 }
 
-}  // namespace tessel::ref
+} // namespace tessel::ref

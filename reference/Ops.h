@@ -28,14 +28,14 @@ bool isGated(Activation a);
 struct RopeParams {
   RopeLayout layout = RopeLayout::HalfSplit;
   double theta = 10000.0;
-  int64_t rotaryDim = 0;  // 0 = the whole head
+  int64_t rotaryDim = 0; // 0 = the whole head
   double linearScaling = 1.0;
 };
 
 struct AttentionParams {
   bool causal = false;
-  int64_t window = 0;            // 0 = unlimited
-  std::optional<double> scale;   // default 1/sqrt(head_dim)
+  int64_t window = 0;          // 0 = unlimited
+  std::optional<double> scale; // default 1/sqrt(head_dim)
 };
 
 struct FfnParams {
@@ -45,11 +45,11 @@ struct FfnParams {
 
 struct MlaParams {
   int64_t numHeads = 0, kvLoraRank = 0, qkNopeDim = 0, qkRopeDim = 0, vHeadDim = 0;
-  int64_t qLoraRank = 0;  // 0 = q is projected by one matrix
+  int64_t qLoraRank = 0; // 0 = q is projected by one matrix
   RopeLayout ropeLayout = RopeLayout::Interleaved;
   double ropeTheta = 10000.0;
   double epsilon = 1e-6;
-  AttentionParams attention;  // scale defaults to 1/sqrt(nope + rope)
+  AttentionParams attention; // scale defaults to 1/sqrt(nope + rope)
 };
 
 /// q path: {wq} or {wq_a, q_norm, wq_b}; kv path: {wkv_a, kv_norm, wkv_b}.
@@ -105,6 +105,6 @@ Result sample(const Tensor &logits, const SampleParams &p);
 /// Same data, new shape (tensor.expand_shape / collapse_shape).
 Result reshape(const Tensor &x, const std::vector<int64_t> &shape);
 
-}  // namespace tessel::ref
+} // namespace tessel::ref
 
-#endif  // TESSEL_REFERENCE_OPS_H
+#endif // TESSEL_REFERENCE_OPS_H

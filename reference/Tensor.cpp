@@ -5,22 +5,27 @@ namespace tessel::ref {
 
 std::string dtypeName(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::I64: return "i64";
-    case DType::I1: return "i1";
+  case DType::F32:
+    return "f32";
+  case DType::I64:
+    return "i64";
+  case DType::I1:
+    return "i1";
   }
   return "?";
 }
 
 int64_t numElements(const std::vector<int64_t> &shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    n *= d;
   return n;
 }
 
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
 
@@ -50,4 +55,4 @@ int64_t Tensor::numel() const { return numElements(shape); }
 
 std::string Tensor::describe() const { return dtypeName(dtype) + shapeString(shape); }
 
-}  // namespace tessel::ref
+} // namespace tessel::ref

@@ -23,8 +23,8 @@ std::string dtypeName(DType t);
 struct Tensor {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  std::vector<float> f;    // data when dtype == F32
-  std::vector<int64_t> i;  // data when dtype == I64 or I1
+  std::vector<float> f;   // data when dtype == F32
+  std::vector<int64_t> i; // data when dtype == I64 or I1
 
   static Tensor zerosF32(std::vector<int64_t> shape);
   static Tensor zerosI64(std::vector<int64_t> shape, DType dtype = DType::I64);
@@ -41,6 +41,6 @@ struct Tensor {
 int64_t numElements(const std::vector<int64_t> &shape);
 std::string shapeString(const std::vector<int64_t> &shape);
 
-}  // namespace tessel::ref
+} // namespace tessel::ref
 
-#endif  // TESSEL_REFERENCE_TENSOR_H
+#endif // TESSEL_REFERENCE_TENSOR_H

@@ -34,14 +34,17 @@ int32_t Sampler::sample(const float *logits, int64_t vocab) {
   int64_t nucleus = 0;
   while (nucleus < keep) {
     mass += prob_[nucleus++] / sum;
-    if (mass >= options_.topP) break;
+    if (mass >= options_.topP)
+      break;
   }
   double total = 0;
-  for (int64_t k = 0; k < nucleus; ++k) total += prob_[k];
+  for (int64_t k = 0; k < nucleus; ++k)
+    total += prob_[k];
   double u = uniform() * total, cum = 0;
   for (int64_t k = 0; k < nucleus; ++k)
-    if ((cum += prob_[k]) > u) return static_cast<int32_t>(order_[k]);
+    if ((cum += prob_[k]) > u)
+      return static_cast<int32_t>(order_[k]);
   return static_cast<int32_t>(order_[nucleus - 1]);
 }
 
-}  // namespace tessel::runtime
+} // namespace tessel::runtime

@@ -14,19 +14,19 @@
 namespace tessel::runtime {
 
 struct SamplerOptions {
-  double temperature = 0.0;  // 0 = greedy
-  int64_t topK = 0;          // 0 = no limit
+  double temperature = 0.0; // 0 = greedy
+  int64_t topK = 0;         // 0 = no limit
   double topP = 1.0;
   uint64_t seed = 0;
 };
 
 class Sampler {
- public:
+public:
   explicit Sampler(const SamplerOptions &options) : options_(options), state_(options.seed) {}
   /// Picks a token from `logits` (one row of `vocab` values).
   int32_t sample(const float *logits, int64_t vocab);
 
- private:
+private:
   double uniform();
   SamplerOptions options_;
   uint64_t state_;
@@ -34,6 +34,6 @@ class Sampler {
   std::vector<double> prob_;
 };
 
-}  // namespace tessel::runtime
+} // namespace tessel::runtime
 
-#endif  // TESSEL_RUNTIME_SAMPLER_H
+#endif // TESSEL_RUNTIME_SAMPLER_H

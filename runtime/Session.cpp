@@ -14,16 +14,20 @@ Session::~Session() = default;
 absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel model) {
   auto start = std::chrono::steady_clock::now();
   auto ir = frontends::modelToMlir(model.config, model.path);
-  if (!ir.ok()) return ir.status();
+  if (!ir.ok())
+    return ir.status();
   auto jit = codegen::JitModule::compile(*ir, model.path);
-  if (!jit.ok()) return jit.status();
+  if (!jit.ok())
+    return jit.status();
   auto names = (*jit)->weightNames("forward");
-  if (!names.ok()) return names.status();
+  if (!names.ok())
+    return names.status();
   std::unique_ptr<Session> s(new Session());
   // Compiled code takes f32 weights for now: dequantize once, up front.
   for (const std::string &name : *names) {
     auto w = model.weights.get(name);
-    if (!w.ok()) return w.status();
+    if (!w.ok())
+      return w.status();
     ref::Tensor t = ref::Tensor::zerosF32((*w)->shape);
     t.f = (*w)->toF32();
     s->weights_.push_back(std::move(t));
@@ -37,10 +41,11 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
 
 absl::StatusOr<std::vector<float>> Session::lastLogits(const std::vector<int32_t> &tokens) const {
   int64_t n = static_cast<int64_t>(tokens.size());
-  if (n == 0) return absl::InvalidArgumentError("no tokens to evaluate");
+  if (n == 0)
+    return absl::InvalidArgumentError("no tokens to evaluate");
   if (n > model_.config.contextLength)
-    return absl::OutOfRangeError(absl::StrCat(n, " tokens exceed the model's context of ",
-                                              model_.config.contextLength));
+    return absl::OutOfRangeError(
+        absl::StrCat(n, " tokens exceed the model's context of ", model_.config.contextLength));
   std::vector<ref::Tensor> args = {ref::Tensor::zerosI64({1, n}), ref::Tensor::zerosI64({1, n})};
   for (int64_t i = 0; i < n; ++i) {
     // The compiled gather does not bounds-check: ids are checked here.
@@ -52,10 +57,11 @@ absl::StatusOr<std::vector<float>> Session::lastLogits(const std::vector<int32_t
   }
   args.insert(args.end(), weights_.begin(), weights_.end());
   auto out = jit_->run("forward", args);
-  if (!out.ok()) return out.status();
+  if (!out.ok())
+    return out.status();
   const ref::Tensor &logits = (*out)[0];
   int64_t vocab = logits.shape.back();
   return std::vector<float>(logits.f.end() - vocab, logits.f.end());
 }
 
-}  // namespace tessel::runtime
+} // namespace tessel::runtime

@@ -24,7 +24,7 @@ class JitModule;
 namespace tessel::runtime {
 
 class Session {
- public:
+public:
   static absl::StatusOr<std::unique_ptr<Session>> create(frontends::LoadedModel model);
   ~Session();
 
@@ -35,14 +35,14 @@ class Session {
   /// Token ids are checked against the vocabulary first.
   absl::StatusOr<std::vector<float>> lastLogits(const std::vector<int32_t> &tokens) const;
 
- private:
+private:
   Session() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
-  std::vector<ref::Tensor> weights_;  // the forward's trailing arguments, f32
+  std::vector<ref::Tensor> weights_; // the forward's trailing arguments, f32
   double compileSeconds_ = 0;
 };
 
-}  // namespace tessel::runtime
+} // namespace tessel::runtime
 
-#endif  // TESSEL_RUNTIME_SESSION_H
+#endif // TESSEL_RUNTIME_SESSION_H

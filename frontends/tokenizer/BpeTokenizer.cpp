@@ -62,9 +62,12 @@ const std::vector<PreEntry> &preTable() {
     PreTokenizerInfo starcoder{{R"(\p{N})", kRegexGpt2}, false};
     for (const char *n : {"gpt-2", "phi-2", "roberta-bpe", "mpt", "olmo", "jais"})
       t.push_back({n, gpt2});
-    for (const char *n : {"llama-bpe", "llama3", "llama-v3", "falcon3"}) t.push_back({n, llama3});
-    for (const char *n : {"dbrx", "smaug-bpe"}) t.push_back({n, llama3Merges});
-    for (const char *n : {"qwen2", "stablelm2", "megrez"}) t.push_back({n, qwen2});
+    for (const char *n : {"llama-bpe", "llama3", "llama-v3", "falcon3"})
+      t.push_back({n, llama3});
+    for (const char *n : {"dbrx", "smaug-bpe"})
+      t.push_back({n, llama3Merges});
+    for (const char *n : {"qwen2", "stablelm2", "megrez"})
+      t.push_back({n, qwen2});
     for (const char *n :
          {"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"})
       t.push_back({n, starcoder});
@@ -95,7 +98,7 @@ const ByteMap &byteMap() {
 }
 
 class BpeTokenizer final : public VocabTokenizer {
- public:
+public:
   BpeTokenizer(VocabData vocab, BpeOptions opts)
       : VocabTokenizer(std::move(vocab)), opts_(std::move(opts)) {}
 
@@ -104,9 +107,14 @@ class BpeTokenizer final : public VocabTokenizer {
     pieces_.resize(n);
     for (int32_t i = 0; i < n; ++i) {
       switch (vocab_.types[i]) {
-        case TokenType::Normal: pieces_[i] = decodeByteLevel(vocab_.texts[i]); break;
-        case TokenType::UserDefined: pieces_[i] = vocab_.texts[i]; break;
-        default: break;  // control, unknown, unused, byte: no text (llama.cpp)
+      case TokenType::Normal:
+        pieces_[i] = decodeByteLevel(vocab_.texts[i]);
+        break;
+      case TokenType::UserDefined:
+        pieces_[i] = vocab_.texts[i];
+        break;
+      default:
+        break; // control, unknown, unused, byte: no text (llama.cpp)
       }
     }
     finishSetup();
@@ -128,13 +136,19 @@ class BpeTokenizer final : public VocabTokenizer {
       int32_t l = find(left), rt = find(right);
       std::string joined = left + right;
       int32_t m = find(joined);
-      const char *missing = l < 0 ? "its left part" : rt < 0 ? "its right part" : m < 0 ? "the merged token" : nullptr;
+      const char *missing = l < 0    ? "its left part"
+                            : rt < 0 ? "its right part"
+                            : m < 0  ? "the merged token"
+                                     : nullptr;
       if (missing)
-        return absl::InvalidArgumentError(absl::StrCat(
-            vocab_.source, ": merge #", r, " (", printable(left), " + ", printable(right), ") names ",
-            missing, " ", printable(l < 0 ? left : rt < 0 ? right : joined),
-            ", which is not in the vocabulary"));
-      merges_.emplace(key(l, rt), Merge{static_cast<int32_t>(r), m});  // first rank wins
+        return absl::InvalidArgumentError(absl::StrCat(vocab_.source, ": merge #", r, " (",
+                                                       printable(left), " + ", printable(right),
+                                                       ") names ", missing, " ",
+                                                       printable(l < 0    ? left
+                                                                 : rt < 0 ? right
+                                                                          : joined),
+                                                       ", which is not in the vocabulary"));
+      merges_.emplace(key(l, rt), Merge{static_cast<int32_t>(r), m}); // first rank wins
     }
     opts_.merges.clear();
     opts_.merges.shrink_to_fit();
@@ -143,7 +157,7 @@ class BpeTokenizer final : public VocabTokenizer {
 
   std::string kind() const override { return opts_.kind; }
 
- protected:
+protected:
   absl::Status encodeText(std::string_view text, bool /*atStart*/,
                           std::vector<int32_t> &out) const override {
     std::string prefixed;
@@ -153,13 +167,15 @@ class BpeTokenizer final : public VocabTokenizer {
       text = prefixed;
     }
     std::vector<std::string_view> words;
-    if (auto st = splitter_->split(text, words); !st.ok()) return st;
+    if (auto st = splitter_->split(text, words); !st.ok())
+      return st;
     for (std::string_view w : words)
-      if (auto st = encodeWord(w, out); !st.ok()) return st;
+      if (auto st = encodeWord(w, out); !st.ok())
+        return st;
     return absl::OkStatus();
   }
 
- private:
+private:
   struct Merge {
     int32_t rank, result;
   };
@@ -176,7 +192,7 @@ class BpeTokenizer final : public VocabTokenizer {
       if (b >= 0)
         out += static_cast<char>(b);
       else
-        out.append(t.substr(at, i - at));  // not a byte-level character: keep it as is
+        out.append(t.substr(at, i - at)); // not a byte-level character: keep it as is
     }
     return out;
   }
@@ -184,7 +200,8 @@ class BpeTokenizer final : public VocabTokenizer {
   absl::Status encodeWord(std::string_view word, std::vector<int32_t> &out) const {
     if (opts_.ignoreMerges) {
       std::string spelt;
-      for (char c : word) appendUtf8(spelt, byteToCodepoint(static_cast<uint8_t>(c)));
+      for (char c : word)
+        appendUtf8(spelt, byteToCodepoint(static_cast<uint8_t>(c)));
       if (int32_t id = find(spelt); id >= 0) {
         out.push_back(id);
         return absl::OkStatus();
@@ -192,7 +209,7 @@ class BpeTokenizer final : public VocabTokenizer {
     }
 
     struct Symbol {
-      int32_t id;  // -1: a byte with no token of its own (never merges)
+      int32_t id; // -1: a byte with no token of its own (never merges)
       int32_t prev, next;
       bool alive;
       uint8_t byte;
@@ -212,12 +229,15 @@ class BpeTokenizer final : public VocabTokenizer {
     };
     std::priority_queue<Pair, std::vector<Pair>, decltype(lowerPriority)> queue(lowerPriority);
     auto tryPair = [&](int32_t l, int32_t r) {
-      if (l < 0 || r < 0 || sym[l].id < 0 || sym[r].id < 0) return;
+      if (l < 0 || r < 0 || sym[l].id < 0 || sym[r].id < 0)
+        return;
       auto it = merges_.find(key(sym[l].id, sym[r].id));
-      if (it == merges_.end()) return;
+      if (it == merges_.end())
+        return;
       queue.push({it->second.rank, l, r, sym[l].id, sym[r].id, it->second.result});
     };
-    for (int32_t i = 1; i < n; ++i) tryPair(i - 1, i);
+    for (int32_t i = 1; i < n; ++i)
+      tryPair(i - 1, i);
 
     while (!queue.empty()) {
       Pair p = queue.top();
@@ -229,7 +249,8 @@ class BpeTokenizer final : public VocabTokenizer {
       l.id = p.result;
       l.next = r.next;
       r.alive = false;
-      if (r.next >= 0) sym[r.next].prev = p.left;
+      if (r.next >= 0)
+        sym[r.next].prev = p.left;
       tryPair(l.prev, p.left);
       tryPair(p.left, l.next);
     }
@@ -252,7 +273,7 @@ class BpeTokenizer final : public VocabTokenizer {
   std::unordered_map<uint64_t, Merge> merges_;
 };
 
-}  // namespace
+} // namespace
 
 uint32_t byteToCodepoint(uint8_t b) { return byteMap().toCp[b]; }
 
@@ -264,22 +285,25 @@ int byteFromCodepoint(uint32_t cp) {
 
 const PreTokenizerInfo *findGgufPreTokenizer(std::string_view pre) {
   for (const PreEntry &e : preTable())
-    if (pre == e.name) return &e.info;
+    if (pre == e.name)
+      return &e.info;
   return nullptr;
 }
 
 std::string supportedGgufPreTokenizers() {
   std::vector<std::string> names;
-  for (const PreEntry &e : preTable()) names.push_back(e.name);
+  for (const PreEntry &e : preTable())
+    names.push_back(e.name);
   return absl::StrJoin(names, ", ");
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> makeBpeTokenizer(VocabData vocab, BpeOptions opts) {
   const size_t n = vocab.texts.size();
-  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": empty vocabulary"));
+  if (n == 0)
+    return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": empty vocabulary"));
   if (static_cast<int64_t>(n) > kMaxVocab)
-    return absl::InvalidArgumentError(
-        absl::StrCat(vocab.source, ": vocabulary of ", n, " tokens is absurd (limit ", kMaxVocab, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": vocabulary of ", n,
+                                                   " tokens is absurd (limit ", kMaxVocab, ")"));
   if (vocab.types.size() != n)
     return absl::InvalidArgumentError(
         absl::StrCat(vocab.source, ": ", vocab.types.size(), " token types for ", n, " tokens"));
@@ -290,8 +314,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> makeBpeTokenizer(VocabData vocab, Bpe
       return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": special token id ", *id,
                                                      " is outside the vocabulary of ", n));
   auto t = std::make_unique<BpeTokenizer>(std::move(vocab), std::move(opts));
-  if (auto st = t->init(); !st.ok()) return st;
+  if (auto st = t->init(); !st.ok())
+    return st;
   return std::unique_ptr<Tokenizer>(std::move(t));
 }
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok

@@ -26,9 +26,10 @@ using tok::TokenType;
 using tok::VocabData;
 using json = nlohmann::json;
 
-#define TOK_ASSIGN(lhs, expr)                   \
-  auto lhs##_or = (expr);                       \
-  if (!lhs##_or.ok()) return lhs##_or.status(); \
+#define TOK_ASSIGN(lhs, expr)                                                                      \
+  auto lhs##_or = (expr);                                                                          \
+  if (!lhs##_or.ok())                                                                              \
+    return lhs##_or.status();                                                                      \
   auto lhs = std::move(*lhs##_or)
 
 absl::Status checkScore(const std::string &source, size_t i, double s) {
@@ -45,13 +46,15 @@ absl::Status checkScore(const std::string &source, size_t i, double s) {
 // write 0xFFFFFFFF for "none"), keeps `fallback`, as llama.cpp does.
 absl::StatusOr<int32_t> ggufTokenId(const GgufFile &f, const std::string &key, int32_t fallback,
                                     size_t n) {
-  if (!f.has(key)) return fallback;
+  if (!f.has(key))
+    return fallback;
   TOK_ASSIGN(v, f.getInt(key));
-  if (v < 0 || static_cast<uint64_t>(v) >= n) return fallback;
+  if (v < 0 || static_cast<uint64_t>(v) >= n)
+    return fallback;
   return static_cast<int32_t>(v);
 }
 
-}  // namespace
+} // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &file) {
   const std::string &path = file.path();
@@ -67,7 +70,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &f
   v.source = path;
   TOK_ASSIGN(tokens, file.getStrings("tokenizer.ggml.tokens"));
   const size_t n = tokens->size();
-  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer.ggml.tokens is empty"));
+  if (n == 0)
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer.ggml.tokens is empty"));
   if (static_cast<int64_t>(n) > tok::kMaxVocab)
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": tokenizer.ggml.tokens holds an absurd ", n, " tokens"));
@@ -88,11 +92,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &f
   if (file.has("tokenizer.ggml.scores")) {
     TOK_ASSIGN(scores, file.getFloats("tokenizer.ggml.scores"));
     if (scores->size() != n)
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tokenizer.ggml.scores has ",
-                                                     scores->size(), " entries for ", n, " tokens"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": tokenizer.ggml.scores has ", scores->size(), " entries for ", n, " tokens"));
     v.scores.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      if (auto st = checkScore(path, i, (*scores)[i]); !st.ok()) return st;
+      if (auto st = checkScore(path, i, (*scores)[i]); !st.ok())
+        return st;
       v.scores[i] = static_cast<float>((*scores)[i]);
     }
   }
@@ -119,7 +124,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &f
   const tok::PreTokenizerInfo *info = tok::findGgufPreTokenizer(pre);
   if (!info)
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": pre-tokenizer ", pre.empty() ? "(none: tokenizer.ggml.pre is missing)" : tok::printable(pre),
+        path, ": pre-tokenizer ",
+        pre.empty() ? "(none: tokenizer.ggml.pre is missing)" : tok::printable(pre),
         " of this gpt2 tokenizer is not supported; supported tokenizer.ggml.pre values: ",
         tok::supportedGgufPreTokenizers()));
   TOK_ASSIGN(bos, ggufTokenId(file, "tokenizer.ggml.bos_token_id", -1, n));
@@ -150,8 +156,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile &f
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromLlama2c(const std::string &path,
                                                                   int32_t vocabSize) {
   if (vocabSize <= 0 || vocabSize > tok::kMaxVocab)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": vocabulary size ", vocabSize, " is not usable (1..", tok::kMaxVocab, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": vocabulary size ", vocabSize,
+                                                   " is not usable (1..", tok::kMaxVocab, ")"));
   TOK_ASSIGN(mapped, MappedFile::open(path));
   ByteReader r(path, mapped->data(), mapped->size());
   TOK_ASSIGN(maxLen, r.read<int32_t>("max_token_length"));
@@ -175,17 +181,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromLlama2c(const std::str
     TOK_ASSIGN(score, r.read<float>(what + " score"));
     TOK_ASSIGN(len, r.read<int32_t>(what + " length"));
     if (len < 0 || len > maxLen)
-      return r.error(absl::StrCat(what, ": length ", len, " is outside 0..max_token_length (",
-                                  maxLen, ")"));
+      return r.error(
+          absl::StrCat(what, ": length ", len, " is outside 0..max_token_length (", maxLen, ")"));
     TOK_ASSIGN(text, r.readString(static_cast<uint64_t>(len), what + " text"));
-    if (auto st = checkScore(path, i, score); !st.ok()) return st;
+    if (auto st = checkScore(path, i, score); !st.ok())
+      return st;
     v.scores[i] = score;
     v.texts[i] = std::move(text);
   }
   if (r.remaining() != 0)
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": ", r.remaining(), " bytes follow token ", vocabSize - 1,
-        ": the file holds more tokens than the model's vocabulary size ", vocabSize));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", r.remaining(), " bytes follow token ", vocabSize - 1,
+                     ": the file holds more tokens than the model's vocabulary size ", vocabSize));
 
   // llama2.c's export wrote SentencePiece's "▁" as ' ' and BOS/EOS as
   // "\n<s>\n"/"\n</s>\n"; undo both so the vocabulary reads as the GGUF one.
@@ -195,15 +202,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromLlama2c(const std::str
       v.types[i] = TokenType::Unknown;
     } else if (i == 1 || i == 2) {
       v.types[i] = TokenType::Control;
-      if (t == "\n<s>\n") t = "<s>";
-      if (t == "\n</s>\n") t = "</s>";
+      if (t == "\n<s>\n")
+        t = "<s>";
+      if (t == "\n</s>\n")
+        t = "</s>";
     } else if (t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
                std::isxdigit(static_cast<unsigned char>(t[3])) &&
                std::isxdigit(static_cast<unsigned char>(t[4]))) {
       v.types[i] = TokenType::Byte;
     } else {
       std::string s;
-      for (char c : t) s += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
+      for (char c : t)
+        s += c == ' ' ? std::string("\xE2\x96\x81") : std::string(1, c);
       t = std::move(s);
     }
   }
@@ -228,13 +238,16 @@ int jsonDepth(std::string_view text, int limit) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (inString) {
-      if (c == '\\') ++i;
-      else if (c == '"') inString = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
     } else if (c == '"') {
       inString = true;
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
-      if (deepest > limit) break;
+      if (deepest > limit)
+        break;
     } else if (c == ']' || c == '}') {
       --depth;
     }
@@ -249,8 +262,8 @@ absl::StatusOr<json> readJson(const std::string &path) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not valid JSON: NUL byte at offset ", nul));
   if (jsonDepth(text, kMaxJsonDepth) > kMaxJsonDepth)
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a tokenizer file: JSON nested more than ", kMaxJsonDepth, " deep"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": not a tokenizer file: JSON nested more than ", kMaxJsonDepth, " deep"));
   try {
     return json::parse(text.begin(), text.end());
   } catch (const json::exception &e) {
@@ -260,7 +273,7 @@ absl::StatusOr<json> readJson(const std::string &path) {
 
 // Typed access that reports the JSON path of what is wrong.
 class HfReader {
- public:
+public:
   explicit HfReader(std::string path) : path_(std::move(path)) {}
 
   absl::Status error(absl::string_view where, absl::string_view msg) const {
@@ -273,16 +286,19 @@ class HfReader {
         "ship)"));
   }
   absl::StatusOr<std::string> str(const json &j, absl::string_view where) const {
-    if (!j.is_string()) return error(where, absl::StrCat("expected a string, found ", j.type_name()));
+    if (!j.is_string())
+      return error(where, absl::StrCat("expected a string, found ", j.type_name()));
     return j.get<std::string>();
   }
   // Optional bool: `fallback` when absent or null.
   absl::StatusOr<bool> flag(const json &obj, const char *key, bool fallback,
                             absl::string_view where) const {
     auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) return fallback;
+    if (it == obj.end() || it->is_null())
+      return fallback;
     if (!it->is_boolean())
-      return error(absl::StrCat(where, ".", key), absl::StrCat("expected a bool, found ", it->type_name()));
+      return error(absl::StrCat(where, ".", key),
+                   absl::StrCat("expected a bool, found ", it->type_name()));
     return it->get<bool>();
   }
   absl::StatusOr<int32_t> id(const json &j, absl::string_view where) const {
@@ -295,7 +311,7 @@ class HfReader {
   }
   const std::string &path() const { return path_; }
 
- private:
+private:
   std::string path_;
 };
 
@@ -303,7 +319,8 @@ class HfReader {
 std::string regexLiteral(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (std::strchr("\\^$.|?*+()[]{}-/#", c) && c != '\0') out += '\\';
+    if (std::strchr("\\^$.|?*+()[]{}-/#", c) && c != '\0')
+      out += '\\';
     out += c;
   }
   return out;
@@ -317,16 +334,19 @@ struct PreTokenizerSpec {
 
 absl::Status readPreTokenizer(const HfReader &rd, const json &pt, std::string where,
                               PreTokenizerSpec &spec) {
-  if (!pt.is_object()) return rd.error(where, "expected an object");
+  if (!pt.is_object())
+    return rd.error(where, "expected an object");
   auto typeIt = pt.find("type");
-  if (typeIt == pt.end()) return rd.error(where, "has no \"type\"");
+  if (typeIt == pt.end())
+    return rd.error(where, "has no \"type\"");
   TOK_ASSIGN(type, rd.str(*typeIt, where + ".type"));
   if (type == "Sequence") {
     auto list = pt.find("pretokenizers");
     if (list == pt.end() || !list->is_array())
       return rd.error(where, "Sequence without a \"pretokenizers\" array");
     for (size_t i = 0; i < list->size(); ++i)
-      if (auto st = readPreTokenizer(rd, (*list)[i], absl::StrCat(where, ".pretokenizers[", i, "]"), spec);
+      if (auto st = readPreTokenizer(rd, (*list)[i], absl::StrCat(where, ".pretokenizers[", i, "]"),
+                                     spec);
           !st.ok())
         return st;
     return absl::OkStatus();
@@ -338,7 +358,8 @@ absl::Status readPreTokenizer(const HfReader &rd, const json &pt, std::string wh
     spec.byteLevel = true;
     TOK_ASSIGN(useRegex, rd.flag(pt, "use_regex", true, where));
     TOK_ASSIGN(prefix, rd.flag(pt, "add_prefix_space", true, where));
-    if (useRegex) spec.regexes.push_back(tok::kHfRegexGpt2);
+    if (useRegex)
+      spec.regexes.push_back(tok::kHfRegexGpt2);
     spec.addPrefixSpace = prefix;
     return absl::OkStatus();
   }
@@ -351,7 +372,8 @@ absl::Status readPreTokenizer(const HfReader &rd, const json &pt, std::string wh
       spec.regexes.push_back(s);
     } else if (auto lit = pat->find("String"); lit != pat->end()) {
       TOK_ASSIGN(s, rd.str(*lit, where + ".pattern.String"));
-      if (s.empty()) return rd.error(where + ".pattern.String", "empty split string");
+      if (s.empty())
+        return rd.error(where + ".pattern.String", "empty split string");
       spec.regexes.push_back(regexLiteral(s));
     } else {
       return rd.error(where + ".pattern", "neither \"Regex\" nor \"String\"");
@@ -364,7 +386,8 @@ absl::Status readPreTokenizer(const HfReader &rd, const json &pt, std::string wh
     if (behavior != "Isolated")
       return rd.unsupported(where, absl::StrCat("Split behavior '", behavior, "' (only Isolated)"));
     TOK_ASSIGN(invert, rd.flag(pt, "invert", false, where));
-    if (invert) return rd.unsupported(where, "Split with invert = true");
+    if (invert)
+      return rd.unsupported(where, "Split with invert = true");
     return absl::OkStatus();
   }
   if (type == "Digits") {
@@ -376,10 +399,13 @@ absl::Status readPreTokenizer(const HfReader &rd, const json &pt, std::string wh
 }
 
 absl::Status checkNormalizer(const HfReader &rd, const json &n, const std::string &where) {
-  if (n.is_null()) return absl::OkStatus();
-  if (!n.is_object()) return rd.error(where, "expected an object or null");
+  if (n.is_null())
+    return absl::OkStatus();
+  if (!n.is_object())
+    return rd.error(where, "expected an object or null");
   auto typeIt = n.find("type");
-  if (typeIt == n.end()) return rd.error(where, "has no \"type\"");
+  if (typeIt == n.end())
+    return rd.error(where, "has no \"type\"");
   TOK_ASSIGN(type, rd.str(*typeIt, where + ".type"));
   if (type == "Sequence") {
     auto list = n.find("normalizers");
@@ -393,18 +419,22 @@ absl::Status checkNormalizer(const HfReader &rd, const json &n, const std::strin
   }
   // NFC is accepted but not applied, as llama.cpp does for the same models:
   // ids then equal llama.cpp's, and HF's for text already in NFC.
-  if (type == "NFC") return absl::OkStatus();
+  if (type == "NFC")
+    return absl::OkStatus();
   return rd.unsupported(where, absl::StrCat("normalizer '", type, "'"));
 }
 
 // bos_token / eos_token of a tokenizer_config.json: a string or {"content": ...}.
 std::string configToken(const json &cfg, const char *key) {
   auto it = cfg.find(key);
-  if (it == cfg.end()) return {};
-  if (it->is_string()) return it->get<std::string>();
+  if (it == cfg.end())
+    return {};
+  if (it->is_string())
+    return it->get<std::string>();
   if (it->is_object()) {
     auto c = it->find("content");
-    if (c != it->end() && c->is_string()) return c->get<std::string>();
+    if (c != it->end() && c->is_string())
+      return c->get<std::string>();
   }
   return {};
 }
@@ -412,19 +442,22 @@ std::string configToken(const json &cfg, const char *key) {
 absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
   TOK_ASSIGN(root, readJson(path));
   HfReader rd(path);
-  if (!root.is_object()) return rd.error("top level", "expected an object");
+  if (!root.is_object())
+    return rd.error("top level", "expected an object");
   auto modelIt = root.find("model");
-  if (modelIt == root.end() || !modelIt->is_object()) return rd.error("model", "missing or not an object");
+  if (modelIt == root.end() || !modelIt->is_object())
+    return rd.error("model", "missing or not an object");
   const json &model = *modelIt;
 
-  std::string type = "BPE";  // old files omit it; the fields say what it is
+  std::string type = "BPE"; // old files omit it; the fields say what it is
   if (auto t = model.find("type"); t != model.end()) {
     TOK_ASSIGN(s, rd.str(*t, "model.type"));
     type = s;
   } else if (!model.contains("merges")) {
     return rd.error("model", "has neither \"type\" nor \"merges\"");
   }
-  if (type != "BPE") return rd.unsupported("model.type", absl::StrCat("model '", type, "'"));
+  if (type != "BPE")
+    return rd.unsupported("model.type", absl::StrCat("model '", type, "'"));
   TOK_ASSIGN(byteFallback, rd.flag(model, "byte_fallback", false, "model"));
   if (byteFallback)
     return rd.unsupported("model.byte_fallback",
@@ -434,8 +467,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
     if (it != model.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty()))
       return rd.unsupported(absl::StrCat("model.", key), "a non-empty subword affix");
   }
-  if (auto d = model.find("dropout"); d != model.end() && !d->is_null() &&
-                                      !(d->is_number() && d->get<double>() == 0.0))
+  if (auto d = model.find("dropout");
+      d != model.end() && !d->is_null() && !(d->is_number() && d->get<double>() == 0.0))
     return rd.unsupported("model.dropout", "BPE dropout (encoding would be random)");
   TOK_ASSIGN(ignoreMerges, rd.flag(model, "ignore_merges", false, "model"));
 
@@ -463,21 +496,26 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
       seen.resize(id + 1, false);
     }
     if (seen[id] && v.texts[id] != text)
-      return rd.error(where, absl::StrCat("token id ", id, " is given to both ",
-                                          tok::printable(v.texts[id]), " and ", tok::printable(text)));
-    if (text.empty()) return rd.error(where, absl::StrCat("token ", id, " has empty text"));
+      return rd.error(where,
+                      absl::StrCat("token id ", id, " is given to both ",
+                                   tok::printable(v.texts[id]), " and ", tok::printable(text)));
+    if (text.empty())
+      return rd.error(where, absl::StrCat("token ", id, " has empty text"));
     v.texts[id] = text;
-    if (!seen[id] || ty != TokenType::Normal) v.types[id] = ty;
+    if (!seen[id] || ty != TokenType::Normal)
+      v.types[id] = ty;
     seen[id] = true;
     return absl::OkStatus();
   };
   for (auto it = vocabIt->begin(); it != vocabIt->end(); ++it) {
     std::string where = absl::StrCat("model.vocab[", tok::printable(it.key()), "]");
     TOK_ASSIGN(id, rd.id(it.value(), where));
-    if (auto st = place(id, it.key(), TokenType::Normal, where); !st.ok()) return st;
+    if (auto st = place(id, it.key(), TokenType::Normal, where); !st.ok())
+      return st;
   }
   if (auto added = root.find("added_tokens"); added != root.end() && !added->is_null()) {
-    if (!added->is_array()) return rd.error("added_tokens", "expected an array");
+    if (!added->is_array())
+      return rd.error("added_tokens", "expected an array");
     for (size_t i = 0; i < added->size(); ++i) {
       const json &a = (*added)[i];
       std::string where = absl::StrCat("added_tokens[", i, "]");
@@ -488,12 +526,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
       TOK_ASSIGN(special, rd.flag(a, "special", false, where));
       // As llama.cpp's converter: special added tokens are control tokens,
       // the others user-defined (always matched whole in the text).
-      if (auto st = place(id, content, special ? TokenType::Control : TokenType::UserDefined, where);
+      if (auto st =
+              place(id, content, special ? TokenType::Control : TokenType::UserDefined, where);
           !st.ok())
         return st;
     }
   }
-  if (v.texts.empty()) return rd.error("model.vocab", "empty vocabulary");
+  if (v.texts.empty())
+    return rd.error("model.vocab", "empty vocabulary");
   // Ids nobody claims stay as unused tokens with no text.
 
   // Merges: "left right" strings (older files) or [left, right] pairs.
@@ -519,19 +559,22 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
   }
 
   if (auto n = root.find("normalizer"); n != root.end())
-    if (auto st = checkNormalizer(rd, *n, "normalizer"); !st.ok()) return st;
+    if (auto st = checkNormalizer(rd, *n, "normalizer"); !st.ok())
+      return st;
   PreTokenizerSpec spec;
   auto ptIt = root.find("pre_tokenizer");
   if (ptIt == root.end() || ptIt->is_null())
     return rd.unsupported("pre_tokenizer", "no pre-tokenizer (byte-level BPE needs ByteLevel)");
-  if (auto st = readPreTokenizer(rd, *ptIt, "pre_tokenizer", spec); !st.ok()) return st;
+  if (auto st = readPreTokenizer(rd, *ptIt, "pre_tokenizer", spec); !st.ok())
+    return st;
   if (!spec.byteLevel)
     return rd.unsupported("pre_tokenizer", "no ByteLevel step (not a byte-level BPE)");
   if (auto d = root.find("decoder"); d != root.end() && !d->is_null()) {
     auto t = d->is_object() ? d->find("type") : d->end();
     if (t == d->end() || !t->is_string() || t->get<std::string>() != "ByteLevel")
-      return rd.unsupported("decoder", absl::StrCat("decoder ", t != d->end() ? t->dump() : d->dump(),
-                                                    " (byte-level BPE decodes with ByteLevel)"));
+      return rd.unsupported("decoder",
+                            absl::StrCat("decoder ", t != d->end() ? t->dump() : d->dump(),
+                                         " (byte-level BPE decodes with ByteLevel)"));
   }
 
   auto is = [&](std::initializer_list<const char *> regexes) {
@@ -551,21 +594,25 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
 
   // Name -> id over the final vocabulary (last wins, as in the tokenizer).
   auto idOf = [&](const std::string &text) -> int32_t {
-    if (text.empty()) return -1;
+    if (text.empty())
+      return -1;
     for (size_t i = v.texts.size(); i-- > 0;)
-      if (v.texts[i] == text) return static_cast<int32_t>(i);
+      if (v.texts[i] == text)
+        return static_cast<int32_t>(i);
     return -1;
   };
   if (auto u = model.find("unk_token"); u != model.end() && !u->is_null()) {
     TOK_ASSIGN(s, rd.str(*u, "model.unk_token"));
     v.unk = idOf(s);
     if (v.unk < 0)
-      return rd.error("model.unk_token", absl::StrCat(tok::printable(s), " is not in the vocabulary"));
+      return rd.error("model.unk_token",
+                      absl::StrCat(tok::printable(s), " is not in the vocabulary"));
   }
 
   // BOS/EOS: tokenizer.json does not say; tokenizer_config.json beside it does.
   std::string bosText, eosText;
-  std::filesystem::path cfgPath = std::filesystem::path(path).parent_path() / "tokenizer_config.json";
+  std::filesystem::path cfgPath =
+      std::filesystem::path(path).parent_path() / "tokenizer_config.json";
   std::error_code ec;
   if (std::filesystem::is_regular_file(cfgPath, ec)) {
     TOK_ASSIGN(cfg, readJson(cfgPath.string()));
@@ -584,22 +631,24 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> loadHfJson(const std::string &path) {
   };
   if (v.bos < 0)
     for (const char *t : {"<|begin_of_text|>", "<s>", "<|startoftext|>", "<|endoftext|>"})
-      if ((v.bos = controlId(t)) >= 0) break;
+      if ((v.bos = controlId(t)) >= 0)
+        break;
   if (v.eos < 0)
     for (const char *t : {"<|end_of_text|>", "</s>", "<|endoftext|>"})
-      if ((v.eos = controlId(t)) >= 0) break;
+      if ((v.eos = controlId(t)) >= 0)
+        break;
 
   return tok::makeBpeTokenizer(std::move(v), std::move(opts));
 }
 
-}  // namespace
+} // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::fromHfJson(const std::string &path) {
   try {
     return loadHfJson(path);
-  } catch (const std::exception &e) {  // a JSON type surprise we did not check for
+  } catch (const std::exception &e) { // a JSON type surprise we did not check for
     return absl::InvalidArgumentError(absl::StrCat(path, ": malformed tokenizer file: ", e.what()));
   }
 }
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends

@@ -23,7 +23,7 @@ struct pcre2_real_code_8;
 namespace tessel::frontends::tok {
 
 class RegexSplitter {
- public:
+public:
   /// Compiles every pattern; a bad one is an error quoting it and PCRE2's message.
   static absl::StatusOr<std::unique_ptr<RegexSplitter>> compile(std::vector<std::string> patterns);
   ~RegexSplitter();
@@ -36,7 +36,7 @@ class RegexSplitter {
 
   const std::vector<std::string> &patterns() const { return patterns_; }
 
- private:
+private:
   RegexSplitter() = default;
   absl::Status splitOne(size_t which, std::string_view text,
                         std::vector<std::string_view> &out) const;
@@ -44,6 +44,6 @@ class RegexSplitter {
   std::vector<pcre2_real_code_8 *> codes_;
 };
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok
 
-#endif  // TESSEL_FRONTENDS_TOKENIZER_REGEXSPLITTER_H
+#endif // TESSEL_FRONTENDS_TOKENIZER_REGEXSPLITTER_H

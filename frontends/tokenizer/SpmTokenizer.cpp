@@ -23,15 +23,19 @@
 namespace tessel::frontends::tok {
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+constexpr std::string_view kSpace = "\xE2\x96\x81"; // U+2581, SentencePiece's space
 
 // "<0xAB>" -> 0xAB; -1 if `t` is not of that form.
 int parseByteToken(std::string_view t) {
-  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>') return -1;
+  if (t.size() != 6 || t.substr(0, 3) != "<0x" || t[5] != '>')
+    return -1;
   auto hex = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
     return -1;
   };
   int hi = hex(t[3]), lo = hex(t[4]);
@@ -39,44 +43,45 @@ int parseByteToken(std::string_view t) {
 }
 
 class SpmTokenizer final : public VocabTokenizer {
- public:
+public:
   SpmTokenizer(VocabData vocab, SpmOptions opts) : VocabTokenizer(std::move(vocab)), opts_(opts) {}
 
   absl::Status init() {
     const int32_t n = vocabSize();
-    if (vocab_.scores.empty()) vocab_.scores.assign(n, 0.0f);
+    if (vocab_.scores.empty())
+      vocab_.scores.assign(n, 0.0f);
     pieces_.resize(n);
     byteToken_.fill(-1);
     for (int32_t i = 0; i < n; ++i) {
       const std::string &t = vocab_.texts[i];
       switch (vocab_.types[i]) {
-        case TokenType::Normal: {
-          std::string p;
-          for (size_t k = 0; k < t.size();) {
-            if (t.compare(k, kSpace.size(), kSpace) == 0) {
-              p += ' ';
-              k += kSpace.size();
-            } else {
-              p += t[k++];
-            }
+      case TokenType::Normal: {
+        std::string p;
+        for (size_t k = 0; k < t.size();) {
+          if (t.compare(k, kSpace.size(), kSpace) == 0) {
+            p += ' ';
+            k += kSpace.size();
+          } else {
+            p += t[k++];
           }
-          pieces_[i] = std::move(p);
-          break;
         }
-        case TokenType::Byte: {
-          int b = parseByteToken(t);
-          if (b < 0)
-            return absl::InvalidArgumentError(absl::StrCat(
-                vocab_.source, ": token ", i, " is typed as a byte token but its text ", printable(t),
-                " is not of the form <0xXX>"));
-          pieces_[i] = std::string(1, static_cast<char>(b));
-          break;
-        }
-        case TokenType::UserDefined:
-          pieces_[i] = t;
-          break;
-        default:  // control, unknown, unused: no text of their own
-          break;
+        pieces_[i] = std::move(p);
+        break;
+      }
+      case TokenType::Byte: {
+        int b = parseByteToken(t);
+        if (b < 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat(vocab_.source, ": token ", i, " is typed as a byte token but its text ",
+                           printable(t), " is not of the form <0xXX>"));
+        pieces_[i] = std::string(1, static_cast<char>(b));
+        break;
+      }
+      case TokenType::UserDefined:
+        pieces_[i] = t;
+        break;
+      default: // control, unknown, unused: no text of their own
+        break;
       }
     }
     finishSetup();
@@ -89,12 +94,13 @@ class SpmTokenizer final : public VocabTokenizer {
   std::string kind() const override { return "spm"; }
   bool addsSpacePrefix() const override { return opts_.addSpacePrefix; }
 
- protected:
+protected:
   absl::Status encodeText(std::string_view text, bool atStart,
                           std::vector<int32_t> &out) const override {
     std::string s;
     s.reserve(text.size() + 8);
-    if (opts_.addSpacePrefix && atStart) s += kSpace;
+    if (opts_.addSpacePrefix && atStart)
+      s += kSpace;
     for (char c : text) {
       if (c == ' ')
         s += kSpace;
@@ -104,7 +110,7 @@ class SpmTokenizer final : public VocabTokenizer {
 
     struct Symbol {
       int32_t prev, next;
-      uint32_t start, len;  // bytes of `s`; len 0 once merged into the left
+      uint32_t start, len; // bytes of `s`; len 0 once merged into the left
     };
     std::vector<Symbol> sym;
     sym.reserve(s.size());
@@ -112,7 +118,8 @@ class SpmTokenizer final : public VocabTokenizer {
       uint32_t len = static_cast<uint32_t>(std::min(utf8SeqLen(s[off]), s.size() - off));
       int32_t idx = static_cast<int32_t>(sym.size());
       sym.push_back({idx - 1, -1, static_cast<uint32_t>(off), len});
-      if (idx > 0) sym[idx - 1].next = idx;
+      if (idx > 0)
+        sym[idx - 1].next = idx;
       off += len;
     }
 
@@ -126,24 +133,29 @@ class SpmTokenizer final : public VocabTokenizer {
     };
     std::priority_queue<Pair, std::vector<Pair>, decltype(lowerPriority)> queue(lowerPriority);
     auto tryPair = [&](int32_t l, int32_t r) {
-      if (l < 0 || r < 0) return;
+      if (l < 0 || r < 0)
+        return;
       uint32_t size = sym[l].len + sym[r].len;
       int32_t id = find(std::string_view(s).substr(sym[l].start, size));
-      if (id < 0) return;
+      if (id < 0)
+        return;
       queue.push({vocab_.scores[id], l, r, size});
     };
-    for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) tryPair(i - 1, i);
+    for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i)
+      tryPair(i - 1, i);
 
     while (!queue.empty()) {
       Pair p = queue.top();
       queue.pop();
       Symbol &l = sym[p.left], &r = sym[p.right];
       // Lengths only grow, so a changed symbol shows in the sum.
-      if (l.len == 0 || r.len == 0 || l.len + r.len != p.size) continue;
+      if (l.len == 0 || r.len == 0 || l.len + r.len != p.size)
+        continue;
       l.len += r.len;
       r.len = 0;
       l.next = r.next;
-      if (r.next >= 0) sym[r.next].prev = p.left;
+      if (r.next >= 0)
+        sym[r.next].prev = p.left;
       tryPair(l.prev, p.left);
       tryPair(p.left, l.next);
     }
@@ -157,7 +169,8 @@ class SpmTokenizer final : public VocabTokenizer {
       }
       for (char c : piece) {
         int32_t b = byteToken_[static_cast<uint8_t>(c)];
-        if (b < 0) b = vocab_.unk;
+        if (b < 0)
+          b = vocab_.unk;
         if (b < 0)
           return absl::InvalidArgumentError(absl::StrFormat(
               "character %s is not in the vocabulary, which has neither the byte token <0x%02X> "
@@ -169,22 +182,23 @@ class SpmTokenizer final : public VocabTokenizer {
     return absl::OkStatus();
   }
 
- private:
+private:
   SpmOptions opts_;
   std::array<int32_t, 256> byteToken_;
 };
 
-}  // namespace
+} // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> makeSpmTokenizer(VocabData vocab, SpmOptions opts) {
   const size_t n = vocab.texts.size();
-  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": empty vocabulary"));
+  if (n == 0)
+    return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": empty vocabulary"));
   if (static_cast<int64_t>(n) > kMaxVocab)
-    return absl::InvalidArgumentError(
-        absl::StrCat(vocab.source, ": vocabulary of ", n, " tokens is absurd (limit ", kMaxVocab, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": vocabulary of ", n,
+                                                   " tokens is absurd (limit ", kMaxVocab, ")"));
   if (!vocab.scores.empty() && vocab.scores.size() != n)
-    return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": ", vocab.scores.size(),
-                                                   " scores for ", n, " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(vocab.source, ": ", vocab.scores.size(), " scores for ", n, " tokens"));
   if (vocab.types.size() != n)
     return absl::InvalidArgumentError(
         absl::StrCat(vocab.source, ": ", vocab.types.size(), " token types for ", n, " tokens"));
@@ -193,8 +207,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> makeSpmTokenizer(VocabData vocab, Spm
       return absl::InvalidArgumentError(absl::StrCat(vocab.source, ": special token id ", *id,
                                                      " is outside the vocabulary of ", n));
   auto t = std::make_unique<SpmTokenizer>(std::move(vocab), opts);
-  if (auto st = t->init(); !st.ok()) return st;
+  if (auto st = t->init(); !st.ok())
+    return st;
   return std::unique_ptr<Tokenizer>(std::move(t));
 }
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok

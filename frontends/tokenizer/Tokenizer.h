@@ -34,7 +34,7 @@ namespace tessel::frontends {
 class GgufFile;
 
 class Tokenizer {
- public:
+public:
   virtual ~Tokenizer() = default;
 
   /// UTF-8 text -> ids, no BOS/EOS added (callers add bos() when they want it).
@@ -48,8 +48,8 @@ class Tokenizer {
   /// As encode(), but text that spells a control or unknown token becomes that
   /// token (llama.cpp's parse_special = true): for chat templates.
   /// (Defaults to encode() for tokenizers without special tokens.)
-  virtual absl::StatusOr<std::vector<int32_t>> encodeWithSpecial(
-      std::string_view text, std::string_view what = "text") const {
+  virtual absl::StatusOr<std::vector<int32_t>>
+  encodeWithSpecial(std::string_view text, std::string_view what = "text") const {
     return encode(text, what);
   }
 
@@ -71,8 +71,8 @@ class Tokenizer {
   std::string piece(int32_t id, int32_t prev) const;
 
   virtual int32_t vocabSize() const = 0;
-  virtual int32_t bos() const = 0;  // -1 if none
-  virtual int32_t eos() const = 0;  // -1 if none
+  virtual int32_t bos() const = 0; // -1 if none
+  virtual int32_t eos() const = 0; // -1 if none
   /// "spm", "bpe:gpt-2", "bpe:llama-bpe", "bpe:qwen2", ... (for GGUF the
   /// part after "bpe:" is tokenizer.ggml.pre).
   virtual std::string kind() const = 0;
@@ -93,9 +93,10 @@ class Tokenizer {
   /// error saying what is not supported. BOS/EOS come from a
   /// tokenizer_config.json next to the file when there is one, else from
   /// well-known token texts.
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> fromHfJson(const std::string &tokenizerJsonPath);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>>
+  fromHfJson(const std::string &tokenizerJsonPath);
 };
 
-}  // namespace tessel::frontends
+} // namespace tessel::frontends
 
-#endif  // TESSEL_FRONTENDS_TOKENIZER_TOKENIZER_H
+#endif // TESSEL_FRONTENDS_TOKENIZER_TOKENIZER_H

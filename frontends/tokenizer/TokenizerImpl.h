@@ -36,10 +36,10 @@ enum class TokenType : int32_t {
 };
 
 struct VocabData {
-  std::string source;               // the file, for error messages
-  std::vector<std::string> texts;   // token id -> text as stored
-  std::vector<float> scores;        // empty, or one per token (SPM merge priority)
-  std::vector<TokenType> types;     // one per token
+  std::string source;             // the file, for error messages
+  std::vector<std::string> texts; // token id -> text as stored
+  std::vector<float> scores;      // empty, or one per token (SPM merge priority)
+  std::vector<TokenType> types;   // one per token
   int32_t bos = -1, eos = -1, unk = -1;
 };
 
@@ -51,10 +51,10 @@ struct SpmOptions {
 };
 
 struct BpeOptions {
-  std::string kind;                   // e.g. "bpe:qwen2"
-  std::vector<std::string> regexes;   // applied in order (see RegexSplitter)
-  bool ignoreMerges = false;          // a word that is a token stays whole (llama3)
-  bool addPrefixSpace = false;        // HF ByteLevel add_prefix_space
+  std::string kind;                 // e.g. "bpe:qwen2"
+  std::vector<std::string> regexes; // applied in order (see RegexSplitter)
+  bool ignoreMerges = false;        // a word that is a token stays whole (llama3)
+  bool addPrefixSpace = false;      // HF ByteLevel add_prefix_space
   /// Merges in rank order, as (left, right) token texts.
   std::vector<std::pair<std::string, std::string>> merges;
 };
@@ -94,7 +94,7 @@ std::string supportedGgufPreTokenizers();
 /// What SPM and BPE share. The vocabulary is fixed at construction; the
 /// lookup tables point into it, so objects are never copied or moved.
 class VocabTokenizer : public Tokenizer {
- public:
+public:
   using Tokenizer::piece;
   absl::StatusOr<std::vector<int32_t>> encode(std::string_view text,
                                               std::string_view what) const override;
@@ -116,7 +116,7 @@ class VocabTokenizer : public Tokenizer {
   VocabTokenizer(const VocabTokenizer &) = delete;
   VocabTokenizer &operator=(const VocabTokenizer &) = delete;
 
- protected:
+protected:
   explicit VocabTokenizer(VocabData vocab);
   /// Builds the text -> id map and the special-token lists; call once the
   /// subclass has filled pieces_.
@@ -131,13 +131,13 @@ class VocabTokenizer : public Tokenizer {
                                                   bool parseSpecial) const;
 
   VocabData vocab_;
-  std::vector<std::string> pieces_;  // what each token decodes to
+  std::vector<std::string> pieces_; // what each token decodes to
   std::unordered_map<std::string_view, int32_t> byText_;
   // Tokens matched whole before tokenization, longest text first.
-  std::vector<int32_t> userDefined_;   // always
-  std::vector<int32_t> allSpecial_;    // with encodeWithSpecial (adds control, unknown)
+  std::vector<int32_t> userDefined_; // always
+  std::vector<int32_t> allSpecial_;  // with encodeWithSpecial (adds control, unknown)
 };
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok
 
-#endif  // TESSEL_FRONTENDS_TOKENIZER_TOKENIZERIMPL_H
+#endif // TESSEL_FRONTENDS_TOKENIZER_TOKENIZERIMPL_H

@@ -33,13 +33,18 @@ Utf8Check checkUtf8(std::string_view s) {
       return {i, "byte that never appears in UTF-8"};
     }
     for (size_t k = 1; k < len; ++k) {
-      if (i + k >= n) return {i, "sequence cut off by the end of the text"};
-      if ((p[i + k] & 0xC0) != 0x80) return {i, "sequence cut off by a byte that is not a continuation byte"};
+      if (i + k >= n)
+        return {i, "sequence cut off by the end of the text"};
+      if ((p[i + k] & 0xC0) != 0x80)
+        return {i, "sequence cut off by a byte that is not a continuation byte"};
       cp = (cp << 6) | (p[i + k] & 0x3F);
     }
-    if (cp < min) return {i, "overlong encoding"};
-    if (cp >= 0xD800 && cp <= 0xDFFF) return {i, "UTF-16 surrogate code point"};
-    if (cp > 0x10FFFF) return {i, "code point above U+10FFFF"};
+    if (cp < min)
+      return {i, "overlong encoding"};
+    if (cp >= 0xD800 && cp <= 0xDFFF)
+      return {i, "UTF-16 surrogate code point"};
+    if (cp > 0x10FFFF)
+      return {i, "code point above U+10FFFF"};
     i += len;
   }
   return {};
@@ -47,7 +52,8 @@ Utf8Check checkUtf8(std::string_view s) {
 
 absl::Status validateUtf8(std::string_view s, std::string_view what) {
   Utf8Check c = checkUtf8(s);
-  if (c.ok()) return absl::OkStatus();
+  if (c.ok())
+    return absl::OkStatus();
   std::string bytes;
   for (size_t k = c.offset; k < s.size() && k < c.offset + 4; ++k)
     absl::StrAppend(&bytes, k == c.offset ? "" : " ",
@@ -57,10 +63,14 @@ absl::Status validateUtf8(std::string_view s, std::string_view what) {
 }
 
 size_t utf8SeqLen(unsigned char lead) {
-  if (lead < 0xC0) return 1;
-  if (lead < 0xE0) return 2;
-  if (lead < 0xF0) return 3;
-  if (lead < 0xF8) return 4;
+  if (lead < 0xC0)
+    return 1;
+  if (lead < 0xE0)
+    return 2;
+  if (lead < 0xF0)
+    return 3;
+  if (lead < 0xF8)
+    return 4;
   return 1;
 }
 
@@ -109,8 +119,9 @@ void appendUtf8(std::string &out, uint32_t cp) {
 std::string printable(std::string_view s) {
   constexpr size_t kMax = 80;
   std::string out = "'" + absl::Utf8SafeCHexEscape(av(s.substr(0, kMax))) + "'";
-  if (s.size() > kMax) absl::StrAppend(&out, "...(", s.size(), " bytes)");
+  if (s.size() > kMax)
+    absl::StrAppend(&out, "...(", s.size(), " bytes)");
   return out;
 }
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok

@@ -47,6 +47,6 @@ void appendUtf8(std::string &out, uint32_t cp);
 /// A string fit for an error message: printable (C escapes) and cut at 80 bytes.
 std::string printable(std::string_view s);
 
-}  // namespace tessel::frontends::tok
+} // namespace tessel::frontends::tok
 
-#endif  // TESSEL_FRONTENDS_TOKENIZER_UTF8_H
+#endif // TESSEL_FRONTENDS_TOKENIZER_UTF8_H

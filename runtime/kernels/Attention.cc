@@ -98,7 +98,7 @@ void attention(const AttentionArgs &args, ThreadPool *pool) {
       for (int64_t i = 0; i < items; ++i)
         run(i);
     } else if (qBlocks > 1) {
-      pool->run(items, run);  // causal blocks differ in cost: balance them
+      pool->run(items, run); // causal blocks differ in cost: balance them
     } else {
       // Decode: equal items. Thread t always takes the same contiguous
       // range of KV heads, so it finds them in its own caches next step.

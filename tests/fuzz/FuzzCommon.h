@@ -33,15 +33,14 @@
 
 namespace tessel::fuzz {
 
-#define FUZZ_CHECK(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n", __FILE__,       \
-                   __LINE__, #cond);                                           \
-      std::fprintf(stderr, "  " __VA_ARGS__);                                  \
-      std::fprintf(stderr, "\n");                                              \
-      std::abort();                                                            \
-    }                                                                          \
+#define FUZZ_CHECK(cond, ...)                                                                      \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+      std::fprintf(stderr, "  " __VA_ARGS__);                                                      \
+      std::fprintf(stderr, "\n");                                                                  \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)
 
 inline std::string msgOf(const absl::Status &st) { return std::string(st.message()); }
@@ -69,7 +68,8 @@ inline std::string sharedDir() { return env("TESSEL_SHARED_DIR", sourceDir() + "
 
 inline bool readFile(const std::string &path, std::string &out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
+  if (!in)
+    return false;
   std::stringstream ss;
   ss << in.rdbuf();
   out = ss.str();
@@ -133,6 +133,6 @@ inline std::string scratchFile(const std::string &name, const uint8_t *data, siz
   return path;
 }
 
-}  // namespace tessel::fuzz
+} // namespace tessel::fuzz
 
-#endif  // TESSEL_TESTS_FUZZ_FUZZCOMMON_H
+#endif // TESSEL_TESTS_FUZZ_FUZZCOMMON_H

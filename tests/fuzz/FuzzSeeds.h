@@ -27,9 +27,11 @@ inline std::vector<std::pair<std::string, std::string>> exampleDescriptions() {
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(sourceDir()) / "examples" / "models";
   for (const auto &e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() != ".json") continue;
+    if (e.path().extension() != ".json")
+      continue;
     std::string text;
-    if (readFile(e.path().string(), text)) out.emplace_back(e.path().stem().string(), text);
+    if (readFile(e.path().string(), text))
+      out.emplace_back(e.path().stem().string(), text);
   }
   std::sort(out.begin(), out.end());
   if (out.empty())
@@ -43,17 +45,21 @@ inline std::vector<std::pair<std::string, std::string>> exampleDescriptions() {
 /// files stay a few KB and the fuzzers run fast.
 inline std::vector<std::pair<std::string, frontends::ModelConfig>> exampleConfigs(int64_t vocab) {
   static const std::pair<const char *, int64_t> kTiny[] = {
-      {"hidden_size", 16},       {"n_embd", 16},           {"intermediate_size", 8},
-      {"n_inner", 16},           {"moe_intermediate_size", 4}, {"max_position_embeddings", 8},
-      {"n_positions", 8},        {"head_dim", 4},          {"kv_lora_rank", 8},
-      {"qk_nope_head_dim", 4},   {"qk_rope_head_dim", 2},  {"v_head_dim", 4}};
+      {"hidden_size", 16},          {"n_embd", 16},
+      {"intermediate_size", 8},     {"n_inner", 16},
+      {"moe_intermediate_size", 4}, {"max_position_embeddings", 8},
+      {"n_positions", 8},           {"head_dim", 4},
+      {"kv_lora_rank", 8},          {"qk_nope_head_dim", 4},
+      {"qk_rope_head_dim", 2},      {"v_head_dim", 4}};
   std::vector<std::pair<std::string, frontends::ModelConfig>> out;
   for (const auto &[name, text] : exampleDescriptions()) {
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) continue;
+    if (j.is_discarded() || !j.is_object())
+      continue;
     j["vocab_size"] = vocab;
     for (const auto &[key, value] : kTiny)
-      if (j.contains(key)) j[key] = value;
+      if (j.contains(key))
+        j[key] = value;
     if (j.contains("q_lora_rank") && j["q_lora_rank"].is_number() && j["q_lora_rank"] > 0)
       j["q_lora_rank"] = 8;
     auto c = frontends::configFromHfJson(j, name, /*strict=*/false);
@@ -65,6 +71,6 @@ inline std::vector<std::pair<std::string, frontends::ModelConfig>> exampleConfig
   return out;
 }
 
-}  // namespace tessel::fuzz
+} // namespace tessel::fuzz
 
-#endif  // TESSEL_TESTS_FUZZ_FUZZSEEDS_H
+#endif // TESSEL_TESTS_FUZZ_FUZZSEEDS_H

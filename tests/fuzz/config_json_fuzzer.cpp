@@ -26,7 +26,8 @@ namespace {
 const char kName[] = "fuzz.json";
 
 void writeSeeds(const std::string &dir) {
-  for (const auto &[name, text] : exampleDescriptions()) writeSeed(dir, name + ".json", text);
+  for (const auto &[name, text] : exampleDescriptions())
+    writeSeed(dir, name + ".json", text);
   // The HF config.json the writer produces for each architecture.
   for (const auto &[name, c] : exampleConfigs(16)) {
     std::string hf = scratchDir() + "/hf-" + name;
@@ -72,16 +73,18 @@ int64_t weightValues(const ModelConfig &c, int64_t limit) {
   for (const WeightSpec &w : expectedWeights(c)) {
     int64_t n = 1;
     for (int64_t d : w.shape) {
-      if (d < 0 || (d > 0 && n > limit / d)) return -1;
+      if (d < 0 || (d > 0 && n > limit / d))
+        return -1;
       n *= d;
     }
-    if (n > limit - total) return -1;
+    if (n > limit - total)
+      return -1;
     total += n;
   }
   return total;
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   if (std::string dir = seedDir(); !dir.empty()) {
@@ -93,7 +96,8 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   json j = json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return 0;
+  if (j.is_discarded())
+    return 0;
 
   bool small = false;
   for (bool strict : {true, false}) {
@@ -105,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(c->validate(kName).ok(), "an accepted config does not validate");
     FUZZ_CHECK(static_cast<int64_t>(c->layers.size()) == c->numLayers, "layers");
     // Listing the weights is what every loader does next.
-    if (c->numLayers <= 4096) small = weightValues(*c, int64_t(1) << 22) >= 0;
+    if (c->numLayers <= 4096)
+      small = weightValues(*c, int64_t(1) << 22) >= 0;
   }
 
   // As a description file.
@@ -113,13 +118,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   LoadOptions configOnly;
   configOnly.weights = false;
   auto m = loadModel(path, configOnly);
-  if (!m.ok()) checkError(m.status(), path);
+  if (!m.ok())
+    checkError(m.status(), path);
   // Random weights only: a "weights" path would send the loader around the
   // file system.
   bool pathWeights = j.is_object() && j.contains("weights") && j["weights"].is_string();
   if (m.ok() && small && !pathWeights) {
     auto full = loadModel(path);
-    if (!full.ok()) checkError(full.status(), path);
+    if (!full.ok())
+      checkError(full.status(), path);
   }
   return 0;
 }

@@ -34,7 +34,8 @@ std::vector<uint8_t> f32Bytes(const std::vector<float> &v) {
 
 std::vector<uint8_t> typed(WeightType t, int64_t n) {
   std::vector<float> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = 0.25f * static_cast<float>(i % 9) - 1.0f;
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = 0.25f * static_cast<float>(i % 9) - 1.0f;
   std::vector<uint8_t> out(storageBytes(t, n).value());
   quantizeRow(t, v.data(), out.data(), n);
   return out;
@@ -59,7 +60,8 @@ void writeSeeds(const std::string &dir) {
   w.addTensor("q8_0.weight", WeightType::Q8_0, {2, 32}, typed(WeightType::Q8_0, 64));
   w.addTensor("q4_0.weight", WeightType::Q4_0, {1, 1, 1, 32}, typed(WeightType::Q4_0, 32));
   std::string p = scratchDir() + "/seed.gguf";
-  if (!w.write(p).ok()) std::exit(1);
+  if (!w.write(p).ok())
+    std::exit(1);
   std::string bytes;
   readFile(p, bytes);
   writeSeed(dir, "types.gguf", bytes);
@@ -68,21 +70,25 @@ void writeSeeds(const std::string &dir) {
   for (const auto &[name, c] : exampleConfigs(32)) {
     WeightStore ws = randomWeights(c, 1, WeightType::F16, name);
     std::string mp = scratchDir() + "/" + name + ".gguf";
-    if (!writeGgufModel(c, ws, mp).ok()) continue;
-    if (readFile(mp, bytes)) writeSeed(dir, name + ".gguf", bytes);
+    if (!writeGgufModel(c, ws, mp).ok())
+      continue;
+    if (readFile(mp, bytes))
+      writeSeed(dir, name + ".gguf", bytes);
   }
 }
 
 void checkTensors(const GgufFile &f, const uint8_t *data, size_t size) {
   for (const WeightTensor &t : f.tensors()) {
-    FUZZ_CHECK(t.data >= data && t.bytes <= size && t.data - data <= static_cast<ptrdiff_t>(size - t.bytes),
+    FUZZ_CHECK(t.data >= data && t.bytes <= size &&
+                   t.data - data <= static_cast<ptrdiff_t>(size - t.bytes),
                "tensor '%s' lies outside the input", t.name.c_str());
     FUZZ_CHECK(!t.shape.empty() && t.shape.size() <= 4, "tensor '%s' has %zu dims", t.name.c_str(),
                t.shape.size());
     auto bytes = storageBytes(t.type, static_cast<uint64_t>(t.numel()));
     FUZZ_CHECK(bytes.ok() && *bytes == t.bytes, "tensor '%s': byte count does not match its shape",
                t.name.c_str());
-    if (t.numel() <= (1 << 16)) (void)t.toF32();
+    if (t.numel() <= (1 << 16))
+      (void)t.toF32();
   }
 }
 
@@ -90,25 +96,32 @@ void checkGetters(const GgufFile &f) {
   for (const auto &[key, v] : f.metadata()) {
     // Each getter either returns the value or an error naming file and key.
     auto s = f.getString(key);
-    if (!s.ok()) checkError(s.status(), key);
+    if (!s.ok())
+      checkError(s.status(), key);
     auto i = f.getInt(key);
-    if (!i.ok()) checkError(i.status(), key);
+    if (!i.ok())
+      checkError(i.status(), key);
     auto d = f.getFloat(key);
-    if (!d.ok()) checkError(d.status(), key);
+    if (!d.ok())
+      checkError(d.status(), key);
     auto b = f.getBool(key);
-    if (!b.ok()) checkError(b.status(), key);
+    if (!b.ok())
+      checkError(b.status(), key);
     auto ss = f.getStrings(key);
-    if (!ss.ok()) checkError(ss.status(), key);
+    if (!ss.ok())
+      checkError(ss.status(), key);
     auto is = f.getInts(key);
-    if (!is.ok()) checkError(is.status(), key);
+    if (!is.ok())
+      checkError(is.status(), key);
     auto fs = f.getFloats(key);
-    if (!fs.ok()) checkError(fs.status(), key);
+    if (!fs.ok())
+      checkError(fs.status(), key);
   }
   auto missing = f.getInt("no.such.key");
   checkError(missing.status(), "no.such.key");
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   if (std::string dir = seedDir(); !dir.empty()) {
@@ -135,7 +148,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   WeightStore store;
   store.source = kName;
   (*f)->addTo(store);
-  if (auto st = checkWeights(*config, store); !st.ok()) checkError(st, kName);
+  if (auto st = checkWeights(*config, store); !st.ok())
+    checkError(st, kName);
 
   // The whole loader, from a file.
   std::string path = scratchFile("model.gguf", data, size);
@@ -146,11 +160,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   // Tensors that share the file's mapping (all of them but any the loader
   // computes) must lie inside it.
-  if (m->gguf->tensors().empty()) return 0;
+  if (m->gguf->tensors().empty())
+    return 0;
   const std::shared_ptr<const void> &owner = m->gguf->tensors()[0].owner;
-  auto mapped = std::static_pointer_cast<const MappedFile>(owner);  // GgufFile::open maps
+  auto mapped = std::static_pointer_cast<const MappedFile>(owner); // GgufFile::open maps
   for (const auto &[name, t] : m->weights.all()) {
-    if (t.owner != owner) continue;
+    if (t.owner != owner)
+      continue;
     FUZZ_CHECK(t.data >= mapped->data() && t.bytes <= mapped->size() &&
                    t.data - mapped->data() <= static_cast<ptrdiff_t>(mapped->size() - t.bytes),
                "loaded tensor '%s' lies outside the file", name.c_str());

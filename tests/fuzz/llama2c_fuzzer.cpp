@@ -41,7 +41,7 @@ void writeSeeds(const std::string &dir) {
   writeSeed(dir, "mha.bin", checkpoint(4, 4, 1, 1, 1, 4, 1));
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   if (std::string dir = seedDir(); !dir.empty()) {

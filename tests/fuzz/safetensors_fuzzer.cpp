@@ -37,13 +37,15 @@ void prepare(const std::string &seeds) {
   for (const auto &[name, c] : exampleConfigs(16)) {
     std::string dir = scratchDir() + "/hf-" + name;
     WeightStore ws = randomWeights(c, 1, WeightType::F32, name);
-    if (!writeHfModel(c, ws, dir).ok()) continue;
+    if (!writeHfModel(c, ws, dir).ok())
+      continue;
     std::string bytes;
     if (!seeds.empty() && readFile(dir + "/model.safetensors", bytes))
       writeSeed(seeds, name + ".safetensors", bytes);
     hfDirs().push_back(dir);
   }
-  if (seeds.empty()) return;
+  if (seeds.empty())
+    return;
 
   // Every weight dtype, a scalar, an empty tensor, metadata.
   SafetensorsWriter w;
@@ -54,14 +56,16 @@ void prepare(const std::string &seeds) {
   w.addTensorFromF32("empty", WeightType::F32, {0, 4}, {});
   w.setMetadata("format", "pt");
   auto bytes = w.serialize();
-  if (bytes.ok()) writeSeed(seeds, "types.safetensors", *bytes);
+  if (bytes.ok())
+    writeSeed(seeds, "types.safetensors", *bytes);
 
   // Non-weight dtypes (kept as entries, refused as weights).
   std::string header =
       R"({"__metadata__":{"k":"v"},"ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},)"
       R"("mask":{"dtype":"BOOL","shape":[4],"data_offsets":[16,20]},)"
       R"("f8":{"dtype":"F8_E4M3","shape":[2,2],"data_offsets":[20,24]}})";
-  while (header.size() % 8) header += ' ';
+  while (header.size() % 8)
+    header += ' ';
   std::string image(8, '\0');
   uint64_t n = header.size();
   std::memcpy(image.data(), &n, 8);
@@ -69,12 +73,13 @@ void prepare(const std::string &seeds) {
   writeSeed(seeds, "dtypes.safetensors", image);
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   std::string seeds = seedDir();
   prepare(seeds);
-  if (!seeds.empty()) std::exit(0);
+  if (!seeds.empty())
+    std::exit(0);
   return 0;
 }
 
@@ -100,13 +105,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     auto bytes = storageBytes(w->type, static_cast<uint64_t>(w->numel()));
     FUZZ_CHECK(bytes.ok() && *bytes == w->bytes, "weight '%s': bytes do not match the shape",
                e.name.c_str());
-    if (w->numel() <= (1 << 16)) (void)w->toF32();
+    if (w->numel() <= (1 << 16))
+      (void)w->toF32();
   }
   for (const WeightTensor &t : file.tensors())
     FUZZ_CHECK(t.data >= data && t.data + t.bytes <= data + size, "tensor '%s' outside the input",
                t.name.c_str());
   WeightStore store;
-  if (auto st = file.addTo(store); !st.ok()) checkError(st, kName);
+  if (auto st = file.addTo(store); !st.ok())
+    checkError(st, kName);
 
   // As the weights of a Hugging Face model directory.
   for (const std::string &dir : hfDirs()) {
@@ -117,7 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       continue;
     }
     for (const auto &[name, t] : m->weights.all())
-      if (t.numel() <= (1 << 16)) (void)t.toF32();
+      if (t.numel() <= (1 << 16))
+        (void)t.toF32();
   }
   return 0;
 }

@@ -29,7 +29,7 @@ namespace {
 
 struct Loaded {
   std::unique_ptr<Tokenizer> tok;
-  bool exactRoundTrip;  // BPE: always; SPM: unless the text holds U+2581
+  bool exactRoundTrip; // BPE: always; SPM: unless the text holds U+2581
 };
 std::vector<Loaded> &tokenizers() {
   static std::vector<Loaded> t;
@@ -47,16 +47,23 @@ bool validUtf8(const uint8_t *s, size_t n) {
     }
     size_t len;
     uint32_t cp, min;
-    if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-    else return false;
-    if (n - i < len) return false;
+    if ((c & 0xE0) == 0xC0)
+      len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+      len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+      len = 4, cp = c & 0x07, min = 0x10000;
+    else
+      return false;
+    if (n - i < len)
+      return false;
     for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
+      if ((s[i + k] & 0xC0) != 0x80)
+        return false;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
     i += len;
   }
   return true;
@@ -72,8 +79,11 @@ std::unique_ptr<Tokenizer> syntheticSpm() {
     tokens.push_back(buf), scores.push_back(0), types.push_back(6);
   }
   int i = 0;
-  for (const char *p : {"\xe2\x96\x81", "e", "t", "a", "\xe2\x96\x81t", "he", "\xe2\x96\x81the",
-                        "in", "\xe2\x96\x81" "a", "er", "\xc3\xa9", "\xe4\xbd\xa0"})
+  for (const char *p :
+       {"\xe2\x96\x81", "e", "t", "a", "\xe2\x96\x81t", "he", "\xe2\x96\x81the", "in",
+        "\xe2\x96\x81"
+        "a",
+        "er", "\xc3\xa9", "\xe4\xbd\xa0"})
     tokens.push_back(p), scores.push_back(-static_cast<float>(i++)), types.push_back(1);
   GgufWriter w;
   w.addString("tokenizer.ggml.model", "llama");
@@ -81,9 +91,11 @@ std::unique_ptr<Tokenizer> syntheticSpm() {
   w.addF32s("tokenizer.ggml.scores", scores);
   w.addI32s("tokenizer.ggml.token_type", types);
   std::string path = scratchDir() + "/synthetic-spm.gguf";
-  if (!w.write(path).ok()) std::abort();
+  if (!w.write(path).ok())
+    std::abort();
   auto f = GgufFile::open(path);
-  if (!f.ok()) std::abort();
+  if (!f.ok())
+    std::abort();
   auto t = Tokenizer::fromGguf(**f);
   if (!t.ok()) {
     std::fprintf(stderr, "synthetic SPM vocab: %s\n", msgOf(t.status()).c_str());
@@ -130,24 +142,32 @@ void writeSeeds(const std::string &dir) {
   int n = 0;
   for (const char *name : {"gpt-2", "llama-spm", "qwen2"}) {
     std::string text;
-    if (!readFile(sharedDir() + "/tokenizers/ggml-vocab-" + name + ".gguf.inp", text)) continue;
+    if (!readFile(sharedDir() + "/tokenizers/ggml-vocab-" + name + ".gguf.inp", text))
+      continue;
     const std::string sep = "\n__ggml_vocab_test__\n";
     for (size_t pos = 0; pos < text.size();) {
       size_t end = text.find(sep, pos);
-      if (end == std::string::npos) end = text.size();
+      if (end == std::string::npos)
+        end = text.size();
       writeSeed(dir, "inp-" + std::to_string(n++), text.substr(pos, end - pos));
       pos = end + sep.size();
     }
   }
   const char *extra[] = {"Once upon a time, there was a little girl named Lily.",
                          "h\xc3\xa9llo w\xc3\xb6rld \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\xa6\x99",
-                         "<s>hi</s><|endoftext|>", "  \t\n\r\n 123456 ...!!! 's 't 'RE",
-                         "\xe2\x96\x81leading marker", "abc\xff", "\xc0\x80", "\xed\xa0\x80",
-                         "ok\xc3", "\xf4\x90\x80\x80"};
-  for (const char *e : extra) writeSeed(dir, "extra-" + std::to_string(n++), e);
+                         "<s>hi</s><|endoftext|>",
+                         "  \t\n\r\n 123456 ...!!! 's 't 'RE",
+                         "\xe2\x96\x81leading marker",
+                         "abc\xff",
+                         "\xc0\x80",
+                         "\xed\xa0\x80",
+                         "ok\xc3",
+                         "\xf4\x90\x80\x80"};
+  for (const char *e : extra)
+    writeSeed(dir, "extra-" + std::to_string(n++), e);
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   if (std::string dir = seedDir(); !dir.empty()) {
@@ -191,7 +211,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     // The bytes as ids.
     std::vector<int32_t> raw(size / 4);
-    if (!raw.empty()) std::memcpy(raw.data(), data, raw.size() * 4);
+    if (!raw.empty())
+      std::memcpy(raw.data(), data, raw.size() * 4);
     bool inRange = true;
     for (size_t i = 0; i < raw.size(); ++i) {
       inRange &= raw[i] >= 0 && raw[i] < t.vocabSize();

@@ -26,14 +26,19 @@ const char kGguf[] = "fuzz-vocab.gguf";
 constexpr int32_t kLlama2cVocab = 512;
 
 const char *const kSamples[] = {
-    "Hello world", " Hello  World!\n\n\ttabs 123456789 's 'll",
+    "Hello world",
+    " Hello  World!\n\n\ttabs 123456789 's 'll",
     "h\xc3\xa9llo w\xc3\xb6rld \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\xa6\x99",
-    "<s><unk></s><|endoftext|><|im_start|>", "", " ", "\xe2\x96\x81the"};
+    "<s><unk></s><|endoftext|><|im_start|>",
+    "",
+    " ",
+    "\xe2\x96\x81the"};
 
 void exercise(const Tokenizer &t) {
   const int32_t n = t.vocabSize();
   FUZZ_CHECK(n > 0, "empty vocabulary accepted");
-  for (int32_t id = 0; id < n && id < 4096; ++id) (void)t.piece(id);
+  for (int32_t id = 0; id < n && id < 4096; ++id)
+    (void)t.piece(id);
   (void)t.piece(-1), (void)t.piece(n), (void)t.bos(), (void)t.eos(), (void)t.kind();
   for (const char *s : kSamples) {
     for (bool special : {false, true}) {
@@ -42,7 +47,8 @@ void exercise(const Tokenizer &t) {
         checkError(ids.status(), "sample");
         continue;
       }
-      for (int32_t id : *ids) FUZZ_CHECK(id >= 0 && id < n, "id %d outside the vocabulary", id);
+      for (int32_t id : *ids)
+        FUZZ_CHECK(id >= 0 && id < n, "id %d outside the vocabulary", id);
       auto back = t.decode(*ids);
       FUZZ_CHECK(back.ok(), "decode of encode failed: %s", msgOf(back.status()).c_str());
     }
@@ -51,7 +57,8 @@ void exercise(const Tokenizer &t) {
 
 std::string gguf(GgufWriter &w) {
   std::string path = scratchDir() + "/seed.gguf", bytes;
-  if (!w.write(path).ok() || !readFile(path, bytes)) std::abort();
+  if (!w.write(path).ok() || !readFile(path, bytes))
+    std::abort();
   return bytes;
 }
 
@@ -61,7 +68,8 @@ std::string byteToken(int b) {
   if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
     int k = 0;
     for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++k;
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255)))
+        ++k;
     cp = 256 + k;
   }
   std::string s;
@@ -103,10 +111,12 @@ void writeSeeds(const std::string &dir) {
   // Byte-level BPE in GGUF, for a few pre-tokenizers.
   for (const char *pre : {"gpt-2", "llama-bpe", "qwen2"}) {
     std::vector<std::string> tokens;
-    for (int b = 0; b < 256; ++b) tokens.push_back(byteToken(b));
-    const std::string G = "\xc4\xa0";  // the byte-level space
-    std::vector<std::string> merges = {G + " t", "h e", G + "t he", "i n", "e r", G + " a",
-                                       "l l", "ll o", "H e", "He llo", G + " w", "o r", "or ld"};
+    for (int b = 0; b < 256; ++b)
+      tokens.push_back(byteToken(b));
+    const std::string G = "\xc4\xa0"; // the byte-level space
+    std::vector<std::string> merges = {G + " t", "h e", G + "t he", "i n", "e r",
+                                       G + " a", "l l", "ll o",     "H e", "He llo",
+                                       G + " w", "o r", "or ld"};
     for (const std::string &m : merges) {
       std::string joined = m;
       joined.erase(joined.find(' '), 1);
@@ -135,11 +145,16 @@ void writeSeeds(const std::string &dir) {
   put(&maxLen, 4);
   for (int32_t i = 0; i < kLlama2cVocab; ++i) {
     char text[16];
-    if (i == 0) std::snprintf(text, sizeof text, "<unk>");
-    else if (i == 1) std::snprintf(text, sizeof text, "\n<s>\n");
-    else if (i == 2) std::snprintf(text, sizeof text, "\n</s>\n");
-    else if (i < 259) std::snprintf(text, sizeof text, "<0x%02X>", i - 3);
-    else std::snprintf(text, sizeof text, " t%d", i);
+    if (i == 0)
+      std::snprintf(text, sizeof text, "<unk>");
+    else if (i == 1)
+      std::snprintf(text, sizeof text, "\n<s>\n");
+    else if (i == 2)
+      std::snprintf(text, sizeof text, "\n</s>\n");
+    else if (i < 259)
+      std::snprintf(text, sizeof text, "<0x%02X>", i - 3);
+    else
+      std::snprintf(text, sizeof text, " t%d", i);
     float score = -static_cast<float>(i);
     int32_t len = static_cast<int32_t>(std::strlen(text));
     put(&score, 4), put(&len, 4), put(text, len);
@@ -147,7 +162,7 @@ void writeSeeds(const std::string &dir) {
   writeSeed(dir, "synthetic.bin", bin);
 }
 
-}  // namespace
+} // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   if (std::string dir = seedDir(); !dir.empty()) {
@@ -160,7 +175,8 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size >= 4 && std::memcmp(data, "GGUF", 4) == 0) {
     auto f = GgufFile::parse(nullptr, data, size, kGguf);
-    if (!f.ok()) return 0;  // gguf_fuzzer covers the GGUF reader
+    if (!f.ok())
+      return 0; // gguf_fuzzer covers the GGUF reader
     auto t = Tokenizer::fromGguf(**f);
     if (!t.ok()) {
       checkError(t.status(), kGguf);

@@ -56,5 +56,5 @@ TEST(Einsum, ShapeErrorsNameTheOperand) {
   EXPECT_NE(error.find("has rank 3"), std::string::npos) << error;
 }
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -11,9 +11,9 @@
 #include <map>
 #include <set>
 
-#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference/Interpreter.h"
+#include "gtest/gtest.h"
 
 namespace tessel::ref {
 namespace {
@@ -60,7 +60,8 @@ std::vector<std::string> goldenCases() {
   std::vector<std::string> names;
   if (fs::exists(kGoldenDir))
     for (const auto &entry : fs::directory_iterator(kGoldenDir))
-      if (entry.path().extension() == ".json") names.push_back(entry.path().stem().string());
+      if (entry.path().extension() == ".json")
+        names.push_back(entry.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -77,7 +78,8 @@ TEST_P(GoldenTest, ReferenceMatchesPyTorch) {
   auto program = ReferenceProgram::parse(c.at("mlir").get<std::string>(), GetParam());
   ASSERT_TRUE(program.ok()) << program.status();
   std::vector<Tensor> inputs;
-  for (const json &in : c.at("inputs")) inputs.push_back(tensorFromJson(in));
+  for (const json &in : c.at("inputs"))
+    inputs.push_back(tensorFromJson(in));
   auto results = (*program)->run(inputs);
   ASSERT_TRUE(results.ok()) << results.status();
   const json &outs = c.at("outputs");
@@ -98,7 +100,8 @@ TEST_P(GoldenTest, ReferenceMatchesPyTorch) {
       double err = std::abs(static_cast<double>(got.f[i]) - want.f[i]);
       double allowed = tol.abs + tol.rel * std::abs(want.f[i]);
       worst = std::max(worst, err);
-      if (!(err <= allowed) && bad++ == 0) firstBad = i;
+      if (!(err <= allowed) && bad++ == 0)
+        firstBad = i;
     }
     EXPECT_EQ(bad, 0) << GetParam() << " output " << r << ": " << bad << " of " << want.numel()
                       << " elements outside abs " << tol.abs << " + rel " << tol.rel
@@ -129,5 +132,5 @@ TEST(GoldenCoverage, EveryFamilyHasCases) {
   EXPECT_GE(perFamily["moe"], 4) << "top-1/top-2 x with/without shared experts";
 }
 
-}  // namespace
-}  // namespace tessel::ref
+} // namespace
+} // namespace tessel::ref

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <filesystem>
 
-#include "gtest/gtest.h"
 #include "reference/Interpreter.h"
+#include "gtest/gtest.h"
 
 namespace tessel::ref {
 namespace {
@@ -20,7 +20,8 @@ func.func @main(%a: tensor<2x3xf32>, %b: tensor<2x3xf32>) -> tensor<2x3xf32> {
 
 Tensor filled(std::vector<int64_t> shape, float value) {
   Tensor t = Tensor::zerosF32(std::move(shape));
-  for (float &v : t.f) v = value;
+  for (float &v : t.f)
+    v = value;
   return t;
 }
 
@@ -30,7 +31,8 @@ TEST(Interpreter, RunsAChainOfOps) {
   auto out = (*program)->run({filled({2, 3}, 1), filled({2, 3}, 2)});
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->size(), 1u);
-  for (float v : (*out)[0].f) EXPECT_NEAR(v, 1.0 / 3, 1e-7);
+  for (float v : (*out)[0].f)
+    EXPECT_NEAR(v, 1.0 / 3, 1e-7);
 }
 
 TEST(Interpreter, ParseErrorsNameTheSource) {
@@ -45,7 +47,8 @@ TEST(Interpreter, VerifierErrorsAreReported) {
 func.func @main(%a: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %p = tessel.softmax %a {axis = 5 : i64} : tensor<2x3xf32>
   return %p : tensor<2x3xf32>
-})mlir", "axis.mlir");
+})mlir",
+                                         "axis.mlir");
   ASSERT_FALSE(program.ok());
   EXPECT_NE(program.status().message().find("axis 5 is out of range"), std::string_view::npos)
       << program.status();
@@ -70,7 +73,8 @@ TEST(Interpreter, RunTimeErrorsPointAtTheOp) {
 func.func @main(%t: tensor<4x2xf32>, %ids: tensor<1x2xi64>) -> tensor<1x2x2xf32> {
   %e = tessel.embedding %t[%ids] : tensor<4x2xf32>, tensor<1x2xi64> -> tensor<1x2x2xf32> loc("model.gguf":3:7)
   return %e : tensor<1x2x2xf32>
-})mlir", "ids.mlir");
+})mlir",
+                                         "ids.mlir");
   ASSERT_TRUE(program.ok()) << program.status();
   Tensor ids = Tensor::zerosI64({1, 2});
   ids.i = {1, 7};
@@ -85,7 +89,8 @@ TEST(Interpreter, UnsupportedOpsAreRefused) {
 func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {
   %s = arith.addf %a, %a : tensor<2xf32>
   return %s : tensor<2xf32>
-})mlir", "addf.mlir");
+})mlir",
+                                         "addf.mlir");
   ASSERT_TRUE(program.ok()) << program.status();
   auto out = (*program)->run({filled({2}, 1)});
   ASSERT_FALSE(out.ok());
@@ -97,7 +102,8 @@ func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {
 TEST(Interpreter, EveryExampleRuns) {
   int ran = 0;
   for (const auto &entry : fs::directory_iterator(fs::path(TESSEL_SOURCE_DIR) / "examples")) {
-    if (entry.path().extension() != ".mlir") continue;
+    if (entry.path().extension() != ".mlir")
+      continue;
     SCOPED_TRACE(entry.path().string());
     auto program = ReferenceProgram::load(entry.path().string());
     ASSERT_TRUE(program.ok()) << program.status();
@@ -106,10 +112,12 @@ TEST(Interpreter, EveryExampleRuns) {
     std::vector<Tensor> inputs;
     for (const ArgumentSpec &spec : *specs) {
       std::vector<int64_t> shape = spec.shape;
-      for (int64_t &d : shape) d = d < 0 ? 1 : d;
+      for (int64_t &d : shape)
+        d = d < 0 ? 1 : d;
       if (spec.dtype == DType::F32) {
         Tensor t = Tensor::zerosF32(shape);
-        for (int64_t i = 0; i < t.numel(); ++i) t.f[i] = 0.1f * std::sin(0.7f * i);
+        for (int64_t i = 0; i < t.numel(); ++i)
+          t.f[i] = 0.1f * std::sin(0.7f * i);
         inputs.push_back(t);
       } else {
         Tensor t = Tensor::zerosI64(shape, spec.dtype);
@@ -121,11 +129,12 @@ TEST(Interpreter, EveryExampleRuns) {
     auto out = (*program)->run(inputs);
     ASSERT_TRUE(out.ok()) << out.status();
     for (const Tensor &t : *out)
-      for (float v : t.f) ASSERT_TRUE(std::isfinite(v));
+      for (float v : t.f)
+        ASSERT_TRUE(std::isfinite(v));
     ++ran;
   }
   EXPECT_GE(ran, 1);
 }
 
-}  // namespace
-}  // namespace tessel::ref
+} // namespace
+} // namespace tessel::ref

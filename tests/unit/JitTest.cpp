@@ -9,9 +9,9 @@
 #include <fstream>
 
 #include "codegen/Jit.h"
-#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference/Ops.h"
+#include "gtest/gtest.h"
 
 #include <random>
 
@@ -39,7 +39,8 @@ std::vector<std::string> casesOf(const std::string &family) {
   std::vector<std::string> names;
   for (const auto &e : fs::directory_iterator(kGoldenDir)) {
     std::ifstream in(e.path());
-    if (json::parse(in).at("family") == family) names.push_back(e.path().stem().string());
+    if (json::parse(in).at("family") == family)
+      names.push_back(e.path().stem().string());
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -55,7 +56,8 @@ TEST_P(JitGoldenTest, CompiledEinsumMatchesPyTorch) {
   auto jit = codegen::JitModule::compile(c.at("mlir").get<std::string>(), GetParam());
   ASSERT_TRUE(jit.ok()) << jit.status();
   std::vector<ref::Tensor> inputs;
-  for (const json &a : c.at("inputs")) inputs.push_back(fromJson(a));
+  for (const json &a : c.at("inputs"))
+    inputs.push_back(fromJson(a));
   auto out = (*jit)->run("main", inputs);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->size(), c.at("outputs").size());
@@ -75,7 +77,8 @@ TEST(Jit, DynamicShapesAndErrors) {
 func.func @t(%a: tensor<?x3xf32>) -> tensor<3x?xf32> {
   %s = tessel.einsum "ij->ji" %a : (tensor<?x3xf32>) -> tensor<3x?xf32>
   return %s : tensor<3x?xf32>
-})mlir", "dyn.mlir");
+})mlir",
+                                         "dyn.mlir");
   ASSERT_TRUE(jit.ok()) << jit.status();
   ref::Tensor a = ref::Tensor::zerosF32({2, 3});
   a.f = {1, 2, 3, 4, 5, 6};
@@ -121,8 +124,10 @@ std::string attentionModule(const FlashCase &c) {
   }
   std::string attrs = "num_heads = " + std::to_string(c.heads) +
                       " : i64, num_kv_heads = " + std::to_string(c.kvHeads) + " : i64";
-  if (c.causal) attrs += ", causal";
-  if (c.window) attrs += ", window = " + std::to_string(c.window) + " : i64";
+  if (c.causal)
+    attrs += ", causal";
+  if (c.window)
+    attrs += ", window = " + std::to_string(c.window) + " : i64";
   return "func.func @attn(" + args + ") -> " + q + " {\n  %o = tessel.attention " + operands +
          " {" + attrs + "} : (" + types + ") -> " + q + "\n  return %o : " + q + "\n}\n";
 }
@@ -142,20 +147,24 @@ TEST_P(FlashAttentionTest, TiledEqualsNaive) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   auto random = [&](std::vector<int64_t> shape) {
     ref::Tensor t = ref::Tensor::zerosF32(shape);
-    for (float &x : t.f) x = normal(rng);
+    for (float &x : t.f)
+      x = normal(rng);
     return t;
   };
   ref::Tensor q = random({1, c.qLen, c.heads, 8}), k = random({1, c.kvLen, c.kvHeads, 8}),
               v = random({1, c.kvLen, c.kvHeads, 8});
   std::vector<ref::Tensor> args = {q, k, v};
   ref::Tensor mask = ref::Tensor::zerosI64({1, c.kvLen}, ref::DType::I1);
-  for (int64_t j = 0; j < c.kvLen; ++j) mask.i[j] = j % 3 != 1;  // some keys padded away
+  for (int64_t j = 0; j < c.kvLen; ++j)
+    mask.i[j] = j % 3 != 1; // some keys padded away
   if (c.mask) {
-    if (c.kvLen > 1) mask.i[0] = 0;  // the first query (causal) then sees nothing: zeros
+    if (c.kvLen > 1)
+      mask.i[0] = 0; // the first query (causal) then sees nothing: zeros
     args.push_back(mask);
   }
   ref::Tensor sinks = random({c.heads});
-  if (c.sinks) args.push_back(sinks);
+  if (c.sinks)
+    args.push_back(sinks);
   ref::AttentionParams p;
   p.causal = c.causal;
   p.window = c.window;
@@ -187,5 +196,5 @@ INSTANTIATE_TEST_SUITE_P(
                       FlashCase{"sinks_masked_len12", 12, 12, 2, 1, 5, true, 0, true, true}),
     [](const auto &info) { return info.param.name; });
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -14,9 +14,9 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
-#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "reference/ModelEvaluator.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -30,8 +30,8 @@ const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" /
 
 struct ModelCase {
   std::string name;
-  std::string description;  // file in examples/models, or a path
-  int64_t kvHeads = 0;      // override num_key_value_heads (0: keep)
+  std::string description; // file in examples/models, or a path
+  int64_t kvHeads = 0;     // override num_key_value_heads (0: keep)
 };
 
 // Compiled logits minus reference logits, compared with a tolerance of
@@ -92,17 +92,16 @@ TEST_P(ModelJitTest, CompiledLogitsMatchTheReference) {
   expectCompiledMatchesReference(*m);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Dense, ModelJitTest,
-    ::testing::Values(ModelCase{"llama_mha", "tiny-llama.json", 8},
-                      ModelCase{"llama_gqa", "tiny-llama.json", 4},
-                      ModelCase{"llama_mqa", "tiny-llama.json", 1},
-                      ModelCase{"llama3_freq_factors", "tiny-llama3.json"},
-                      ModelCase{"mistral_window", "tiny-mistral.json"},
-                      ModelCase{"qwen2_qkv_bias", "tiny-qwen2.json"},
-                      ModelCase{"gemma_geglu", "tiny-gemma.json"},
-                      ModelCase{"gpt2_layernorm_gelu", "tiny-gpt2.json"}),
-    [](const auto &info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Dense, ModelJitTest,
+                         ::testing::Values(ModelCase{"llama_mha", "tiny-llama.json", 8},
+                                           ModelCase{"llama_gqa", "tiny-llama.json", 4},
+                                           ModelCase{"llama_mqa", "tiny-llama.json", 1},
+                                           ModelCase{"llama3_freq_factors", "tiny-llama3.json"},
+                                           ModelCase{"mistral_window", "tiny-mistral.json"},
+                                           ModelCase{"qwen2_qkv_bias", "tiny-qwen2.json"},
+                                           ModelCase{"gemma_geglu", "tiny-gemma.json"},
+                                           ModelCase{"gpt2_layernorm_gelu", "tiny-gpt2.json"}),
+                         [](const auto &info) { return info.param.name; });
 
 TEST(ModelJit, Stories260KCompiledMatchesReference) {
   ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
@@ -111,5 +110,5 @@ TEST(ModelJit, Stories260KCompiledMatchesReference) {
   expectCompiledMatchesReference(*m);
 }
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -15,8 +15,8 @@
 #include "frontends/ModelToIR.h"
 #include "frontends/ModelWriter.h"
 #include "frontends/tokenizer/Tokenizer.h"
-#include "gtest/gtest.h"
 #include "reference/ModelEvaluator.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -95,9 +95,8 @@ TEST(Stories260K, ReferenceContinuesTheStoryGreedily) {
   ASSERT_TRUE(ids.ok()) << ids.status();
   auto text = (*tok)->decode(*ids);
   ASSERT_TRUE(text.ok()) << text.status();
-  EXPECT_EQ(text->rfind("Once upon a time, there was a little girl named Lily. She loved to play",
-                        0),
-            0u)
+  EXPECT_EQ(
+      text->rfind("Once upon a time, there was a little girl named Lily. She loved to play", 0), 0u)
       << *text;
 }
 
@@ -111,7 +110,8 @@ TEST_P(ExampleModelTest, WritesAndReadsBackInBothFormats) {
   std::vector<int32_t> tokens = {1, 7, 42, 3, 99, 5};
   ref::Tensor base = logits(m, tokens);
   ASSERT_EQ(base.shape, (std::vector<int64_t>{6, m.config.vocabSize}));
-  for (float v : base.f) ASSERT_TRUE(std::isfinite(v));
+  for (float v : base.f)
+    ASSERT_TRUE(std::isfinite(v));
 
   fs::path dir = fs::path(::testing::TempDir()) / ("tessel-" + GetParam());
   fs::remove_all(dir);
@@ -134,7 +134,7 @@ TEST_P(ExampleModelTest, WritesAndReadsBackInBothFormats) {
     ASSERT_NEAR(viaGguf.f[i], base.f[i], 1e-5) << "GGUF logit " << i;
 
   if (m.config.ropeFreqFactors) {
-    EXPECT_FALSE(hf.ok());  // Llama 3 factors need their original parameters
+    EXPECT_FALSE(hf.ok()); // Llama 3 factors need their original parameters
     return;
   }
   ASSERT_TRUE(hf.ok()) << hf;
@@ -150,7 +150,8 @@ TEST_P(ExampleModelTest, WritesAndReadsBackInBothFormats) {
 std::vector<std::string> exampleModels() {
   std::vector<std::string> names;
   for (const auto &e : fs::directory_iterator(kExamples))
-    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+    if (e.path().extension() == ".json")
+      names.push_back(e.path().stem().string());
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -170,5 +171,5 @@ TEST(ExampleModels, EveryArchitectureIsCovered) {
     EXPECT_TRUE(archs.count(a)) << "no example model for " << a;
 }
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

@@ -9,8 +9,8 @@
 #include <random>
 #include <set>
 
-#include "gtest/gtest.h"
 #include "reference/Ops.h"
+#include "gtest/gtest.h"
 
 namespace tessel::ref {
 namespace {
@@ -31,13 +31,15 @@ Tensor random(std::vector<int64_t> shape, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   Tensor t = Tensor::zerosF32(std::move(shape));
-  for (float &v : t.f) v = dist(rng);
+  for (float &v : t.f)
+    v = dist(rng);
   return t;
 }
 
 void expectNear(const Tensor &a, const Tensor &b, double tol) {
   ASSERT_EQ(a.shape, b.shape);
-  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.f[i], b.f[i], tol) << "at " << i;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    EXPECT_NEAR(a.f[i], b.f[i], tol) << "at " << i;
 }
 
 TEST(ReferenceOps, LinearWithBias) {
@@ -54,7 +56,7 @@ TEST(ReferenceOps, RmsNormByHand) {
   ASSERT_TRUE(y.ok());
   double r = std::sqrt(12.5);
   expectNear(*y, f32({2}, {static_cast<float>(3 / r), static_cast<float>(8 / r)}), 1e-6);
-  auto gemma = rmsNorm(f32({2}, {3, 4}), f32({2}, {0, 1}), 0.0, true);  // (1 + w)
+  auto gemma = rmsNorm(f32({2}, {3, 4}), f32({2}, {0, 1}), 0.0, true); // (1 + w)
   expectNear(*gemma, f32({2}, {static_cast<float>(3 / r), static_cast<float>(8 / r)}), 1e-6);
 }
 
@@ -64,9 +66,11 @@ TEST(ReferenceOps, LayerNormHasZeroMeanUnitVariance) {
   ASSERT_TRUE(y.ok());
   for (int r = 0; r < 3; ++r) {
     double mean = 0, var = 0;
-    for (int d = 0; d < 16; ++d) mean += y->f[r * 16 + d];
+    for (int d = 0; d < 16; ++d)
+      mean += y->f[r * 16 + d];
     mean /= 16;
-    for (int d = 0; d < 16; ++d) var += std::pow(y->f[r * 16 + d] - mean, 2);
+    for (int d = 0; d < 16; ++d)
+      var += std::pow(y->f[r * 16 + d] - mean, 2);
     EXPECT_NEAR(mean, 0, 1e-6);
     EXPECT_NEAR(var / 16, 1, 1e-5);
   }
@@ -79,7 +83,8 @@ TEST(ReferenceOps, RopeAtPositionZeroIsIdentityAndPreservesNorms) {
     p.layout = layout;
     auto y = rope(x, i64({1, 2}, {0, 5}), p);
     ASSERT_TRUE(y.ok()) << y.status();
-    for (int i = 0; i < 16; ++i) EXPECT_EQ(y->f[i], x.f[i]);  // position 0
+    for (int i = 0; i < 16; ++i)
+      EXPECT_EQ(y->f[i], x.f[i]); // position 0
     // Position 5: each rotated pair keeps its length.
     for (int h = 0; h < 2; ++h)
       for (int i = 0; i < 4; ++i) {
@@ -98,7 +103,8 @@ TEST(ReferenceOps, RopePartialRotaryDimLeavesTheRestAlone) {
   p.rotaryDim = 4;
   auto y = rope(x, i64({1, 1}, {7}), p);
   ASSERT_TRUE(y.ok());
-  for (int i = 4; i < 8; ++i) EXPECT_EQ(y->f[i], x.f[i]);
+  for (int i = 4; i < 8; ++i)
+    EXPECT_EQ(y->f[i], x.f[i]);
   EXPECT_NE(y->f[0], x.f[0]);
 }
 
@@ -115,7 +121,8 @@ TEST(ReferenceOps, CausalFirstQuerySeesOnlyFirstKey) {
   p.causal = true;
   auto o = attention(q, k, v, nullptr, nullptr, p);
   ASSERT_TRUE(o.ok());
-  for (int d = 0; d < 4; ++d) EXPECT_NEAR(o->f[d], v.f[d], 1e-7);
+  for (int d = 0; d < 4; ++d)
+    EXPECT_NEAR(o->f[d], v.f[d], 1e-7);
   // A window of 1 makes every query see only its own key.
   p.window = 1;
   auto w = attention(q, k, v, nullptr, nullptr, p);
@@ -145,14 +152,16 @@ TEST(ReferenceOps, FullyMaskedRowIsZeroAndSinksShrinkTheOutput) {
   Tensor none = i64({1, 2}, {0, 0}, DType::I1);
   auto masked = attention(q, k, v, &none, nullptr, {});
   ASSERT_TRUE(masked.ok());
-  for (float x : masked->f) EXPECT_EQ(x, 0.0f);
+  for (float x : masked->f)
+    EXPECT_EQ(x, 0.0f);
   // One visible key: without a sink the output is that value; a sink of
   // logit s takes exp(s)/(exp(s)+exp(score)) of the mass away.
   Tensor one = i64({1, 2}, {1, 0}, DType::I1);
   Tensor sink = f32({1}, {100.0f});
   auto sunk = attention(q, k, v, &one, &sink, {});
   ASSERT_TRUE(sunk.ok());
-  for (float x : sunk->f) EXPECT_NEAR(x, 0.0f, 1e-6);
+  for (float x : sunk->f)
+    EXPECT_NEAR(x, 0.0f, 1e-6);
 }
 
 TEST(ReferenceOps, SoftmaxRowsSumToOne) {
@@ -160,7 +169,8 @@ TEST(ReferenceOps, SoftmaxRowsSumToOne) {
   ASSERT_TRUE(y.ok());
   for (int c = 0; c < 7; ++c) {
     double s = 0;
-    for (int r = 0; r < 3; ++r) s += y->f[r * 7 + c];
+    for (int r = 0; r < 3; ++r)
+      s += y->f[r * 7 + c];
     EXPECT_NEAR(s, 1.0, 1e-6);
   }
 }
@@ -190,7 +200,7 @@ TEST(ReferenceOps, SampleGreedyAndSeeded) {
   Tensor logits = f32({2, 4}, {0.1f, 3.0f, 3.0f, -1.0f, 2.0f, 0.0f, 0.0f, 5.0f});
   auto greedy = sample(logits, {});
   ASSERT_TRUE(greedy.ok());
-  EXPECT_EQ(greedy->i, (std::vector<int64_t>{1, 3}));  // ties go to the lower id
+  EXPECT_EQ(greedy->i, (std::vector<int64_t>{1, 3})); // ties go to the lower id
   SampleParams p;
   p.temperature = 1.0;
   p.topK = 1;
@@ -198,7 +208,7 @@ TEST(ReferenceOps, SampleGreedyAndSeeded) {
   p.topK = 0;
   p.seed = 42;
   auto a = sample(logits, p), b = sample(logits, p);
-  EXPECT_EQ(a->i, b->i);  // same seed, same draw
+  EXPECT_EQ(a->i, b->i); // same seed, same draw
   // Over many seeds a flat distribution visits every id.
   Tensor flat = f32({1, 4}, {0, 0, 0, 0});
   std::set<int64_t> seen;
@@ -226,7 +236,8 @@ TEST(ReferenceOpsErrors, RunTimeErrorsSayWhatIsWrong) {
 
   auto overflow = kvCacheUpdate(Tensor::zerosF32({1, 4, 1, 2}), Tensor::zerosF32({1, 2, 1, 2}), 3);
   ASSERT_FALSE(overflow.ok());
-  EXPECT_NE(overflow.status().message().find("overflows a cache of 4 rows"), std::string_view::npos);
+  EXPECT_NE(overflow.status().message().find("overflows a cache of 4 rows"),
+            std::string_view::npos);
 
   auto view = kvCacheView(Tensor::zerosF32({1, 4, 1, 2}), 5);
   EXPECT_FALSE(view.ok());
@@ -240,5 +251,5 @@ TEST(ReferenceOpsErrors, RunTimeErrorsSayWhatIsWrong) {
   EXPECT_NE(bad.status().message().find("must be explicit"), std::string_view::npos);
 }
 
-}  // namespace
-}  // namespace tessel::ref
+} // namespace
+} // namespace tessel::ref

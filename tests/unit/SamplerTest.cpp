@@ -1,9 +1,9 @@
 //===- SamplerTest.cpp - the runtime sampler vs tessel.sample semantics ---===//
 #include <random>
 
-#include "gtest/gtest.h"
 #include "reference/Ops.h"
 #include "runtime/Sampler.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -15,7 +15,8 @@ TEST(Sampler, MatchesTheReferenceDrawForDraw) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   const int64_t rows = 64, vocab = 300;
   ref::Tensor logits = ref::Tensor::zerosF32({rows, vocab});
-  for (float &x : logits.f) x = normal(rng);
+  for (float &x : logits.f)
+    x = normal(rng);
   struct Case {
     double temperature;
     int64_t topK;
@@ -37,8 +38,9 @@ TEST(Sampler, TopKOneIsGreedyAndTiesGoLow) {
   runtime::Sampler greedy({0.0, 0, 1.0, 0});
   EXPECT_EQ(greedy.sample(logits.data(), 4), 1);
   runtime::Sampler top1({1.5, 1, 1.0, 9});
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(top1.sample(logits.data(), 4), 1);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(top1.sample(logits.data(), 4), 1);
 }
 
-}  // namespace
-}  // namespace tessel
+} // namespace
+} // namespace tessel

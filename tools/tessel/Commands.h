@@ -23,6 +23,6 @@ int runTokenize(const std::vector<std::string> &args);
 /// `tessel run MODEL --prompt TEXT -n N`: compile and generate.
 int runRun(const std::vector<std::string> &args);
 
-}  // namespace tessel::cli
+} // namespace tessel::cli
 
-#endif  // TESSEL_TOOLS_TESSEL_COMMANDS_H
+#endif // TESSEL_TOOLS_TESSEL_COMMANDS_H

@@ -15,7 +15,6 @@
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
-
 namespace tessel::cli {
 
 int runCompile(const std::vector<std::string> &args) {
@@ -57,4 +56,4 @@ int runCompile(const std::vector<std::string> &args) {
   return 0;
 }
 
-}  // namespace tessel::cli
+} // namespace tessel::cli

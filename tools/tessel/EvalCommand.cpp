@@ -18,7 +18,6 @@
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
-
 namespace tessel::cli {
 namespace {
 
@@ -28,24 +27,29 @@ using ref::Tensor;
 Tensor makeInput(const ref::ArgumentSpec &spec, std::mt19937_64 &rng, int64_t index) {
   std::vector<int64_t> shape = spec.shape;
   for (int64_t &d : shape)
-    if (d < 0) d = 1;  // a dynamic dim gets the smallest useful extent
+    if (d < 0)
+      d = 1; // a dynamic dim gets the smallest useful extent
   if (spec.dtype == DType::F32) {
     Tensor t = Tensor::zerosF32(shape);
     if (shape.size() == 1) {
       std::uniform_real_distribution<float> near1(0.9f, 1.1f);
-      for (float &v : t.f) v = near1(rng);
+      for (float &v : t.f)
+        v = near1(rng);
     } else {
       float bound = std::sqrt(3.0f / static_cast<float>(shape.empty() ? 1 : shape.back()));
       std::uniform_real_distribution<float> dist(-bound, bound);
-      for (float &v : t.f) v = dist(rng);
+      for (float &v : t.f)
+        v = dist(rng);
     }
     return t;
   }
   Tensor t = Tensor::zerosI64(shape, spec.dtype);
   if (spec.dtype == DType::I1) {
-    for (int64_t &v : t.i) v = 1;
+    for (int64_t &v : t.i)
+      v = 1;
   } else if (!shape.empty()) {
-    for (int64_t i = 0; i < t.numel(); ++i) t.i[i] = i % shape.back();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.i[i] = i % shape.back();
   }
   (void)index;
   return t;
@@ -72,16 +76,18 @@ void printSummary(size_t index, const Tensor &t, int values) {
   std::printf("  mean % .6f  std %.6f  min % .6f  max % .6f\n", mean,
               std::sqrt(std::max(0.0, sumSq / n - mean * mean)), lo, hi);
   std::printf("  values:");
-  for (int64_t i = 0; i < std::min<int64_t>(values, t.numel()); ++i) std::printf(" % .6f", t.f[i]);
+  for (int64_t i = 0; i < std::min<int64_t>(values, t.numel()); ++i)
+    std::printf(" % .6f", t.f[i]);
   std::printf("\n");
 }
 
-}  // namespace
+} // namespace
 
 int runEval(const std::vector<std::string> &args) {
   if (args.size() != 1) {
-    std::fprintf(stderr, "tessel eval: expected one FILE.mlir, got %zu arguments.\n"
-                         "Example: tessel eval examples/llama_decoder_block.mlir\n",
+    std::fprintf(stderr,
+                 "tessel eval: expected one FILE.mlir, got %zu arguments.\n"
+                 "Example: tessel eval examples/llama_decoder_block.mlir\n",
                  args.size());
     return 2;
   }
@@ -100,24 +106,24 @@ int runEval(const std::vector<std::string> &args) {
   uint64_t seed = static_cast<uint64_t>(std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0));
   std::mt19937_64 rng(seed);
   std::vector<Tensor> inputs;
-  for (size_t i = 0; i < specs->size(); ++i) inputs.push_back(makeInput((*specs)[i], rng, i));
+  for (size_t i = 0; i < specs->size(); ++i)
+    inputs.push_back(makeInput((*specs)[i], rng, i));
 
   auto start = std::chrono::steady_clock::now();
   auto results = (*program)->run(inputs, entry);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   if (!results.ok()) {
     std::fprintf(stderr, "tessel eval: %s: %s\n", args[0].c_str(),
                  std::string(results.status().message()).c_str());
     return 1;
   }
   std::printf("%s: @%s, %zu inputs (seed %llu), reference evaluator\n", args[0].c_str(),
-              entry.c_str(), inputs.size(),
-              static_cast<unsigned long long>(seed));
+              entry.c_str(), inputs.size(), static_cast<unsigned long long>(seed));
   for (size_t i = 0; i < results->size(); ++i)
     printSummary(i, (*results)[i], absl::GetFlag(FLAGS_values));
   std::fprintf(stderr, "evaluated in %.2f ms\n", ms);
   return 0;
 }
 
-}  // namespace tessel::cli
+} // namespace tessel::cli

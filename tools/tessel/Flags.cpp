@@ -18,7 +18,8 @@ ABSL_FLAG(std::string, file, "", "tokenize: encode this file's contents");
 ABSL_FLAG(std::string, decode, "", "tokenize: token ids (space or comma separated) to decode");
 ABSL_FLAG(bool, bos, false, "tokenize: prepend the BOS token");
 ABSL_FLAG(std::string, prompt, "", "run: the prompt text (BOS is prepended)");
-ABSL_FLAG(std::string, prompt_ids, "", "run: the prompt as token ids (for models without a tokenizer)");
+ABSL_FLAG(std::string, prompt_ids, "",
+          "run: the prompt as token ids (for models without a tokenizer)");
 ABSL_FLAG(int, n, 32, "run: how many tokens to generate");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");

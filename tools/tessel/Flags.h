@@ -34,4 +34,4 @@ ABSL_DECLARE_FLAG(int64_t, top_k);
 ABSL_DECLARE_FLAG(double, top_p);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
 
-#endif  // TESSEL_TOOLS_TESSEL_FLAGS_H
+#endif // TESSEL_TOOLS_TESSEL_FLAGS_H

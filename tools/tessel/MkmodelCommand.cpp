@@ -13,8 +13,6 @@
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
-
-
 namespace tessel::cli {
 
 int runMkmodel(const std::vector<std::string> &args) {
@@ -32,18 +30,20 @@ int runMkmodel(const std::vector<std::string> &args) {
     return 1;
   };
   auto model = frontends::loadModel(args[0], {.weights = false});
-  if (!model.ok()) return fail(model.status());
+  if (!model.ok())
+    return fail(model.status());
   // Seed and type: flags override the description's "weights.random".
   auto described = frontends::loadModel(args[0]);
-  if (!described.ok()) return fail(described.status());
+  if (!described.ok())
+    return fail(described.status());
   frontends::WeightStore weights = std::move(described->weights);
   if (absl::GetFlag(FLAGS_seed) >= 0 || !absl::GetFlag(FLAGS_dtype).empty()) {
     auto type = frontends::parseWeightType(
         absl::GetFlag(FLAGS_dtype).empty() ? "f32" : absl::GetFlag(FLAGS_dtype));
-    if (!type.ok()) return fail(type.status());
-    weights = frontends::randomWeights(model->config,
-                                       std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0), *type,
-                                       args[0]);
+    if (!type.ok())
+      return fail(type.status());
+    weights = frontends::randomWeights(
+        model->config, std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0), *type, args[0]);
   }
   std::string format = absl::GetFlag(FLAGS_format);
   absl::Status st;
@@ -52,7 +52,8 @@ int runMkmodel(const std::vector<std::string> &args) {
     std::unique_ptr<frontends::GgufFile> vocab;
     if (!absl::GetFlag(FLAGS_vocab_from).empty()) {
       auto v = frontends::GgufFile::open(absl::GetFlag(FLAGS_vocab_from));
-      if (!v.ok()) return fail(v.status());
+      if (!v.ok())
+        return fail(v.status());
       vocab = std::move(*v);
       options.vocabFrom = vocab.get();
     }
@@ -64,10 +65,11 @@ int runMkmodel(const std::vector<std::string> &args) {
                  format.c_str());
     return 2;
   }
-  if (!st.ok()) return fail(st);
+  if (!st.ok())
+    return fail(st);
   std::fprintf(stderr, "wrote %s (%s, %s)\n", out.c_str(), frontends::archName(model->config.arch),
                format.c_str());
   return 0;
 }
 
-}  // namespace tessel::cli
+} // namespace tessel::cli

@@ -24,18 +24,20 @@ double seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-absl::StatusOr<std::unique_ptr<frontends::Tokenizer>> tokenizerFor(
-    const frontends::LoadedModel &m) {
-  if (m.gguf) return frontends::Tokenizer::fromGguf(*m.gguf);
+absl::StatusOr<std::unique_ptr<frontends::Tokenizer>>
+tokenizerFor(const frontends::LoadedModel &m) {
+  if (m.gguf)
+    return frontends::Tokenizer::fromGguf(*m.gguf);
   if (m.format == frontends::ModelFormat::Llama2c && !m.tokenizerPath.empty())
     return frontends::Tokenizer::fromLlama2c(m.tokenizerPath,
                                              static_cast<int32_t>(m.config.vocabSize));
-  if (!m.tokenizerPath.empty()) return frontends::Tokenizer::fromHfJson(m.tokenizerPath);
+  if (!m.tokenizerPath.empty())
+    return frontends::Tokenizer::fromHfJson(m.tokenizerPath);
   return absl::NotFoundError(m.path + " has no tokenizer; give the prompt as ids with "
                                       "--prompt_ids and use --print_token_ids");
 }
 
-}  // namespace
+} // namespace
 
 int runRun(const std::vector<std::string> &args) {
   auto fail = [](const absl::Status &st) {
@@ -51,7 +53,8 @@ int runRun(const std::vector<std::string> &args) {
   }
   auto start = Clock::now();
   auto model = frontends::loadModel(args[0]);
-  if (!model.ok()) return fail(model.status());
+  if (!model.ok())
+    return fail(model.status());
   double loadSeconds = seconds(start);
 
   std::unique_ptr<frontends::Tokenizer> tokenizer;
@@ -59,14 +62,18 @@ int runRun(const std::vector<std::string> &args) {
   bool printIds = absl::GetFlag(FLAGS_print_token_ids);
   if (!prompt.empty()) {
     auto tok = tokenizerFor(*model);
-    if (!tok.ok()) return fail(tok.status());
+    if (!tok.ok())
+      return fail(tok.status());
     tokenizer = std::move(*tok);
     auto ids = tokenizer->encode(prompt, "--prompt");
-    if (!ids.ok()) return fail(ids.status());
-    if (tokenizer->bos() >= 0) tokens.push_back(tokenizer->bos());
+    if (!ids.ok())
+      return fail(ids.status());
+    if (tokenizer->bos() >= 0)
+      tokens.push_back(tokenizer->bos());
     tokens.insert(tokens.end(), ids->begin(), ids->end());
   } else {
-    for (absl::string_view part : absl::StrSplit(promptIds, absl::ByAnyChar(" ,"), absl::SkipEmpty())) {
+    for (absl::string_view part :
+         absl::StrSplit(promptIds, absl::ByAnyChar(" ,"), absl::SkipEmpty())) {
       int32_t id;
       if (!absl::SimpleAtoi(part, &id))
         return fail(absl::InvalidArgumentError("--prompt_ids: '" + std::string(part) +
@@ -75,12 +82,14 @@ int runRun(const std::vector<std::string> &args) {
     }
     if (!printIds) {
       auto tok = tokenizerFor(*model);
-      if (!tok.ok()) return fail(tok.status());
+      if (!tok.ok())
+        return fail(tok.status());
       tokenizer = std::move(*tok);
     }
   }
   auto session = runtime::Session::create(std::move(*model));
-  if (!session.ok()) return fail(session.status());
+  if (!session.ok())
+    return fail(session.status());
 
   runtime::SamplerOptions so;
   so.temperature = absl::GetFlag(FLAGS_temp);
@@ -90,19 +99,22 @@ int runRun(const std::vector<std::string> &args) {
   runtime::Sampler sampler(so);
   int n = absl::GetFlag(FLAGS_n);
   int64_t eos = (*session)->model().config.eosToken;
-  if (tokenizer && tokenizer->eos() >= 0) eos = tokenizer->eos();
+  if (tokenizer && tokenizer->eos() >= 0)
+    eos = tokenizer->eos();
 
   size_t promptLen = tokens.size();
   double prefillSeconds = 0, decodeSeconds = 0;
   int generated = 0;
-  std::string pending;  // bytes of a UTF-8 character split across tokens
+  std::string pending; // bytes of a UTF-8 character split across tokens
   for (int step = 0; step < n; ++step) {
     auto t0 = Clock::now();
     auto logits = (*session)->lastLogits(tokens);
-    if (!logits.ok()) return fail(logits.status());
+    if (!logits.ok())
+      return fail(logits.status());
     int32_t next = sampler.sample(logits->data(), static_cast<int64_t>(logits->size()));
     (step == 0 ? prefillSeconds : decodeSeconds) += seconds(t0);
-    if (next == eos) break;
+    if (next == eos)
+      break;
     int32_t prev = tokens.back();
     tokens.push_back(next);
     ++generated;
@@ -114,9 +126,11 @@ int runRun(const std::vector<std::string> &args) {
       size_t complete = pending.size();
       for (size_t back = 1; back <= std::min<size_t>(3, pending.size()); ++back) {
         unsigned char c = pending[pending.size() - back];
-        if ((c & 0xC0) == 0x80) continue;  // continuation byte
+        if ((c & 0xC0) == 0x80)
+          continue; // continuation byte
         size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        if (need > back) complete = pending.size() - back;
+        if (need > back)
+          complete = pending.size() - back;
         break;
       }
       std::fwrite(pending.data(), 1, complete, stdout);
@@ -124,7 +138,8 @@ int runRun(const std::vector<std::string> &args) {
     }
     std::fflush(stdout);
   }
-  if (!pending.empty()) std::fwrite(pending.data(), 1, pending.size(), stdout);
+  if (!pending.empty())
+    std::fwrite(pending.data(), 1, pending.size(), stdout);
   std::printf("\n");
   std::fflush(stdout);
   std::fprintf(stderr,
@@ -136,4 +151,4 @@ int runRun(const std::vector<std::string> &args) {
   return 0;
 }
 
-}  // namespace tessel::cli
+} // namespace tessel::cli

@@ -37,10 +37,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> openTokenizer(const std::string &path
       return absl::NotFoundError(path + ": no tokenizer.json in this directory");
     return Tokenizer::fromHfJson(json.string());
   }
-  if (fs::path(path).extension() == ".json") return Tokenizer::fromHfJson(path);
+  if (fs::path(path).extension() == ".json")
+    return Tokenizer::fromHfJson(path);
   if (fs::path(path).extension() == ".gguf") {
     auto gguf = frontends::GgufFile::open(path);
-    if (!gguf.ok()) return gguf.status();
+    if (!gguf.ok())
+      return gguf.status();
     return Tokenizer::fromGguf(**gguf);
   }
   if (fs::path(path).extension() == ".bin") {
@@ -59,7 +61,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> openTokenizer(const std::string &path
       path + ": expected a .gguf, a llama2.c .bin, a tokenizer.json or a model directory");
 }
 
-}  // namespace
+} // namespace
 
 int runTokenize(const std::vector<std::string> &args) {
   std::string text = absl::GetFlag(FLAGS_text), file = absl::GetFlag(FLAGS_file);
@@ -77,19 +79,22 @@ int runTokenize(const std::vector<std::string> &args) {
     return 1;
   };
   auto tok = openTokenizer(args[0]);
-  if (!tok.ok()) return fail(tok.status());
+  if (!tok.ok())
+    return fail(tok.status());
 
   if (!decode.empty()) {
     std::vector<int32_t> ids;
-    for (absl::string_view part : absl::StrSplit(decode, absl::ByAnyChar(" ,\t\n"), absl::SkipEmpty())) {
+    for (absl::string_view part :
+         absl::StrSplit(decode, absl::ByAnyChar(" ,\t\n"), absl::SkipEmpty())) {
       int32_t id;
       if (!absl::SimpleAtoi(part, &id))
-        return fail(absl::InvalidArgumentError("--decode: '" + std::string(part) +
-                                               "' is not a token id"));
+        return fail(
+            absl::InvalidArgumentError("--decode: '" + std::string(part) + "' is not a token id"));
       ids.push_back(id);
     }
     auto out = (*tok)->decode(ids);
-    if (!out.ok()) return fail(out.status());
+    if (!out.ok())
+      return fail(out.status());
     std::fwrite(out->data(), 1, out->size(), stdout);
     std::fputc('\n', stdout);
     return 0;
@@ -97,20 +102,24 @@ int runTokenize(const std::vector<std::string> &args) {
   std::string what = "--text";
   if (!file.empty()) {
     std::ifstream in(file, std::ios::binary);
-    if (!in) return fail(absl::NotFoundError(file + ": cannot open"));
+    if (!in)
+      return fail(absl::NotFoundError(file + ": cannot open"));
     std::stringstream ss;
     ss << in.rdbuf();
     text = ss.str();
     what = file;
   }
   std::vector<int32_t> ids;
-  if (absl::GetFlag(FLAGS_bos) && (*tok)->bos() >= 0) ids.push_back((*tok)->bos());
+  if (absl::GetFlag(FLAGS_bos) && (*tok)->bos() >= 0)
+    ids.push_back((*tok)->bos());
   auto encoded = (*tok)->encode(text, what);
-  if (!encoded.ok()) return fail(encoded.status());
+  if (!encoded.ok())
+    return fail(encoded.status());
   ids.insert(ids.end(), encoded->begin(), encoded->end());
-  for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i)
+    std::printf(i ? " %d" : "%d", ids[i]);
   std::printf("\n");
   return 0;
 }
 
-}  // namespace tessel::cli
+} // namespace tessel::cli

@@ -45,7 +45,7 @@ Examples:
   tessel eval examples/gqa_attention.mlir --seed 3 --values 8
 
 Run 'tessel --helpfull' for every flag.)";
-}  // namespace
+} // namespace
 
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(kUsage);
@@ -56,13 +56,19 @@ int main(int argc, char **argv) {
   }
   std::string command = positional[1];
   std::vector<std::string> args(positional.begin() + 2, positional.end());
-  if (command == "eval") return tessel::cli::runEval(args);
-  if (command == "compile") return tessel::cli::runCompile(args);
-  if (command == "mkmodel") return tessel::cli::runMkmodel(args);
-  if (command == "tokenize") return tessel::cli::runTokenize(args);
-  if (command == "run") return tessel::cli::runRun(args);
+  if (command == "eval")
+    return tessel::cli::runEval(args);
+  if (command == "compile")
+    return tessel::cli::runCompile(args);
+  if (command == "mkmodel")
+    return tessel::cli::runMkmodel(args);
+  if (command == "tokenize")
+    return tessel::cli::runTokenize(args);
+  if (command == "run")
+    return tessel::cli::runRun(args);
   std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, eval. Try 'tessel --help'.\n",
+               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, eval. Try "
+               "'tessel --help'.\n",
                command.c_str());
   return 2;
 }

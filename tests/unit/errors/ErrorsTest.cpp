@@ -53,7 +53,7 @@ using json = nlohmann::json;
 
 struct Outcome {
   bool crashed = false;
-  std::string how;  // how the child died, if it did
+  std::string how; // how the child died, if it did
   bool ok = false;
   std::string message;
 };
@@ -87,7 +87,8 @@ Outcome isolated(const std::function<absl::Status()> &fn, unsigned timeoutSecond
     size_t left = reply.size();
     while (left > 0) {
       ssize_t n = write(fds[1], p, left);
-      if (n <= 0) break;
+      if (n <= 0)
+        break;
       p += n;
       left -= static_cast<size_t>(n);
     }
@@ -99,8 +100,10 @@ Outcome isolated(const std::function<absl::Status()> &fn, unsigned timeoutSecond
   char buf[4096];
   for (;;) {
     ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
     reply.append(buf, static_cast<size_t>(n));
   }
   close(fds[0]);
@@ -148,8 +151,10 @@ void expectError(const Outcome &o, std::initializer_list<std::string> parts) {
 void touchWeights(const WeightStore &store) {
   volatile uint8_t sink = 0;
   for (const auto &[name, t] : store.all()) {
-    for (uint64_t i = 0; i < t.bytes; i += 64) sink = sink ^ t.data[i];
-    if (t.bytes) sink = sink ^ t.data[t.bytes - 1];
+    for (uint64_t i = 0; i < t.bytes; i += 64)
+      sink = sink ^ t.data[i];
+    if (t.bytes)
+      sink = sink ^ t.data[t.bytes - 1];
   }
 }
 
@@ -157,14 +162,16 @@ void touchWeights(const WeightStore &store) {
 // config field it sets, e.g. "llama.block_count" or "layer count").
 void expectMentionsOneOf(const Outcome &o, std::initializer_list<std::string> names) {
   bool any = false;
-  for (const std::string &n : names) any |= o.message.find(n) != std::string::npos;
+  for (const std::string &n : names)
+    any |= o.message.find(n) != std::string::npos;
   EXPECT_TRUE(any) << "no field name in: " << o.message;
 }
 
 Outcome loadIsolated(const std::string &path) {
   return isolated([&] {
     auto m = loadModel(path);
-    if (!m.ok()) return m.status();
+    if (!m.ok())
+      return m.status();
     touchWeights(m->weights);
     return absl::OkStatus();
   });
@@ -175,7 +182,8 @@ Outcome ggufIsolated(const std::string &path) {
 Outcome llama2cIsolated(const std::string &path) {
   return isolated([&] {
     auto m = loadLlama2c(path);
-    if (!m.ok()) return m.status();
+    if (!m.ok())
+      return m.status();
     touchWeights(m->weights);
     return absl::OkStatus();
   });
@@ -250,7 +258,7 @@ TensorAt tensorAt(const std::string &bytes, const std::string &name) {
 // ---------------------------------------------------------------------------
 
 class ErrorsTest : public ::testing::Test {
- protected:
+protected:
   void SetUp() override {
     std::string tmpl = (fs::path(::testing::TempDir()) / "errors_test.XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
@@ -293,19 +301,23 @@ class ErrorsTest : public ::testing::Test {
 
   // A tiny LLaMA (2 layers, dim 32, GQA 4/2, vocab 260) and random weights.
   static ModelConfig tinyConfig() {
-    json j = {{"model_type", "llama"},           {"hidden_size", 32},
-              {"num_hidden_layers", 2},          {"num_attention_heads", 4},
-              {"num_key_value_heads", 2},        {"intermediate_size", 64},
-              {"max_position_embeddings", 64},   {"vocab_size", 260}};
+    json j = {{"model_type", "llama"},         {"hidden_size", 32},
+              {"num_hidden_layers", 2},        {"num_attention_heads", 4},
+              {"num_key_value_heads", 2},      {"intermediate_size", 64},
+              {"max_position_embeddings", 64}, {"vocab_size", 260}};
     auto c = configFromHfJson(j, "tiny", true);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : ModelConfig{};
   }
   static json tinyDescription() {
-    return {{"model_type", "llama"},         {"hidden_size", 32},
-            {"num_hidden_layers", 2},        {"num_attention_heads", 4},
-            {"num_key_value_heads", 2},      {"intermediate_size", 64},
-            {"max_position_embeddings", 64}, {"vocab_size", 260},
+    return {{"model_type", "llama"},
+            {"hidden_size", 32},
+            {"num_hidden_layers", 2},
+            {"num_attention_heads", 4},
+            {"num_key_value_heads", 2},
+            {"intermediate_size", 64},
+            {"max_position_embeddings", 64},
+            {"vocab_size", 260},
             {"weights", {{"random", {{"seed", 1}}}}}};
   }
 
@@ -314,7 +326,8 @@ class ErrorsTest : public ::testing::Test {
                        const std::function<void(WeightStore &)> &edit = nullptr) const {
     ModelConfig c = tinyConfig();
     WeightStore w = randomWeights(c, 1, WeightType::F32, "random");
-    if (edit) edit(w);
+    if (edit)
+      edit(w);
     std::string p = path(name);
     absl::Status st = writeGgufModel(c, w, p);
     EXPECT_TRUE(st.ok()) << st;
@@ -331,33 +344,51 @@ class ErrorsTest : public ::testing::Test {
                           const Rewrite &rw) const {
     auto f = GgufFile::open(from);
     EXPECT_TRUE(f.ok()) << f.status();
-    if (!f.ok()) return "";
+    if (!f.ok())
+      return "";
     GgufWriter w;
     for (const auto &[key, v] : (*f)->metadata()) {
-      if (rw.dropKeys.count(key)) continue;
+      if (rw.dropKeys.count(key))
+        continue;
       switch (v.type) {
-        case GgufType::String: w.addString(key, v.s); break;
-        case GgufType::Bool: w.addBool(key, v.b); break;
-        case GgufType::F32: w.addF32(key, static_cast<float>(v.f)); break;
-        case GgufType::U32: w.addU32(key, static_cast<uint32_t>(v.i)); break;
-        case GgufType::I32: w.addI32(key, static_cast<int32_t>(v.i)); break;
-        case GgufType::Array:
-          if (v.elemType == GgufType::String) w.addStrings(key, v.strings);
-          else if (v.elemType == GgufType::F32)
-            w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
-          else if (v.elemType == GgufType::I32)
-            w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
-          else ADD_FAILURE() << "cannot copy array " << key;
-          break;
-        default: ADD_FAILURE() << "cannot copy " << key;
+      case GgufType::String:
+        w.addString(key, v.s);
+        break;
+      case GgufType::Bool:
+        w.addBool(key, v.b);
+        break;
+      case GgufType::F32:
+        w.addF32(key, static_cast<float>(v.f));
+        break;
+      case GgufType::U32:
+        w.addU32(key, static_cast<uint32_t>(v.i));
+        break;
+      case GgufType::I32:
+        w.addI32(key, static_cast<int32_t>(v.i));
+        break;
+      case GgufType::Array:
+        if (v.elemType == GgufType::String)
+          w.addStrings(key, v.strings);
+        else if (v.elemType == GgufType::F32)
+          w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
+        else if (v.elemType == GgufType::I32)
+          w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
+        else
+          ADD_FAILURE() << "cannot copy array " << key;
+        break;
+      default:
+        ADD_FAILURE() << "cannot copy " << key;
       }
     }
-    if (rw.addKeys) rw.addKeys(w);
+    if (rw.addKeys)
+      rw.addKeys(w);
     for (const WeightTensor &t : (*f)->tensors()) {
-      if (rw.dropTensors.count(t.name)) continue;
+      if (rw.dropTensors.count(t.name))
+        continue;
       w.addTensor(t.name, t.type, t.shape, std::vector<uint8_t>(t.data, t.data + t.bytes));
     }
-    if (rw.addTensors) rw.addTensors(w);
+    if (rw.addTensors)
+      rw.addTensors(w);
     std::string p = path(name);
     absl::Status st = w.write(p);
     EXPECT_TRUE(st.ok()) << st;
@@ -410,7 +441,7 @@ TEST_F(ErrorsTest, GgufTruncatedInHeader) {
 TEST_F(ErrorsTest, GgufTruncatedInMetadata) {
   std::string b = structuralGguf();
   KeyAt k = keyAt(b, "llama.block_count");
-  std::string p = writeBytes("cut.gguf", b.substr(0, k.value + 2));  // half of its u32
+  std::string p = writeBytes("cut.gguf", b.substr(0, k.value + 2)); // half of its u32
   expectError(ggufIsolated(p), {p, "truncated", "value of 'llama.block_count'"});
 }
 
@@ -469,7 +500,7 @@ TEST_F(ErrorsTest, GgufUnsupportedVersion) {
 TEST_F(ErrorsTest, GgufTensorOffsetOutOfRange) {
   std::string b = structuralGguf();
   TensorAt t = tensorAt(b, "b.weight");
-  put64(b, t.offset, 1 << 20);  // aligned, far past the end
+  put64(b, t.offset, 1 << 20); // aligned, far past the end
   std::string p = writeBytes("offset.gguf", b);
   expectError(ggufIsolated(p), {p, "tensor 'b.weight'", "out of range"});
 }
@@ -477,7 +508,7 @@ TEST_F(ErrorsTest, GgufTensorOffsetOutOfRange) {
 TEST_F(ErrorsTest, GgufTensorOffsetHuge) {
   std::string b = structuralGguf();
   TensorAt t = tensorAt(b, "b.weight");
-  put64(b, t.offset, ~uint64_t(31));  // aligned; offset + bytes wraps around
+  put64(b, t.offset, ~uint64_t(31)); // aligned; offset + bytes wraps around
   std::string p = writeBytes("offset.gguf", b);
   expectError(ggufIsolated(p), {p, "tensor 'b.weight'", "out of range"});
 }
@@ -532,7 +563,7 @@ TEST_F(ErrorsTest, GgufAbsurdStringLength) {
 
 TEST_F(ErrorsTest, GgufAbsurdKeyLength) {
   std::string b = structuralGguf();
-  KeyAt k = keyAt(b, "general.name");  // metadata key #1
+  KeyAt k = keyAt(b, "general.name"); // metadata key #1
   put64(b, k.key, ~uint64_t(0));
   std::string p = writeBytes("key.gguf", b);
   expectError(ggufIsolated(p), {p, "metadata key #1", "string length"});
@@ -540,7 +571,7 @@ TEST_F(ErrorsTest, GgufAbsurdKeyLength) {
 
 TEST_F(ErrorsTest, GgufAbsurdTensorNameLength) {
   std::string b = structuralGguf();
-  TensorAt t = tensorAt(b, "b.weight");  // tensor #1
+  TensorAt t = tensorAt(b, "b.weight"); // tensor #1
   put64(b, t.name, uint64_t(1) << 50);
   std::string p = writeBytes("name.gguf", b);
   expectError(ggufIsolated(p), {p, "name of tensor #1", "string length"});
@@ -562,7 +593,8 @@ TEST_F(ErrorsTest, GgufDimensionProductOverflows) {
   ASSERT_TRUE(w.write(p0).ok());
   std::string b = readBytes(p0);
   TensorAt t = tensorAt(b, "big.weight");
-  for (int d = 0; d < 4; ++d) put64(b, t.dims + 8 * d, uint64_t(1) << 40);
+  for (int d = 0; d < 4; ++d)
+    put64(b, t.dims + 8 * d, uint64_t(1) << 40);
   std::string p = writeBytes("big.gguf", b);
   expectError(ggufIsolated(p), {p, "tensor 'big.weight'", "absurd dimension"});
 }
@@ -586,7 +618,7 @@ TEST_F(ErrorsTest, GgufTooManyDimensions) {
 TEST_F(ErrorsTest, GgufUnsupportedTensorType) {
   std::string b = structuralGguf();
   TensorAt t = tensorAt(b, "a.weight");
-  put32(b, t.type, 12);  // GGML Q4_K
+  put32(b, t.type, 12); // GGML Q4_K
   std::string p = writeBytes("type.gguf", b);
   expectError(ggufIsolated(p), {p, "tensor 'a.weight'", "type 12 is not supported", "q8_0"});
   put32(b, t.type, 0xdeadbeef);
@@ -597,7 +629,7 @@ TEST_F(ErrorsTest, GgufUnsupportedTensorType) {
 TEST_F(ErrorsTest, GgufRowNotWholeBlocks) {
   std::string b = structuralGguf();
   TensorAt t = tensorAt(b, "a.weight");
-  put32(b, t.type, static_cast<uint32_t>(WeightType::Q8_0));  // rows of 8, blocks of 32
+  put32(b, t.type, static_cast<uint32_t>(WeightType::Q8_0)); // rows of 8, blocks of 32
   std::string p = writeBytes("block.gguf", b);
   expectError(ggufIsolated(p), {p, "tensor 'a.weight'", "block size 32"});
 }
@@ -656,8 +688,8 @@ TEST_F(ErrorsTest, GgufShapeMismatch) {
   TensorAt t = tensorAt(b, "blk.0.attn_q.weight");
   ASSERT_EQ(get64(b, t.dims), 32u);
   ASSERT_EQ(get64(b, t.dims + 8), 32u);
-  put64(b, t.dims, 64);      // ne[0], the row length
-  put64(b, t.dims + 8, 16);  // ne[1]
+  put64(b, t.dims, 64);     // ne[0], the row length
+  put64(b, t.dims + 8, 16); // ne[1]
   std::string p = writeBytes("shape.gguf", b);
   expectError(loadIsolated(p), {p, "tensor 'blk.0.attn_q.weight'", "[16, 64]", "[32, 32]"});
 }
@@ -698,13 +730,12 @@ TEST_F(ErrorsTest, GgufUnknownArchitecture) {
   ASSERT_EQ(b.substr(k.value + 8, 5), "llama");
   b.replace(k.value + 8, 5, "mamba");
   std::string p = writeBytes("mamba.gguf", b);
-  expectError(loadIsolated(p), {p, "general.architecture", "'mamba'", "supported", "llama",
-                                "qwen2", "deepseek2", "gpt2", "gemma"});
+  expectError(loadIsolated(p), {p, "general.architecture", "'mamba'", "supported", "llama", "qwen2",
+                                "deepseek2", "gpt2", "gemma"});
 }
 
 TEST_F(ErrorsTest, GgufMissingArchitecture) {
-  std::string p =
-      rewriteGguf(tinyGguf("tiny.gguf"), "noarch.gguf", {{"general.architecture"}, {}});
+  std::string p = rewriteGguf(tinyGguf("tiny.gguf"), "noarch.gguf", {{"general.architecture"}, {}});
   expectError(loadIsolated(p), {p, "missing metadata 'general.architecture'"});
 }
 
@@ -910,7 +941,7 @@ TEST_F(ErrorsTest, DescriptionNotAnObject) {
 
 TEST_F(ErrorsTest, DescriptionUnknownKey) {
   json j = tinyDescription();
-  j["hiden_size"] = 64;  // typo
+  j["hiden_size"] = 64; // typo
   std::string p = writeJson("typo.json", j);
   expectError(loadIsolated(p), {p, "unknown key 'hiden_size'"});
 }
@@ -1115,16 +1146,16 @@ TEST_F(ErrorsTest, HfUnsupportedModelType) {
   j["architectures"] = json::array({"MambaForCausalLM"});
   writeJson("hf/config.json", j);
   std::string dir = path("hf");
-  expectError(loadIsolated(dir), {path("hf/config.json"), "model_type 'mamba' is not supported",
-                                  "llama", "mistral", "qwen2", "mixtral", "deepseek_v2", "gpt2",
-                                  "gemma"});
+  expectError(loadIsolated(dir),
+              {path("hf/config.json"), "model_type 'mamba' is not supported", "llama", "mistral",
+               "qwen2", "mixtral", "deepseek_v2", "gpt2", "gemma"});
 }
 
 // A tiny GPT-2 as a Hugging Face directory, with tensor `name` replaced by
 // an f32 tensor of `shape` (the file itself stays a valid safetensors file).
 std::string hfGpt2WithTensor(const std::string &dir, const std::string &name,
                              const std::vector<int64_t> &shape) {
-  json j = {{"model_type", "gpt2"}, {"n_embd", 16}, {"n_layer", 1},       {"n_head", 2},
+  json j = {{"model_type", "gpt2"}, {"n_embd", 16},  {"n_layer", 1},    {"n_head", 2},
             {"n_positions", 8},     {"n_inner", 32}, {"vocab_size", 24}};
   auto c = configFromHfJson(j, "gpt2", true);
   EXPECT_TRUE(c.ok()) << c.status();
@@ -1138,7 +1169,8 @@ std::string hfGpt2WithTensor(const std::string &dir, const std::string &name,
   for (const WeightTensor &t : (*in)->tensors()) {
     if (t.name == name) {
       int64_t n = 1;
-      for (int64_t d : shape) n *= d;
+      for (int64_t d : shape)
+        n *= d;
       out.addTensorFromF32(name, WeightType::F32, shape, std::vector<float>(n, 0.5f));
       found = true;
     } else {
@@ -1219,5 +1251,5 @@ TEST_F(ErrorsTest, NoSuchFile) {
   expectError(loadIsolated(p), {p, "no such file"});
 }
 
-}  // namespace
-}  // namespace tessel::frontends
+} // namespace
+} // namespace tessel::frontends

@@ -33,7 +33,7 @@ using json = nlohmann::json;
 // ---------------------------------------------------------------------------
 
 class SafetensorsTest : public ::testing::Test {
- protected:
+protected:
   void SetUp() override {
     std::string tmpl = (fs::path(::testing::TempDir()) / "safetensors_test.XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
@@ -61,7 +61,8 @@ class SafetensorsTest : public ::testing::Test {
 std::string image(const std::string &header, const std::string &buffer) {
   std::string out;
   uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>(n >> (8 * i)));
   return out + header + buffer;
 }
 std::string image(const std::string &header, size_t bufferBytes) {
@@ -69,7 +70,8 @@ std::string image(const std::string &header, size_t bufferBytes) {
 }
 std::string withLength(uint64_t n, const std::string &rest) {
   std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>(n >> (8 * i)));
   return out + rest;
 }
 
@@ -78,7 +80,8 @@ void expectError(const absl::Status &st, std::initializer_list<std::string> part
   ASSERT_FALSE(st.ok()) << "expected an error containing '" << *parts.begin() << "'";
   const std::string msg(st.message());
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  for (const std::string &p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  for (const std::string &p : parts)
+    EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
 }
 template <typename T>
 void expectError(const absl::StatusOr<T> &s, std::initializer_list<std::string> parts) {
@@ -87,12 +90,14 @@ void expectError(const absl::StatusOr<T> &s, std::initializer_list<std::string> 
 
 std::vector<uint8_t> bytesOf(const std::vector<float> &v) {
   std::vector<uint8_t> out(v.size() * 4);
-  if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
+  if (!v.empty())
+    std::memcpy(out.data(), v.data(), out.size());
   return out;
 }
 std::vector<uint8_t> bytesOf16(const std::vector<uint16_t> &v) {
   std::vector<uint8_t> out(v.size() * 2);
-  if (!v.empty()) std::memcpy(out.data(), v.data(), out.size());
+  if (!v.empty())
+    std::memcpy(out.data(), v.data(), out.size());
   return out;
 }
 
@@ -119,24 +124,28 @@ std::vector<Expected> sampleTensors() {
   std::uniform_real_distribution<float> dist(-2.f, 2.f);
   auto f32 = [&](size_t n) {
     std::vector<float> v(n);
-    for (float &x : v) x = dist(rng);
+    for (float &x : v)
+      x = dist(rng);
     return v;
   };
   auto f16 = [&](size_t n) {
     std::vector<uint16_t> v(n);
-    for (auto &x : v) x = floatToHalf(dist(rng));
+    for (auto &x : v)
+      x = floatToHalf(dist(rng));
     return v;
   };
   auto bf16 = [&](size_t n) {
     std::vector<uint16_t> v(n);
-    for (auto &x : v) x = floatToBf16(dist(rng));
+    for (auto &x : v)
+      x = floatToBf16(dist(rng));
     return v;
   };
   out.push_back({"tok_embeddings.weight", WeightType::F32, {16, 8}, bytesOf(f32(128))});
   out.push_back({"layers.0.attention.wq.weight", WeightType::F16, {8, 8}, bytesOf16(f16(64))});
   out.push_back({"layers.0.attention.wk.weight", WeightType::BF16, {4, 8}, bytesOf16(bf16(32))});
   out.push_back({"layers.0.attention_norm.weight", WeightType::F32, {8}, bytesOf(f32(8))});
-  out.push_back({"odd.f16", WeightType::F16, {3}, bytesOf16(f16(3))});  // 6 bytes: misaligns what follows
+  out.push_back(
+      {"odd.f16", WeightType::F16, {3}, bytesOf16(f16(3))}); // 6 bytes: misaligns what follows
   out.push_back({"odd.bf16", WeightType::BF16, {1, 5}, bytesOf16(bf16(5))});
   out.push_back({"scale", WeightType::F32, {}, bytesOf(f32(1))});
   out.push_back({"empty", WeightType::F32, {0, 4}, {}});
@@ -146,7 +155,8 @@ std::vector<Expected> sampleTensors() {
 
 SafetensorsWriter writerFor(const std::vector<Expected> &tensors) {
   SafetensorsWriter w;
-  for (const auto &t : tensors) w.addTensor(t.name, t.type, t.shape, t.data);
+  for (const auto &t : tensors)
+    w.addTensor(t.name, t.type, t.shape, t.data);
   return w;
 }
 
@@ -187,14 +197,16 @@ TEST_F(SafetensorsTest, RoundTripSingleFile) {
   ASSERT_TRUE(wq.ok());
   std::vector<float> values = (*wq)->toF32();
   const uint16_t *raw = reinterpret_cast<const uint16_t *>(tensors[1].data.data());
-  for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(values[i], halfToFloat(raw[i]));
+  for (size_t i = 0; i < values.size(); ++i)
+    EXPECT_EQ(values[i], halfToFloat(raw[i]));
 
   auto file = SafetensorsFile::open(path("model.safetensors"));
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ((*file)->metadata().at("model"), "tiny");
   EXPECT_EQ((*file)->metadata().at("format"), "pt");
   EXPECT_EQ((*file)->tensors().size(), tensors.size());
-  for (const auto &t : (*file)->tensors()) expectZeroCopy(t);
+  for (const auto &t : (*file)->tensors())
+    expectZeroCopy(t);
 
   // The same file opened directly by path.
   auto direct = loadSafetensors(path("model.safetensors"));
@@ -214,10 +226,12 @@ TEST_F(SafetensorsTest, RoundTripSharded) {
   const json &map = index["weight_map"];
   EXPECT_EQ(map.size(), tensors.size());
   uint64_t total = 0;
-  for (const auto &t : tensors) total += t.data.size();
+  for (const auto &t : tensors)
+    total += t.data.size();
   EXPECT_EQ(index["metadata"]["total_size"].get<uint64_t>(), total);
   std::set<std::string> shards;
-  for (const auto &[tensor, shard] : map.items()) shards.insert(shard.get<std::string>());
+  for (const auto &[tensor, shard] : map.items())
+    shards.insert(shard.get<std::string>());
   ASSERT_GE(shards.size(), 3u);
   const size_t n = shards.size();
   size_t i = 1;
@@ -230,7 +244,8 @@ TEST_F(SafetensorsTest, RoundTripSharded) {
     auto f = SafetensorsFile::open(path(s));
     ASSERT_TRUE(f.ok()) << f.status();
     uint64_t bytes = 0;
-    for (const auto &t : (*f)->tensors()) bytes += t.bytes;
+    for (const auto &t : (*f)->tensors())
+      bytes += t.bytes;
     EXPECT_TRUE(bytes <= 600 || (*f)->tensors().size() == 1) << s;
   }
 
@@ -264,7 +279,7 @@ TEST_F(SafetensorsTest, RewritingSwitchesLayoutCleanly) {
   auto tensors = sampleTensors();
   ASSERT_TRUE(writerFor(tensors).write(dir_).ok());
   ASSERT_TRUE(writerFor(tensors).write(dir_, 600).ok());
-  EXPECT_FALSE(fs::exists(path("model.safetensors")));  // would shadow the index
+  EXPECT_FALSE(fs::exists(path("model.safetensors"))); // would shadow the index
   auto sharded = loadSafetensors(dir_);
   ASSERT_TRUE(sharded.ok()) << sharded.status();
   EXPECT_EQ(sharded->source, path("model.safetensors.index.json"));
@@ -326,14 +341,16 @@ TEST_F(SafetensorsTest, WrittenBytesFollowTheSpec) {
   // 8-byte little-endian N, then N bytes of JSON.
   ASSERT_GE(b.size(), 8u);
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(b[i]) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    n |= uint64_t(b[i]) << (8 * i);
   ASSERT_LE(8 + n, b.size());
   EXPECT_EQ((8 + n) % 8, 0u) << "the byte buffer starts 8-byte aligned";
   std::string header(b.begin() + 8, b.begin() + 8 + n);
   EXPECT_EQ(header.front(), '{');
   // Padding is spaces only, after the closing brace.
   size_t close = header.find_last_of('}');
-  for (size_t i = close + 1; i < header.size(); ++i) EXPECT_EQ(header[i], ' ');
+  for (size_t i = close + 1; i < header.size(); ++i)
+    EXPECT_EQ(header[i], ' ');
   json h = json::parse(header);
   ASSERT_TRUE(h.is_object());
   EXPECT_EQ(h["__metadata__"], (json{{"format", "pt"}, {"note", "hand-checked"}}));
@@ -345,7 +362,9 @@ TEST_F(SafetensorsTest, WrittenBytesFollowTheSpec) {
     SCOPED_TRACE(e.name);
     ASSERT_TRUE(h.contains(e.name));
     const json &entry = h[e.name];
-    EXPECT_EQ(entry["dtype"], e.type == WeightType::F32 ? "F32" : e.type == WeightType::F16 ? "F16" : "BF16");
+    EXPECT_EQ(entry["dtype"], e.type == WeightType::F32   ? "F32"
+                              : e.type == WeightType::F16 ? "F16"
+                                                          : "BF16");
     EXPECT_EQ(entry["shape"].get<std::vector<int64_t>>(), e.shape);
     uint64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
     ASSERT_EQ(end - begin, e.data.size());
@@ -375,16 +394,15 @@ TEST_F(SafetensorsTest, ReadsAHandWrittenFileWithPaddingAndOtherDtypes) {
   const int64_t ids[3] = {7, -1, 1ll << 40};
   const uint8_t mask[2] = {1, 0};
   const uint16_t h[2] = {floatToHalf(0.5f), floatToHalf(-8.0f)};
-  put(w, sizeof w);      // [0, 8)
-  put(ids, sizeof ids);  // [8, 32)
-  put(h, sizeof h);      // [32, 36)
-  put(mask, sizeof mask);  // [36, 38)
-  std::string header =
-      R"({"position_ids":{"dtype":"I64","shape":[1,3],"data_offsets":[8,32]},)"
-      R"("mask":{"dtype":"BOOL","shape":[2],"data_offsets":[36,38]},)"
-      R"("__metadata__":{"format":"pt","origin":"by hand"},)"
-      R"("w":{"shape":[2],"data_offsets":[0,8],"dtype":"F32"},)"
-      R"("h":{"dtype":"F16","shape":[2,1],"data_offsets":[32,36]}})";
+  put(w, sizeof w);       // [0, 8)
+  put(ids, sizeof ids);   // [8, 32)
+  put(h, sizeof h);       // [32, 36)
+  put(mask, sizeof mask); // [36, 38)
+  std::string header = R"({"position_ids":{"dtype":"I64","shape":[1,3],"data_offsets":[8,32]},)"
+                       R"("mask":{"dtype":"BOOL","shape":[2],"data_offsets":[36,38]},)"
+                       R"("__metadata__":{"format":"pt","origin":"by hand"},)"
+                       R"("w":{"shape":[2],"data_offsets":[0,8],"dtype":"F32"},)"
+                       R"("h":{"dtype":"F16","shape":[2,1],"data_offsets":[32,36]}})";
   header.append(5, ' ');
   std::string p = writeBytes("hand.safetensors", image(header, buffer));
 
@@ -395,7 +413,7 @@ TEST_F(SafetensorsTest, ReadsAHandWrittenFileWithPaddingAndOtherDtypes) {
   EXPECT_EQ(f.metadata().at("origin"), "by hand");
   EXPECT_EQ(f.dataOffset(), 8 + header.size());
   ASSERT_EQ(f.entries().size(), 4u);
-  EXPECT_EQ(f.entries()[0].name, "w");  // buffer order
+  EXPECT_EQ(f.entries()[0].name, "w"); // buffer order
   const SafetensorsEntry *e = f.find("position_ids");
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->dtype, "I64");
@@ -407,7 +425,7 @@ TEST_F(SafetensorsTest, ReadsAHandWrittenFileWithPaddingAndOtherDtypes) {
   ASSERT_NE(f.find("mask"), nullptr);
   EXPECT_EQ(f.find("mask")->dtype, "BOOL");
 
-  ASSERT_EQ(f.tensors().size(), 2u);  // only the weight dtypes
+  ASSERT_EQ(f.tensors().size(), 2u); // only the weight dtypes
   auto wt = f.weight("w");
   ASSERT_TRUE(wt.ok()) << wt.status();
   EXPECT_EQ(wt->toF32(), (std::vector<float>{1.5f, -3.25f}));
@@ -430,16 +448,18 @@ TEST_F(SafetensorsTest, ReadsAHandWrittenFileWithPaddingAndOtherDtypes) {
 }
 
 TEST_F(SafetensorsTest, ParsesEveryDtypeOfTheSpec) {
-  struct D { const char *name; int bits; };
-  const D dtypes[] = {{"BOOL", 8},  {"F4", 4},       {"F6_E2M3", 6}, {"F6_E3M2", 6},
-                      {"U8", 8},    {"I8", 8},       {"F8_E5M2", 8}, {"F8_E4M3", 8},
-                      {"F8_E8M0", 8}, {"I16", 16},   {"U16", 16},    {"F16", 16},
-                      {"BF16", 16}, {"I32", 32},     {"U32", 32},    {"F32", 32},
-                      {"C64", 64},  {"F64", 64},     {"I64", 64},    {"U64", 64}};
+  struct D {
+    const char *name;
+    int bits;
+  };
+  const D dtypes[] = {{"BOOL", 8}, {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+                      {"I8", 8},   {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"I16", 16},
+                      {"U16", 16}, {"F16", 16},    {"BF16", 16},   {"I32", 32},    {"U32", 32},
+                      {"F32", 32}, {"C64", 64},    {"F64", 64},    {"I64", 64},    {"U64", 64}};
   for (const D &d : dtypes) {
     SCOPED_TRACE(d.name);
     EXPECT_EQ(safetensorsDtypeBits(d.name), d.bits);
-    const uint64_t bytes = 4 * d.bits / 8;  // shape [4]
+    const uint64_t bytes = 4 * d.bits / 8; // shape [4]
     std::string header = std::string(R"({"t":{"dtype":")") + d.name +
                          R"(","shape":[4],"data_offsets":[0,)" + std::to_string(bytes) + "]}}";
     const std::string img = image(header, bytes);
@@ -460,13 +480,14 @@ TEST_F(SafetensorsTest, ParsesEveryDtypeOfTheSpec) {
 // ---------------------------------------------------------------------------
 
 class BadSafetensorsTest : public SafetensorsTest {
- protected:
+protected:
   // Writes `bytes` to `name` and returns the error from opening it.
   absl::Status openBad(const std::string &name, const std::string &bytes) {
     std::string p = writeBytes(name, bytes);
     auto f = SafetensorsFile::open(p);
     EXPECT_FALSE(f.ok()) << name << " opened without error";
-    if (f.ok()) return absl::OkStatus();
+    if (f.ok())
+      return absl::OkStatus();
     // The model-level loader reports the same error.
     auto store = loadSafetensors(p);
     EXPECT_FALSE(store.ok());
@@ -488,9 +509,8 @@ TEST_F(BadSafetensorsTest, TruncatedInTheData) {
   ASSERT_TRUE(bytes.ok());
   std::string s(bytes->begin(), bytes->end() - 10);
   // The last tensor in the buffer is one of the F16/BF16 ones.
-  expectError(openBad("cut.safetensors", s),
-              {path("cut.safetensors"), "tensor '", "data_offsets", "past the end of the byte buffer",
-               "truncated"});
+  expectError(openBad("cut.safetensors", s), {path("cut.safetensors"), "tensor '", "data_offsets",
+                                              "past the end of the byte buffer", "truncated"});
 }
 
 TEST_F(BadSafetensorsTest, TruncatedAtEveryLengthNeverCrashes) {
@@ -545,11 +565,11 @@ TEST_F(BadSafetensorsTest, HeaderNestedTooDeep) {
 }
 
 TEST_F(BadSafetensorsTest, DuplicateTensorInHeader) {
-  expectError(openBad("dup.safetensors",
-                      image(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                            R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                            8)),
-              {path("dup.safetensors"), "'w'", "appears twice"});
+  expectError(
+      openBad("dup.safetensors", image(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                       R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                       8)),
+      {path("dup.safetensors"), "'w'", "appears twice"});
 }
 
 TEST_F(BadSafetensorsTest, EntryNotAnObject) {
@@ -570,9 +590,9 @@ TEST_F(BadSafetensorsTest, MissingShape) {
 }
 
 TEST_F(BadSafetensorsTest, MissingDataOffsets) {
-  expectError(openBad("nooffsets.safetensors",
-                      image(R"({"layers.0.w":{"dtype":"F32","shape":[1]}})", 4)),
-              {path("nooffsets.safetensors"), "tensor 'layers.0.w'", "missing field 'data_offsets'"});
+  expectError(
+      openBad("nooffsets.safetensors", image(R"({"layers.0.w":{"dtype":"F32","shape":[1]}})", 4)),
+      {path("nooffsets.safetensors"), "tensor 'layers.0.w'", "missing field 'data_offsets'"});
 }
 
 TEST_F(BadSafetensorsTest, FieldsOfTheWrongType) {
@@ -619,10 +639,13 @@ TEST_F(BadSafetensorsTest, DataOffsetsOutOfRange) {
                             8)),
               {path("range.safetensors"), "tensor 'b'", "data_offsets [4, 12]",
                "past the end of the byte buffer (8 bytes)"});
-  expectError(openBad("huge.safetensors",
-                      image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551615]}})",
-                            8)),
-              {path("huge.safetensors"), "tensor 'a'", "past the end"});
+  expectError(
+      openBad(
+          "huge.safetensors",
+          image(
+              R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551612,18446744073709551615]}})",
+              8)),
+      {path("huge.safetensors"), "tensor 'a'", "past the end"});
 }
 
 TEST_F(BadSafetensorsTest, DataOffsetsReversed) {
@@ -652,21 +675,21 @@ TEST_F(BadSafetensorsTest, DataOffsetsOverlapping) {
 }
 
 TEST_F(BadSafetensorsTest, HolesAndTrailingBytes) {
-  expectError(openBad("hole.safetensors",
-                      image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                            R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
-                            12)),
-              {path("hole.safetensors"), "bytes [4, 8)", "tensor 'b'", "no tensor"});
+  expectError(
+      openBad("hole.safetensors", image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                        R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                        12)),
+      {path("hole.safetensors"), "bytes [4, 8)", "tensor 'b'", "no tensor"});
   expectError(openBad("tail.safetensors",
                       image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 9)),
               {path("tail.safetensors"), "5 bytes after the last tensor 'a'"});
 }
 
 TEST_F(BadSafetensorsTest, ByteCountDoesNotMatchShape) {
-  expectError(openBad("count.safetensors",
-                      image(R"({"w":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,8]}})", 8)),
-              {path("count.safetensors"), "tensor 'w'", "hold 8 bytes", "[2,3]", "BF16",
-               "needs 12"});
+  expectError(
+      openBad("count.safetensors",
+              image(R"({"w":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,8]}})", 8)),
+      {path("count.safetensors"), "tensor 'w'", "hold 8 bytes", "[2,3]", "BF16", "needs 12"});
 }
 
 TEST_F(BadSafetensorsTest, NegativeDimension) {
@@ -677,22 +700,28 @@ TEST_F(BadSafetensorsTest, NegativeDimension) {
 
 TEST_F(BadSafetensorsTest, AbsurdShape) {
   // The product overflows 64 bits, though it might wrap to a small number.
-  expectError(openBad("product.safetensors",
-                      image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,0]}})",
-                            0)),
-              {path("product.safetensors"), "tensor 'w'", "absurd number of elements"});
-  expectError(openBad("dim.safetensors",
-                      image(R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,4]}})",
-                            4)),
-              {path("dim.safetensors"), "tensor 'w'", "dimension 0 is absurd"});
-  expectError(openBad("bytes.safetensors",
-                      image(R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}})",
-                            0)),
-              {path("bytes.safetensors"), "tensor 'w'", "absurd"});
+  expectError(
+      openBad(
+          "product.safetensors",
+          image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,0]}})",
+                0)),
+      {path("product.safetensors"), "tensor 'w'", "absurd number of elements"});
+  expectError(
+      openBad(
+          "dim.safetensors",
+          image(R"({"w":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,4]}})", 4)),
+      {path("dim.safetensors"), "tensor 'w'", "dimension 0 is absurd"});
+  expectError(
+      openBad(
+          "bytes.safetensors",
+          image(R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0)),
+      {path("bytes.safetensors"), "tensor 'w'", "absurd"});
   // A zero dimension makes the product zero: fine.
-  std::string zero = image(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904],"data_offsets":[0,0]}})", 0);
+  std::string zero =
+      image(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904],"data_offsets":[0,0]}})", 0);
   EXPECT_TRUE(SafetensorsFile::parse(nullptr, reinterpret_cast<const uint8_t *>(zero.data()),
-                                     zero.size(), "zero").ok());
+                                     zero.size(), "zero")
+                  .ok());
 }
 
 TEST_F(BadSafetensorsTest, HostileNamesAreEscapedAndShortened) {
@@ -708,7 +737,8 @@ TEST_F(BadSafetensorsTest, RandomCorruptionNeverCrashes) {
   ASSERT_TRUE(bytes.ok());
   std::mt19937 rng(1234);
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t((*bytes)[i]) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    n |= uint64_t((*bytes)[i]) << (8 * i);
   int failures = 0;
   for (int iter = 0; iter < 3000; ++iter) {
     std::vector<uint8_t> b = *bytes;
@@ -737,7 +767,7 @@ TEST_F(BadSafetensorsTest, RandomCorruptionNeverCrashes) {
 // ---------------------------------------------------------------------------
 
 class ShardedTest : public SafetensorsTest {
- protected:
+protected:
   // Two shards with tensors a, b (shard 1) and c (shard 2).
   void SetUp() override {
     SafetensorsTest::SetUp();
@@ -748,7 +778,8 @@ class ShardedTest : public SafetensorsTest {
     std::string header = "{";
     uint64_t offset = 0;
     for (const auto &t : tensors) {
-      if (header.size() > 1) header += ",";
+      if (header.size() > 1)
+        header += ",";
       header += "\"" + t + R"(":{"dtype":"F32","shape":[2],"data_offsets":[)" +
                 std::to_string(offset) + "," + std::to_string(offset + 8) + "]}";
       offset += 8;
@@ -772,7 +803,8 @@ TEST_F(ShardedTest, HandWrittenIndexLoads) {
   EXPECT_EQ(store->source, index);
   EXPECT_EQ(store->all().size(), 3u);
   EXPECT_EQ((*store->get("c"))->source, path("model-00002-of-00002.safetensors"));
-  for (const auto &[name, t] : store->all()) expectZeroCopy(t);
+  for (const auto &[name, t] : store->all())
+    expectZeroCopy(t);
   // A missing tensor names the index.
   expectError(store->get("zzz"), {index, "'zzz'"});
 }
@@ -821,7 +853,8 @@ TEST_F(ShardedTest, BadIndexFile) {
   expectError(loadSafetensors(dir_), {index, "tensor 'a'", "not a file name inside"});
   index = writeIndex(R"({"a":"/etc/passwd"})");
   expectError(loadSafetensors(dir_), {index, "tensor 'a'", "not a file name inside"});
-  index = writeIndex(R"({"a":"model-00001-of-00002.safetensors","a":"model-00001-of-00002.safetensors"})");
+  index = writeIndex(
+      R"({"a":"model-00001-of-00002.safetensors","a":"model-00001-of-00002.safetensors"})");
   expectError(loadSafetensors(dir_), {index, "'a'", "appears twice"});
 }
 
@@ -845,7 +878,8 @@ TEST_F(SafetensorsTest, DirectoryResolution) {
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(store->source, path("weights.safetensors"));
   writeBytes("more.safetensors", one);
-  expectError(loadSafetensors(dir_), {dir_, "2 .safetensors files", "no model.safetensors.index.json"});
+  expectError(loadSafetensors(dir_),
+              {dir_, "2 .safetensors files", "no model.safetensors.index.json"});
   writeBytes("model.safetensors", one);
   store = loadSafetensors(dir_);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -901,5 +935,5 @@ TEST_F(SafetensorsTest, WriterReportsItsInputErrors) {
   expectError(w.write(path("file/sub")), {path("file/sub"), "cannot create directory"});
 }
 
-}  // namespace
-}  // namespace tessel::frontends
+} // namespace
+} // namespace tessel::frontends

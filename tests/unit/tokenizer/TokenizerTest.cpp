@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
-#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -24,8 +24,8 @@
 #include "frontends/tokenizer/RegexSplitter.h"
 #include "frontends/tokenizer/Tokenizer.h"
 #include "frontends/tokenizer/TokenizerImpl.h"
-#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "gtest/gtest.h"
 
 namespace tessel::frontends {
 namespace {
@@ -37,11 +37,14 @@ const std::string kShared = TESSEL_SOURCE_DIR "/../shared";
 const std::string kVectors = kShared + "/tokenizers";
 const std::string kStories = kShared + "/models/stories260K";
 
-std::string vocabPath(const std::string &name) { return kVectors + "/ggml-vocab-" + name + ".gguf"; }
+std::string vocabPath(const std::string &name) {
+  return kVectors + "/ggml-vocab-" + name + ".gguf";
+}
 
 bool readFile(const std::string &path, std::string &out) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
+  if (!f)
+    return false;
   std::ostringstream ss;
   ss << f.rdbuf();
   out = ss.str();
@@ -63,11 +66,11 @@ std::string contains(const absl::Status &st, const std::string &needle) {
 //===----------------------------------------------------------------------===//
 
 struct VectorCase {
-  std::string vocab;  // "llama-spm", "gpt-2", "qwen2"
+  std::string vocab; // "llama-spm", "gpt-2", "qwen2"
   int index = 0;
   std::string text;
   std::vector<int32_t> ids;
-  std::string error;  // set when the vectors could not be read: the test fails with it
+  std::string error; // set when the vectors could not be read: the test fails with it
 };
 
 // Texts are written as text + "\n__ggml_vocab_test__\n" one after another, so
@@ -90,7 +93,8 @@ std::vector<VectorCase> loadVectors(const std::string &vocab) {
     texts.push_back(in.substr(from, at - from));
   std::vector<std::string> lines;
   std::istringstream os(out);
-  for (std::string line; std::getline(os, line);) lines.push_back(line);
+  for (std::string line; std::getline(os, line);)
+    lines.push_back(line);
 
   std::vector<VectorCase> cases;
   if (from != in.size() || texts.size() != lines.size() || texts.empty()) {
@@ -107,7 +111,8 @@ std::vector<VectorCase> loadVectors(const std::string &vocab) {
     c.index = static_cast<int>(i);
     c.text = texts[i];
     std::istringstream ls(lines[i]);
-    for (long v; ls >> v;) c.ids.push_back(static_cast<int32_t>(v));
+    for (long v; ls >> v;)
+      c.ids.push_back(static_cast<int32_t>(v));
     cases.push_back(std::move(c));
   }
   return cases;
@@ -131,14 +136,17 @@ std::string caseName(const testing::TestParamInfo<VectorCase> &info) {
   std::string n = info.param.vocab + "_" + (info.param.index < 10 ? "0" : "") +
                   std::to_string(info.param.index);
   for (char &c : n)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  if (!info.param.error.empty()) n += "_missing";
+    if (!isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  if (!info.param.error.empty())
+    n += "_missing";
   return n;
 }
 
 std::string showIds(const std::vector<int32_t> &ids) {
   std::string s;
-  for (int32_t id : ids) s += " " + std::to_string(id);
+  for (int32_t id : ids)
+    s += " " + std::to_string(id);
   return s;
 }
 
@@ -178,28 +186,42 @@ constexpr char kLlama3Split[] =
 // tokens only in added_tokens).
 absl::StatusOr<std::string> writeHfJson(const std::string &vocab, const std::string &dir) {
   auto file = GgufFile::open(vocabPath(vocab));
-  if (!file.ok()) return file.status();
+  if (!file.ok())
+    return file.status();
   const GgufFile &g = **file;
   auto tokens = g.getStrings("tokenizer.ggml.tokens");
   auto types = g.getInts("tokenizer.ggml.token_type");
   auto merges = g.getStrings("tokenizer.ggml.merges");
-  if (!tokens.ok()) return tokens.status();
-  if (!types.ok()) return types.status();
-  if (!merges.ok()) return merges.status();
+  if (!tokens.ok())
+    return tokens.status();
+  if (!types.ok())
+    return types.status();
+  if (!merges.ok())
+    return merges.status();
   const bool qwen = vocab == "qwen2";
 
-  json model = {{"type", "BPE"},           {"dropout", nullptr},
-                {"unk_token", nullptr},     {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                {"byte_fallback", false},   {"ignore_merges", false}};
+  json model = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"ignore_merges", false}};
   json v = json::object(), added = json::array();
   for (size_t i = 0; i < (*tokens)->size(); ++i) {
     const std::string &t = (**tokens)[i];
     int64_t ty = (**types)[i];
     if (ty == 3 || ty == 4)
-      added.push_back({{"id", i}, {"content", t}, {"single_word", false}, {"lstrip", false},
-                       {"rstrip", false}, {"normalized", ty == 4}, {"special", ty == 3}});
-    if (ty == 1 || !qwen) v[t] = i;
+      added.push_back({{"id", i},
+                       {"content", t},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", ty == 4},
+                       {"special", ty == 3}});
+    if (ty == 1 || !qwen)
+      v[t] = i;
   }
   model["vocab"] = std::move(v);
   json m = json::array();
@@ -217,24 +239,26 @@ absl::StatusOr<std::string> writeHfJson(const std::string &vocab, const std::str
   root["added_tokens"] = std::move(added);
   if (qwen) {
     root["normalizer"] = {{"type", "NFC"}};
-    root["pre_tokenizer"] = {
-        {"type", "Sequence"},
-        {"pretokenizers",
-         json::array({{{"type", "Split"},
-                       {"pattern", {{"Regex", kQwen2Split}}},
-                       {"behavior", "Isolated"},
-                       {"invert", false}},
-                      {{"type", "ByteLevel"},
-                       {"add_prefix_space", false},
-                       {"trim_offsets", false},
-                       {"use_regex", false}}})}};
+    root["pre_tokenizer"] = {{"type", "Sequence"},
+                             {"pretokenizers", json::array({{{"type", "Split"},
+                                                             {"pattern", {{"Regex", kQwen2Split}}},
+                                                             {"behavior", "Isolated"},
+                                                             {"invert", false}},
+                                                            {{"type", "ByteLevel"},
+                                                             {"add_prefix_space", false},
+                                                             {"trim_offsets", false},
+                                                             {"use_regex", false}}})}};
   } else {
     root["normalizer"] = nullptr;
-    root["pre_tokenizer"] = {
-        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+    root["pre_tokenizer"] = {{"type", "ByteLevel"},
+                             {"add_prefix_space", false},
+                             {"trim_offsets", true},
+                             {"use_regex", true}};
   }
   root["post_processor"] = nullptr;
-  root["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
+  root["decoder"] = {{"type", "ByteLevel"},
+                     {"add_prefix_space", true},
+                     {"trim_offsets", true},
                      {"use_regex", true}};
   root["model"] = std::move(model);
 
@@ -245,7 +269,8 @@ absl::StatusOr<std::string> writeHfJson(const std::string &vocab, const std::str
 }
 
 std::string tempDir(const std::string &name) {
-  fs::path d = fs::path(testing::TempDir()) / ("tessel-tok-" + std::to_string(::getpid()) + "-" + name);
+  fs::path d =
+      fs::path(testing::TempDir()) / ("tessel-tok-" + std::to_string(::getpid()) + "-" + name);
   fs::create_directories(d);
   return d.string();
 }
@@ -257,16 +282,20 @@ absl::StatusOr<std::string> cachedHfJson(const std::string &vocab) {
   const fs::path dir = fs::path(TESSEL_BINARY_DIR) / "tokenizer_test";
   const fs::path path = dir / (vocab + "-v1.tokenizer.json");
   std::error_code ec;
-  if (fs::is_regular_file(path, ec)) return path.string();
+  if (fs::is_regular_file(path, ec))
+    return path.string();
   std::string tmp = tempDir("hf-" + vocab);
   auto written = writeHfJson(vocab, tmp);
-  if (!written.ok()) return written.status();
+  if (!written.ok())
+    return written.status();
   fs::create_directories(dir, ec);
   fs::path staged = dir / (vocab + "." + std::to_string(::getpid()) + ".tmp");
   fs::copy_file(*written, staged, fs::copy_options::overwrite_existing, ec);
-  if (!ec) fs::rename(staged, path, ec);
+  if (!ec)
+    fs::rename(staged, path, ec);
   fs::remove_all(tmp);
-  if (ec) return absl::InternalError("cannot place " + path.string() + ": " + ec.message());
+  if (ec)
+    return absl::InternalError("cannot place " + path.string() + ": " + ec.message());
   return path.string();
 }
 
@@ -297,7 +326,8 @@ class GgufVectors : public testing::TestWithParam<VectorCase> {};
 
 TEST_P(GgufVectors, Encode) {
   const VectorCase &c = GetParam();
-  if (!c.error.empty()) FAIL() << c.error;
+  if (!c.error.empty())
+    FAIL() << c.error;
   const Tokenizer *t = ggufTokenizer(c.vocab);
   ASSERT_NE(t, nullptr);
   auto ids = t->encode(c.text, "vector");
@@ -308,7 +338,8 @@ TEST_P(GgufVectors, Encode) {
 
 TEST_P(GgufVectors, Decode) {
   const VectorCase &c = GetParam();
-  if (!c.error.empty()) FAIL() << c.error;
+  if (!c.error.empty())
+    FAIL() << c.error;
   const Tokenizer *t = ggufTokenizer(c.vocab);
   ASSERT_NE(t, nullptr);
   auto text = t->decode(c.ids);
@@ -327,7 +358,8 @@ class HfJsonVectors : public testing::TestWithParam<VectorCase> {};
 
 TEST_P(HfJsonVectors, Encode) {
   const VectorCase &c = GetParam();
-  if (!c.error.empty()) FAIL() << c.error;
+  if (!c.error.empty())
+    FAIL() << c.error;
   const Tokenizer *t = hfTokenizer(c.vocab);
   ASSERT_NE(t, nullptr);
   auto ids = t->encode(c.text, "vector");
@@ -338,7 +370,8 @@ TEST_P(HfJsonVectors, Encode) {
 
 TEST_P(HfJsonVectors, Decode) {
   const VectorCase &c = GetParam();
-  if (!c.error.empty()) FAIL() << c.error;
+  if (!c.error.empty())
+    FAIL() << c.error;
   const Tokenizer *t = hfTokenizer(c.vocab);
   ASSERT_NE(t, nullptr);
   auto text = t->decode(c.ids);
@@ -412,10 +445,10 @@ TEST(Llama2c, OnceUponATime) {
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_EQ(*ids, (std::vector<int32_t>{403, 407, 261, 378})) << showIds(*ids);
   EXPECT_EQ(t->piece(403), " Once");
-  EXPECT_EQ(t->piece(403, /*prev=*/1), "Once");  // after BOS the space goes
+  EXPECT_EQ(t->piece(403, /*prev=*/1), "Once"); // after BOS the space goes
   EXPECT_EQ(t->piece(407, 403), " upon");
-  EXPECT_EQ(t->piece(13), "\n");  // <0x0A>
-  EXPECT_EQ(t->piece(1), "");     // BOS
+  EXPECT_EQ(t->piece(13), "\n"); // <0x0A>
+  EXPECT_EQ(t->piece(1), "");    // BOS
   EXPECT_EQ(t->piece(512), "");
   auto text = t->decode({1, 403, 407, 261, 378, 2});
   ASSERT_TRUE(text.ok()) << text.status();
@@ -428,7 +461,8 @@ TEST(Llama2c, StoryMatchesGgufAndRoundTrips) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->vocabSize(), 512);
-  for (int32_t id = 0; id < 512; ++id) EXPECT_EQ(a->piece(id), b->piece(id)) << "id " << id;
+  for (int32_t id = 0; id < 512; ++id)
+    EXPECT_EQ(a->piece(id), b->piece(id)) << "id " << id;
   auto x = a->encode(kStory), y = b->encode(kStory);
   ASSERT_TRUE(x.ok() && y.ok());
   EXPECT_EQ(*x, *y);
@@ -437,8 +471,8 @@ TEST(Llama2c, StoryMatchesGgufAndRoundTrips) {
   EXPECT_EQ(*back, kStory);
   auto ids = a->encode("Once upon a time, there was a little girl named Lily.");
   ASSERT_TRUE(ids.ok());
-  EXPECT_EQ(*ids, (std::vector<int32_t>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315,
-                                        421, 395, 317, 426}))
+  EXPECT_EQ(*ids, (std::vector<int32_t>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421,
+                                        395, 317, 426}))
       << showIds(*ids);
 }
 
@@ -446,7 +480,8 @@ class Llama2cVsGguf : public testing::TestWithParam<VectorCase> {};
 
 TEST_P(Llama2cVsGguf, SameIds) {
   const VectorCase &c = GetParam();
-  if (!c.error.empty()) FAIL() << c.error;
+  if (!c.error.empty())
+    FAIL() << c.error;
   const Tokenizer *a = llama2cTokenizer();
   const Tokenizer *b = stories260KGguf();
   ASSERT_NE(a, nullptr);
@@ -483,8 +518,8 @@ TEST(Gguf, KindsAndSpecialIds) {
   EXPECT_EQ(gpt2->bos(), 50256);
   EXPECT_EQ(gpt2->eos(), 50256);
   EXPECT_EQ(qwen->eos(), 151643);
-  EXPECT_EQ(gpt2->piece(50256), "");  // control tokens decode to nothing
-  EXPECT_EQ(gpt2->piece(220), " ");   // "Ġ"
+  EXPECT_EQ(gpt2->piece(50256), ""); // control tokens decode to nothing
+  EXPECT_EQ(gpt2->piece(220), " ");  // "Ġ"
 }
 
 TEST(Gguf, SpecialTokensOnlyWhenAsked) {
@@ -517,8 +552,8 @@ TEST(Gguf, SpecialTokensOnlyWhenAsked) {
 // encodes the same through GGUF and tokenizer.json.
 std::string randomText(std::mt19937 &rng, size_t chars) {
   static const std::vector<uint32_t> pool = {
-      ' ',    ' ',    ' ',    '\n',   '\t',   '\r',   'a',    'Z',    '0',    '7',   '\'',
-      's',    '.',    '!',    '-',    0xA0,   0xE9,   0x416,  0x5D0,  0x627,  0x905, 0x3042,
+      ' ',    ' ',    ' ',     '\n',    '\t',   '\r',   'a',    'Z',    '0',    '7',    '\'',
+      's',    '.',    '!',     '-',     0xA0,   0xE9,   0x416,  0x5D0,  0x627,  0x905,  0x3042,
       0x4E2D, 0xAC00, 0x1F600, 0x1F1FA, 0x200D, 0x2028, 0x3000, 0x0301, 0xFF10, 0x10348};
   std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
   std::uniform_int_distribution<uint32_t> any(0x20, 0x2FFF);
@@ -527,10 +562,13 @@ std::string randomText(std::mt19937 &rng, size_t chars) {
     uint32_t cp = (rng() % 5 == 0) ? any(rng) : pool[pick(rng)];
     // Surrogates are not text; U+2581 is SentencePiece's own space (SPM cannot
     // tell it from ' ', as in SentencePiece and llama.cpp).
-    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0x2581) cp = 'x';
+    if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0x2581)
+      cp = 'x';
     std::string u;
-    if (cp < 0x80) u = std::string(1, static_cast<char>(cp));
-    else if (cp < 0x800) u = {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
+    if (cp < 0x80)
+      u = std::string(1, static_cast<char>(cp));
+    else if (cp < 0x800)
+      u = {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
     else if (cp < 0x10000)
       u = {char(0xE0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3F)), char(0x80 | (cp & 0x3F))};
     else
@@ -544,8 +582,10 @@ std::string randomText(std::mt19937 &rng, size_t chars) {
 TEST(RoundTrip, RandomTextEveryTokenizer) {
   std::mt19937 rng(1234);
   std::vector<std::pair<std::string, const Tokenizer *>> all = {
-      {"llama-spm", ggufTokenizer("llama-spm")}, {"gpt-2", ggufTokenizer("gpt-2")},
-      {"qwen2", ggufTokenizer("qwen2")},         {"llama2.c", llama2cTokenizer()}};
+      {"llama-spm", ggufTokenizer("llama-spm")},
+      {"gpt-2", ggufTokenizer("gpt-2")},
+      {"qwen2", ggufTokenizer("qwen2")},
+      {"llama2.c", llama2cTokenizer()}};
   for (int round = 0; round < 40; ++round) {
     std::string text = randomText(rng, 1 + rng() % 60);
     for (auto &[name, t] : all) {
@@ -558,7 +598,8 @@ TEST(RoundTrip, RandomTextEveryTokenizer) {
       // Streaming pieces concatenate to the same text.
       std::string streamed;
       int32_t prev = -1;
-      for (int32_t id : *ids) streamed += t->piece(id, prev), prev = id;
+      for (int32_t id : *ids)
+        streamed += t->piece(id, prev), prev = id;
       EXPECT_EQ(streamed, text) << name;
     }
   }
@@ -584,10 +625,10 @@ TEST(RoundTrip, LongInputs) {
   const Tokenizer *qwen = ggufTokenizer("qwen2");
   ASSERT_TRUE(spm && qwen);
   for (const std::string &text :
-       {std::string(200000, ' '), std::string(200000, 'a'), std::string(100000, '\n') + "x",
-        [] {
+       {std::string(200000, ' '), std::string(200000, 'a'), std::string(100000, '\n') + "x", [] {
           std::string s;
-          for (int i = 0; i < 20000; ++i) s += "hello, wörld 12345 ";
+          for (int i = 0; i < 20000; ++i)
+            s += "hello, wörld 12345 ";
           return s;
         }()}) {
     for (const Tokenizer *t : {spm, qwen}) {
@@ -607,7 +648,8 @@ TEST(RoundTrip, LongInputs) {
 std::vector<std::string> words(const std::vector<std::string> &regexes, const std::string &text) {
   auto s = tok::RegexSplitter::compile(regexes);
   EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return {};
+  if (!s.ok())
+    return {};
   std::vector<std::string_view> w;
   EXPECT_TRUE((*s)->split(text, w).ok());
   return std::vector<std::string>(w.begin(), w.end());
@@ -668,7 +710,8 @@ TEST(PreTokenizer, LlamaBpeTokenizerFromGpt2Vocab) {
   }
   EXPECT_EQ(*ids, want);
   for (const VectorCase &c : loadVectors("gpt-2")) {
-    if (!c.error.empty()) FAIL() << c.error;
+    if (!c.error.empty())
+      FAIL() << c.error;
     auto e = (*t)->encode(c.text);
     ASSERT_TRUE(e.ok());
     auto back = (*t)->decode(*e);
@@ -687,9 +730,9 @@ TEST(Hostile, InvalidUtf8NamesInputAndOffset) {
     size_t offset;
   };
   const std::vector<Bad> bad = {
-      {"abc\xFF", 3},           {"\x80", 0},           {"ok\xC3", 2},
-      {"\xC0\x80", 0},          {"\xED\xA0\x80", 0},   {"a\xF4\x90\x80\x80", 1},
-      {"\xE2\x82", 0},          {"\xC3\xA9\xC3(", 2},  {std::string("x\0\xF8", 3), 2}};
+      {"abc\xFF", 3},  {"\x80", 0},          {"ok\xC3", 2},
+      {"\xC0\x80", 0}, {"\xED\xA0\x80", 0},  {"a\xF4\x90\x80\x80", 1},
+      {"\xE2\x82", 0}, {"\xC3\xA9\xC3(", 2}, {std::string("x\0\xF8", 3), 2}};
   std::vector<const Tokenizer *> all = {ggufTokenizer("llama-spm"), ggufTokenizer("gpt-2"),
                                         ggufTokenizer("qwen2"), llama2cTokenizer()};
   for (const Tokenizer *t : all) {
@@ -712,7 +755,8 @@ TEST(Hostile, RandomBytesNeverCrash) {
                                         ggufTokenizer("qwen2"), llama2cTokenizer()};
   for (int round = 0; round < 300; ++round) {
     std::string b(rng() % 40, '\0');
-    for (char &c : b) c = static_cast<char>(round % 2 ? rng() : 0x80 | (rng() & 0x7F));
+    for (char &c : b)
+      c = static_cast<char>(round % 2 ? rng() : 0x80 | (rng() & 0x7F));
     for (const Tokenizer *t : all) {
       ASSERT_NE(t, nullptr);
       auto ids = t->encodeWithSpecial(b, "fuzz");
@@ -737,7 +781,7 @@ TEST(Hostile, DecodeOutOfRangeId) {
 }
 
 class Llama2cFiles : public testing::Test {
- protected:
+protected:
   void SetUp() override {
     dir_ = tempDir("l2c");
     ASSERT_TRUE(readFile(kStories + "/tok512.bin", good_)) << "missing " << kStories;
@@ -764,7 +808,7 @@ TEST_F(Llama2cFiles, Truncated) {
 }
 
 TEST_F(Llama2cFiles, AbsurdAndNegativeLengths) {
-  for (int32_t len : {-1, 0x7fffffff, 8}) {  // 8 > max_token_length (7)
+  for (int32_t len : {-1, 0x7fffffff, 8}) { // 8 > max_token_length (7)
     std::string p = put("len.bin", i32(7) + f32(0) + i32(len) + "abcdefgh");
     auto t = Tokenizer::fromLlama2c(p, 1);
     ASSERT_FALSE(t.ok()) << len;
@@ -783,7 +827,8 @@ TEST_F(Llama2cFiles, AbsurdAndNegativeLengths) {
 
 TEST_F(Llama2cFiles, VocabSizeMustMatch) {
   std::string p = put("tok.bin", good_);
-  for (int32_t n : {0, -3, 513, 1 << 30}) EXPECT_FALSE(Tokenizer::fromLlama2c(p, n).ok()) << n;
+  for (int32_t n : {0, -3, 513, 1 << 30})
+    EXPECT_FALSE(Tokenizer::fromLlama2c(p, n).ok()) << n;
   auto fewer = Tokenizer::fromLlama2c(p, 500);
   ASSERT_FALSE(fewer.ok());
   EXPECT_EQ(contains(fewer.status(), "more tokens"), "");
@@ -797,18 +842,21 @@ TEST_F(Llama2cFiles, RandomCorruptionNeverCrashes) {
   int loaded = 0;
   for (int round = 0; round < 300; ++round) {
     std::string b = good_;
-    for (int k = 0; k < 1 + round % 8; ++k) b[rng() % b.size()] = static_cast<char>(rng());
+    for (int k = 0; k < 1 + round % 8; ++k)
+      b[rng() % b.size()] = static_cast<char>(rng());
     auto t = Tokenizer::fromLlama2c(put("fuzz.bin", b), 512);
-    if (!t.ok()) continue;
+    if (!t.ok())
+      continue;
     ++loaded;
     auto ids = (*t)->encode("Once upon a time there was a zebra. 😀");
-    if (ids.ok()) (void)(*t)->decode(*ids);
+    if (ids.ok())
+      (void)(*t)->decode(*ids);
   }
   EXPECT_GT(loaded, 0);
 }
 
 class GgufVocabs : public testing::Test {
- protected:
+protected:
   void SetUp() override { dir_ = tempDir("gguf"); }
   void TearDown() override { fs::remove_all(dir_); }
   // A small byte-level vocabulary: all 256 byte characters, then "he", "ll", "hell".
@@ -817,18 +865,23 @@ class GgufVocabs : public testing::Test {
     for (int b = 0; b < 256; ++b) {
       std::string s;
       uint32_t cp = tok::byteToCodepoint(static_cast<uint8_t>(b));
-      if (cp < 0x80) s = std::string(1, static_cast<char>(cp));
-      else s = {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
+      if (cp < 0x80)
+        s = std::string(1, static_cast<char>(cp));
+      else
+        s = {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))};
       toks.push_back(s);
     }
-    for (const char *t : {"he", "ll", "hell"}) toks.push_back(t);
+    for (const char *t : {"he", "ll", "hell"})
+      toks.push_back(t);
     return toks;
   }
   absl::StatusOr<std::unique_ptr<Tokenizer>> load(const GgufWriter &w) {
     std::string p = dir_ + "/v.gguf";
-    if (auto st = w.write(p); !st.ok()) return st;
+    if (auto st = w.write(p); !st.ok())
+      return st;
     auto f = GgufFile::open(p);
-    if (!f.ok()) return f.status();
+    if (!f.ok())
+      return f.status();
     return Tokenizer::fromGguf(**f);
   }
   GgufWriter bpe(const std::vector<std::string> &merges, const std::string &pre = "gpt-2") {
@@ -847,7 +900,7 @@ TEST_F(GgufVocabs, SmallBpeWorks) {
   ASSERT_TRUE(t.ok()) << t.status();
   auto ids = (*t)->encode("hello");
   ASSERT_TRUE(ids.ok());
-  EXPECT_EQ(*ids, (std::vector<int32_t>{258, 'o'}));  // "hell" + "o"
+  EXPECT_EQ(*ids, (std::vector<int32_t>{258, 'o'})); // "hell" + "o"
 }
 
 TEST_F(GgufVocabs, MergesNamingUnknownTokens) {
@@ -915,18 +968,20 @@ TEST_F(GgufVocabs, InconsistentArrays) {
 TEST_F(GgufVocabs, SpmWithoutByteTokensUsesUnknown) {
   GgufWriter w;
   w.addString("tokenizer.ggml.model", "llama");
-  w.addStrings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "\xE2\x96\x81" "a"});
+  w.addStrings("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",
+                                         "\xE2\x96\x81"
+                                         "a"});
   w.addF32s("tokenizer.ggml.scores", {0, 0, 0, -1, -1, -2});
   w.addI32s("tokenizer.ggml.token_type", {2, 3, 3, 1, 1, 1});
   auto t = load(w);
   ASSERT_TRUE(t.ok()) << t.status();
   auto ids = (*t)->encode("a b");
   ASSERT_TRUE(ids.ok()) << ids.status();
-  EXPECT_EQ(*ids, (std::vector<int32_t>{5, 3, 0}));  // "▁a" "▁" <unk>
+  EXPECT_EQ(*ids, (std::vector<int32_t>{5, 3, 0})); // "▁a" "▁" <unk>
 }
 
 class HfFiles : public testing::Test {
- protected:
+protected:
   void SetUp() override { dir_ = tempDir("hf"); }
   void TearDown() override { fs::remove_all(dir_); }
   absl::StatusOr<std::unique_ptr<Tokenizer>> load(const std::string &text) {
@@ -964,7 +1019,7 @@ TEST_F(HfFiles, MinimalWorks) {
   ASSERT_TRUE(p.ok()) << p.status();
   auto pids = (*p)->encode("he");
   ASSERT_TRUE(pids.ok());
-  EXPECT_EQ(*pids, (std::vector<int32_t>{tok::byteFromCodepoint(0x120), 256}));  // "Ġ" "he"
+  EXPECT_EQ(*pids, (std::vector<int32_t>{tok::byteFromCodepoint(0x120), 256})); // "Ġ" "he"
 }
 
 TEST_F(HfFiles, ErrorsSayWhatIsUnsupported) {
@@ -984,10 +1039,19 @@ TEST_F(HfFiles, ErrorsSayWhatIsUnsupported) {
       {[](json &j) { j["model"]["type"] = "WordPiece"; }, "WordPiece"},
       {[](json &j) { j["model"]["type"] = "Unigram"; }, "Unigram"},
       {[](json &j) { j["model"]["byte_fallback"] = true; }, "byte_fallback"},
-      {[](json &j) { j["pre_tokenizer"] = {{"type", "Metaspace"}}; }, "Metaspace"},
+      {[](json &j) {
+         j["pre_tokenizer"] = {{"type", "Metaspace"}};
+       },
+       "Metaspace"},
       {[](json &j) { j["pre_tokenizer"] = nullptr; }, "pre_tokenizer"},
-      {[](json &j) { j["normalizer"] = {{"type", "Lowercase"}}; }, "Lowercase"},
-      {[](json &j) { j["decoder"] = {{"type", "WordPiece"}}; }, "decoder"},
+      {[](json &j) {
+         j["normalizer"] = {{"type", "Lowercase"}};
+       },
+       "Lowercase"},
+      {[](json &j) {
+         j["decoder"] = {{"type", "WordPiece"}};
+       },
+       "decoder"},
       {[](json &j) { j["model"]["merges"] = json::array({"h zz"}); }, "not in the vocabulary"},
       {[](json &j) { j["model"]["merges"] = json::array({json::array({"h"})}); }, "merges[0]"},
       {[](json &j) { j["model"]["merges"] = 5; }, "model.merges"},
@@ -995,17 +1059,20 @@ TEST_F(HfFiles, ErrorsSayWhatIsUnsupported) {
       {[](json &j) { j["model"]["vocab"]["zz"] = 5000000; }, "5000000"},
       {[](json &j) { j["model"]["vocab"]["zz"] = -2; }, "-2"},
       {[](json &j) { j["model"]["vocab"]["zz"] = "x"; }, "zz"},
-      {[](json &j) { j["added_tokens"] = json::array({{{"id", "x"}, {"content", "a"}}}); },
+      {[](json &j) {
+         j["added_tokens"] = json::array({{{"id", "x"}, {"content", "a"}}});
+       },
        "added_tokens[0]"},
       {[](json &j) {
-         j["pre_tokenizer"] = {{"type", "Sequence"},
-                               {"pretokenizers",
-                                json::array({{{"type", "Split"}, {"pattern", {{"Regex", "(("}}}},
-                                             {{"type", "ByteLevel"}, {"use_regex", false}}})}};
+         j["pre_tokenizer"] = {
+             {"type", "Sequence"},
+             {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", "(("}}}},
+                                            {{"type", "ByteLevel"}, {"use_regex", false}}})}};
        },
        "does not compile"},
       {[](json &j) {
-         j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "a"}}}, {"behavior", "Removed"}};
+         j["pre_tokenizer"] = {
+             {"type", "Split"}, {"pattern", {{"Regex", "a"}}}, {"behavior", "Removed"}};
        },
        "Removed"},
       {[](json &j) { j.erase("model"); }, "model"},
@@ -1030,12 +1097,15 @@ TEST_F(HfFiles, RandomCorruptionNeverCrashes) {
   for (int round = 0; round < 300; ++round) {
     std::string b = good;
     static const std::string junk = "{}[]\":,0 -ab\\";
-    for (int k = 0; k < 1 + round % 4; ++k) b[rng() % b.size()] = junk[rng() % junk.size()];
+    for (int k = 0; k < 1 + round % 4; ++k)
+      b[rng() % b.size()] = junk[rng() % junk.size()];
     auto t = load(b);
-    if (!t.ok()) continue;
+    if (!t.ok())
+      continue;
     ++loaded;
     auto ids = (*t)->encode("hello there");
-    if (ids.ok()) (void)(*t)->decode(*ids);
+    if (ids.ok())
+      (void)(*t)->decode(*ids);
   }
   EXPECT_GT(loaded, 0);
 }
@@ -1051,11 +1121,11 @@ TEST_F(HfFiles, BosEosFromTokenizerConfig) {
   EXPECT_EQ((*t)->bos(), 300);
   EXPECT_EQ((*t)->eos(), 301);
   EXPECT_EQ((*t)->vocabSize(), 302);
-  EXPECT_EQ((*t)->piece(280), "");  // a gap in the ids: an unused token
+  EXPECT_EQ((*t)->piece(280), ""); // a gap in the ids: an unused token
   auto d = (*t)->decode({300, 'h', 301});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d, "h");
 }
 
-}  // namespace
-}  // namespace tessel::frontends
+} // namespace
+} // namespace tessel::frontends
