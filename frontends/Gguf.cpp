@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "support/StatusMacros.h"
 
 namespace tessel::frontends {
 namespace {
@@ -13,12 +14,6 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747; // "GGUF" little-endian
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4; // GGML_MAX_DIMS
-
-#define TRY_ASSIGN(lhs, expr)                                                                      \
-  auto lhs##_or = (expr);                                                                          \
-  if (!lhs##_or.ok())                                                                              \
-    return lhs##_or.status();                                                                      \
-  auto lhs = *lhs##_or
 
 const char *typeName(GgufType t) {
   switch (t) {
@@ -85,7 +80,7 @@ bool isInteger(GgufType t) {
 bool isFloat(GgufType t) { return t == GgufType::F32 || t == GgufType::F64; }
 
 absl::StatusOr<std::string> readGgufString(ByteReader &r, std::string_view what) {
-  TRY_ASSIGN(len, r.read<uint64_t>(what));
+  ASSIGN_OR_RETURN(len, r.read<uint64_t>(what));
   if (len > r.remaining())
     return r.error(absl::StrCat(std::string(what), ": string length ", len,
                                 " exceeds the remaining ", r.remaining(), " bytes"));
@@ -98,7 +93,7 @@ absl::Status readScalar(ByteReader &r, GgufType t, GgufValue &v, const std::stri
   switch (t) {
 #define INT_CASE(TAG, CTYPE)                                                                       \
   case GgufType::TAG: {                                                                            \
-    TRY_ASSIGN(x, r.read<CTYPE>(what));                                                            \
+    ASSIGN_OR_RETURN(x, r.read<CTYPE>(what));                                                      \
     v.i = static_cast<int64_t>(x);                                                                 \
     return absl::OkStatus();                                                                       \
   }
@@ -111,29 +106,29 @@ absl::Status readScalar(ByteReader &r, GgufType t, GgufValue &v, const std::stri
     INT_CASE(I64, int64_t)
 #undef INT_CASE
   case GgufType::U64: {
-    TRY_ASSIGN(x, r.read<uint64_t>(what));
+    ASSIGN_OR_RETURN(x, r.read<uint64_t>(what));
     v.i = static_cast<int64_t>(x);
     return absl::OkStatus();
   }
   case GgufType::F32: {
-    TRY_ASSIGN(x, r.read<float>(what));
+    ASSIGN_OR_RETURN(x, r.read<float>(what));
     v.f = x;
     return absl::OkStatus();
   }
   case GgufType::F64: {
-    TRY_ASSIGN(x, r.read<double>(what));
+    ASSIGN_OR_RETURN(x, r.read<double>(what));
     v.f = x;
     return absl::OkStatus();
   }
   case GgufType::Bool: {
-    TRY_ASSIGN(x, r.read<uint8_t>(what));
+    ASSIGN_OR_RETURN(x, r.read<uint8_t>(what));
     if (x > 1)
       return r.error(absl::StrCat("key '", key, "': bool value ", int(x), " is not 0 or 1"));
     v.b = x != 0;
     return absl::OkStatus();
   }
   case GgufType::String: {
-    TRY_ASSIGN(s, readGgufString(r, what));
+    ASSIGN_OR_RETURN(s, readGgufString(r, what));
     v.s = std::move(s);
     return absl::OkStatus();
   }
@@ -144,7 +139,7 @@ absl::Status readScalar(ByteReader &r, GgufType t, GgufValue &v, const std::stri
 }
 
 absl::StatusOr<GgufType> readType(ByteReader &r, const std::string &key) {
-  TRY_ASSIGN(t, r.read<uint32_t>("value type of '" + key + "'"));
+  ASSIGN_OR_RETURN(t, r.read<uint32_t>("value type of '" + key + "'"));
   if (t > static_cast<uint32_t>(GgufType::F64))
     return r.error(absl::StrCat("key '", key, "': unknown value type ", t));
   return static_cast<GgufType>(t);
@@ -173,16 +168,16 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::parse(std::shared_ptr<const 
 
 absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
   ByteReader r(path_, data, size);
-  TRY_ASSIGN(magic, r.read<uint32_t>("magic"));
+  ASSIGN_OR_RETURN(magic, r.read<uint32_t>("magic"));
   if (magic != kMagic)
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: bad magic 0x%08x: not a GGUF file (expected \"GGUF\")", path_, magic));
-  TRY_ASSIGN(version, r.read<uint32_t>("version"));
+  ASSIGN_OR_RETURN(version, r.read<uint32_t>("version"));
   if (version != 2 && version != 3)
     return r.error(absl::StrCat("GGUF version ", version, " is not supported (2 and 3 are)"));
   version_ = version;
-  TRY_ASSIGN(tensorCount, r.read<uint64_t>("tensor count"));
-  TRY_ASSIGN(kvCount, r.read<uint64_t>("metadata count"));
+  ASSIGN_OR_RETURN(tensorCount, r.read<uint64_t>("tensor count"));
+  ASSIGN_OR_RETURN(kvCount, r.read<uint64_t>("metadata count"));
   // Each entry takes at least 12 (metadata) or 24 (tensor info) bytes.
   if (kvCount > r.remaining() / 12)
     return r.error(
@@ -192,17 +187,17 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
         absl::StrCat("absurd tensor count ", tensorCount, " for a file of ", size, " bytes"));
 
   for (uint64_t k = 0; k < kvCount; ++k) {
-    TRY_ASSIGN(key, readGgufString(r, absl::StrCat("metadata key #", k)));
+    ASSIGN_OR_RETURN(key, readGgufString(r, absl::StrCat("metadata key #", k)));
     if (metadata_.count(key))
       return r.error(absl::StrCat("duplicate metadata key '", key, "'"));
-    TRY_ASSIGN(type, readType(r, key));
+    ASSIGN_OR_RETURN(type, readType(r, key));
     GgufValue v;
     v.type = type;
     if (type == GgufType::Array) {
-      TRY_ASSIGN(elem, readType(r, key));
+      ASSIGN_OR_RETURN(elem, readType(r, key));
       if (elem == GgufType::Array)
         return r.error(absl::StrCat("key '", key, "': arrays of arrays are not supported"));
-      TRY_ASSIGN(count, r.read<uint64_t>("array length of '" + key + "'"));
+      ASSIGN_OR_RETURN(count, r.read<uint64_t>("array length of '" + key + "'"));
       if (count > r.remaining() / minBytes(elem))
         return r.error(absl::StrCat("key '", key, "': absurd array length ", count, " of ",
                                     typeName(elem), " with ", r.remaining(), " bytes left"));
@@ -228,7 +223,7 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
 
   uint64_t alignment = kDefaultAlignment;
   if (has("general.alignment")) {
-    TRY_ASSIGN(a, getInt("general.alignment"));
+    ASSIGN_OR_RETURN(a, getInt("general.alignment"));
     if (a <= 0 || (a & (a - 1)) != 0 || a > (1 << 20))
       return absl::InvalidArgumentError(absl::StrCat(path_, ": metadata 'general.alignment' = ", a,
                                                      " is not a power of two up to 1 MiB"));
@@ -244,22 +239,22 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
   std::vector<Info> infos;
   std::set<std::string> names;
   for (uint64_t t = 0; t < tensorCount; ++t) {
-    TRY_ASSIGN(name, readGgufString(r, absl::StrCat("name of tensor #", t)));
+    ASSIGN_OR_RETURN(name, readGgufString(r, absl::StrCat("name of tensor #", t)));
     if (!names.insert(name).second)
       return r.error(absl::StrCat("duplicate tensor '", name, "'"));
-    TRY_ASSIGN(nDims, r.read<uint32_t>("dims of tensor '" + name + "'"));
+    ASSIGN_OR_RETURN(nDims, r.read<uint32_t>("dims of tensor '" + name + "'"));
     if (nDims == 0 || nDims > kMaxDims)
       return r.error(absl::StrCat("tensor '", name, "': ", nDims, " dimensions (1 to 4 allowed)"));
     std::vector<int64_t> shape(nDims);
     uint64_t elems = 1;
     for (uint32_t d = 0; d < nDims; ++d) {
-      TRY_ASSIGN(dim, r.read<uint64_t>("shape of tensor '" + name + "'"));
+      ASSIGN_OR_RETURN(dim, r.read<uint64_t>("shape of tensor '" + name + "'"));
       if (dim == 0 || dim > (uint64_t(1) << 40) || elems > (uint64_t(1) << 48) / dim)
         return r.error(absl::StrCat("tensor '", name, "': absurd dimension ", dim));
       elems *= dim;
       shape[nDims - 1 - d] = static_cast<int64_t>(dim); // GGUF is fastest-first
     }
-    TRY_ASSIGN(rawType, r.read<uint32_t>("type of tensor '" + name + "'"));
+    ASSIGN_OR_RETURN(rawType, r.read<uint32_t>("type of tensor '" + name + "'"));
     auto type = weightTypeInfo(rawType);
     if (!type.ok())
       return absl::InvalidArgumentError(
@@ -268,7 +263,7 @@ absl::Status GgufFile::parseAll(const uint8_t *data, uint64_t size) {
       return r.error(absl::StrCat("tensor '", name, "': row length ", shape.back(),
                                   " is not a multiple of the ", type->name, " block size ",
                                   type->blockElems));
-    TRY_ASSIGN(offset, r.read<uint64_t>("offset of tensor '" + name + "'"));
+    ASSIGN_OR_RETURN(offset, r.read<uint64_t>("offset of tensor '" + name + "'"));
     if (offset % alignment != 0)
       return r.error(
           absl::StrCat("tensor '", name, "': offset ", offset, " is not aligned to ", alignment));
@@ -308,7 +303,7 @@ absl::StatusOr<const GgufValue *> GgufFile::find(const std::string &key,
 
 #define TYPED_GETTER(RET, NAME, EXPECTED, OK, VALUE)                                               \
   absl::StatusOr<RET> GgufFile::NAME(const std::string &key) const {                               \
-    TRY_ASSIGN(v, find(key, EXPECTED));                                                            \
+    ASSIGN_OR_RETURN(v, find(key, EXPECTED));                                                      \
     if (!(OK))                                                                                     \
       return absl::InvalidArgumentError(absl::StrCat(                                              \
           path_, ": metadata '", key, "' is ", typeName(v->type),                                  \

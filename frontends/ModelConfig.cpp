@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "frontends/Gguf.h"
 #include "nlohmann/json.hpp"
+#include "support/StatusMacros.h"
 
 namespace tessel::frontends {
 
@@ -479,13 +480,6 @@ private:
   std::string source_;
   std::set<std::string> used_;
 };
-
-#define RETURN_IF_ERROR(expr)                                                                      \
-  do {                                                                                             \
-    absl::Status st_ = (expr);                                                                     \
-    if (!st_.ok())                                                                                 \
-      return st_;                                                                                  \
-  } while (0)
 
 } // namespace
 

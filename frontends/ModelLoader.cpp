@@ -14,18 +14,12 @@
 #include "frontends/Llama2c.h"
 #include "frontends/Safetensors.h"
 #include "nlohmann/json.hpp"
+#include "support/StatusMacros.h"
 
 namespace tessel::frontends {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-#define RETURN_IF_ERROR(expr)                                                                      \
-  do {                                                                                             \
-    absl::Status st_ = (expr);                                                                     \
-    if (!st_.ok())                                                                                 \
-      return st_;                                                                                  \
-  } while (0)
 
 const char *formatName(ModelFormat f) {
   switch (f) {

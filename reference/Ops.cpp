@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dialect/Einsum.h"
+#include "support/StatusMacros.h"
 
 namespace tessel::ref {
 namespace {
@@ -21,19 +22,6 @@ namespace {
 absl::Status error(const std::string &op, const std::string &message) {
   return absl::InvalidArgumentError(absl::StrCat(op, ": ", message));
 }
-
-#define RETURN_IF_ERROR(expr)                                                                      \
-  do {                                                                                             \
-    absl::Status status_ = (expr);                                                                 \
-    if (!status_.ok())                                                                             \
-      return status_;                                                                              \
-  } while (0)
-
-#define ASSIGN_OR_RETURN(lhs, expr)                                                                \
-  auto lhs##_or = (expr);                                                                          \
-  if (!lhs##_or.ok())                                                                              \
-    return lhs##_or.status();                                                                      \
-  auto lhs = std::move(*lhs##_or)
 
 absl::Status expect(bool ok, const std::string &op, const std::string &message) {
   return ok ? absl::OkStatus() : error(op, message);
@@ -152,13 +140,14 @@ Result linear(const Tensor &x, const Tensor &w, const Tensor *bias) {
                          "weight " + w.describe() + " does not take input " + x.describe()));
   if (bias)
     RETURN_IF_ERROR(expectShape(*bias, {outF}, op, "bias"));
-  if (in == 0 || x.numel() == 0) {  // empty rows: the bias alone (no division by in)
+  if (in == 0 || x.numel() == 0) { // empty rows: the bias alone (no division by in)
     std::vector<int64_t> shape = x.shape;
     shape.back() = outF;
     Tensor out = Tensor::zerosF32(shape);
     if (bias)
       for (int64_t r = 0; r < out.numel() / std::max<int64_t>(outF, 1); ++r)
-        for (int64_t n = 0; n < outF; ++n) out.f[r * outF + n] = bias->f[n];
+        for (int64_t n = 0; n < outF; ++n)
+          out.f[r * outF + n] = bias->f[n];
     return out;
   }
   std::vector<int64_t> shape = x.shape;
