@@ -106,6 +106,9 @@ struct FlashCase {
   bool mask = false, sinks = false;
 };
 
+// gtest prints the parameter in test listings: its name says enough.
+void PrintTo(const FlashCase &c, std::ostream *os) { *os << c.name; }
+
 std::string attentionModule(const FlashCase &c) {
   std::string q = "tensor<1x?x" + std::to_string(c.heads) + "x8xf32>";
   std::string kv = "tensor<1x?x" + std::to_string(c.kvHeads) + "x8xf32>";

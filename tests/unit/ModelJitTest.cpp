@@ -34,6 +34,8 @@ struct ModelCase {
   int64_t kvHeads = 0;     // override num_key_value_heads (0: keep)
 };
 
+void PrintTo(const ModelCase &c, std::ostream *os) { *os << c.name; }
+
 // Compiled logits minus reference logits, compared with a tolerance of
 // 1e-4 absolute + 1e-4 relative: the compiled code accumulates in f32 over
 // dims of at most a few hundred, the reference in f64.
