@@ -94,7 +94,7 @@ func.func @t(%a: tensor<?x3xf32>) -> tensor<3x?xf32> {
 }
 
 // FlashAttention tiling (tessel-tile-attention) compiled and run, against
-// the reference's naive attention: context lengths from 1 to 1024, tile
+// the reference's naive attention: context lengths from 1 to 4096, tile
 // sizes that do not divide them, GQA/MQA, causal masks, sliding windows,
 // padding masks with fully masked rows, and sinks. Tolerance: 1e-5
 // relative + 1e-6 absolute (the compiled code accumulates in f32).
@@ -189,6 +189,8 @@ INSTANTIATE_TEST_SUITE_P(
                       FlashCase{"len100_tile7", 100, 100, 2, 2, 7},
                       FlashCase{"len257_tile64_gqa", 257, 257, 4, 2, 64},
                       FlashCase{"len1024_tile96", 1024, 1024, 2, 1, 96},
+                      FlashCase{"len4096_tile100_window", 4096, 4096, 2, 1, 100, true, 512},
+                      FlashCase{"len4096_tile128_causal", 4096, 4096, 2, 2, 128},
                       FlashCase{"decode_q1_kv300", 1, 300, 4, 2, 32},
                       FlashCase{"chunk_q5_kv50", 5, 50, 4, 2, 16},
                       FlashCase{"noncausal_len40", 40, 40, 2, 2, 16, false},
