@@ -40,6 +40,7 @@
 #include "frontends/ModelWriter.h"
 #include "frontends/Safetensors.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/ScratchDirTest.h"
 
 namespace tessel::frontends {
 namespace {
@@ -257,27 +258,8 @@ TensorAt tensorAt(const std::string &bytes, const std::string &name) {
 // Fixture
 // ---------------------------------------------------------------------------
 
-class ErrorsTest : public ::testing::Test {
+class ErrorsTest : public ScratchDirTest {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "errors_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string &name) const { return (fs::path(dir_) / name).string(); }
-
-  std::string writeBytes(const std::string &name, const std::string &bytes) const {
-    std::string p = path(name);
-    fs::create_directories(fs::path(p).parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
   std::string writeJson(const std::string &name, const json &j) const {
     return writeBytes(name, j.dump(2));
   }
@@ -394,8 +376,6 @@ protected:
     EXPECT_TRUE(st.ok()) << st;
     return p;
   }
-
-  std::string dir_;
 };
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 
 #include "frontends/MappedFile.h"
 #include "nlohmann/json.hpp"
+#include "tests/unit/ScratchDirTest.h"
 
 namespace tessel::frontends {
 namespace {
@@ -32,29 +33,8 @@ using json = nlohmann::json;
 // Helpers
 // ---------------------------------------------------------------------------
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public ScratchDirTest {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::path(::testing::TempDir()) / "safetensors_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << tmpl;
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string path(const std::string &name) const { return (fs::path(dir_) / name).string(); }
-
-  std::string writeBytes(const std::string &name, const std::string &bytes) const {
-    std::string p = path(name);
-    fs::create_directories(fs::path(p).parent_path());
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-
-  std::string dir_;
 };
 
 // A safetensors image: 8-byte little-endian length, header, then `buffer`.
