@@ -6,24 +6,14 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "dialect/TesselDialect.h"
+#include "codegen/Lowering.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
-#include "mlir/Parser/Parser.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "passes/Passes.h"
-#include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
 
 namespace tessel::codegen {
 
@@ -110,45 +100,21 @@ JitModule::~JitModule() = default;
 absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view mlirText,
                                                               std::string_view sourceName,
                                                               const std::string &pipeline) {
-  static bool initialized = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    registerAllPasses();
-    registerTesselPasses();
-    return true;
-  }();
-  (void)initialized;
   auto impl = std::make_unique<Impl>();
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  registry.insert<TesselDialect>();
-  impl->context.appendDialectRegistry(registry);
-  impl->context.loadAllAvailableDialects();
-
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&impl->context, [&](Diagnostic &d) {
-    std::string loc;
-    llvm::raw_string_ostream os(loc);
-    d.getLocation().print(os);
-    diagnostics += loc + ": " + d.str() + "\n";
-    return success();
-  });
+  prepareContext(impl->context);
+  DiagnosticCollector diagnostics(impl->context);
   std::string name(sourceName);
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
-      llvm::StringRef(mlirText.data(), mlirText.size()), &impl->context, name);
-  if (!module)
-    return absl::InvalidArgumentError("cannot parse " + name + ":\n" + diagnostics);
+  auto parsed = parseModule(impl->context, mlirText, name, diagnostics);
+  if (!parsed.ok())
+    return parsed.status();
+  OwningOpRef<ModuleOp> module = std::move(*parsed);
 
   // Weights become trailing arguments first, so the recorded signatures are
   // the ones the compiled code has.
-  {
-    PassManager pre(&impl->context);
-    if (failed(parsePassPipeline("func.func(tessel-weights-to-arguments)", pre)) ||
-        failed(pre.run(*module)))
-      return absl::InternalError("binding the weights of " + name + " failed:\n" + diagnostics);
-  }
+  if (auto st = runPipeline(*module, "builtin.module(func.func(tessel-weights-to-arguments))", name,
+                            diagnostics);
+      !st.ok())
+    return st;
   for (auto fn : module->getOps<func::FuncOp>()) {
     if (fn.isExternal())
       continue;
@@ -173,18 +139,8 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
     impl->signatures[fn.getSymName().str()] = sig;
     fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&impl->context));
   }
-
-  PassManager pm(&impl->context);
-  // The textual pipeline is anchored on builtin.module, like --pass-pipeline;
-  // the pass manager already is, so parse what is inside the anchor.
-  std::string inner = pipeline;
-  const std::string anchor = "builtin.module(";
-  if (inner.rfind(anchor, 0) == 0 && inner.back() == ')')
-    inner = inner.substr(anchor.size(), inner.size() - anchor.size() - 1);
-  if (failed(parsePassPipeline(inner, pm)))
-    return absl::InvalidArgumentError("bad pass pipeline: " + pipeline + "\n" + diagnostics);
-  if (failed(pm.run(*module)))
-    return absl::InternalError("lowering " + name + " failed:\n" + diagnostics);
+  if (auto st = runPipeline(*module, pipeline, name, diagnostics); !st.ok())
+    return st;
 
   if (std::getenv("TESSEL_DUMP_LLVM_DIALECT"))
     module->print(llvm::errs());
@@ -197,7 +153,7 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
     llvm::raw_string_ostream os(msg);
     os << engine.takeError();
     return absl::InternalError("JIT compilation of " + name + " failed: " + msg + "\n" +
-                               diagnostics);
+                               diagnostics.text());
   }
   impl->engine = std::move(*engine);
   // ORC compiles on first lookup: look every entry point up now, so that

@@ -1,15 +1,16 @@
 //===- CompileCommand.cpp - `tessel compile` ------------------------------===//
 //
 // Loads a model (any supported format), checks its weights against its
-// config and prints the requested stage of the IR. Today's stages: `tessel`
-// (the dialect as built from the model); the CPU pipeline adds the lowered
-// stages.
+// config and prints the requested stage of the CPU pipeline: tessel, tiled,
+// linalg, llvm (MLIR, each parses in tessel-opt), ir (LLVM IR), asm.
 //
 //===----------------------------------------------------------------------===//
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
 #include "absl/flags/flag.h"
+#include "codegen/Emit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
 #include "tools/tessel/Commands.h"
@@ -27,8 +28,10 @@ int runCompile(const std::vector<std::string> &args) {
     return 2;
   }
   std::string emit = absl::GetFlag(FLAGS_emit);
-  if (emit != "tessel") {
-    std::fprintf(stderr, "tessel compile: --emit=%s: the stages available are: tessel\n",
+  const auto &stages = codegen::emitStages();
+  if (std::find(stages.begin(), stages.end(), emit) == stages.end()) {
+    std::fprintf(stderr,
+                 "tessel compile: --emit=%s: the stages are tessel, tiled, linalg, llvm, ir, asm\n",
                  emit.c_str());
     return 2;
   }
@@ -37,7 +40,12 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(model.status().message()).c_str());
     return 1;
   }
-  auto text = frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info));
+  auto tessel = frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info));
+  if (!tessel.ok()) {
+    std::fprintf(stderr, "tessel compile: %s\n", std::string(tessel.status().message()).c_str());
+    return 1;
+  }
+  auto text = emit == "tessel" ? tessel : codegen::emitStage(*tessel, args[0], emit);
   if (!text.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(text.status().message()).c_str());
     return 1;

@@ -6,7 +6,8 @@ ABSL_FLAG(int64_t, seed, -1,
           "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
           "description's); run: sampling seed");
 ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
-ABSL_FLAG(std::string, emit, "tessel", "compile: IR stage to print (tessel)");
+ABSL_FLAG(std::string, emit, "tessel",
+          "compile: stage to print: tessel, tiled, linalg, llvm, ir (LLVM IR), asm");
 ABSL_FLAG(std::string, o, "", "compile: output file (default stdout); mkmodel: output path");
 ABSL_FLAG(bool, debug_info, false, "compile: print locations (model file, layer, tensor)");
 ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a directory)");

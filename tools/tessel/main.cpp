@@ -24,7 +24,8 @@ Commands:
                    the continuation, statistics go to stderr.
   compile MODEL    Load a model (.gguf, llama2.c .bin, Hugging Face directory,
                    or a model description .json) and print its IR
-                   (--emit=tessel, -o FILE, --debug_info for locations).
+                   (--emit=tessel|tiled|linalg|llvm|ir|asm, -o FILE,
+                   --debug_info for locations).
   mkmodel DESC.json -o OUT
                    Write a random-weight model as GGUF (--format=gguf, default)
                    or a Hugging Face directory (--format=safetensors);

@@ -1,0 +1,96 @@
+//===- Emit.cpp - print a model at any stage of the CPU pipeline ----------===//
+#include "codegen/Emit.h"
+
+#include "codegen/Jit.h"
+#include "codegen/Lowering.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+namespace tessel::codegen {
+
+using namespace mlir;
+
+const std::vector<std::string> &emitStages() {
+  static const std::vector<std::string> kStages = {"tessel", "tiled", "linalg",
+                                                   "llvm",   "ir",    "asm"};
+  return kStages;
+}
+
+namespace {
+
+std::string print(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module.print(os);
+  return text;
+}
+
+} // namespace
+
+absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
+                                      const std::string &stage) {
+  const auto &stages = emitStages();
+  if (std::find(stages.begin(), stages.end(), stage) == stages.end())
+    return absl::InvalidArgumentError("unknown stage '" + stage +
+                                      "'; stages: tessel, tiled, linalg, llvm, ir, asm");
+  MLIRContext context;
+  prepareContext(context);
+  DiagnosticCollector diagnostics(context);
+  std::string name(sourceName);
+  auto module = parseModule(context, mlirText, name, diagnostics);
+  if (!module.ok())
+    return module.status();
+  auto run = [&](const std::string &pipeline) {
+    return runPipeline(**module, pipeline, name, diagnostics);
+  };
+  if (stage == "tessel")
+    return print(**module);
+  if (stage == "tiled" || stage == "linalg") {
+    std::string passes = "tessel-tile-attention,tessel-lower-einsum";
+    if (stage == "linalg")
+      passes += ",tessel-lower-to-linalg";
+    if (auto st = run("builtin.module(func.func(" + passes + ",canonicalize))"); !st.ok())
+      return st;
+    return print(**module);
+  }
+  // Machine stages: weights become arguments, then the whole CPU pipeline.
+  if (auto st = run("builtin.module(func.func(tessel-weights-to-arguments))"); !st.ok())
+    return st;
+  if (auto st = run(defaultCpuPipeline()); !st.ok())
+    return st;
+  if (stage == "llvm")
+    return print(**module);
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(**module, llvmContext, name);
+  if (!llvmModule)
+    return absl::InternalError("translating " + name + " to LLVM IR failed:\n" +
+                               diagnostics.text());
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return absl::InternalError("cannot describe the host CPU: " + toString(builder.takeError()));
+  auto machine = builder->createTargetMachine();
+  if (!machine)
+    return absl::InternalError("no target machine for the host: " + toString(machine.takeError()));
+  llvmModule->setDataLayout((*machine)->createDataLayout());
+  llvmModule->setTargetTriple((*machine)->getTargetTriple());
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (stage == "ir") {
+    llvmModule->print(os, nullptr);
+    return text;
+  }
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream out(buffer);
+  llvm::legacy::PassManager pm;
+  if ((*machine)->addPassesToEmitFile(pm, out, nullptr, llvm::CodeGenFileType::AssemblyFile))
+    return absl::InternalError("the host target cannot emit assembly");
+  pm.run(*llvmModule);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+} // namespace tessel::codegen

@@ -1,0 +1,45 @@
+//===- Lowering.h - shared MLIR plumbing for codegen (internal) -*- C++ -*-===//
+//
+// Included only by codegen's .cpp files: it pulls in MLIR headers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef TESSEL_CODEGEN_LOWERING_H
+#define TESSEL_CODEGEN_LOWERING_H
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace tessel::codegen {
+
+/// Registers every dialect, extension, pass and LLVM translation codegen
+/// needs, and loads them into `context`.
+void prepareContext(mlir::MLIRContext &context);
+
+/// Collects diagnostics ("loc: message" lines) while alive.
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(mlir::MLIRContext &context);
+  const std::string &text() const { return text_; }
+
+private:
+  std::string text_;
+  mlir::ScopedDiagnosticHandler handler_;
+};
+
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
+parseModule(mlir::MLIRContext &context, std::string_view text, const std::string &name,
+            const DiagnosticCollector &diagnostics);
+
+/// Runs a textual pipeline anchored on builtin.module (as --pass-pipeline).
+absl::Status runPipeline(mlir::ModuleOp module, const std::string &pipeline,
+                         const std::string &name, const DiagnosticCollector &diagnostics);
+
+} // namespace tessel::codegen
+
+#endif // TESSEL_CODEGEN_LOWERING_H
