@@ -145,7 +145,10 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
   if (std::getenv("TESSEL_DUMP_LLVM_DIALECT"))
     module->print(llvm::errs());
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
+  // `transformer` is a function_ref: the std::function must outlive create().
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
+  options.transformer = optimize;
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = ExecutionEngine::create(*module, options);
   if (!engine) {
