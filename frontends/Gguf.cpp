@@ -411,6 +411,70 @@ void GgufWriter::addI32s(const std::string &key, const std::vector<int32_t> &v) 
   ++kvCount_;
 }
 
+namespace {
+// One scalar of type `t`, taken from the field of `v` that holds it.
+void putScalar(std::vector<uint8_t> &out, GgufType t, int64_t i, double f, bool b,
+               const std::string &s) {
+  switch (t) {
+  case GgufType::U8:
+    put<uint8_t>(out, static_cast<uint8_t>(i));
+    break;
+  case GgufType::I8:
+    put<int8_t>(out, static_cast<int8_t>(i));
+    break;
+  case GgufType::U16:
+    put<uint16_t>(out, static_cast<uint16_t>(i));
+    break;
+  case GgufType::I16:
+    put<int16_t>(out, static_cast<int16_t>(i));
+    break;
+  case GgufType::U32:
+    put<uint32_t>(out, static_cast<uint32_t>(i));
+    break;
+  case GgufType::I32:
+    put<int32_t>(out, static_cast<int32_t>(i));
+    break;
+  case GgufType::U64:
+    put<uint64_t>(out, static_cast<uint64_t>(i));
+    break;
+  case GgufType::I64:
+    put<int64_t>(out, i);
+    break;
+  case GgufType::F32:
+    put<float>(out, static_cast<float>(f));
+    break;
+  case GgufType::F64:
+    put<double>(out, f);
+    break;
+  case GgufType::Bool:
+    put<uint8_t>(out, b ? 1 : 0);
+    break;
+  case GgufType::String:
+    putString(out, s);
+    break;
+  case GgufType::Array:
+    break; // the reader rejects arrays of arrays
+  }
+}
+} // namespace
+
+void GgufWriter::addValue(const std::string &key, const GgufValue &v) {
+  putKey(kv_, key, v.type);
+  if (v.type != GgufType::Array) {
+    putScalar(kv_, v.type, v.i, v.f, v.b, v.s);
+  } else {
+    put<uint32_t>(kv_, static_cast<uint32_t>(v.elemType));
+    bool strings = v.elemType == GgufType::String;
+    bool floats = v.elemType == GgufType::F32 || v.elemType == GgufType::F64;
+    size_t n = strings ? v.strings.size() : floats ? v.floats.size() : v.ints.size();
+    put<uint64_t>(kv_, n);
+    for (size_t k = 0; k < n; ++k)
+      putScalar(kv_, v.elemType, strings || floats ? 0 : v.ints[k], floats ? v.floats[k] : 0,
+                !strings && !floats && v.ints[k] != 0, strings ? v.strings[k] : std::string());
+  }
+  ++kvCount_;
+}
+
 void GgufWriter::addTensor(const std::string &name, WeightType type,
                            const std::vector<int64_t> &shape, std::vector<uint8_t> data) {
   tensors_.push_back({name, type, shape, std::move(data)});

@@ -107,6 +107,8 @@ public:
   void addStrings(const std::string &key, const std::vector<std::string> &v);
   void addF32s(const std::string &key, const std::vector<float> &v);
   void addI32s(const std::string &key, const std::vector<int32_t> &v);
+  /// Copies a value read by GgufFile, keeping its type (and element type).
+  void addValue(const std::string &key, const GgufValue &v);
   /// `shape` outermost-first; `data` already in `type`'s layout.
   void addTensor(const std::string &name, WeightType type, const std::vector<int64_t> &shape,
                  std::vector<uint8_t> data);

@@ -207,8 +207,7 @@ HfName hfWeightName(const ModelConfig &c, const std::string &canonical) {
 }
 
 // HF name of expert `e`'s matrix for a stacked canonical tensor.
-static std::string hfExpertName(const ModelConfig &c, int layer, const std::string &which,
-                                int64_t e) {
+std::string hfExpertName(const ModelConfig &c, int layer, const std::string &which, int64_t e) {
   if (c.arch == ModelArch::Mixtral) {
     const char *w = which == "gate" ? "w1" : which == "up" ? "w3" : "w2";
     return absl::StrCat("model.layers.", layer, ".block_sparse_moe.experts.", e, ".", w, ".weight");

@@ -61,6 +61,10 @@ struct HfName {
   bool transposed = false;
 };
 HfName hfWeightName(const ModelConfig &config, const std::string &canonical);
+/// The Hugging Face name of expert `expert`'s `which` ("gate", "up",
+/// "down") matrix in `layer` (Mixtral's w1/w3/w2, DeepSeek's *_proj).
+std::string hfExpertName(const ModelConfig &config, int layer, const std::string &which,
+                         int64_t expert);
 
 } // namespace tessel::frontends
 

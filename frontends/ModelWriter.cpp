@@ -126,30 +126,7 @@ absl::Status copyVocab(GgufWriter &w, const GgufFile &from, const ModelConfig &c
       return absl::InvalidArgumentError(absl::StrCat(from.path(), ": its vocabulary has ",
                                                      v.strings.size(), " tokens, the model ",
                                                      c.vocabSize));
-    switch (v.type) {
-    case GgufType::String:
-      w.addString(key, v.s);
-      break;
-    case GgufType::Bool:
-      w.addBool(key, v.b);
-      break;
-    case GgufType::F32:
-    case GgufType::F64:
-      w.addF32(key, static_cast<float>(v.f));
-      break;
-    case GgufType::Array:
-      if (v.elemType == GgufType::String) {
-        w.addStrings(key, v.strings);
-      } else if (v.elemType == GgufType::F32 || v.elemType == GgufType::F64) {
-        w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
-      } else {
-        w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
-      }
-      break;
-    default:
-      w.addU32(key, static_cast<uint32_t>(v.i));
-      break;
-    }
+    w.addValue(key, v);
   }
   return absl::OkStatus();
 }
@@ -362,16 +339,7 @@ absl::Status writeHfModel(const ModelConfig &c, const WeightStore &weights, cons
       uint64_t per = bytes.size() / c.numExperts;
       std::vector<int64_t> shape(spec.shape.begin() + 1, spec.shape.end());
       for (int64_t e = 0; e < c.numExperts; ++e) {
-        std::string name;
-        if (c.arch == ModelArch::Mixtral)
-          name = absl::StrCat("model.layers.", layer, ".block_sparse_moe.experts.", e, ".",
-                              which == "gate" ? "w1"
-                              : which == "up" ? "w3"
-                                              : "w2",
-                              ".weight");
-        else
-          name =
-              absl::StrCat("model.layers.", layer, ".mlp.experts.", e, ".", which, "_proj.weight");
+        std::string name = hfExpertName(c, layer, which, e);
         st.addTensor(name, type, shape,
                      std::vector<uint8_t>(bytes.begin() + e * per, bytes.begin() + (e + 1) * per));
       }

@@ -332,35 +332,7 @@ protected:
     for (const auto &[key, v] : (*f)->metadata()) {
       if (rw.dropKeys.count(key))
         continue;
-      switch (v.type) {
-      case GgufType::String:
-        w.addString(key, v.s);
-        break;
-      case GgufType::Bool:
-        w.addBool(key, v.b);
-        break;
-      case GgufType::F32:
-        w.addF32(key, static_cast<float>(v.f));
-        break;
-      case GgufType::U32:
-        w.addU32(key, static_cast<uint32_t>(v.i));
-        break;
-      case GgufType::I32:
-        w.addI32(key, static_cast<int32_t>(v.i));
-        break;
-      case GgufType::Array:
-        if (v.elemType == GgufType::String)
-          w.addStrings(key, v.strings);
-        else if (v.elemType == GgufType::F32)
-          w.addF32s(key, std::vector<float>(v.floats.begin(), v.floats.end()));
-        else if (v.elemType == GgufType::I32)
-          w.addI32s(key, std::vector<int32_t>(v.ints.begin(), v.ints.end()));
-        else
-          ADD_FAILURE() << "cannot copy array " << key;
-        break;
-      default:
-        ADD_FAILURE() << "cannot copy " << key;
-      }
+      w.addValue(key, v);
     }
     if (rw.addKeys)
       rw.addKeys(w);
