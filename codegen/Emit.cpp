@@ -1,6 +1,8 @@
 //===- Emit.cpp - print a model at any stage of the CPU pipeline ----------===//
 #include "codegen/Emit.h"
 
+#include "absl/strings/str_join.h"
+
 #include "codegen/Jit.h"
 #include "codegen/Lowering.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -15,8 +17,14 @@ namespace tessel::codegen {
 using namespace mlir;
 
 const std::vector<std::string> &emitStages() {
-  static const std::vector<std::string> kStages = {"tessel", "tiled", "linalg",
-                                                   "llvm",   "ir",    "asm"};
+  static const std::vector<std::string> kStages = [] {
+    std::vector<std::string> names = {"tessel"};
+    for (const PipelineStage &s : cpuPipeline())
+      names.push_back(s.name);
+    names.push_back("ir");
+    names.push_back("asm");
+    return names;
+  }();
   return kStages;
 }
 
@@ -36,7 +44,7 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
   const auto &stages = emitStages();
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     return absl::InvalidArgumentError("unknown stage '" + stage +
-                                      "'; stages: tessel, tiled, linalg, llvm, ir, asm");
+                                      "'; stages: " + absl::StrJoin(stages, ", "));
   MLIRContext context;
   prepareContext(context);
   DiagnosticCollector diagnostics(context);
@@ -49,21 +57,16 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
   };
   if (stage == "tessel")
     return print(**module);
-  if (stage == "tiled" || stage == "linalg") {
-    std::string passes = "tessel-tile-attention,tessel-lower-einsum";
-    if (stage == "linalg")
-      passes += ",tessel-lower-to-linalg";
-    if (auto st = run("builtin.module(func.func(" + passes + ",canonicalize))"); !st.ok())
-      return st;
-    return print(**module);
-  }
-  // Machine stages: weights become arguments, then the whole CPU pipeline.
+  // Weights become arguments (as the JIT does), then the CPU pipeline runs
+  // stage by stage up to the one asked for.
   if (auto st = run("builtin.module(func.func(tessel-weights-to-arguments))"); !st.ok())
     return st;
-  if (auto st = run(defaultCpuPipeline()); !st.ok())
-    return st;
-  if (stage == "llvm")
-    return print(**module);
+  for (const PipelineStage &s : cpuPipeline()) {
+    if (auto st = run(s.passes); !st.ok())
+      return st;
+    if (s.name == stage)
+      return print(**module);
+  }
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(**module, llvmContext, name);

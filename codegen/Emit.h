@@ -5,7 +5,9 @@
 // stages, piped back into tessel-opt):
 //   tessel   the model as built from its file
 //   tiled    attention tiled (FlashAttention loops), einsum lowered
-//   linalg   every dense op in linalg on tensors
+//   linalg   linear layers and gated FFNs as kernel calls, every other
+//            dense op in linalg on tensors
+//   kernel   bufferized: loops around the kernel calls, KV caches in place
 //   llvm     the LLVM dialect, ready for translation
 //   ir       LLVM IR (textual .ll)
 //   asm      native assembly for this host

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/KernelAbi.h"
 #include "codegen/Lowering.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -19,23 +20,6 @@ namespace tessel::codegen {
 
 using namespace mlir;
 
-std::string defaultCpuPipeline() {
-  // Tensor-level tessel passes, then bufferization with identity layouts at
-  // function boundaries (so the C interface sees plain strided memrefs),
-  // ownership-based deallocation, loops, and the LLVM dialect.
-  return "builtin.module("
-         "func.func(tessel-tile-attention,tessel-lower-einsum,tessel-lower-to-linalg,"
-         "canonicalize),"
-         "one-shot-bufferize{bufferize-function-boundaries=1 "
-         "function-boundary-type-conversion=identity-layout-map allow-return-allocs-from-loops=1},"
-         "buffer-deallocation-pipeline,"
-         "func.func(convert-linalg-to-loops),"
-         "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-         "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
-         "convert-arith-to-llvm,"
-         "convert-func-to-llvm,convert-cf-to-llvm,reconcile-unrealized-casts)";
-}
-
 namespace {
 
 struct TypeInfo {
@@ -46,9 +30,9 @@ struct TypeInfo {
 absl::StatusOr<TypeInfo> typeInfo(Type t) {
   Type elem = t;
   TypeInfo info;
-  if (auto ranked = dyn_cast<RankedTensorType>(t)) {
-    elem = ranked.getElementType();
-    info.rank = ranked.getRank();
+  if (auto shaped = dyn_cast<ShapedType>(t); shaped && shaped.hasRank()) {
+    elem = shaped.getElementType();
+    info.rank = shaped.getRank();
   }
   if (elem.isF32())
     info.dtype = ref::DType::F32;
@@ -97,9 +81,9 @@ struct JitModule::Impl {
 JitModule::JitModule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JitModule::~JitModule() = default;
 
-absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view mlirText,
-                                                              std::string_view sourceName,
-                                                              const std::string &pipeline) {
+absl::StatusOr<std::unique_ptr<JitModule>>
+JitModule::compile(std::string_view mlirText, std::string_view sourceName,
+                   const std::vector<PipelineStage> &pipeline) {
   auto impl = std::make_unique<Impl>();
   prepareContext(impl->context);
   DiagnosticCollector diagnostics(impl->context);
@@ -115,32 +99,47 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
                             diagnostics);
       !st.ok())
     return st;
-  for (auto fn : module->getOps<func::FuncOp>()) {
-    if (fn.isExternal())
-      continue;
-    Signature sig;
-    if (auto names = fn->getAttrOfType<ArrayAttr>("tessel.weights"))
-      for (Attribute a : names)
-        sig.weights.push_back(cast<StringAttr>(a).str());
-    for (Type t : fn.getArgumentTypes()) {
-      auto info = typeInfo(t);
-      if (!info.ok())
-        return info.status();
-      sig.args.push_back(*info);
+  // Signatures are read before lowering and again after every stage that
+  // still has func.func entry points: bufferization may drop results (the
+  // KV caches updated in place), and the last reading is what the compiled
+  // code takes and returns.
+  auto readSignatures = [&]() -> absl::Status {
+    for (auto fn : module->getOps<func::FuncOp>()) {
+      if (fn.isExternal() || fn.isPrivate())
+        continue;
+      Signature sig;
+      if (auto names = fn->getAttrOfType<ArrayAttr>("tessel.weights"))
+        for (Attribute a : names)
+          sig.weights.push_back(cast<StringAttr>(a).str());
+      for (Type t : fn.getArgumentTypes()) {
+        auto info = typeInfo(t);
+        if (!info.ok())
+          return info.status();
+        sig.args.push_back(*info);
+      }
+      for (Type t : fn.getResultTypes()) {
+        auto info = typeInfo(t);
+        if (!info.ok())
+          return info.status();
+        if (info->rank < 0)
+          return absl::UnimplementedError("scalar results are not supported");
+        sig.results.push_back(*info);
+      }
+      impl->signatures[fn.getSymName().str()] = sig;
+      fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&impl->context));
     }
-    for (Type t : fn.getResultTypes()) {
-      auto info = typeInfo(t);
-      if (!info.ok())
-        return info.status();
-      if (info->rank < 0)
-        return absl::UnimplementedError("scalar results are not supported");
-      sig.results.push_back(*info);
-    }
-    impl->signatures[fn.getSymName().str()] = sig;
-    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&impl->context));
-  }
-  if (auto st = runPipeline(*module, pipeline, name, diagnostics); !st.ok())
+    return absl::OkStatus();
+  };
+  if (auto st = readSignatures(); !st.ok())
     return st;
+  for (const PipelineStage &stage : pipeline) {
+    if (auto st = runPipeline(*module, stage.passes, name, diagnostics); !st.ok())
+      return st;
+    bool hasFuncs = !module->getOps<func::FuncOp>().empty();
+    if (hasFuncs)
+      if (auto st = readSignatures(); !st.ok())
+        return st;
+  }
 
   if (std::getenv("TESSEL_DUMP_LLVM_DIALECT"))
     module->print(llvm::errs());
@@ -159,6 +158,13 @@ absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compile(std::string_view m
                                diagnostics.text());
   }
   impl->engine = std::move(*engine);
+  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    for (const auto &[name, address] : kernelAbiSymbols())
+      symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                 llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
   // ORC compiles on first lookup: look every entry point up now, so that
   // compile time is paid here and not by the first call.
   for (const auto &[fn, sig] : impl->signatures) {
@@ -180,8 +186,33 @@ absl::StatusOr<std::vector<std::string>> JitModule::weightNames(const std::strin
   return it->second.weights;
 }
 
+absl::StatusOr<size_t> JitModule::numResults(const std::string &function) const {
+  auto it = impl_->signatures.find(function);
+  if (it == impl_->signatures.end())
+    return absl::NotFoundError("no function @" + function + " in the compiled module");
+  return it->second.results.size();
+}
+
 absl::StatusOr<std::vector<ref::Tensor>>
 JitModule::run(const std::string &function, const std::vector<ref::Tensor> &args) const {
+  // Copies: bufferization may write a writable argument in place. I1
+  // tensors travel as one byte per element.
+  std::vector<ref::Tensor> inputs = args;
+  std::vector<std::vector<uint8_t>> bytes(args.size());
+  std::vector<BufferRef> refs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    BufferRef r = BufferRef::of(inputs[i]);
+    if (inputs[i].dtype == ref::DType::I1) {
+      bytes[i].assign(inputs[i].i.begin(), inputs[i].i.end());
+      r.data = bytes[i].data();
+    }
+    refs.push_back(std::move(r));
+  }
+  return call(function, refs);
+}
+
+absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &function,
+                                                         const std::vector<BufferRef> &args) const {
   auto it = impl_->signatures.find(function);
   if (it == impl_->signatures.end())
     return absl::NotFoundError("no function @" + function + " in the compiled module");
@@ -189,33 +220,23 @@ JitModule::run(const std::string &function, const std::vector<ref::Tensor> &args
   if (args.size() != sig.args.size())
     return absl::InvalidArgumentError(
         absl::StrCat("@", function, " takes ", sig.args.size(), " arguments, got ", args.size()));
-  // Inputs are copied: bufferization may reuse an argument's buffer in place.
-  std::vector<ref::Tensor> inputs = args;
-  std::vector<std::vector<uint8_t>> bytes(args.size()); // i1 tensors, a byte each
   std::vector<std::vector<int64_t>> descriptors;
   std::vector<int64_t> scalars(args.size());
   std::vector<void *> argPointers(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
     const TypeInfo &t = sig.args[i];
-    if (inputs[i].dtype != t.dtype || (t.rank >= 0 && inputs[i].rank() != t.rank) ||
-        (t.rank < 0 && inputs[i].rank() != 0))
-      return absl::InvalidArgumentError(absl::StrCat("argument ", i, " of @", function, " is ",
-                                                     inputs[i].describe(),
-                                                     ", which does not match "
-                                                     "the function's type"));
-    void *data = inputs[i].dtype == ref::DType::F32 ? static_cast<void *>(inputs[i].f.data())
-                                                    : static_cast<void *>(inputs[i].i.data());
-    if (inputs[i].dtype == ref::DType::I1) {
-      bytes[i].assign(inputs[i].i.begin(), inputs[i].i.end());
-      data = bytes[i].data();
-    }
+    int64_t rank = static_cast<int64_t>(args[i].shape.size());
+    if (args[i].dtype != t.dtype || (t.rank >= 0 && rank != t.rank) || (t.rank < 0 && rank != 0))
+      return absl::InvalidArgumentError(
+          absl::StrCat("argument ", i, " of @", function, " is ", ref::dtypeName(args[i].dtype),
+                       " of rank ", rank, ", which does not match the function's type"));
     if (t.rank < 0) {
-      scalars[i] = inputs[i].i[0];
+      scalars[i] = *static_cast<const int64_t *>(args[i].data);
       argPointers[i] = &scalars[i];
       continue;
     }
     descriptors.emplace_back(descriptorWords(t.rank));
-    fillDescriptor(descriptors.back().data(), data, inputs[i].shape);
+    fillDescriptor(descriptors.back().data(), args[i].data, args[i].shape);
   }
   // The C interface takes a pointer to each descriptor, and returns results
   // through a pointer to one struct holding every result descriptor.
@@ -276,8 +297,8 @@ JitModule::run(const std::string &function, const std::vector<ref::Tensor> &args
     // Results own their buffers (ownership-based deallocation hands them
     // over); free them unless they alias an argument.
     bool aliasesInput = false;
-    for (const ref::Tensor &in : inputs)
-      aliasesInput |= allocated == in.f.data() || allocated == in.i.data();
+    for (const BufferRef &in : args)
+      aliasesInput |= allocated == in.data;
     if (!aliasesInput)
       std::free(allocated);
     results.push_back(std::move(t));

@@ -16,20 +16,32 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/Pipeline.h"
 #include "reference/Tensor.h"
 
 namespace tessel::codegen {
 
-/// The lowering pipeline `tessel compile` and the JIT run, as a textual
-/// pass pipeline (printable, overridable).
-std::string defaultCpuPipeline();
+/// A caller-owned argument passed to compiled code without a copy: `data`
+/// holds `shape` elements of `dtype` (row-major; i1 as one byte each).
+/// Compiled code never writes an argument unless the function marks it
+/// `bufferization.writable` (the KV caches), which it updates in place.
+struct BufferRef {
+  ref::DType dtype = ref::DType::F32;
+  void *data = nullptr;
+  std::vector<int64_t> shape;
+
+  static BufferRef of(ref::Tensor &t) {
+    return {t.dtype, t.dtype == ref::DType::F32 ? static_cast<void *>(t.f.data()) : t.i.data(),
+            t.shape};
+  }
+};
 
 class JitModule {
 public:
   /// Parses `mlirText`, lowers it with `pipeline` and JIT-compiles it.
   static absl::StatusOr<std::unique_ptr<JitModule>>
   compile(std::string_view mlirText, std::string_view sourceName,
-          const std::string &pipeline = defaultCpuPipeline());
+          const std::vector<PipelineStage> &pipeline = cpuPipeline());
   ~JitModule();
 
   /// The model weights `function` takes after its own arguments, in order
@@ -38,9 +50,20 @@ public:
   absl::StatusOr<std::vector<std::string>> weightNames(const std::string &function) const;
 
   /// Calls `function` (f32/i64/i1 tensor arguments and results, static or
-  /// dynamic shapes; weights last) and returns its results.
+  /// dynamic shapes; weights last) on copies of `args` and returns its
+  /// results.
   absl::StatusOr<std::vector<ref::Tensor>> run(const std::string &function,
                                                const std::vector<ref::Tensor> &args) const;
+
+  /// Calls `function` on the caller's buffers, without copying them, and
+  /// returns its results. Writable arguments are updated in place and are
+  /// not among the results (see tessel-drop-aliased-results). I1 arguments
+  /// must hold one byte per element.
+  absl::StatusOr<std::vector<ref::Tensor>> call(const std::string &function,
+                                                const std::vector<BufferRef> &args) const;
+
+  /// How many results `function` returns once compiled.
+  absl::StatusOr<size_t> numResults(const std::string &function) const;
 
 private:
   struct Impl;

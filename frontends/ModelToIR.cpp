@@ -31,17 +31,52 @@ public:
       weightShapes[w.name] = w.shape;
   }
 
-  OwningOpRef<ModuleOp> build() {
+  OwningOpRef<ModuleOp> build(const EntryPoints &entries) {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     b.setInsertionPointToEnd(module->getBody());
+    if (entries.forward)
+      buildFunction("forward", /*cached=*/false);
+    cacheLength = entries.cacheLength > 0 ? entries.cacheLength : c.contextLength;
+    if (entries.step && supportsKvCache(c))
+      buildFunction("step", /*cached=*/true);
+    return module;
+  }
+
+private:
+  // @forward(tokens, positions) -> logits at every position; @step(tokens,
+  // positions, caches...) -> (logits at the last position, caches...).
+  void buildFunction(const std::string &name, bool cached) {
+    OpBuilder::InsertionGuard guard(b);
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
-    auto fn =
-        func::FuncOp::create(b, loc("forward"), "forward",
-                             b.getFunctionType({idsType, idsType}, {activation(c.vocabSize)}));
+    SmallVector<Type> argTypes = {idsType, idsType}, resultTypes;
+    int64_t numCaches = cached ? 2 * c.numLayers : 0;
+    for (int64_t i = 0; i < numCaches; ++i)
+      argTypes.push_back(cacheType());
+    resultTypes.push_back(cached ? RankedTensorType::get({1, 1, c.vocabSize}, b.getF32Type())
+                                 : activation(c.vocabSize));
+    for (int64_t i = 0; i < numCaches; ++i)
+      resultTypes.push_back(cacheType());
+    auto fn = func::FuncOp::create(b, loc(name), name, b.getFunctionType(argTypes, resultTypes));
+    // The caches are updated in place (tessel.kv_cache_update on a writable
+    // argument); tessel-drop-aliased-results then stops returning them.
+    for (int64_t i = 0; i < numCaches; ++i)
+      fn.setArgAttr(2 + i, "bufferization.writable", b.getBoolAttr(true));
     b.setInsertionPointToStart(fn.addEntryBlock());
     Value tokens = fn.getArgument(0);
     positions = fn.getArgument(1);
     seqLen = tensor::DimOp::create(b, loc("seq_len"), tokens, 1);
+    freqFactors = Value();
+    caches.clear();
+    if (cached) {
+      // The new tokens continue the cached sequence: the first one's
+      // position is how many rows each cache already holds.
+      Value zero = arith::ConstantIndexOp::create(b, loc("cache"), 0);
+      start = tensor::ExtractOp::create(b, loc("cache"), positions, ValueRange{zero, zero});
+      Value n = arith::IndexCastOp::create(b, loc("cache"), b.getI64Type(), seqLen);
+      kvLen = arith::AddIOp::create(b, loc("cache"), start, n);
+      for (int64_t i = 0; i < numCaches; ++i)
+        caches.push_back(fn.getArgument(2 + i));
+    }
 
     Value h =
         EmbeddingOp::create(b, loc("token_embd"), activation(c.dim), weight("token_embd.weight"),
@@ -63,14 +98,37 @@ public:
       Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
       h = ResidualAddOp::create(b, loc(p + "ffn_residual"), h, f);
     }
+    if (cached) {
+      // Only the last position's logits are needed to pick the next token.
+      Value last = arith::SubIOp::create(b, loc("output"), seqLen,
+                                         arith::ConstantIndexOp::create(b, loc("output"), 1));
+      h = tensor::ExtractSliceOp::create(
+          b, loc("output"), RankedTensorType::get({1, 1, c.dim}, b.getF32Type()), h,
+          ArrayRef<OpFoldResult>{b.getIndexAttr(0), last, b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(c.dim)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
+    }
     h = norm(h, "output_norm");
-    Value logits = LinearOp::create(b, loc("output"), activation(c.vocabSize), h,
-                                    weight("output.weight"), Value());
-    func::ReturnOp::create(b, loc("output"), logits);
-    return module;
+    Value logits =
+        LinearOp::create(b, loc("output"), resultTypes[0], h, weight("output.weight"), Value());
+    SmallVector<Value> results = {logits};
+    results.append(caches.begin(), caches.end());
+    func::ReturnOp::create(b, loc("output"), results);
   }
 
-private:
+  // [1, cache length, kv_heads, head_dim]: one layer's keys (or values).
+  RankedTensorType cacheType() {
+    return RankedTensorType::get({1, cacheLength, c.numKvHeads, c.headDim}, b.getF32Type());
+  }
+
+  // Writes this step's keys (or values) into cache `index` and returns the
+  // view of every row so far.
+  Value throughCache(Value fresh, int64_t index, const std::string &name) {
+    caches[index] = KVCacheUpdateOp::create(b, loc(name), cacheType(), caches[index], fresh, start);
+    auto viewType = cast<RankedTensorType>(fresh.getType());
+    return KVCacheViewOp::create(b, loc(name), viewType, caches[index], kvLen);
+  }
+
   Location loc(const std::string &name) { return NameLoc::get(b.getStringAttr(name), fileLoc); }
 
   RankedTensorType activation(int64_t features) {
@@ -144,6 +202,10 @@ private:
     if (c.rope != RopeStyle::None) {
       q = rope(q, hd, p + "attn_q.rope");
       k = rope(k, hd, p + "attn_k.rope");
+    }
+    if (!caches.empty()) {
+      k = throughCache(k, 2 * layer, p + "k_cache");
+      v = throughCache(v, 2 * layer + 1, p + "v_cache");
     }
     Value o =
         AttentionOp::create(b, loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(), Value(),
@@ -227,14 +289,19 @@ private:
   Location fileLoc;
   std::map<std::string, std::vector<int64_t>> weightShapes;
   Value positions, seqLen, freqFactors;
+  int64_t cacheLength = 0;
+  Value start, kvLen;        // i64: the step's first position, and start + seq_len
+  SmallVector<Value> caches; // @step: the current value of each layer's K and V cache
 };
 
 } // namespace
 
-absl::StatusOr<OwningOpRef<ModuleOp>>
-buildModelModule(MLIRContext &context, const ModelConfig &config, const std::string &source) {
+absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
+                                                       const ModelConfig &config,
+                                                       const std::string &source,
+                                                       const EntryPoints &entries) {
   loadModelDialects(context);
-  OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build();
+  OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build(entries);
   std::string diagnostics;
   {
     ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
@@ -248,10 +315,12 @@ buildModelModule(MLIRContext &context, const ModelConfig &config, const std::str
   return module;
 }
 
+bool supportsKvCache(const ModelConfig &config) { return !config.isMla(); }
+
 absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::string &source,
-                                        bool debugInfo) {
+                                        bool debugInfo, const EntryPoints &entries) {
   MLIRContext context;
-  auto module = buildModelModule(context, config, source);
+  auto module = buildModelModule(context, config, source, entries);
   if (!module.ok())
     return module.status();
   std::string text;

@@ -1,12 +1,23 @@
 //===- ModelToIR.h - ModelConfig -> tessel IR -------------------*- C++ -*-===//
 //
-// Builds the model's forward function in the tessel dialect:
+// Builds the model's entry points in the tessel dialect:
 //
 //   func.func @forward(%tokens: tensor<1x?xi64>, %positions: tensor<1x?xi64>)
 //       -> tensor<1x?xVOCABxf32>
 //
-// evaluating a whole sequence at once (teacher-forced prefill) and returning
-// the logits at every position. Weights are `tessel.weight` ops named as in
+// evaluates a whole sequence at once (teacher-forced) and returns the logits
+// at every position;
+//
+//   func.func @step(%tokens: tensor<1x?xi64>, %positions: tensor<1x?xi64>,
+//                   %k_cache.0, %v_cache.0, ...: tensor<1xCTXxKVHxHDxf32>
+//                       {bufferization.writable = true})
+//       -> (tensor<1x1xVOCABxf32>, caches...)
+//
+// is prefill and decode with a KV cache: it appends the new tokens' keys and
+// values at `positions[0, 0]` (the cache's fill level; positions must run
+// on from there), attends over every cached row and returns the last
+// position's logits. Compiled, the caches are updated in place and only the
+// logits are returned. Weights are `tessel.weight` ops named as in
 // GGUF, so the IR does not depend on the file format; every op's location
 // names the model file and the layer/tensor it comes from.
 //
@@ -30,13 +41,28 @@ namespace tessel::frontends {
 /// Loads the dialects the model IR uses into `context`.
 void loadModelDialects(mlir::MLIRContext &context);
 
+/// Which entry points to build. @step is skipped for models whose attention
+/// has no KV cache form yet (see supportsKvCache).
+struct EntryPoints {
+  bool forward = true;
+  bool step = true;
+  /// Rows of each KV cache (0: the model's context length).
+  int64_t cacheLength = 0;
+};
+
+/// Whether @step can be built: every attention but MLA (whose op owns its
+/// projections; its latent cache comes with the MLA lowering).
+bool supportsKvCache(const ModelConfig &config);
+
 /// Builds and verifies the module; `source` names the model file in locations.
-absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
-buildModelModule(mlir::MLIRContext &context, const ModelConfig &config, const std::string &source);
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> buildModelModule(mlir::MLIRContext &context,
+                                                                   const ModelConfig &config,
+                                                                   const std::string &source,
+                                                                   const EntryPoints &entries = {});
 
 /// The module as text (`debugInfo` prints the locations too).
 absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::string &source,
-                                        bool debugInfo = false);
+                                        bool debugInfo = false, const EntryPoints &entries = {});
 
 } // namespace tessel::frontends
 

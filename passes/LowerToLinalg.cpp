@@ -319,6 +319,32 @@ public:
                       });
   }
 
+  // The cache with rows [position, position + n) replaced: in place once
+  // bufferized when the cache is a writable function argument.
+  Value kvCacheUpdate(KVCacheUpdateOp op) {
+    Value cache = op.getCache(), update = op.getUpdate();
+    int64_t r = op.getType().getRank();
+    Value pos = arith::IndexCastOp::create(b, loc, b.getIndexType(), op.getPosition());
+    SmallVector<OpFoldResult> offsets(r, b.getIndexAttr(0)), strides(r, b.getIndexAttr(1));
+    offsets[1] = pos;
+    SmallVector<OpFoldResult> sizes;
+    for (Value d : lb.dims(update))
+      sizes.push_back(lb.ofr(d));
+    return tensor::InsertSliceOp::create(b, loc, update, cache, offsets, sizes, strides);
+  }
+
+  Value kvCacheView(KVCacheViewOp op) {
+    Value cache = op.getCache();
+    int64_t r = op.getType().getRank();
+    Value len = arith::IndexCastOp::create(b, loc, b.getIndexType(), op.getLength());
+    SmallVector<OpFoldResult> offsets(r, b.getIndexAttr(0)), strides(r, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> sizes;
+    for (Value d : lb.dims(cache))
+      sizes.push_back(lb.ofr(d));
+    sizes[1] = len;
+    return tensor::ExtractSliceOp::create(b, loc, op.getType(), cache, offsets, sizes, strides);
+  }
+
   OpBuilder b;
   Location loc;
   LinalgBuilder lb;
@@ -346,12 +372,15 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
               .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
               .Case([&](SoftmaxOp o) { return l.softmax(o); })
               .Case([&](EmbeddingOp o) { return l.embedding(o); })
+              .Case([&](KVCacheUpdateOp o) { return l.kvCacheUpdate(o); })
+              .Case([&](KVCacheViewOp o) { return l.kvCacheView(o); })
               .Default([](Operation *) { return Value(); });
       if (!out) {
         if (allowUnlowered)
           continue;
         op->emitOpError() << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
-                             "layer_norm, rope, ffn, residual_add, softmax; attention and einsum "
+                             "layer_norm, rope, ffn, residual_add, softmax, kv_cache_update, "
+                             "kv_cache_view; attention and einsum "
                              "by their own passes)";
         return signalPassFailure();
       }

@@ -104,10 +104,12 @@ def TesselLowerToLinalg : Pass<"tessel-lower-to-linalg", "mlir::func::FuncOp"> {
     `tensor.extract`), `linear` (bias broadcast into the accumulator, then a
     contraction over `in`), `rms_norm`, `layer_norm`, `rope` (angles in f64,
     the pair partner read with `tensor.extract`), `ffn` (up/gate/down
-    contractions around the activation), `residual_add` and `softmax`.
+    contractions around the activation), `residual_add`, `softmax`, and the
+    KV cache ops (`kv_cache_update` -> `tensor.insert_slice`, in place once
+    bufferized; `kv_cache_view` -> `tensor.extract_slice`, a view).
     Attention is left to `tessel-tile-attention` and einsum to
-    `tessel-lower-einsum`; an op that no pass lowers yet (moe, mla, sample,
-    kv_cache_*) is an error naming it.
+    `tessel-lower-einsum`; an op that no pass lowers yet (moe, mla, sample)
+    is an error naming it.
 
     Before:
     ```mlir
@@ -148,6 +150,78 @@ def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::
     ```mlir
     func.func @forward(%tokens: tensor<1x?xi64>, %w: tensor<512x64xf32>) -> ...
         attributes {tessel.weights = ["token_embd.weight"]} {
+    ```
+  }];
+}
+
+def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
+  let summary = "Replace linear layers and gated FFNs by calls to the Highway micro-kernels";
+  let description = [{
+    The contractions that dominate a decoder's run time go to the packed
+    GEMM / GEMV kernels of `runtime/kernels` instead of compiled loops:
+
+      * `tessel.linear` -> `tessel_linear_f32` / `tessel_linear_bias_f32`
+        (`out = x w^T (+ bias)`; leading dims of `x` are collapsed into rows);
+      * a gated `tessel.ffn` without biases (SwiGLU, GeGLU) ->
+        `tessel_glu_f32` (`act(x wg^T) * (x wu^T)`, the activation fused into
+        the up-projection's epilogue) then `tessel_linear_f32` for the
+        down-projection.
+
+    Each call takes its operands as memrefs of any layout
+    (`bufferization.to_buffer read_only`: the tensor's own buffer, no copy)
+    and writes a fresh 64-byte aligned buffer that becomes the result
+    (`bufferization.to_tensor restrict writable`). The callees are declared
+    `llvm.emit_c_interface`; their definitions live in
+    `codegen/KernelAbi.cpp`, which the JIT registers and AOT libraries link.
+    Everything else is left for `tessel-lower-to-linalg`.
+
+    Before:
+    ```mlir
+    %y = tessel.linear %x, %w : (tensor<1x?x64xf32>, tensor<128x64xf32>) -> tensor<1x?x128xf32>
+    ```
+    After:
+    ```mlir
+    %x2 = tensor.collapse_shape %x [[0, 1], [2]] : tensor<1x?x64xf32> into tensor<?x64xf32>
+    %out = memref.alloc(%m) {alignment = 64 : i64} : memref<?x128xf32>
+    %xb = bufferization.to_buffer %x2 read_only : tensor<?x64xf32> to memref<?x64xf32, strided<[?, ?], offset: ?>>
+    %wb = bufferization.to_buffer %w read_only : ...
+    call @tessel_linear_f32(%xb_cast, %wb_cast, %out_cast) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, ...) -> ()
+    %r = bufferization.to_tensor %out restrict writable : memref<?x128xf32> to tensor<?x128xf32>
+    %y = tensor.expand_shape %r [[0, 1], [2]] output_shape [1, %m, 128] : tensor<?x128xf32> into tensor<1x?x128xf32>
+    ```
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect",
+                           "mlir::memref::MemRefDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::LLVM::LLVMDialect"];
+}
+
+def TesselDropAliasedResults : Pass<"tessel-drop-aliased-results", "mlir::func::FuncOp"> {
+  let summary = "Drop function results that are one of the function's own (updated) arguments";
+  let description = [{
+    Run after one-shot bufferization. A KV cache is a function argument
+    marked `bufferization.writable`; `tessel.kv_cache_update` writes it in
+    place, and the function returns the updated cache to keep value
+    semantics at the tensor level. Once bufferized, that result *is* the
+    argument's buffer. Returning it would make the deallocation pipeline
+    clone the whole cache on every call, so this pass removes such results:
+    the caller already holds the buffer, and sees the update in place.
+    (Upstream `drop-equivalent-buffer-results` does the same for private
+    functions only; entry points are public.)
+
+    Before:
+    ```mlir
+    func.func @step(%tokens: memref<1x?xi64>, %cache: memref<1x512x4x8xf32>) -> (memref<1x1x512xf32>, memref<1x512x4x8xf32>) {
+      ...
+      return %logits, %cache : memref<1x1x512xf32>, memref<1x512x4x8xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @step(%tokens: memref<1x?xi64>, %cache: memref<1x512x4x8xf32>) -> memref<1x1x512xf32> {
+      ...
+      return %logits : memref<1x1x512xf32>
+    }
     ```
   }];
 }

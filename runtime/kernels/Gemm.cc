@@ -65,20 +65,23 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // there are enough panels, which keeps each thread's packed B private and
 // needs no reduction; otherwise by rows, in multiples of 24 (divisible by
 // every target's mr, so only the last strip can be partial). K is never
-// split, so the result does not depend on the number of threads.
+// split, so the result does not depend on the number of threads. The
+// addend and gated epilogues are per element, so they split the same way.
 void runGemm(const GemmArgs &g, ThreadPool *pool) {
   if (g.m <= 0 || g.n <= 0)
     return;
   auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
   int64_t threads = pool ? pool->numThreads() : 1;
-  if (g.m * g.n * std::max<int64_t>(g.k, 1) < kParallelMinFlops)
+  const int64_t products = g.bUp ? 2 : 1; // gated: two sums per output
+  if (g.m * g.n * std::max<int64_t>(g.k, 1) * products < kParallelMinFlops)
     threads = 1;
   if (threads <= 1)
     return region(g, 0, g.m, 0, g.n);
 
   const bool skinny = !g.packed && g.m <= kSkinnyRows;
-  // Skinny GEMMs split columns in groups of 4 (Dot4's W rows); packed ones
-  // in whole panels so that prepacked panels line up.
+  // Skinny GEMMs split columns in groups of 4 (Dot4's W rows), so that
+  // only the end of n takes the n % 4 tail; packed ones in whole panels so
+  // that prepacked panels line up.
   const int64_t colUnit = skinny ? 4 : kPanel;
   const int64_t units = ceilDiv(g.n, colUnit);
   if (skinny || units >= threads) {
@@ -105,6 +108,27 @@ void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const fl
   GemmArgs g;
   g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
   g.bias = bias, g.c = c, g.ldc = ldc;
+  runGemm(g, pool);
+}
+
+void gemmAddend(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+                int64_t ldw, const float *bias, const float *addend, int64_t ldAddend, float *c,
+                int64_t ldc, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.addend = addend, g.ldAddend = ldAddend, g.c = c, g.ldc = ldc;
+  runGemm(g, pool);
+}
+
+void gemmGlu(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *wGate,
+             const float *wUp, int64_t ldw, int activation, bool tanhApprox, float *c, int64_t ldc,
+             ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = wGate, g.bUp = wUp, g.ldb = ldw;
+  g.glu = activation == TESSEL_GLU_SILU ? Activation::kSilu
+          : tanhApprox                  ? Activation::kGeluTanh
+                                        : Activation::kGeluErf;
+  g.c = c, g.ldc = ldc;
   runGemm(g, pool);
 }
 
@@ -159,6 +183,20 @@ const char *tessel_kernels_target(void) { return tessel::kernels::targetName(); 
 void tessel_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
                      int64_t ldw, const float *bias, float *c, int64_t ldc) {
   tessel::kernels::gemm(m, n, k, a, lda, w, ldw, bias, c, ldc, &ThreadPool::global());
+}
+
+void tessel_gemm_addend_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                            const float *w, int64_t ldw, const float *bias, const float *addend,
+                            int64_t ld_addend, float *c, int64_t ldc) {
+  tessel::kernels::gemmAddend(m, n, k, a, lda, w, ldw, bias, addend, ld_addend, c, ldc,
+                              &ThreadPool::global());
+}
+
+void tessel_gemm_glu_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         const float *w_gate, const float *w_up, int64_t ldw, int activation,
+                         int tanh_approx, float *c, int64_t ldc) {
+  tessel::kernels::gemmGlu(m, n, k, a, lda, w_gate, w_up, ldw, activation, tanh_approx != 0, c, ldc,
+                           &ThreadPool::global());
 }
 
 void tessel_gemv_f32(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw,

@@ -64,6 +64,48 @@ const char *tessel_kernels_target(void);
 void tessel_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
                      int64_t ldw, const float *bias, float *c, int64_t ldc);
 
+/** c = a w^T + bias + addend: tessel_gemm_f32 with a residual added in the
+ *  same pass, for the "x + linear(h)" that ends attention and FFN blocks.
+ *  `bias` and `addend` are nullable; addend[i, j] = addend[i*ld_addend + j].
+ *  In place is fine for the addend: addend == c with ld_addend == ldc
+ *  computes c += a w^T (+ bias). No other overlap with c is allowed (nor
+ *  between c and a or w). Why it can alias: the addend is added as each
+ *  output tile of the first K block (256 deep, kKC) is stored, before c
+ *  holds anything else, and later K blocks accumulate onto c; there is no
+ *  second pass over c. So for k <= 256, and for any k when m <= 4, the
+ *  result is bit for bit tessel_gemm_f32 followed by c += addend. Threaded
+ *  like tessel_gemm_f32: the same result for any number of threads. */
+void tessel_gemm_addend_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                            const float *w, int64_t ldw, const float *bias, const float *addend,
+                            int64_t ld_addend, float *c, int64_t ldc);
+
+#define TESSEL_GLU_SILU 0 /* SwiGLU: silu(gate) * up */
+#define TESSEL_GLU_GELU 1 /* GeGLU:  gelu(gate) * up */
+
+/** c[i, j] = act(sum_p a[i, p] w_gate[j, p]) * (sum_p a[i, p] w_up[j, p]):
+ *  the gate and up projections of a gated FFN and their combination in one
+ *  kernel. w_gate and w_up are [n, k] with the same stride ldw (anywhere in
+ *  memory; e.g. halves of one fused [2n, k] weight). `activation` is
+ *  TESSEL_GLU_SILU or TESSEL_GLU_GELU (exact erf form when tanh_approx == 0,
+ *  else the tanh form), evaluated by the code of tessel_silu_mul_f32 and
+ *  tessel_gelu_mul_f32. c must not overlap a, w_gate or w_up.
+ *  Why fused: the [m, n] gate and up products never exist in memory in full,
+ *  which saves writing both and reading them back for a separate activation
+ *  pass. m <= 4 takes the dot products of four gate rows and the four up
+ *  rows of the same outputs at a time and combines them at once; larger m
+ *  runs the packed micro-kernel on a gate tile and the up tile of the same
+ *  outputs from one packed A strip, keeps their running sums for one
+ *  384 x 256 block of outputs in per-thread scratch across K blocks
+ *  (kGluRows x kGluNC in Internal.h), and combines each pair of tiles into c
+ *  after the last K block. Fusing changes the result by rounding only
+ *  (the f32 sums and the activation's SIMD remainder handling differ from
+ *  the unfused calls in the last bits). Threaded like tessel_gemm_f32
+ *  (threads split N or M, never K): the same result for any number of
+ *  threads. */
+void tessel_gemm_glu_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         const float *w_gate, const float *w_up, int64_t ldw, int activation,
+                         int tanh_approx, float *c, int64_t ldc);
+
 /** y[n] = w[n, k] x[k] + bias[n] (one token of a linear layer). `bias` is
  *  nullable. Threaded: rows of `w` are split across the pool. Bound by
  *  memory bandwidth: every weight is read exactly once. */
@@ -237,6 +279,12 @@ class ThreadPool;
  *  functions above call these with ThreadPool::global(). */
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w, int64_t ldw,
           const float *bias, float *c, int64_t ldc, ThreadPool *pool);
+void gemmAddend(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+                int64_t ldw, const float *bias, const float *addend, int64_t ldAddend, float *c,
+                int64_t ldc, ThreadPool *pool);
+void gemmGlu(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *wGate,
+             const float *wUp, int64_t ldw, int activation, bool tanhApprox, float *c, int64_t ldc,
+             ThreadPool *pool);
 void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                 const float *bias, float *c, int64_t ldc, ThreadPool *pool);
 void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,

@@ -11,6 +11,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "runtime/kernels/Internal.h"
 #include "runtime/kernels/rowops-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -78,7 +79,8 @@ template <class D, class V> HWY_INLINE V GeluErf(D d, V x) {
   return hn::IfThenElse(negative, halfXe, hn::Sub(x, halfXe));
 }
 
-enum class Act { kSilu, kGeluErf, kGeluTanh };
+// The policy's enum (Internal.h), so that GemmArgs can name an activation.
+using Act = ::tessel::kernels::Activation;
 
 template <Act kAct, class D, class V> HWY_INLINE V Activate(D d, V x) {
   if constexpr (kAct == Act::kSilu)

@@ -9,6 +9,10 @@
 //    once against every A row, a register tile of dot products with
 //    horizontal sums at the end (GEMV for m == 1); for B in [k, n] layout,
 //    rows of B scaled and added (an axpy per A element, no sums).
+// Two epilogues ride on these paths: an addend (a residual) added where a
+// tile is stored, and the gated linear unit, act(gate) * up, where the gate
+// and up tiles of the same outputs are computed side by side and combined
+// before either leaves the cache.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +29,7 @@
 
 #include "hwy/highway.h"
 #include "runtime/kernels/Internal.h"
+#include "runtime/kernels/activation-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tessel::kernels::HWY_NAMESPACE {
@@ -57,11 +62,13 @@ enum InitMode { kInitZero, kInitBias, kInitLoad };
 // The micro-kernel: c[kRows, 2L] (+)= ap^T bp over kc steps, where ap is a
 // packed A strip (kMR floats per k step; rows >= kRows are padding) and bp a
 // slice of a packed B panel (kPanel floats per k step). `bias` (kInitBias)
-// points at 2L floats.
+// points at 2L floats. `addend` (nullable) rows of 2L floats at stride
+// ldAddend are added just before the store; they may be the c rows
+// themselves, so neither pointer is restrict.
 template <int64_t kRows>
 HWY_INLINE void MicroKernel(int64_t kc, const float *HWY_RESTRICT ap, const float *HWY_RESTRICT bp,
-                            float *HWY_RESTRICT c, int64_t ldc, InitMode mode,
-                            const float *HWY_RESTRICT bias) {
+                            float *c, int64_t ldc, InitMode mode, const float *HWY_RESTRICT bias,
+                            const float *addend, int64_t ldAddend) {
   static_assert(kRows >= 1 && kRows <= 8, "micro-kernel rows");
   const DG d;
   using V = hn::Vec<DG>;
@@ -108,6 +115,22 @@ HWY_INLINE void MicroKernel(int64_t kc, const float *HWY_RESTRICT ap, const floa
     TESSEL_FMA_ROW(7);
 #undef TESSEL_FMA_ROW
   }
+  if (addend) {
+#define TESSEL_ADD_ROW(r)                                                                          \
+  if constexpr (kRows > r) {                                                                       \
+    c##r##0 = hn::Add(c##r##0, hn::LoadU(d, addend + r * ldAddend));                               \
+    c##r##1 = hn::Add(c##r##1, hn::LoadU(d, addend + r * ldAddend + L));                           \
+  }
+    TESSEL_ADD_ROW(0);
+    TESSEL_ADD_ROW(1);
+    TESSEL_ADD_ROW(2);
+    TESSEL_ADD_ROW(3);
+    TESSEL_ADD_ROW(4);
+    TESSEL_ADD_ROW(5);
+    TESSEL_ADD_ROW(6);
+    TESSEL_ADD_ROW(7);
+#undef TESSEL_ADD_ROW
+  }
 #define TESSEL_STORE_ROW(r)                                                                        \
   if constexpr (kRows > r) {                                                                       \
     hn::StoreU(c##r##0, d, c + r * ldc);                                                           \
@@ -126,12 +149,13 @@ HWY_INLINE void MicroKernel(int64_t kc, const float *HWY_RESTRICT ap, const floa
 
 // Runtime row count -> instantiation (remainder strips use fewer rows).
 HWY_INLINE void MicroKernelRows(int64_t rows, int64_t kc, const float *ap, const float *bp,
-                                float *c, int64_t ldc, InitMode mode, const float *bias) {
+                                float *c, int64_t ldc, InitMode mode, const float *bias,
+                                const float *addend = nullptr, int64_t ldAddend = 0) {
   // clang-format off
   switch (rows) {
 #define TESSEL_CASE(r)                                                                             \
   case r:                                                                                          \
-    return MicroKernel<(r <= kMR ? r : 1)>(kc, ap, bp, c, ldc, mode, bias);
+    return MicroKernel<(r <= kMR ? r : 1)>(kc, ap, bp, c, ldc, mode, bias, addend, ldAddend);
     TESSEL_CASE(1) TESSEL_CASE(2) TESSEL_CASE(3) TESSEL_CASE(4)
     TESSEL_CASE(5) TESSEL_CASE(6) TESSEL_CASE(7) TESSEL_CASE(8)
 #undef TESSEL_CASE
@@ -260,8 +284,11 @@ HWY_INLINE void GemmPackedRegion(const GemmArgs &g, int64_t row0, int64_t row1, 
               const int64_t rows = std::min<int64_t>(kMR, mc - t * kMR);
               const float *ap = apack + t * kc * kMR;
               float *cp = g.c + row * g.ldc + col;
+              // The addend joins the first K block's sum: later blocks load
+              // c, so it is added exactly once, and c may be the addend.
+              const float *add = pc == 0 && g.addend ? g.addend + row * g.ldAddend + col : nullptr;
               if (cols == W) {
-                MicroKernelRows(rows, kc, ap, bp, cp, g.ldc, mode, bias);
+                MicroKernelRows(rows, kc, ap, bp, cp, g.ldc, mode, bias, add, g.ldAddend);
                 continue;
               }
               // A column remainder: go through a full-width tile.
@@ -269,8 +296,14 @@ HWY_INLINE void GemmPackedRegion(const GemmArgs &g, int64_t row0, int64_t row1, 
                 for (int64_t r = 0; r < rows; ++r)
                   std::memcpy(tile + r * W, cp + r * g.ldc, cols * sizeof(float));
               MicroKernelRows(rows, kc, ap, bp, tile, W, mode, bias);
-              for (int64_t r = 0; r < rows; ++r)
-                std::memcpy(cp + r * g.ldc, tile + r * W, cols * sizeof(float));
+              for (int64_t r = 0; r < rows; ++r) {
+                if (!add) {
+                  std::memcpy(cp + r * g.ldc, tile + r * W, cols * sizeof(float));
+                  continue;
+                }
+                for (int64_t j = 0; j < cols; ++j)
+                  cp[r * g.ldc + j] = tile[r * W + j] + add[r * g.ldAddend + j];
+              }
             }
           }
         }
@@ -398,56 +431,99 @@ HWY_INLINE void DotTile(const float *HWY_RESTRICT a, int64_t lda, const float *H
     }
 }
 
+// Four W rows (w, at stride ldw) against `rows` (1..4) rows of A:
+// sums[r * 4 + q] = dot(a_r, w_q), set, not added to.
+HWY_INLINE void DotRows4(int64_t rows, const float *a, int64_t lda, const float *w, int64_t ldw,
+                         int64_t len, float *sums) {
+  static_assert(kSkinnyRows == 4, "DotTile covers up to 4 rows");
+  std::fill(sums, sums + rows * 4, 0.0f);
+  switch (rows) {
+  case 1:
+    return Dot4(a, w, w + ldw, w + 2 * ldw, w + 3 * ldw, len, sums);
+  case 2:
+    return DotTile<2>(a, lda, w, ldw, len, sums);
+  case 3:
+    return DotTile<3>(a, lda, w, ldw, len, sums);
+  default:
+    return DotTile<4>(a, lda, w, ldw, len, sums);
+  }
+}
+
 // Skinny path for W[n, k]: rows [row0, row1) (at most kSkinnyRows) x
 // columns [col0, col1). Every W row is read from memory exactly once.
 HWY_INLINE void SkinnyNK(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
                          int64_t col1) {
-  static_assert(kSkinnyRows == 4, "DotTile covers up to 4 rows");
   const int64_t rows = row1 - row0;
   const int64_t K = g.k;
   const float *a = g.a + row0 * g.lda;
+  // The addend is read just before the same element of c is written, which
+  // is what allows addend == c.
+  auto store = [&](int64_t r, int64_t j, float v) {
+    float *cj = g.c + (row0 + r) * g.ldc + j;
+    if (g.accumulate)
+      v += *cj;
+    else if (g.bias)
+      v += g.bias[j];
+    if (g.addend)
+      v += g.addend[(row0 + r) * g.ldAddend + j];
+    *cj = v;
+  };
   float sums[kSkinnyRows * 4];
   int64_t j = col0;
   for (; j + 4 <= col1; j += 4) {
-    const float *w = g.b + j * g.ldb;
-    std::fill(sums, sums + rows * 4, 0.0f);
-    switch (rows) {
-    case 1:
-      Dot4(a, w, w + g.ldb, w + 2 * g.ldb, w + 3 * g.ldb, K, sums);
-      break;
-    case 2:
-      DotTile<2>(a, g.lda, w, g.ldb, K, sums);
-      break;
-    case 3:
-      DotTile<3>(a, g.lda, w, g.ldb, K, sums);
-      break;
-    default:
-      DotTile<4>(a, g.lda, w, g.ldb, K, sums);
-      break;
-    }
-    for (int64_t r = 0; r < rows; ++r) {
-      float *cr = g.c + (row0 + r) * g.ldc + j;
-      for (int64_t q = 0; q < 4; ++q) {
-        float v = sums[r * 4 + q];
-        if (g.accumulate)
-          v += cr[q];
-        else if (g.bias)
-          v += g.bias[j + q];
-        cr[q] = v;
-      }
-    }
+    DotRows4(rows, a, g.lda, g.b + j * g.ldb, g.ldb, K, sums);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < 4; ++q)
+        store(r, j + q, sums[r * 4 + q]);
   }
-  for (; j < col1; ++j) {
-    for (int64_t r = 0; r < rows; ++r) {
-      float v = Dot1(a + r * g.lda, g.b + j * g.ldb, K);
-      float *cr = g.c + (row0 + r) * g.ldc + j;
-      if (g.accumulate)
-        v += *cr;
-      else if (g.bias)
-        v += g.bias[j];
-      *cr = v;
-    }
+  for (; j < col1; ++j)
+    for (int64_t r = 0; r < rows; ++r)
+      store(r, j, Dot1(a + r * g.lda, g.b + j * g.ldb, K));
+}
+
+// y[i] = act(gate[i]) * up[i], with the activation code of tessel_silu_mul
+// and tessel_gelu_mul (one formula for every lane, tails included).
+HWY_INLINE void GluCombine(Activation act, int64_t n, const float *gate, const float *up,
+                           float *y) {
+  switch (act) {
+  case Activation::kSilu:
+    return ActivateRow<Act::kSilu>(n, gate, up, y);
+  case Activation::kGeluErf:
+    return ActivateRow<Act::kGeluErf>(n, gate, up, y);
+  case Activation::kGeluTanh:
+    return ActivateRow<Act::kGeluTanh>(n, gate, up, y);
   }
+}
+
+// Skinny path of the gated GEMM: per group of four outputs, the gate and up
+// dot products of every A row (each weight row read once), combined in
+// registers-sized buffers; no gate or up value reaches c's memory.
+HWY_INLINE void SkinnyGlu(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                          int64_t col1) {
+  const int64_t rows = row1 - row0;
+  const int64_t K = g.k;
+  const float *a = g.a + row0 * g.lda;
+  float gate[kSkinnyRows * 4], up[kSkinnyRows * 4], out[kSkinnyRows * 4];
+  int64_t j = col0;
+  for (; j + 4 <= col1; j += 4) {
+    DotRows4(rows, a, g.lda, g.b + j * g.ldb, g.ldb, K, gate);
+    DotRows4(rows, a, g.lda, g.bUp + j * g.ldb, g.ldb, K, up);
+    GluCombine(g.glu, rows * 4, gate, up, out);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(g.c + (row0 + r) * g.ldc + j, out + r * 4, 4 * sizeof(float));
+  }
+  // The last n % 4 outputs (only at the end of n: threads split in fours).
+  const int64_t tail = col1 - j;
+  if (tail == 0)
+    return;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < tail; ++q) {
+      gate[r * tail + q] = Dot1(a + r * g.lda, g.b + (j + q) * g.ldb, K);
+      up[r * tail + q] = Dot1(a + r * g.lda, g.bUp + (j + q) * g.ldb, K);
+    }
+  GluCombine(g.glu, rows * tail, gate, up, out);
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(g.c + (row0 + r) * g.ldc + j, out + r * tail, tail * sizeof(float));
 }
 
 // Skinny path for B[k, n]: c[r, :] (+)= sum_p a[r, p] b[p, :], an axpy of
@@ -557,20 +633,104 @@ HWY_INLINE void SkinnyKN(const GemmArgs &g, int64_t row0, int64_t row1, int64_t 
   }
 }
 
+// The gated GEMM's packed path over C rows [row0, row1) x columns
+// [col0, col1) (col0 a multiple of kPanel). Each B block holds the gate and
+// the up panels of the same kGluNC outputs, so one packed A strip feeds the
+// micro-kernel twice, gate then up. Their running sums live in scratch
+// tiles of one kGluRows x kGluNC block across K blocks (the role c plays
+// in GemmPackedRegion); after the last K block each register tile's pair is
+// combined into c while it is still in L1.
+HWY_INLINE void GluPackedRegion(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                                int64_t col1) {
+  const DG d;
+  const int64_t W = 2 * static_cast<int64_t>(hn::Lanes(d)); // slice width
+  const int64_t K = g.k;
+  GemmArgs up = g;
+  up.b = g.bUp;
+  float *apack = scratchOf<float>(Scratch::kPackA, kMC * kKC);
+  float *bpack = scratchOf<float>(Scratch::kPackB, kKC * 2 * kGluNC);
+  float *gateAcc = scratchOf<float>(Scratch::kGluAcc, 2 * kGluRows * kGluNC);
+  float *upAcc = gateAcc + kGluRows * kGluNC;
+  for (int64_t jc = col0; jc < col1; jc += kGluNC) {
+    const int64_t nc = std::min(kGluNC, col1 - jc);
+    const int64_t panels = (nc + kPanel - 1) / kPanel;
+    // Whole panels wide, so the micro-kernel never needs a column remainder
+    // here (the padding columns sum zero weights).
+    const int64_t ldAcc = panels * kPanel;
+    for (int64_t rc = row0; rc < row1; rc += kGluRows) {
+      const int64_t rcEnd = std::min(row1, rc + kGluRows);
+      for (int64_t pc = 0; pc < K; pc += kKC) {
+        const int64_t kc = std::min(kKC, K - pc);
+        const int64_t panelSize = kc * kPanel;
+        for (int64_t q = 0; q < panels; ++q) {
+          PackPanel(g, jc + q * kPanel, pc, kc, bpack + 2 * q * panelSize);
+          PackPanel(up, jc + q * kPanel, pc, kc, bpack + (2 * q + 1) * panelSize);
+        }
+        const InitMode mode = pc == 0 ? kInitZero : kInitLoad;
+        const bool last = pc + kc == K;
+        for (int64_t ic = rc; ic < rcEnd; ic += kMC) {
+          const int64_t mc = std::min(kMC, rcEnd - ic);
+          PackA(g, ic, mc, pc, kc, apack);
+          for (int64_t q = 0; q < panels; ++q) {
+            for (int64_t s = 0; s < kPanel; s += W) {
+              const int64_t col = jc + q * kPanel + s;
+              if (col >= col1)
+                break;
+              const int64_t cols = std::min(W, col1 - col);
+              const float *bGate = bpack + 2 * q * panelSize + s;
+              const float *bUp = bGate + panelSize;
+              for (int64_t t = 0; t * kMR < mc; ++t) {
+                const int64_t row = ic + t * kMR;
+                const int64_t rows = std::min<int64_t>(kMR, mc - t * kMR);
+                const float *ap = apack + t * kc * kMR;
+                const int64_t at = (row - rc) * ldAcc + q * kPanel + s;
+                MicroKernelRows(rows, kc, ap, bGate, gateAcc + at, ldAcc, mode, nullptr);
+                MicroKernelRows(rows, kc, ap, bUp, upAcc + at, ldAcc, mode, nullptr);
+                if (!last)
+                  continue;
+                for (int64_t r = 0; r < rows; ++r)
+                  GluCombine(g.glu, cols, gateAcc + at + r * ldAcc, upAcc + at + r * ldAcc,
+                             g.c + (row + r) * g.ldc + col);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // A region of C, single-threaded: picks the skinny or the packed path.
 // col0 must be a multiple of kPanel when the packed path may be taken.
+// The path depends on the whole GEMM's m, never on the region's rows, so
+// that a row split across threads computes every row the same way.
 HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
                                int64_t col1) {
   if (row0 >= row1 || col0 >= col1)
     return;
+  HWY_DASSERT(g.layout == BLayout::kNK || (!g.addend && !g.bUp));
   if (g.k == 0) {
+    // Empty sums: c = bias + addend, or act(0) * 0 = 0 when gated.
     for (int64_t r = row0; r < row1; ++r)
-      for (int64_t j = col0; j < col1; ++j)
-        if (!g.accumulate)
-          g.c[r * g.ldc + j] = g.bias ? g.bias[j] : 0.0f;
+      for (int64_t j = col0; j < col1; ++j) {
+        float *cj = g.c + r * g.ldc + j;
+        if (g.bUp) {
+          *cj = 0.0f;
+          continue;
+        }
+        float v = g.accumulate ? *cj : (g.bias ? g.bias[j] : 0.0f);
+        if (g.addend)
+          v += g.addend[r * g.ldAddend + j];
+        *cj = v;
+      }
     return;
   }
-  if (!g.packed && row1 - row0 <= kSkinnyRows) {
+  if (g.bUp) {
+    if (g.m <= kSkinnyRows)
+      return SkinnyGlu(g, row0, row1, col0, col1);
+    return GluPackedRegion(g, row0, row1, col0, col1);
+  }
+  if (!g.packed && g.m <= kSkinnyRows) {
     if (g.layout == BLayout::kNK)
       return SkinnyNK(g, row0, row1, col0, col1);
     return SkinnyKN(g, row0, row1, col0, col1);

@@ -24,7 +24,6 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 TESSEL="${1:-$ROOT/build/bin/tessel}"
 MODELS="$ROOT/examples/models"
 SHARED_VOCAB="$ROOT/../shared/models/stories260K/stories260K.gguf"
-NLC_VERSION=3.22.1
 TOKENS=1,10,100,200,5,42
 GREEDY=4
 
@@ -33,34 +32,9 @@ GREEDY=4
 declare -A KNOWN_LIMITATION=()
 REQUIRED=" llama mixtral deepseek2 "
 
-skip() { echo "SKIP: $*"; exit 77; }
-die() { echo "FAIL: $*"; exit 1; }
-
-[[ -x "$TESSEL" ]] || die "no tessel binary at $TESSEL (build it, or pass its path)"
-command -v node >/dev/null && command -v npm >/dev/null ||
-  skip "Node.js and npm are needed for the llama.cpp reference (apt-get install nodejs npm)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-(( node_major >= 20 )) || skip "node-llama-cpp $NLC_VERSION needs Node.js >= 20, found $(node --version)"
-[[ "$(node -p 'process.platform + "-" + process.arch')" == linux-x64 ]] ||
-  skip "the pinned llama.cpp prebuilt binary (@node-llama-cpp/linux-x64) is for linux-x64 only"
-
-# node_modules: install exactly what package-lock.json pins when missing or stale.
-installed() {
-  node -e '
-    const v = (p) => { try { return require(p).version; } catch { return null; } };
-    const want = process.argv[1];
-    process.exit(v(process.argv[2] + "/node-llama-cpp/package.json") === want &&
-                 v(process.argv[2] + "/@node-llama-cpp/linux-x64/package.json") === want ? 0 : 1);
-  ' "$NLC_VERSION" "$HERE/node_modules"
-}
-if ! installed; then
-  echo "installing node-llama-cpp $NLC_VERSION into $HERE/node_modules (npm ci)"
-  # No install scripts: node-llama-cpp's postinstall would look for (and maybe
-  # try to build or download) a GPU build; the prebuilt CPU binary needs none.
-  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --prefix "$HERE" --ignore-scripts --no-audit --no-fund ||
-    die "npm ci --prefix $HERE failed (is the npm registry reachable?)"
-  installed || die "npm ci did not install node-llama-cpp $NLC_VERSION and @node-llama-cpp/linux-x64"
-fi
+[[ -x "$TESSEL" ]] || { echo "FAIL: no tessel binary at $TESSEL (build it, or pass its path)"; exit 1; }
+# Node.js/npm/platform checks (exit 77) and `npm ci` when node_modules is missing.
+source "$HERE/llamacpp_env.sh"
 
 if [[ -n "${LLAMACPP_OUT_DIR:-}" ]]; then
   WORK="$LLAMACPP_OUT_DIR"

@@ -3,14 +3,19 @@
 // binaries) on given token ids and prints what it computed as JSON:
 //
 //   node tests/llamacpp/run_llamacpp.mjs MODEL.gguf --tokens 1,2,3 [--greedy N] [--all-logits]
+//   node tests/llamacpp/run_llamacpp.mjs MODEL.gguf --text "Once upon a time" [--greedy N] ...
 //
-//   {"model": ..., "n_vocab": V, "tokens": [...],
+//   {"model": ..., "n_vocab": V, "tokens": [...], "bos": B, "eos": E,
 //    "logits": [[V floats] per position]    (all positions with --all-logits,
 //                                             else only the last one),
 //    "greedy": [N token ids]}                (greedy continuation of --tokens)
 //
-// No tokenizer, no sampling options, no chat template: token ids in, raw
-// logits (llama_get_logits_ith) and argmax tokens out. CPU only, 2 threads
+// No sampling options, no chat template: token ids in, raw logits
+// (llama_get_logits_ith) and argmax tokens out (never stopped by EOS).
+// --text instead of --tokens tokenizes with llama.cpp's own tokenizer first,
+// as llama-cli does: BOS when the vocabulary asks for it
+// (llama_vocab_get_add_bos), then common_tokenize(text, add_special=false,
+// parse_special=false); the ids used are in "tokens". CPU only, 2 threads
 // (--threads), f32 KV cache (--kv-type f16 for llama.cpp's default), no flash
 // attention; nothing is downloaded or built: a missing prebuilt binary is an
 // error. Any failure prints "run_llamacpp: ..." (with llama.cpp's own error
@@ -18,7 +23,7 @@
 import fs from "node:fs";
 import path from "node:path";
 
-const USAGE = "usage: run_llamacpp.mjs MODEL.gguf --tokens 1,2,3 [--greedy N] [--all-logits] " +
+const USAGE = "usage: run_llamacpp.mjs MODEL.gguf (--tokens 1,2,3 | --text TEXT) [--greedy N] [--all-logits] " +
     "[--threads N] [--context N] [--kv-type f32|f16]";
 
 function fail(message, code = 1) {
@@ -27,7 +32,7 @@ function fail(message, code = 1) {
 }
 
 function parseArgs(argv) {
-  const args = { model: null, tokens: null, greedy: 0, allLogits: false, threads: 2, context: 0, kvType: "f32" };
+  const args = { model: null, tokens: null, text: null, greedy: 0, allLogits: false, threads: 2, context: 0, kvType: "f32" };
   const intArg = (name, v) => {
     if (v === undefined || !/^\d+$/.test(v)) fail(`${name} needs a non-negative integer, got '${v ?? ""}'\n${USAGE}`, 2);
     return Number(v);
@@ -44,6 +49,12 @@ function parseArgs(argv) {
         if (v === undefined || !/^\d+(,\d+)*$/.test(v))
           fail(`--tokens needs comma-separated token ids such as 1,2,3, got '${v ?? ""}'\n${USAGE}`, 2);
         args.tokens = v.split(",").map(Number);
+        break;
+      }
+      case "--text": {
+        const v = next();
+        if (v === undefined || v === "") fail(`--text needs a non-empty text\n${USAGE}`, 2);
+        args.text = v;
         break;
       }
       case "--greedy": args.greedy = intArg(a, next()); break;
@@ -63,7 +74,7 @@ function parseArgs(argv) {
     }
   }
   if (args.model === null) fail(`no model given\n${USAGE}`, 2);
-  if (args.tokens === null || args.tokens.length === 0) fail(`no --tokens given\n${USAGE}`, 2);
+  if ((args.tokens === null) === (args.text === null)) fail(`give exactly one of --tokens and --text\n${USAGE}`, 2);
   return args;
 }
 
@@ -115,6 +126,13 @@ async function main() {
     model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
   } catch (e) {
     fail(`llama.cpp could not load ${args.model}: ${e.message}\n${llamaLog()}`);
+  }
+  if (args.text !== null) {
+    // llama-cli's prompt: BOS (if the vocabulary adds it) + the text's tokens.
+    const bos = model.tokens.bos;
+    args.tokens = [...(bos != null && model.tokens.shouldPrependBosToken ? [bos] : []),
+                   ...model.tokenize(args.text, false)];
+    if (args.tokens.length === 0) fail(`llama.cpp tokenized --text '${args.text}' to no tokens`);
   }
   const needed = args.tokens.length + args.greedy + 1;
   const contextSize = Math.max(args.context, needed, 32);
@@ -194,7 +212,10 @@ async function main() {
     architecture: model.fileInfo?.metadata?.general?.architecture ?? null,
     n_vocab: nVocab,
     n_vocab_gguf: nVocabFile ?? null,
+    text: args.text,
     tokens: args.tokens,
+    bos: model.tokens.bos ?? null,
+    eos: model.tokens.eos ?? null,
     all_logits: args.allLogits,
     kv_type: args.kvType,
     logits,

@@ -139,10 +139,9 @@ class FlashAttentionTest : public ::testing::TestWithParam<FlashCase> {};
 
 TEST_P(FlashAttentionTest, TiledEqualsNaive) {
   const FlashCase &c = GetParam();
-  std::string pipeline = codegen::defaultCpuPipeline();
-  std::string from = "tessel-tile-attention";
-  pipeline.replace(pipeline.find(from), from.size(),
-                   "tessel-tile-attention{kv-tile-size=" + std::to_string(c.tile) + "}");
+  std::vector<codegen::PipelineStage> pipeline = codegen::cpuPipeline();
+  codegen::setPassOptions(pipeline, "tessel-tile-attention",
+                          "tessel-tile-attention{kv-tile-size=" + std::to_string(c.tile) + "}");
   auto jit = codegen::JitModule::compile(attentionModule(c), c.name, pipeline);
   ASSERT_TRUE(jit.ok()) << jit.status();
 

@@ -1,8 +1,9 @@
 //===- ModelJitTest.cpp - compiled models vs the reference evaluator ------===//
 //
 // Whole models through the compiler: config -> tessel IR -> CPU pipeline ->
-// JIT, run teacher-forced on a token sequence and compared, logit by logit,
-// with the reference evaluator on the same weights. Covers random-weight
+// JIT, run teacher-forced on a token sequence (@forward) and through the
+// runtime's KV-cache session (@step: prefill, then decode), and compared,
+// logit by logit, with the reference evaluator on the same weights. Covers random-weight
 // llama configs with MHA, GQA and MQA, the other dense architectures, and
 // the real stories260K model.
 //
@@ -16,6 +17,7 @@
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
 #include "reference/ModelEvaluator.h"
+#include "runtime/Session.h"
 #include "gtest/gtest.h"
 
 namespace tessel {
@@ -46,7 +48,9 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   auto want = (*reference)->forward(tokens);
   ASSERT_TRUE(want.ok()) << want.status();
 
-  auto ir = frontends::modelToMlir(m.config, m.path);
+  frontends::EntryPoints forwardOnly;
+  forwardOnly.step = false;
+  auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
   ASSERT_TRUE(ir.ok()) << ir.status();
   auto jit = codegen::JitModule::compile(*ir, m.path);
   ASSERT_TRUE(jit.ok()) << jit.status();
@@ -77,6 +81,47 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   ::testing::Test::RecordProperty("max_abs_error", std::to_string(worst));
 }
 
+// The runtime's path: @step with a KV cache, prefilled with a few tokens and
+// then fed one token at a time, must give at every position the logits the
+// reference computes for the whole sequence at once (same tolerance as
+// above). A reset and a second, longer prefill reuse the cache.
+void expectSessionMatchesReference(const std::string &path) {
+  std::vector<int32_t> tokens = {1, 7, 42, 3, 99, 5, 17, 2};
+  auto m = frontends::loadModel(path);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto reference = ref::ModelEvaluator::create(*m);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  auto want = (*reference)->forward(tokens);
+  ASSERT_TRUE(want.ok()) << want.status();
+  const int64_t vocab = want->shape.back();
+
+  auto forSession = frontends::loadModel(path);
+  ASSERT_TRUE(forSession.ok()) << forSession.status();
+  auto session = runtime::Session::create(std::move(*forSession));
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE((*session)->hasKvCache());
+  auto expectRow = [&](const std::vector<float> &got, size_t position) {
+    ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
+    for (int64_t v = 0; v < vocab; ++v) {
+      float ref = want->f[position * vocab + v];
+      ASSERT_NEAR(got[v], ref, 1e-4 + 1e-4 * std::abs(ref))
+          << "position " << position << ", logit " << v;
+    }
+  };
+  for (size_t prefill : {3, 6}) {
+    (*session)->reset();
+    auto logits = (*session)->append({tokens.begin(), tokens.begin() + prefill});
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    expectRow(*logits, prefill - 1);
+    for (size_t i = prefill; i < tokens.size(); ++i) {
+      auto next = (*session)->append({tokens[i]});
+      ASSERT_TRUE(next.ok()) << next.status();
+      expectRow(*next, i);
+    }
+    EXPECT_EQ((*session)->position(), static_cast<int64_t>(tokens.size()));
+  }
+}
+
 class ModelJitTest : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(ModelJitTest, CompiledLogitsMatchTheReference) {
@@ -92,6 +137,7 @@ TEST_P(ModelJitTest, CompiledLogitsMatchTheReference) {
   auto m = frontends::loadModel(path.string());
   ASSERT_TRUE(m.ok()) << m.status();
   expectCompiledMatchesReference(*m);
+  expectSessionMatchesReference(path.string());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dense, ModelJitTest,
@@ -110,6 +156,7 @@ TEST(ModelJit, Stories260KCompiledMatchesReference) {
   auto m = frontends::loadModel(kStories.string());
   ASSERT_TRUE(m.ok()) << m.status();
   expectCompiledMatchesReference(*m);
+  expectSessionMatchesReference(kStories.string());
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_join.h"
 #include "codegen/Emit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
@@ -30,9 +31,8 @@ int runCompile(const std::vector<std::string> &args) {
   std::string emit = absl::GetFlag(FLAGS_emit);
   const auto &stages = codegen::emitStages();
   if (std::find(stages.begin(), stages.end(), emit) == stages.end()) {
-    std::fprintf(stderr,
-                 "tessel compile: --emit=%s: the stages are tessel, tiled, linalg, llvm, ir, asm\n",
-                 emit.c_str());
+    std::fprintf(stderr, "tessel compile: --emit=%s: the stages are %s\n", emit.c_str(),
+                 absl::StrJoin(stages, ", ").c_str());
     return 2;
   }
   auto model = frontends::loadModel(args[0]);

@@ -7,7 +7,9 @@ ABSL_FLAG(int64_t, seed, -1,
           "description's); run: sampling seed");
 ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
 ABSL_FLAG(std::string, emit, "tessel",
-          "compile: stage to print: tessel, tiled, linalg, llvm, ir (LLVM IR), asm");
+          "compile: stage to print: tessel, tiled (flash attention loops), linalg (kernel calls + "
+          "linalg on tensors), kernel (bufferized loops around kernel calls), llvm, ir (LLVM IR), "
+          "asm");
 ABSL_FLAG(std::string, o, "", "compile: output file (default stdout); mkmodel: output path");
 ABSL_FLAG(bool, debug_info, false, "compile: print locations (model file, layer, tensor)");
 ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a directory)");
@@ -25,4 +27,6 @@ ABSL_FLAG(int, n, 32, "run: how many tokens to generate");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
+ABSL_FLAG(int64_t, context, 0,
+          "run: tokens the KV cache holds, prompt included (default: the model's context length)");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");

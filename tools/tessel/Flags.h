@@ -33,5 +33,6 @@ ABSL_DECLARE_FLAG(double, temp);
 ABSL_DECLARE_FLAG(int64_t, top_k);
 ABSL_DECLARE_FLAG(double, top_p);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
+ABSL_DECLARE_FLAG(int64_t, context);
 
 #endif // TESSEL_TOOLS_TESSEL_FLAGS_H

@@ -87,7 +87,9 @@ int runRun(const std::vector<std::string> &args) {
       tokenizer = std::move(*tok);
     }
   }
-  auto session = runtime::Session::create(std::move(*model));
+  runtime::SessionOptions sessionOptions;
+  sessionOptions.context = absl::GetFlag(FLAGS_context);
+  auto session = runtime::Session::create(std::move(*model), sessionOptions);
   if (!session.ok())
     return fail(session.status());
 
@@ -106,9 +108,19 @@ int runRun(const std::vector<std::string> &args) {
   double prefillSeconds = 0, decodeSeconds = 0;
   int generated = 0;
   std::string pending; // bytes of a UTF-8 character split across tokens
+  runtime::Session &session_ = **session;
+  const int64_t context = session_.context();
   for (int step = 0; step < n; ++step) {
+    if (static_cast<int64_t>(tokens.size()) >= context) {
+      std::fprintf(stderr,
+                   "tessel run: stopped at the context length (%lld tokens; raise it with "
+                   "--context)\n",
+                   static_cast<long long>(context));
+      break;
+    }
     auto t0 = Clock::now();
-    auto logits = (*session)->lastLogits(tokens);
+    // Prefill the prompt, then feed back one sampled token per step.
+    auto logits = step == 0 ? session_.append(tokens) : session_.append({tokens.back()});
     if (!logits.ok())
       return fail(logits.status());
     int32_t next = sampler.sample(logits->data(), static_cast<int64_t>(logits->size()));
@@ -144,10 +156,11 @@ int runRun(const std::vector<std::string> &args) {
   std::fflush(stdout);
   std::fprintf(stderr,
                "load %.2f s, compile %.2f s; prefill %zu tokens: %.1f tok/s; decode %d tokens: "
-               "%.1f tok/s (no KV cache yet: each step re-evaluates the sequence)\n",
+               "%.1f tok/s%s\n",
                loadSeconds, (*session)->compileSeconds(), promptLen,
                prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
-               decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0);
+               decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
+               session_.hasKvCache() ? "" : " (no KV cache for this attention yet)");
   return 0;
 }
 

@@ -78,3 +78,18 @@ func.func @softmax(%x: tensor<2x5x3xf32>) -> tensor<2x5x3xf32> {
   return %y : tensor<2x5x3xf32>
 }
 
+
+// -----
+
+// KV cache: the update is an insert_slice at the position (in place once
+// the cache is a writable argument), the view an extract_slice of `length` rows.
+// CHECK-LABEL: func.func @kv_cache
+// CHECK: %[[P:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK: %[[C:.*]] = tensor.insert_slice %{{.*}} into %{{.*}}[0, %[[P]], 0, 0] [1, %{{.*}}, 4, 8] [1, 1, 1, 1] : tensor<1x?x4x8xf32> into tensor<1x512x4x8xf32>
+// CHECK: %[[L:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK: tensor.extract_slice %[[C]][0, 0, 0, 0] [1, %[[L]], 4, 8] [1, 1, 1, 1] : tensor<1x512x4x8xf32> to tensor<1x?x4x8xf32>
+func.func @kv_cache(%cache: tensor<1x512x4x8xf32>, %k: tensor<1x?x4x8xf32>, %pos: i64, %len: i64) -> (tensor<1x?x4x8xf32>, tensor<1x512x4x8xf32>) {
+  %c = tessel.kv_cache_update %cache, %k, %pos : (tensor<1x512x4x8xf32>, tensor<1x?x4x8xf32>, i64) -> tensor<1x512x4x8xf32>
+  %v = tessel.kv_cache_view %c, %len : (tensor<1x512x4x8xf32>, i64) -> tensor<1x?x4x8xf32>
+  return %v, %c : tensor<1x?x4x8xf32>, tensor<1x512x4x8xf32>
+}

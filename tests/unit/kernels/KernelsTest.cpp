@@ -8,7 +8,12 @@
 // Tolerances (the kernels accumulate in f32):
 //  - GEMM/GEMV: |got - want| <= 1e-5 * (|bias| + sum_p |a_p w_p|), i.e. 1e-5
 //    relative to the magnitude of the terms, which is what f32 summation
-//    can promise independently of cancellation.
+//    can promise independently of cancellation; with an addend, |addend| is
+//    one more term.
+//  - Gated GEMM, c = act(g) * u: the sums' bounds above carried through to
+//    first order, |act'| <= 1.2 for SiLU and both GELUs:
+//    1e-5 * (1.2 * G * |u| + |act(g)| * U + |c|), with G and U the gate's and
+//    the up's magnitudes; the last term covers the activation's own ~1e-6.
 //  - Attention: |got - want| <= 1e-5 * max|v| (every output is a convex
 //    combination of rows of v), up to contexts of 3000 keys.
 //  - Elementwise ops, norms, RoPE, softmax: |got - want| <= 1e-5 * |want|
@@ -190,9 +195,11 @@ TEST_P(KernelTest, GemmMatchesReferenceLinear) {
 TEST_P(KernelTest, GemmLargeEnoughToThreadMatchesSingleThread) {
   // 96 x 160 x 257: above the threading threshold, 5 panels split over 2-3
   // threads, two K blocks. 300 x 20 x 64: one panel, so the rows are split.
+  // 28 x 32 x 300: split into rows 0-23 and 24-27; the last 4 rows must not
+  // take the skinny (m <= 4) path, which sums in another order.
   Rng rng(2);
   ThreadPool pool2(2), pool3(3);
-  for (GemmShape s : {GemmShape{96, 160, 257}, GemmShape{300, 20, 64}}) {
+  for (GemmShape s : {GemmShape{96, 160, 257}, GemmShape{300, 20, 64}, GemmShape{28, 32, 300}}) {
     std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n);
     rng.fill(a);
     rng.fill(w);
@@ -253,6 +260,210 @@ TEST_P(KernelTest, GemvMatchesReferenceLinear) {
         EXPECT_EQ(y, y2);
       }
     }
+}
+
+//===----------------------------------------------------------------------===//
+// GEMM epilogues: addend (residual) and gated linear unit
+//===----------------------------------------------------------------------===//
+
+// The grid m x n x k (skinny m <= 4, micro-kernel row remainders, panel and
+// slice remainders, one K block), plus K deeper than one block (the addend
+// must join exactly once, also in place; the gate and up sums wait in
+// scratch), N wider than one B block, M taller than a gated row block
+// (kGluRows = 384), a row split with a 4-row last part, and k = 0.
+std::vector<GemmShape> epilogueShapes() {
+  std::vector<GemmShape> shapes;
+  for (int64_t m : {1, 2, 3, 4, 5, 17, 64, 130})
+    for (int64_t n : {1, 7, 32, 33, 100})
+      for (int64_t k : {1, 3, 64, 129})
+        shapes.push_back({m, n, k});
+  for (GemmShape s :
+       {GemmShape{3, 33, 300}, GemmShape{28, 32, 300}, GemmShape{130, 100, 520},
+        GemmShape{400, 300, 260}, GemmShape{9, 600, 40}, GemmShape{5, 7, 0}, GemmShape{2, 9, 0}})
+    shapes.push_back(s);
+  return shapes;
+}
+
+// `rows` rows of `cols` floats from `src` (contiguous) at stride ld >= cols;
+// the padding holds `pad`.
+std::vector<float> withStride(const std::vector<float> &src, int64_t rows, int64_t cols, int64_t ld,
+                              float pad) {
+  std::vector<float> out(std::max<int64_t>(rows * ld, 1), pad);
+  for (int64_t i = 0; i < rows; ++i)
+    std::copy_n(src.data() + i * cols, cols, out.data() + i * ld);
+  return out;
+}
+
+// The padding of c (columns n to ldc) must still hold `pad`.
+void expectPaddingKept(const std::vector<float> &c, const GemmShape &s, int64_t ldc, float pad,
+                       const std::string &what) {
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = s.n; j < ldc; ++j)
+      ASSERT_EQ(c[i * ldc + j], pad) << what << ": wrote past a row";
+}
+
+// In f64: sum_p a[i, p] w[j, p] and sum_p |a[i, p] w[j, p]|, [m, n].
+void dotsF64(const GemmShape &s, const std::vector<float> &a, const float *w,
+             std::vector<double> &dot, std::vector<double> &magnitude) {
+  dot.assign(s.m * s.n, 0.0);
+  magnitude.assign(s.m * s.n, 0.0);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j)
+      for (int64_t p = 0; p < s.k; ++p) {
+        const double t = double(a[i * s.k + p]) * w[j * s.k + p];
+        dot[i * s.n + j] += t;
+        magnitude[i * s.n + j] += std::abs(t);
+      }
+}
+
+std::string shapeName(const GemmShape &s) {
+  return std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+}
+
+TEST_P(KernelTest, GemmAddendMatchesReference) {
+  Rng rng(13);
+  ThreadPool pool2(2);
+  for (const GemmShape &s : epilogueShapes()) {
+    std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n), addend(s.m * s.n);
+    rng.fill(a);
+    rng.fill(w);
+    rng.fill(bias);
+    rng.fill(addend, -4.0f, 4.0f); // a residual stream larger than the update
+    std::vector<double> dot, magnitude;
+    dotsF64(s, a, w.data(), dot, magnitude);
+    // Padded strides everywhere (a NaN read from padding would show).
+    const int64_t lda = s.k + 3, ldw = s.k + 5, ldc = s.n + 7, ldd = s.n + 2;
+    const std::vector<float> ap = withStride(a, s.m, s.k, lda, NAN);
+    const std::vector<float> wp = withStride(w, s.n, s.k, ldw, NAN);
+    const std::vector<float> dp = withStride(addend, s.m, s.n, ldd, NAN);
+    for (bool withBias : {false, true})
+      for (bool withAddend : {false, true}) {
+        const std::string what = "gemm_addend " + shapeName(s) + (withBias ? " bias" : "") +
+                                 (withAddend ? " addend" : "");
+        const float *b = withBias ? bias.data() : nullptr;
+        const float *d = withAddend ? dp.data() : nullptr;
+        std::vector<float> c1(s.m * ldc, -3.0f);
+        gemmAddend(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, d, ldd, c1.data(), ldc,
+                   nullptr);
+        int failures = 0;
+        for (int64_t i = 0; i < s.m && failures < 5; ++i)
+          for (int64_t j = 0; j < s.n && failures < 5; ++j) {
+            double want = dot[i * s.n + j], mag = magnitude[i * s.n + j];
+            if (withBias)
+              want += bias[j], mag += std::abs(bias[j]);
+            if (withAddend)
+              want += addend[i * s.n + j], mag += std::abs(addend[i * s.n + j]);
+            const double got = c1[i * ldc + j];
+            if (!(std::abs(got - want) <= 1e-5 * mag + 1e-30)) {
+              ADD_FAILURE() << what << ": c[" << i << "," << j << "] got " << got << " want "
+                            << want;
+              ++failures;
+            }
+          }
+        expectPaddingKept(c1, s, ldc, -3.0f, what);
+
+        // Two threads split N or M, never K: bit for bit the same; so is the
+        // C ABI on the global pool.
+        std::vector<float> c2(s.m * ldc, -3.0f), cAbi(s.m * ldc, -3.0f);
+        gemmAddend(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, d, ldd, c2.data(), ldc,
+                   &pool2);
+        ASSERT_EQ(c1, c2) << what << " with 2 threads";
+        tessel_gemm_addend_f32(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, d, ldd,
+                               cAbi.data(), ldc);
+        ASSERT_EQ(c1, cAbi) << what << " through the C ABI";
+
+        // The unfused form, gemm then c += addend: bit for bit the same
+        // where the addend joins after the whole sum (Kernels.h), and the
+        // same as plain gemm without an addend.
+        std::vector<float> unfused(s.m * ldc, -3.0f);
+        gemm(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, unfused.data(), ldc, nullptr);
+        if (withAddend)
+          for (int64_t i = 0; i < s.m; ++i)
+            for (int64_t j = 0; j < s.n; ++j)
+              unfused[i * ldc + j] += addend[i * s.n + j];
+        if (!withAddend || s.k <= 256 || s.m <= 4) {
+          ASSERT_EQ(c1, unfused) << what << " vs gemm then add";
+        }
+        if (!withAddend)
+          continue;
+
+        // In place: the addend is c itself (c += a w^T + bias), on 1 and 2
+        // threads; the same bits as with a separate addend.
+        for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2}) {
+          std::vector<float> cIn = withStride(addend, s.m, s.n, ldc, -3.0f);
+          gemmAddend(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, cIn.data(), ldc, cIn.data(),
+                     ldc, pool);
+          ASSERT_EQ(c1, cIn) << what << " in place, " << (pool ? 2 : 1) << " threads";
+        }
+      }
+  }
+}
+
+// act(g) in f64, by the formulas of Kernels.h (without cancellation).
+double activationF64(int activation, int tanhApprox, double g) {
+  if (activation == TESSEL_GLU_SILU)
+    return g / (1.0 + std::exp(-g));
+  if (!tanhApprox)
+    return 0.5 * g * std::erfc(-g / std::sqrt(2.0));
+  const double u = 0.7978845608028654 * (g + 0.044715 * g * g * g);
+  return g / (1.0 + std::exp(-2.0 * u));
+}
+
+TEST_P(KernelTest, GemmGluMatchesReference) {
+  Rng rng(14);
+  ThreadPool pool2(2);
+  struct Act {
+    int activation, tanhApprox;
+    const char *name;
+  };
+  const Act acts[] = {{TESSEL_GLU_SILU, 0, "swiglu"},
+                      {TESSEL_GLU_GELU, 0, "geglu erf"},
+                      {TESSEL_GLU_GELU, 1, "geglu tanh"}};
+  for (const GemmShape &s : epilogueShapes()) {
+    // One fused [2n, k] weight: gate rows first, then up (w_up = w_gate + n*ldw).
+    std::vector<float> a(s.m * s.k), w(2 * s.n * s.k);
+    rng.fill(a);
+    rng.fill(w);
+    std::vector<double> gate, gateMag, up, upMag;
+    dotsF64(s, a, w.data(), gate, gateMag);
+    dotsF64(s, a, w.data() + s.n * s.k, up, upMag);
+    const int64_t lda = s.k + 3, ldw = s.k + 5, ldc = s.n + 7;
+    const std::vector<float> ap = withStride(a, s.m, s.k, lda, NAN);
+    const std::vector<float> wp = withStride(w, 2 * s.n, s.k, ldw, NAN);
+    const float *wGate = wp.data(), *wUp = wp.data() + s.n * ldw;
+    for (const Act &act : acts) {
+      const std::string what = std::string(act.name) + " " + shapeName(s);
+      std::vector<float> c1(s.m * ldc, -3.0f);
+      gemmGlu(s.m, s.n, s.k, ap.data(), lda, wGate, wUp, ldw, act.activation, act.tanhApprox,
+              c1.data(), ldc, nullptr);
+      int failures = 0;
+      for (int64_t i = 0; i < s.m && failures < 5; ++i)
+        for (int64_t j = 0; j < s.n && failures < 5; ++j) {
+          const int64_t e = i * s.n + j;
+          const double g = activationF64(act.activation, act.tanhApprox, gate[e]);
+          const double want = g * up[e];
+          const double tol = 1e-5 * (1.2 * gateMag[e] * std::abs(up[e]) + std::abs(g) * upMag[e] +
+                                     std::abs(want)) +
+                             1e-30;
+          const double got = c1[i * ldc + j];
+          if (!(std::abs(got - want) <= tol)) {
+            ADD_FAILURE() << what << ": c[" << i << "," << j << "] got " << got << " want " << want
+                          << " (tolerance " << tol << ")";
+            ++failures;
+          }
+        }
+      expectPaddingKept(c1, s, ldc, -3.0f, what);
+
+      std::vector<float> c2(s.m * ldc, -3.0f), cAbi(s.m * ldc, -3.0f);
+      gemmGlu(s.m, s.n, s.k, ap.data(), lda, wGate, wUp, ldw, act.activation, act.tanhApprox,
+              c2.data(), ldc, &pool2);
+      ASSERT_EQ(c1, c2) << what << " with 2 threads";
+      tessel_gemm_glu_f32(s.m, s.n, s.k, ap.data(), lda, wGate, wUp, ldw, act.activation,
+                          act.tanhApprox, cAbi.data(), ldc);
+      ASSERT_EQ(c1, cAbi) << what << " through the C ABI";
+
+    }
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,50 @@
+//===- Pipeline.cpp -------------------------------------------------------===//
+#include "codegen/Pipeline.h"
+
+namespace tessel::codegen {
+
+std::vector<PipelineStage> cpuPipeline() {
+  return {
+      {"tiled", "builtin.module(func.func(tessel-tile-attention,tessel-lower-einsum))"},
+      {"linalg", "builtin.module(tessel-lower-to-kernels,"
+                 "func.func(tessel-lower-to-linalg,canonicalize))"},
+      // Identity layouts at function boundaries, so that callers see plain
+      // strided memrefs; results that are updated arguments (KV caches) are
+      // dropped before deallocation would clone them.
+      {"kernel", "builtin.module(one-shot-bufferize{bufferize-function-boundaries=1 "
+                 "function-boundary-type-conversion=identity-layout-map "
+                 "allow-return-allocs-from-loops=1},"
+                 "func.func(tessel-drop-aliased-results),"
+                 "buffer-deallocation-pipeline,"
+                 "func.func(convert-linalg-to-loops),canonicalize)"},
+      {"llvm", "builtin.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+               "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
+               "convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+               "reconcile-unrealized-casts)"},
+  };
+}
+
+std::string pipelineText(const std::vector<PipelineStage> &stages) {
+  // Every stage is "builtin.module(X)": concatenate the Xs.
+  std::string joined;
+  for (const PipelineStage &s : stages) {
+    std::string inner = s.passes.substr(15, s.passes.size() - 16);
+    joined += (joined.empty() ? "" : ",") + inner;
+  }
+  return "builtin.module(" + joined + ")";
+}
+
+void setPassOptions(std::vector<PipelineStage> &stages, const std::string &pass,
+                    const std::string &replacement) {
+  for (PipelineStage &s : stages) {
+    size_t at = s.passes.find(pass);
+    if (at == std::string::npos)
+      continue;
+    size_t end = at + pass.size();
+    if (end < s.passes.size() && s.passes[end] == '{')
+      end = s.passes.find('}', end) + 1;
+    s.passes.replace(at, end - at, replacement);
+  }
+}
+
+} // namespace tessel::codegen
