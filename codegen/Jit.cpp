@@ -1,20 +1,22 @@
 //===- Jit.cpp - compile tessel IR to native code and run it --------------===//
 #include "codegen/Jit.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/Compile.h"
 #include "codegen/KernelAbi.h"
-#include "codegen/Lowering.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "passes/Passes.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 
 namespace tessel::codegen {
 
@@ -22,14 +24,9 @@ using namespace mlir;
 
 namespace {
 
-struct TypeInfo {
-  ref::DType dtype;
-  int64_t rank = -1; // -1: a scalar
-};
-
-absl::StatusOr<TypeInfo> typeInfo(Type t) {
+absl::StatusOr<TensorKind> typeInfo(Type t) {
   Type elem = t;
-  TypeInfo info;
+  TensorKind info;
   if (auto shaped = dyn_cast<ShapedType>(t); shaped && shaped.hasRank()) {
     elem = shaped.getElementType();
     info.rank = shaped.getRank();
@@ -48,11 +45,6 @@ absl::StatusOr<TypeInfo> typeInfo(Type t) {
   }
   return info;
 }
-
-struct Signature {
-  std::vector<TypeInfo> args, results;
-  std::vector<std::string> weights; // names of the trailing weight arguments
-};
 
 // A ranked memref descriptor: {allocated, aligned, offset, sizes[r],
 // strides[r]}, every field 8 bytes wide.
@@ -73,22 +65,28 @@ void fillDescriptor(int64_t *d, void *data, const std::vector<int64_t> &shape) {
 } // namespace
 
 struct JitModule::Impl {
-  MLIRContext context;
-  std::unique_ptr<ExecutionEngine> engine;
-  std::map<std::string, Signature> signatures;
+  std::unique_ptr<ExecutionEngine> engine; // JIT-compiled code
+  void *library = nullptr;                 // or a shared library (dlopen handle)
+  Signatures signatures;
+  // `_mlir__mlir_ciface_<fn>`: the C interface with every argument and the
+  // result pointer packed into one array of pointers.
+  std::map<std::string, void (*)(void **)> entryPoints;
+
+  ~Impl() {
+    engine.reset();
+    if (library)
+      dlclose(library);
+  }
 };
 
 JitModule::JitModule(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 JitModule::~JitModule() = default;
 
-absl::StatusOr<std::unique_ptr<JitModule>>
-JitModule::compile(std::string_view mlirText, std::string_view sourceName,
-                   const std::vector<PipelineStage> &pipeline) {
-  auto impl = std::make_unique<Impl>();
-  prepareContext(impl->context);
-  DiagnosticCollector diagnostics(impl->context);
-  std::string name(sourceName);
-  auto parsed = parseModule(impl->context, mlirText, name, diagnostics);
+absl::StatusOr<OwningOpRef<ModuleOp>>
+lowerToLlvmDialect(MLIRContext &context, std::string_view text, const std::string &name,
+                   const std::vector<PipelineStage> &pipeline,
+                   const DiagnosticCollector &diagnostics, Signatures &signatures) {
+  auto parsed = parseModule(context, text, name, diagnostics);
   if (!parsed.ok())
     return parsed.status();
   OwningOpRef<ModuleOp> module = std::move(*parsed);
@@ -107,7 +105,7 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
     for (auto fn : module->getOps<func::FuncOp>()) {
       if (fn.isExternal() || fn.isPrivate())
         continue;
-      Signature sig;
+      FunctionSignature sig;
       if (auto names = fn->getAttrOfType<ArrayAttr>("tessel.weights"))
         for (Attribute a : names)
           sig.weights.push_back(cast<StringAttr>(a).str());
@@ -125,8 +123,8 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
           return absl::UnimplementedError("scalar results are not supported");
         sig.results.push_back(*info);
       }
-      impl->signatures[fn.getSymName().str()] = sig;
-      fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&impl->context));
+      signatures[fn.getSymName().str()] = sig;
+      fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&context));
     }
     return absl::OkStatus();
   };
@@ -140,16 +138,55 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
       if (auto st = readSignatures(); !st.ok())
         return st;
   }
-
   if (std::getenv("TESSEL_DUMP_LLVM_DIALECT"))
     module->print(llvm::errs());
+  return module;
+}
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> hostTargetMachine(bool sharedLibrary) {
+  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!builder)
+    return absl::InternalError("cannot describe the host CPU: " + toString(builder.takeError()));
+  // Set here, on the machine itself: ExecutionEngineOptions::jitCodeGenOptLevel
+  // is ignored when the engine is handed a target machine (and when it builds
+  // its own one, too).
+  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  if (sharedLibrary) {
+    builder->setRelocationModel(llvm::Reloc::PIC_);
+    builder->setCodeModel(llvm::CodeModel::Small);
+  }
+  auto machine = builder->createTargetMachine();
+  if (!machine)
+    return absl::InternalError("no target machine for the host: " + toString(machine.takeError()));
+  return std::move(*machine);
+}
+
+std::function<llvm::Error(llvm::Module *)> llvmOptimizer() {
+  return makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<JitModule>>
+JitModule::compile(std::string_view mlirText, std::string_view sourceName,
+                   const std::vector<PipelineStage> &pipeline) {
+  // Declared before the module, which must go first.
+  MLIRContext context;
+  prepareContext(context);
+  DiagnosticCollector diagnostics(context);
+  std::string name(sourceName);
+  auto impl = std::make_unique<Impl>();
+  auto module =
+      lowerToLlvmDialect(context, mlirText, name, pipeline, diagnostics, impl->signatures);
+  if (!module.ok())
+    return module.status();
+  auto machine = hostTargetMachine(/*sharedLibrary=*/false);
+  if (!machine.ok())
+    return machine.status();
+
   ExecutionEngineOptions options;
   // `transformer` is a function_ref: the std::function must outlive create().
-  std::function<llvm::Error(llvm::Module *)> optimize =
-      makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0, nullptr);
+  std::function<llvm::Error(llvm::Module *)> optimize = llvmOptimizer();
   options.transformer = optimize;
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = ExecutionEngine::create(*module, options);
+  auto engine = ExecutionEngine::create(**module, options, std::move(*machine));
   if (!engine) {
     std::string msg;
     llvm::raw_string_ostream os(msg);
@@ -175,9 +212,52 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
       os << symbol.takeError();
       return absl::InternalError("JIT compilation of @" + fn + " failed: " + msg);
     }
+    impl->entryPoints[fn] = *symbol;
   }
   return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
 }
+
+absl::StatusOr<std::unique_ptr<JitModule>>
+JitModule::loadSharedLibrary(const std::string &path, const Signatures &functions,
+                             const std::vector<std::string> &imports) {
+  std::map<std::string, void *> provided;
+  for (const auto &[name, address] : kernelAbiSymbols())
+    provided[name] = address;
+  for (const std::string &name : imports)
+    if (!provided.count(name))
+      return absl::FailedPreconditionError(
+          path + " calls " + name +
+          ", which this build of Tessel does not provide; compile the model again");
+  // RTLD_LOCAL: entry points of two models loaded side by side (both name
+  // their function @step) must not resolve to one another.
+  void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *why = dlerror();
+    return absl::FailedPreconditionError("cannot load " + path + ": " +
+                                         (why ? why : "unknown dlopen error"));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->library = handle;
+  impl->signatures = functions;
+  // The library reaches the kernels through pointers it exports (see
+  // compileAot); fill them in before anything can call them.
+  for (const std::string &name : imports) {
+    auto *slot = static_cast<void **>(dlsym(handle, (kImportPrefix + name).c_str()));
+    if (!slot)
+      return absl::FailedPreconditionError(path + " has no import slot for " + name +
+                                           "; it was not written by this version of Tessel");
+    *slot = provided[name];
+  }
+  for (const auto &[fn, sig] : functions) {
+    void *symbol = dlsym(handle, packedEntryName(fn).c_str());
+    if (!symbol)
+      return absl::FailedPreconditionError(path + " has no entry point @" + fn);
+    impl->entryPoints[fn] = reinterpret_cast<void (*)(void **)>(symbol);
+  }
+  return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
+}
+
+const Signatures &JitModule::signatures() const { return impl_->signatures; }
 
 absl::StatusOr<std::vector<std::string>> JitModule::weightNames(const std::string &function) const {
   auto it = impl_->signatures.find(function);
@@ -216,7 +296,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
   auto it = impl_->signatures.find(function);
   if (it == impl_->signatures.end())
     return absl::NotFoundError("no function @" + function + " in the compiled module");
-  const Signature &sig = it->second;
+  const FunctionSignature &sig = it->second;
   if (args.size() != sig.args.size())
     return absl::InvalidArgumentError(
         absl::StrCat("@", function, " takes ", sig.args.size(), " arguments, got ", args.size()));
@@ -224,7 +304,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
   std::vector<int64_t> scalars(args.size());
   std::vector<void *> argPointers(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
-    const TypeInfo &t = sig.args[i];
+    const TensorKind &t = sig.args[i];
     int64_t rank = static_cast<int64_t>(args[i].shape.size());
     if (args[i].dtype != t.dtype || (t.rank >= 0 && rank != t.rank) || (t.rank < 0 && rank != 0))
       return absl::InvalidArgumentError(
@@ -249,7 +329,7 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
       argPointers[i] = &descriptorPointers.back();
     }
   size_t resultWords = 0;
-  for (const TypeInfo &r : sig.results)
+  for (const TensorKind &r : sig.results)
     resultWords += descriptorWords(r.rank);
   std::vector<int64_t> resultBuffer(resultWords);
   void *resultPointer = resultBuffer.data();
@@ -258,15 +338,10 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
     packed.push_back(&resultPointer);
   for (void *p : argPointers)
     packed.push_back(p);
-  if (auto err = impl_->engine->invokePacked("_mlir_ciface_" + function, packed)) {
-    std::string msg;
-    llvm::raw_string_ostream os(msg);
-    os << err;
-    return absl::InternalError("calling @" + function + " failed: " + msg);
-  }
+  impl_->entryPoints.at(function)(packed.data());
   std::vector<ref::Tensor> results;
   size_t offset = 0;
-  for (const TypeInfo &r : sig.results) {
+  for (const TensorKind &r : sig.results) {
     const int64_t *d = &resultBuffer[offset];
     offset += descriptorWords(r.rank);
     std::vector<int64_t> shape(d + 3, d + 3 + r.rank);

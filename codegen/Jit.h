@@ -4,12 +4,15 @@
 // (tessel passes -> bufferization -> loops -> LLVM) and JIT it through
 // MLIR's ExecutionEngine (ORC, -O3, host CPU). Functions are called with
 // host tensors; arguments and results cross as ranked memref descriptors.
+// A JitModule can also wrap code compiled ahead of time (a shared library
+// written by codegen/Aot.h): the same calls, no compiler involved.
 // No MLIR header here: the runtime and tests include this cheaply.
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_CODEGEN_JIT_H
 #define TESSEL_CODEGEN_JIT_H
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +39,21 @@ struct BufferRef {
   }
 };
 
+/// An argument or result of a compiled function: f32, i64 or i1 (one byte
+/// per element); rank -1 is a scalar (only i64 scalars are passed).
+struct TensorKind {
+  ref::DType dtype = ref::DType::F32;
+  int64_t rank = -1;
+};
+
+/// How a compiled entry point is called. AOT manifests record it, because a
+/// shared library carries no types.
+struct FunctionSignature {
+  std::vector<TensorKind> args, results;
+  std::vector<std::string> weights; // names of the trailing weight arguments
+};
+using Signatures = std::map<std::string, FunctionSignature>;
+
 class JitModule {
 public:
   /// Parses `mlirText`, lowers it with `pipeline` and JIT-compiles it.
@@ -43,6 +61,16 @@ public:
   compile(std::string_view mlirText, std::string_view sourceName,
           const std::vector<PipelineStage> &pipeline = cpuPipeline());
   ~JitModule();
+
+  /// Wraps a shared library written by compileAot (codegen/Aot.h) whose
+  /// entry points are `functions`. `imports` are the kernel symbols it
+  /// calls through its import table; each must be one this build provides.
+  static absl::StatusOr<std::unique_ptr<JitModule>>
+  loadSharedLibrary(const std::string &path, const Signatures &functions,
+                    const std::vector<std::string> &imports);
+
+  /// Every public function: what it takes and returns once compiled.
+  const Signatures &signatures() const;
 
   /// The model weights `function` takes after its own arguments, in order
   /// (`tessel.weight` ops become trailing arguments; see

@@ -22,6 +22,22 @@ template <int Rank> struct MemRef {
 };
 using Matrix = MemRef<2>;
 using Vector = MemRef<1>;
+struct Positions { // memref<?xi64>
+  int64_t *allocated;
+  int64_t *aligned;
+  int64_t offset;
+  int64_t sizes[1];
+  int64_t strides[1];
+
+  const int64_t *data() const { return aligned + offset; }
+};
+
+void requireContiguous(int64_t size, int64_t stride, const char *kernel, const char *operand) {
+  if (stride != 1 && size > 1) {
+    std::fprintf(stderr, "tessel: %s: %s is not contiguous\n", kernel, operand);
+    std::abort();
+  }
+}
 
 // The compiler only passes row-major views (unit inner stride); anything
 // else is a bug in a pass, so stop loudly rather than compute garbage.
@@ -33,31 +49,114 @@ void requireRows(const Matrix *m, const char *kernel, const char *operand) {
   }
 }
 
-void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *out,
-            const char *name) {
+void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *residual,
+            const Matrix *out, const char *name) {
   requireRows(x, name, "x");
   requireRows(w, name, "w");
   requireRows(out, name, "out");
+  if (residual)
+    requireRows(residual, name, "residual");
   if (bias && bias->strides[0] != 1 && bias->sizes[0] > 1) {
     std::fprintf(stderr, "tessel: %s: bias is not contiguous\n", name);
     std::abort();
   }
-  tessel_gemm_f32(x->sizes[0], w->sizes[0], x->sizes[1], x->data(), x->strides[0], w->data(),
-                  w->strides[0], bias ? bias->data() : nullptr, out->data(), out->strides[0]);
+  tessel_gemm_addend_f32(x->sizes[0], w->sizes[0], x->sizes[1], x->data(), x->strides[0], w->data(),
+                         w->strides[0], bias ? bias->data() : nullptr,
+                         residual ? residual->data() : nullptr, residual ? residual->strides[0] : 0,
+                         out->data(), out->strides[0]);
+}
+
+// The fused projections of tessel-lower-to-kernels: RMSNorm of x in the
+// GEMM's prologue, RoPE of the output heads in its epilogue, or both.
+struct RopeArgs {
+  const Positions *positions;
+  int64_t headDim, layout;
+  float theta;
+  int64_t rotaryDim;
+  float scaling;
+};
+
+void fusedLinear(const Matrix *x, const Vector *normW, float eps, int64_t unitOffset,
+                 const Matrix *w, const RopeArgs *rope, const Matrix *out, const char *name) {
+  requireRows(x, name, "x");
+  requireRows(w, name, "w");
+  requireRows(out, name, "out");
+  int64_t m = x->sizes[0], n = w->sizes[0], k = x->sizes[1];
+  if (normW)
+    requireContiguous(normW->sizes[0], normW->strides[0], name, "norm weight");
+  if (rope) {
+    requireContiguous(rope->positions->sizes[0], rope->positions->strides[0], name, "positions");
+    if (rope->positions->sizes[0] != m || rope->headDim <= 0 || n % rope->headDim != 0) {
+      std::fprintf(stderr, "tessel: %s: %lld positions for %lld rows, head_dim %lld of %lld\n",
+                   name, static_cast<long long>(rope->positions->sizes[0]),
+                   static_cast<long long>(m), static_cast<long long>(rope->headDim),
+                   static_cast<long long>(n));
+      std::abort();
+    }
+  }
+  if (normW && !rope) {
+    tessel_rms_norm_gemm_f32(m, n, k, x->data(), x->strides[0], normW->data(), eps,
+                             static_cast<int>(unitOffset), w->data(), w->strides[0], nullptr,
+                             out->data(), out->strides[0]);
+    return;
+  }
+  if (!normW) {
+    tessel_gemm_rope_f32(m, n, k, x->data(), x->strides[0], w->data(), w->strides[0], nullptr,
+                         out->data(), out->strides[0], n / rope->headDim, rope->headDim,
+                         rope->positions->data(), static_cast<int>(rope->layout), rope->theta,
+                         rope->rotaryDim, rope->scaling, nullptr);
+    return;
+  }
+  // Both: the norm in the GEMM's prologue, then the rotation over the
+  // output rows just written (in place, while they are still in cache for
+  // decode-sized m).
+  tessel_rms_norm_gemm_f32(m, n, k, x->data(), x->strides[0], normW->data(), eps,
+                           static_cast<int>(unitOffset), w->data(), w->strides[0], nullptr,
+                           out->data(), out->strides[0]);
+  tessel_rope_f32(m, n / rope->headDim, rope->headDim, out->data(), out->strides[0], out->data(),
+                  out->strides[0], rope->positions->data(), static_cast<int>(rope->layout),
+                  rope->theta, rope->rotaryDim, rope->scaling, nullptr);
 }
 
 } // namespace
 
 extern "C" {
 
-// out = x w^T
+// out = x w^T (+ bias) (+ residual): one entry point per operand set, as
+// tessel-lower-to-kernels names them.
 void _mlir_ciface_tessel_linear_f32(Matrix *x, Matrix *w, Matrix *out) {
-  linear(x, w, nullptr, out, "tessel_linear_f32");
+  linear(x, w, nullptr, nullptr, out, "tessel_linear_f32");
+}
+void _mlir_ciface_tessel_linear_bias_f32(Matrix *x, Matrix *w, Vector *bias, Matrix *out) {
+  linear(x, w, bias, nullptr, out, "tessel_linear_bias_f32");
+}
+void _mlir_ciface_tessel_linear_residual_f32(Matrix *x, Matrix *w, Matrix *residual, Matrix *out) {
+  linear(x, w, nullptr, residual, out, "tessel_linear_residual_f32");
+}
+void _mlir_ciface_tessel_linear_bias_residual_f32(Matrix *x, Matrix *w, Vector *bias,
+                                                  Matrix *residual, Matrix *out) {
+  linear(x, w, bias, residual, out, "tessel_linear_bias_residual_f32");
 }
 
-// out = x w^T + bias
-void _mlir_ciface_tessel_linear_bias_f32(Matrix *x, Matrix *w, Vector *bias, Matrix *out) {
-  linear(x, w, bias, out, "tessel_linear_bias_f32");
+void _mlir_ciface_tessel_rms_norm_linear_f32(Matrix *x, Vector *normW, Matrix *w, Matrix *out,
+                                             float eps, int64_t unitOffset) {
+  fusedLinear(x, normW, eps, unitOffset, w, nullptr, out, "tessel_rms_norm_linear_f32");
+}
+
+void _mlir_ciface_tessel_linear_rope_f32(Matrix *x, Matrix *w, Positions *positions, Matrix *out,
+                                         int64_t headDim, int64_t layout, float theta,
+                                         int64_t rotaryDim, float scaling) {
+  RopeArgs rope{positions, headDim, layout, theta, rotaryDim, scaling};
+  fusedLinear(x, nullptr, 0, 0, w, &rope, out, "tessel_linear_rope_f32");
+}
+
+void _mlir_ciface_tessel_rms_norm_linear_rope_f32(Matrix *x, Vector *normW, Matrix *w,
+                                                  Positions *positions, Matrix *out, float eps,
+                                                  int64_t unitOffset, int64_t headDim,
+                                                  int64_t layout, float theta, int64_t rotaryDim,
+                                                  float scaling) {
+  RopeArgs rope{positions, headDim, layout, theta, rotaryDim, scaling};
+  fusedLinear(x, normW, eps, unitOffset, w, &rope, out, "tessel_rms_norm_linear_rope_f32");
 }
 
 // out = act(x wg^T) * (x wu^T); activation 0 = SiLU, 1 = GELU.
@@ -133,6 +232,16 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_linear_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_f32)},
       {"_mlir_ciface_tessel_linear_bias_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_bias_f32)},
+      {"_mlir_ciface_tessel_linear_residual_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_residual_f32)},
+      {"_mlir_ciface_tessel_linear_bias_residual_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_bias_residual_f32)},
+      {"_mlir_ciface_tessel_rms_norm_linear_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_rms_norm_linear_f32)},
+      {"_mlir_ciface_tessel_linear_rope_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_rope_f32)},
+      {"_mlir_ciface_tessel_rms_norm_linear_rope_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_rms_norm_linear_rope_f32)},
       {"_mlir_ciface_tessel_glu_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_f32)},
       {"memrefCopy", reinterpret_cast<void *>(&memrefCopy)},
   };

@@ -5,7 +5,8 @@ namespace tessel::codegen {
 
 std::vector<PipelineStage> cpuPipeline() {
   return {
-      {"tiled", "builtin.module(func.func(tessel-tile-attention,tessel-lower-einsum))"},
+      {"tiled", "builtin.module(func.func(tessel-fuse-residual,tessel-tile-attention,"
+                "tessel-lower-einsum))"},
       {"linalg", "builtin.module(tessel-lower-to-kernels,"
                  "func.func(tessel-lower-to-linalg,canonicalize))"},
       // Identity layouts at function boundaries, so that callers see plain
@@ -16,7 +17,7 @@ std::vector<PipelineStage> cpuPipeline() {
                  "allow-return-allocs-from-loops=1},"
                  "func.func(tessel-drop-aliased-results),"
                  "buffer-deallocation-pipeline,"
-                 "func.func(convert-linalg-to-loops),canonicalize)"},
+                 "func.func(scf-forall-to-for,convert-linalg-to-loops),canonicalize)"},
       {"llvm", "builtin.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
                "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
                "convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"

@@ -211,6 +211,10 @@ LogicalResult LinearOp::verify() {
     c.f32(getBias(), "bias").shape(getBias(), "bias", {outFeatures}, "[out]");
   c.resultIs(getResult(), withLastDim(in.getShape(), outFeatures), in.getElementType(),
              "[..., out]");
+  if (getResidual())
+    c.f32(getResidual(), "residual")
+        .shape(getResidual(), "residual", withLastDim(in.getShape(), outFeatures),
+               "(the result's shape)");
   return c.result();
 }
 
@@ -419,6 +423,9 @@ LogicalResult FFNOp::verify() {
   if (getBDown())
     c.f32(getBDown(), "down_bias").shape(getBDown(), "down_bias", {dim}, "[dim]");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
+  if (getResidual())
+    c.f32(getResidual(), "residual")
+        .shape(getResidual(), "residual", in.getShape(), "(the input's shape)");
   return c.result();
 }
 

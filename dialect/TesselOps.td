@@ -65,24 +65,31 @@ def Tessel_EmbeddingOp : Tessel_Op<"embedding"> {
   }];
 }
 
-def Tessel_LinearOp : Tessel_Op<"linear"> {
-  let summary = "y = x W^T (+ b), W in the PyTorch [out, in] layout";
+def Tessel_LinearOp : Tessel_Op<"linear", [AttrSizedOperandSegments]> {
+  let summary = "y = x W^T (+ b) (+ residual), W in the PyTorch [out, in] layout";
   let description = [{
     `input` is `[..., in]`, `weight` is `[out, in]`, the optional `bias` is
     `[out]`; the result is `[..., out]`. Accumulation is in f64 in the
-    reference evaluator.
+    reference evaluator. The optional `residual` (the result's shape) is
+    added last: `tessel-fuse-residual` folds a following
+    `tessel.residual_add` into it, so the add happens in the GEMM's
+    epilogue instead of in a pass of its own.
 
     Example:
     ```mlir
     %q = tessel.linear %x, %wq bias(%bq)
         : (tensor<1x4x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<1x4x64xf32>
+    %h2 = tessel.linear %a, %wo residual(%h)
+        : (tensor<1x4x64xf32>, tensor<64x64xf32>, tensor<1x4x64xf32>) -> tensor<1x4x64xf32>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
-                       Optional<AnyRankedTensor>:$bias);
+                       Optional<AnyRankedTensor>:$bias,
+                       Optional<AnyRankedTensor>:$residual);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight (`bias` `(` $bias^ `)`)? attr-dict `:` functional-type(operands, results)
+    $input `,` $weight (`bias` `(` $bias^ `)`)? (`residual` `(` $residual^ `)`)? attr-dict
+    `:` functional-type(operands, results)
   }];
 }
 
@@ -273,8 +280,10 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
     `w_down` is `[dim, hidden]`, biases are `[hidden]` and `[dim]`.
       * plain (`relu`, `gelu`, `silu`): `h = act(x w_up^T + b_up)`;
       * gated (`swiglu`, `geglu`, need `gate`): `h = act(x w_gate^T) * (x w_up^T + b_up)`;
-      * `y = h w_down^T + b_down`.
-    `gelu` is exact (erf) unless `tanh_approx` is set (GPT-2, Gemma).
+      * `y = h w_down^T + b_down (+ residual)`.
+    `gelu` is exact (erf) unless `tanh_approx` is set (GPT-2, Gemma). The
+    optional `residual` (the input's shape) is added last, in the down
+    projection's epilogue (see `tessel-fuse-residual`).
 
     Example (LLaMA's SwiGLU, `w2(silu(w1 x) * w3 x)`: w1 is the gate, w3 the up projection):
     ```mlir
@@ -288,13 +297,14 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
                        AnyRankedTensor:$w_down,
                        Optional<AnyRankedTensor>:$b_up,
                        Optional<AnyRankedTensor>:$b_down,
+                       Optional<AnyRankedTensor>:$residual,
                        Tessel_ActivationAttr:$activation,
                        UnitAttr:$tanh_approx);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `up` `(` $w_up `)` (`gate` `(` $w_gate^ `)`)? `down` `(` $w_down `)`
     (`up_bias` `(` $b_up^ `)`)? (`down_bias` `(` $b_down^ `)`)?
-    attr-dict `:` functional-type(operands, results)
+    (`residual` `(` $residual^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
 }
 

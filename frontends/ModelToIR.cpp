@@ -109,8 +109,8 @@ private:
           ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
     }
     h = norm(h, "output_norm");
-    Value logits =
-        LinearOp::create(b, loc("output"), resultTypes[0], h, weight("output.weight"), Value());
+    Value logits = LinearOp::create(b, loc("output"), resultTypes[0], h, weight("output.weight"),
+                                    Value(), Value());
     SmallVector<Value> results = {logits};
     results.append(caches.begin(), caches.end());
     func::ReturnOp::create(b, loc("output"), results);
@@ -194,7 +194,7 @@ private:
       // is unspecified in C++, and the printed IR must be deterministic).
       Value w = weight(n + ".weight");
       Value bias = optionalWeight(n + ".bias");
-      Value y = LinearOp::create(b, loc(n), activation(heads * hd), x, w, bias);
+      Value y = LinearOp::create(b, loc(n), activation(heads * hd), x, w, bias, Value());
       return splitHeads(y, heads, hd, n);
     };
     Value q = project("q", c.numHeads), k = project("k", c.numKvHeads),
@@ -214,7 +214,7 @@ private:
     Value merged = mergeHeads(o, p + "attn_output");
     Value wo = weight(p + "attn_output.weight");
     Value bo = optionalWeight(p + "attn_output.bias");
-    return LinearOp::create(b, loc(p + "attn_output"), activation(c.dim), merged, wo, bo);
+    return LinearOp::create(b, loc(p + "attn_output"), activation(c.dim), merged, wo, bo, Value());
   }
 
   Value mla(Value x, int64_t layer) {
@@ -258,7 +258,7 @@ private:
     Value upBias = optionalWeight(p + "ffn_up.bias");
     Value downBias = optionalWeight(p + "ffn_down.bias");
     return FFNOp::create(b, loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
-                         ActivationAttr::get(b.getContext(), activationKind()),
+                         Value(), ActivationAttr::get(b.getContext(), activationKind()),
                          c.geluTanh ? b.getUnitAttr() : nullptr);
   }
 

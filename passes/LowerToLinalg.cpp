@@ -40,15 +40,25 @@ class OpLowering {
 public:
   explicit OpLowering(Operation *op) : b(op), loc(op->getLoc()), lb(b, loc), f32(b.getF32Type()) {}
 
-  // y[..., n] = bias[n] + sum_k x[..., k] w[n, k]
-  Value linear(Value x, Value w, Value bias) {
+  // y[..., n] = residual[..., n] + bias[n] + sum_k x[..., k] w[n, k]
+  Value linear(Value x, Value w, Value bias, Value residual = Value()) {
     SmallVector<Value> outDims = lb.dims(x);
     int64_t r = outDims.size();
     outDims.back() = lb.dim(w, 0);
-    Value init =
-        bias ? lb.generic(r, {bias}, {{r - 1}}, lb.empty(outDims, f32), iota(r), parallel(r),
-                          [](OpBuilder &, Location, ValueRange a) { return a[0]; })
-             : lb.fill(outDims, lb.f32(0.0));
+    // The accumulator starts from whatever is added to the product.
+    Value init;
+    if (bias && residual)
+      init = lb.generic(r, {residual, bias}, {iota(r), {r - 1}}, lb.empty(outDims, f32), iota(r),
+                        parallel(r), [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                          return arith::AddFOp::create(nb, nl, a[0], a[1]);
+                        });
+    else if (bias)
+      init = lb.generic(r, {bias}, {{r - 1}}, lb.empty(outDims, f32), iota(r), parallel(r),
+                        [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    else if (residual)
+      init = residual;
+    else
+      init = lb.fill(outDims, lb.f32(0.0));
     SmallVector<int64_t> xDims = iota(r - 1);
     xDims.push_back(r);
     SmallVector<IteratorType> its = parallel(r);
@@ -259,7 +269,7 @@ public:
                             return activate(nb, nl, act, tanhApprox, a[0]);
                           });
     }
-    return linear(hidden, op.getWDown(), op.getBDown());
+    return linear(hidden, op.getWDown(), op.getBDown(), op.getResidual());
   }
 
   Value residualAdd(ResidualAddOp op) {
@@ -362,19 +372,20 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
     });
     for (Operation *op : ops) {
       OpLowering l(op);
-      Value out =
-          llvm::TypeSwitch<Operation *, Value>(op)
-              .Case([&](LinearOp o) { return l.linear(o.getInput(), o.getWeight(), o.getBias()); })
-              .Case([&](RMSNormOp o) { return l.rmsNorm(o); })
-              .Case([&](LayerNormOp o) { return l.layerNorm(o); })
-              .Case([&](RopeOp o) { return l.rope(o); })
-              .Case([&](FFNOp o) { return l.ffn(o); })
-              .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
-              .Case([&](SoftmaxOp o) { return l.softmax(o); })
-              .Case([&](EmbeddingOp o) { return l.embedding(o); })
-              .Case([&](KVCacheUpdateOp o) { return l.kvCacheUpdate(o); })
-              .Case([&](KVCacheViewOp o) { return l.kvCacheView(o); })
-              .Default([](Operation *) { return Value(); });
+      Value out = llvm::TypeSwitch<Operation *, Value>(op)
+                      .Case([&](LinearOp o) {
+                        return l.linear(o.getInput(), o.getWeight(), o.getBias(), o.getResidual());
+                      })
+                      .Case([&](RMSNormOp o) { return l.rmsNorm(o); })
+                      .Case([&](LayerNormOp o) { return l.layerNorm(o); })
+                      .Case([&](RopeOp o) { return l.rope(o); })
+                      .Case([&](FFNOp o) { return l.ffn(o); })
+                      .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
+                      .Case([&](SoftmaxOp o) { return l.softmax(o); })
+                      .Case([&](EmbeddingOp o) { return l.embedding(o); })
+                      .Case([&](KVCacheUpdateOp o) { return l.kvCacheUpdate(o); })
+                      .Case([&](KVCacheViewOp o) { return l.kvCacheView(o); })
+                      .Default([](Operation *) { return Value(); });
       if (!out) {
         if (allowUnlowered)
           continue;

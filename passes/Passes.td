@@ -155,17 +155,26 @@ def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::
 }
 
 def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
-  let summary = "Replace linear layers and gated FFNs by calls to the Highway micro-kernels";
+  let summary = "Replace linear layers and gated FFNs by calls to the Highway micro-kernels, fusing norms, RoPE and activations into them";
   let description = [{
     The contractions that dominate a decoder's run time go to the packed
     GEMM / GEMV kernels of `runtime/kernels` instead of compiled loops:
 
-      * `tessel.linear` -> `tessel_linear_f32` / `tessel_linear_bias_f32`
-        (`out = x w^T (+ bias)`; leading dims of `x` are collapsed into rows);
+      * `tessel.linear` -> `tessel_linear[_bias][_residual]_f32`
+        (`out = x w^T (+ bias) (+ residual)`, the residual added in the
+        GEMM's epilogue; leading dims of `x` are collapsed into rows);
+      * fusion around a bias-free linear layer: an input coming from
+        `tessel.rms_norm` is normalised in the GEMM's prologue
+        (`tessel_rms_norm_linear_f32`: the normalised activations are never
+        written), and an output split into heads (`tensor.expand_shape`) and
+        rotated by `tessel.rope` (no frequency factors) is rotated in the
+        epilogue (`tessel_linear_rope_f32`); llama's Q and K get both
+        (`tessel_rms_norm_linear_rope_f32`). The norm op stays while other
+        users (the FFN) need its result;
       * a gated `tessel.ffn` without biases (SwiGLU, GeGLU) ->
         `tessel_glu_f32` (`act(x wg^T) * (x wu^T)`, the activation fused into
-        the up-projection's epilogue) then `tessel_linear_f32` for the
-        down-projection.
+        the up-projection's epilogue) then `tessel_linear[_residual]_f32`
+        for the down-projection.
 
     Each call takes its operands as memrefs of any layout
     (`bufferization.to_buffer read_only`: the tensor's own buffer, no copy)
@@ -224,6 +233,197 @@ def TesselDropAliasedResults : Pass<"tessel-drop-aliased-results", "mlir::func::
     }
     ```
   }];
+}
+
+def TesselFuseResidual : Pass<"tessel-fuse-residual", "mlir::func::FuncOp"> {
+  let summary = "Fold residual adds into the epilogue of the projection that feeds them";
+  let description = [{
+    A transformer layer ends each half with `h + proj(...)`: the attention
+    output projection and the FFN's down projection. Done separately, the
+    add reads both [tokens, dim] tensors back and writes a third; folded
+    into the projection (`tessel.linear` / `tessel.ffn` with `residual`),
+    the GEMM adds the residual while it stores its tile
+    (`tessel_gemm_addend_f32`), so the projection's output is never written
+    on its own.
+
+    A `tessel.residual_add` is folded when either operand is a `linear` or
+    `ffn` without a residual whose only use is the add, and the other
+    operand is defined before it (so the fused op can take it).
+
+    Before:
+    ```mlir
+    %o = tessel.linear %a, %wo : (tensor<1x?x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
+    %h2 = tessel.residual_add %h, %o : tensor<1x?x64xf32>
+    ```
+    After:
+    ```mlir
+    %h2 = tessel.linear %a, %wo residual(%h)
+        : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<1x?x64xf32>) -> tensor<1x?x64xf32>
+    ```
+  }];
+}
+
+def TesselSplitKvAttention : Pass<"tessel-split-kv-attention", "mlir::func::FuncOp"> {
+  let summary = "Flash-decoding: split the keys of short-query attention into independent chunks";
+  let description = [{
+    In decode, `q_len` is 1 (or a few tokens) and `kv_len` is long: the
+    single loop of `tessel-tile-attention` walks every K/V tile in sequence
+    and leaves nothing to run in parallel. This pass splits the keys into
+    `num-splits` chunks of whole tiles and writes the attention as an
+    `scf.forall` over the chunks: each runs the same online-softmax tile
+    loop over its keys from an empty state and writes its partial state
+    `(m_s, l_s, acc_s)` into row `s` of `[num-splits, ...]` tensors. A
+    combine step then merges them:
+
+      M = max(sink, max_s m_s),  w_s = exp(m_s - M) (0 where m_s = -inf),
+      out = (sum_s w_s acc_s) / (exp(sink - M) + sum_s w_s l_s),
+
+    zeros for a row that no split saw a key of. Sinks enter once, in the
+    combine; a split that saw no key (past the end, or all masked) has
+    weight 0 and never computes `-inf - -inf`. Causal positions, windows
+    and masks are tested on absolute key positions exactly as in
+    `tessel-tile-attention`. With a sliding window, keys older than the
+    oldest query's window are left out of every split.
+
+    Applies to `tessel.attention` ops whose `q_len` is at most
+    `max-query-len` and whose `kv_len` is not known to fit in one tile. When
+    `q_len` is dynamic (a `@step` entry point serves prefill chunks and
+    decode), the op becomes an `scf.if` on `q_len <= max-query-len` whose
+    else branch keeps the plain `tessel.attention` for
+    `tessel-tile-attention`, so run this pass before that one. After
+    bufferization, `scf-forall-to-for` (sequential) or
+    `scf-forall-to-parallel` lowers the `scf.forall`.
+
+    Before:
+    ```mlir
+    %o = tessel.attention %q, %k, %v {num_heads = 8 : i64, num_kv_heads = 2 : i64, causal}
+        : (tensor<1x1x8x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>) -> tensor<1x1x8x16xf32>
+    ```
+    After (abridged, `num-splits=4`):
+    ```mlir
+    %q5 = tensor.expand_shape %q [[0], [1], [2, 3], [4]] ... into tensor<1x1x2x4x16xf32>
+    %chunk = ...  // ceil(ceil(kv_len / 4) / 64) * 64 keys per split
+    %p:3 = scf.forall (%s) in (4) shared_outs(%M = %e0, %L = %e1, %A = %e2)
+        -> (tensor<4x1x2x4x1xf32>, tensor<4x1x2x4x1xf32>, tensor<4x1x1x2x4x16xf32>) {
+      %begin = arith.minsi ...  // s * chunk, clamped to kv_len
+      %end = arith.minsi ...    // begin + chunk, clamped to kv_len
+      %m0 = tensor.extract_slice %M[%s, 0, 0, 0, 0] [1, 1, 2, 4, 1] [1, 1, 1, 1, 1] ...
+      %r:3 = scf.for %t = %begin to %end step %c64 iter_args(...) {  // as in tessel-tile-attention
+      scf.forall.in_parallel {
+        tensor.parallel_insert_slice %r#0 into %M[%s, 0, 0, 0, 0] [1, 1, 2, 4, 1] [1, 1, 1, 1, 1] ...
+        ...
+      }
+    }
+    %mmax = linalg.generic ... ins(%p#0) outs(%minit)        // max over s
+    %w = linalg.generic ... ins(%p#0, %mmax)                 // exp(m_s - M) or 0
+    %l = linalg.generic ... ins(%w, %p#1) outs(%linit)       // sum over s of w l
+    %acc = linalg.generic ... ins(%w, %p#2) outs(%zeros)     // sum over s of w acc
+    %o5 = linalg.generic ... ins(%acc, %l)                   // acc / l, 0 where l = 0
+    %o = tensor.collapse_shape %o5 [[0], [1], [2, 3], [4]] ...
+    ```
+  }];
+  let options = [
+    Option<"numSplits", "num-splits", "int64_t", /*default=*/"4",
+           "Chunks the keys are split into (1: leave every op to tessel-tile-attention). "
+           "4 gives each core of a 2-core host two chunks once the splits run in parallel, "
+           "so a short last chunk costs little, and the combine reads only 4 partial "
+           "states per row; a GPU wants about SMs / (batch * kv_heads)">,
+    Option<"maxQueryLen", "max-query-len", "int64_t", /*default=*/"4",
+           "Largest q_len split (decode is 1; speculative decoding verifies a few tokens; "
+           "longer queries are parallel over rows already). -1: every op, with no run-time "
+           "check of a dynamic q_len">,
+    Option<"kvTileSize", "kv-tile-size", "int64_t", /*default=*/"64",
+           "Keys per tile inside each chunk (as tessel-tile-attention's); chunks are "
+           "whole tiles">,
+  ];
+  let dependentDialects = ["mlir::linalg::LinalgDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::scf::SCFDialect"];
+}
+
+def TesselPlanMemory : Pass<"tessel-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Static memory planning: buffers whose lifetimes do not overlap share one allocation";
+  let description = [{
+    Run after bufferization (and `tessel-drop-aliased-results`), before the
+    deallocation pipeline. Bufferization gives every intermediate its own
+    `memref.alloc`, and ownership-based deallocation frees the entry
+    block's buffers only at its end, so every activation of every layer is
+    live at once. A decoder repeats the same buffers in every layer with
+    short lifetimes: this pass lets them share.
+
+    Each `memref.alloc` in the function's entry block (not in loops) is a
+    buffer. Its aliases (results of view-like ops: casts, subviews,
+    expand/collapse_shape, reinterpret_cast, `memref.view`;
+    `bufferization.to_tensor`/`to_buffer`) are followed, and its live range
+    runs from the alloc to the last op of the entry block that uses it or
+    an alias (a use inside a loop or a linalg body counts at the loop).
+    A buffer is planned only if every use is understood as a plain read or
+    write: `memref.load`/`store` (as the memref), `memref.copy`,
+    `memref.dim`, linalg ops on buffers, and `func.call`s of the
+    `tessel_*` kernel ABI with no results (they never keep a pointer).
+    Anything else (returned, yielded from a region or passed as a loop's
+    iter_args, stored, passed to any other op) leaves the buffer alone.
+
+    Sizes are `bytes * product(extents)` where dynamic extents are traced
+    back to their origin (`memref.dim` of a function argument, an
+    expand_shape's output_shape, a collapse_shape of `[1, ?]`, a cast,
+    another alloc's operand), so that the sequence length recomputed in
+    every layer is recognised as one value.
+
+    Walking the buffers in program order, each takes a free slot (its
+    previous occupants' ranges all ended strictly before this alloc) with
+    the same dynamic extents, preferring one of the same shape, else the
+    smallest that holds it, else the largest (which grows); or starts a new
+    slot. A slot whose occupants all have one shape keeps the first one's
+    alloc, which the others then use. Any other slot becomes one byte
+    buffer, allocated where its first occupant was, that every occupant
+    sees through a `memref.view` (identity layouts, offset 0, so the
+    kernels get what they got before). Deallocation then frees each slot
+    once.
+
+    The plan is recorded on the function as `tessel.memory_plan`: `buffers`
+    (allocs in the entry block), `planned`, `reused` (allocs removed),
+    `bytes_before` / `bytes_after` (bytes allocated for the planned buffers
+    before and after, as a polynomial in the dynamic extents: `arg0.dim1`
+    is dimension 1 of argument 0, the sequence length; `sN` symbols are
+    listed under `symbols`), `live_peak` (the most of those bytes live at
+    any one point: what a perfect plan would need) and `slots` (type, bytes,
+    number of buffers and their location names, e.g. `blk.3.attn_q` when the
+    model was built with debug info).
+
+    Before:
+    ```mlir
+    %a = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+    call @tessel_linear_f32(%x, %w0, %a) : ...     // last use of %a
+    %b = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+    call @tessel_linear_f32(%y, %w1, %b) : ...
+    %c = memref.alloc(%n) {alignment = 64 : i64} : memref<?x172xf32>
+    call @tessel_linear_f32(%b, %w2, %c) : ...
+    %d = memref.alloc(%n) {alignment = 64 : i64} : memref<?x32xf32>
+    call @tessel_linear_f32(%c, %w3, %d) : ...
+    ```
+    After:
+    ```mlir
+    %a = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+    call @tessel_linear_f32(%x, %w0, %a) : ...
+    call @tessel_linear_f32(%y, %w1, %a) : ...     // %b reuses %a
+    %c = memref.alloc(%n) {alignment = 64 : i64} : memref<?x172xf32>
+    call @tessel_linear_f32(%a, %w2, %c) : ...
+    %s = arith.muli %c256, %n : index              // a byte slot for %d
+    %bytes = memref.alloc(%s) {alignment = 64 : i64} : memref<?xi8>
+    %d = memref.view %bytes[%c0][%n] : memref<?xi8> to memref<?x32xf32>
+    call @tessel_linear_f32(%c, %w3, %d) : ...
+    ```
+    (Here `%d` takes a fresh slot because `%a` is still read; in a model
+    the slots of one layer serve every later layer.)
+  }];
+  let options = [
+    Option<"sameTypeOnly", "same-type-only", "bool", /*default=*/"false",
+           "Reuse a slot only for buffers of its own shape (no memref.view byte slots)">,
+    Option<"report", "report", "bool", /*default=*/"false",
+           "Print the plan (slots, their buffers, what was not planned and why) to stderr">,
+  ];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
 }
 
 #endif // TESSEL_PASSES_TD

@@ -189,6 +189,14 @@ private:
     return f;
   }
 
+  // A fused residual (tessel-fuse-residual) means exactly the residual_add
+  // it replaced: residual + y.
+  absl::StatusOr<Tensor> withResidual(absl::StatusOr<Tensor> y, Value residual) {
+    if (!y.ok() || !residual)
+      return y;
+    return residualAdd(get(residual), *y);
+  }
+
   absl::StatusOr<Tensor> evaluate(Operation &op) {
     using R = absl::StatusOr<Tensor>;
     return llvm::TypeSwitch<Operation *, R>(&op)
@@ -196,7 +204,8 @@ private:
           return embedding(get(o.getTable()), get(o.getIds()), o.getScale().convertToDouble());
         })
         .Case([&](LinearOp o) -> R {
-          return linear(get(o.getInput()), get(o.getWeight()), getOpt(o.getBias()));
+          return withResidual(linear(get(o.getInput()), get(o.getWeight()), getOpt(o.getBias())),
+                              o.getResidual());
         })
         .Case([&](RMSNormOp o) -> R {
           return rmsNorm(get(o.getInput()), get(o.getWeight()), o.getEpsilon().convertToDouble(),
@@ -242,7 +251,9 @@ private:
         .Case([&](FFNOp o) -> R {
           FfnParams p{activation(o.getActivation()), o.getTanhApprox()};
           FfnWeights w{&get(o.getWUp()), getOpt(o.getWGate()), &get(o.getWDown())};
-          return ffn(get(o.getInput()), w, getOpt(o.getBUp()), getOpt(o.getBDown()), p);
+          return withResidual(
+              ffn(get(o.getInput()), w, getOpt(o.getBUp()), getOpt(o.getBDown()), p),
+              o.getResidual());
         })
         .Case([&](MoEOp o) -> R {
           MoeParams p;

@@ -1,37 +1,197 @@
 //===- Session.cpp --------------------------------------------------------===//
 #include "runtime/Session.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/Aot.h"
 #include "codegen/Jit.h"
 #include "frontends/ModelToIR.h"
+#include "nlohmann/json.hpp"
 
 namespace tessel::runtime {
 
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// What a session compiles for a model and context.
+struct Build {
+  int64_t context = 0;
+  bool kvCache = false;
+  std::string entry; // step or forward
+  std::string ir;
+};
+
+absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context) {
+  const frontends::ModelConfig &c = model.config;
+  Build b;
+  b.context = context > 0 ? context : c.contextLength;
+  if (b.context > c.contextLength && c.learnedPositions)
+    return absl::InvalidArgumentError(
+        absl::StrCat("a context of ", b.context, " tokens is longer than ", model.path,
+                     "'s learned position embeddings (", c.contextLength, ")"));
+  b.kvCache = frontends::supportsKvCache(c);
+  b.entry = b.kvCache ? "step" : "forward";
+  frontends::EntryPoints entries;
+  entries.forward = !b.kvCache;
+  entries.step = b.kvCache;
+  entries.cacheLength = b.context;
+  auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
+  if (!ir.ok())
+    return ir.status();
+  b.ir = std::move(*ir);
+  return b;
+}
+
+// The manifest's `model` object: where the weights come from at run time
+// and what the code was compiled for. Size and time are for people; the IR
+// hash is what decides whether the code still fits the model.
+std::string modelMetadata(const frontends::LoadedModel &model, const Build &b) {
+  std::error_code ec;
+  fs::path path = fs::absolute(model.path, ec);
+  json j;
+  j["path"] = (ec ? fs::path(model.path) : path).lexically_normal().string();
+  struct stat st;
+  if (stat(model.path.c_str(), &st) == 0) {
+    if (S_ISREG(st.st_mode))
+      j["size"] = static_cast<int64_t>(st.st_size);
+    j["mtime"] = static_cast<int64_t>(st.st_mtime); // seconds since the Unix epoch
+  }
+  j["entry"] = b.entry;
+  j["context"] = b.context;
+  j["kv_cache"] = b.kvCache;
+  return j.dump();
+}
+
+// The package's `model` object (readAotManifest checked it is one).
+json packageModel(const codegen::AotManifest &m) {
+  return json::parse(m.metadataJson, nullptr, /*allow_exceptions=*/false);
+}
+
+} // namespace
+
+std::string defaultCacheDir() {
+  auto env = [](const char *name) {
+    const char *v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  std::string off = env("TESSEL_CACHE");
+  if (off == "0" || off == "off" || off == "false" || off == "no")
+    return "";
+  if (std::string dir = env("TESSEL_CACHE_DIR"); !dir.empty())
+    return dir;
+  // The XDG spec ignores relative paths.
+  if (std::string xdg = env("XDG_CACHE_HOME"); !xdg.empty() && xdg[0] == '/')
+    return (fs::path(xdg) / "tessel").string();
+  if (std::string home = env("HOME"); !home.empty())
+    return (fs::path(home) / ".cache" / "tessel").string();
+  return "";
+}
+
 Session::~Session() = default;
+
+absl::Status Session::compileAot(const frontends::LoadedModel &model, const SessionOptions &options,
+                                 const std::string &dir) {
+  auto b = buildIr(model, options.context);
+  if (!b.ok())
+    return b.status();
+  auto manifest = codegen::compileAot(b->ir, model.path, dir, modelMetadata(model, *b));
+  return manifest.status();
+}
+
+absl::StatusOr<std::string> Session::aotModelPath(const std::string &dir) {
+  auto manifest = codegen::readAotManifest(dir);
+  if (!manifest.ok())
+    return manifest.status();
+  json model = packageModel(*manifest);
+  auto path = model.find("path");
+  if (path == model.end() || !path->is_string() || path->get<std::string>().empty())
+    return absl::DataLossError(dir + "/" + codegen::kManifestFile +
+                               " names no model file (manifest.model.path)");
+  std::string recorded = path->get<std::string>();
+  std::error_code ec;
+  if (fs::exists(recorded, ec))
+    return recorded;
+  fs::path beside = fs::path(dir) / fs::path(recorded).filename();
+  if (fs::exists(beside, ec))
+    return beside.string();
+  return absl::NotFoundError(absl::StrCat(dir, " was compiled from ", recorded,
+                                          ", which is gone; copy the model into ", dir,
+                                          " or compile it again"));
+}
 
 absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel model,
                                                          const SessionOptions &options) {
   auto start = std::chrono::steady_clock::now();
   const frontends::ModelConfig &c = model.config;
-  const int64_t context = options.context > 0 ? options.context : c.contextLength;
-  if (context > c.contextLength && c.learnedPositions)
-    return absl::InvalidArgumentError(
-        absl::StrCat("a context of ", context, " tokens is longer than ", model.path,
-                     "'s learned position embeddings (", c.contextLength, ")"));
-  bool cached = frontends::supportsKvCache(c);
-  frontends::EntryPoints entries;
-  entries.forward = !cached;
-  entries.step = cached;
-  entries.cacheLength = context;
-  auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
-  if (!ir.ok())
-    return ir.status();
-  auto jit = codegen::JitModule::compile(*ir, model.path);
-  if (!jit.ok())
-    return jit.status();
-  auto names = (*jit)->weightNames(cached ? "step" : "forward");
+  const std::string &aotDir = options.aotDir;
+  std::optional<codegen::AotManifest> package;
+  int64_t context = options.context;
+  if (!aotDir.empty()) {
+    auto manifest = codegen::readAotManifest(aotDir);
+    if (!manifest.ok())
+      return manifest.status();
+    json built = packageModel(*manifest);
+    int64_t builtContext = 0;
+    if (auto it = built.find("context"); it != built.end() && it->is_number_integer())
+      builtContext = it->get<int64_t>();
+    if (context == 0)
+      context = builtContext;
+    else if (context != builtContext)
+      return absl::FailedPreconditionError(
+          absl::StrCat(aotDir, " was compiled for a context of ", builtContext, " tokens, not ",
+                       context, "; compile it again: tessel compile ", model.path, " --context ",
+                       context, " -o ", aotDir));
+    package = std::move(*manifest);
+  }
+  auto b = buildIr(model, context);
+  if (!b.ok())
+    return b.status();
+  context = b->context;
+
+  std::unique_ptr<codegen::JitModule> jit;
+  std::string origin = "JIT", note;
+  if (package) {
+    // The command that writes the package again, with the options it had.
+    std::string recompile = absl::StrCat(
+        "tessel compile ", model.path,
+        context != c.contextLength ? absl::StrCat(" --context ", context) : std::string(), " -o ",
+        aotDir);
+    if (package->irHash != codegen::sha256Hex(b->ir))
+      return absl::FailedPreconditionError(
+          absl::StrCat(aotDir, " was compiled from another model or version of ", model.path,
+                       " (the IR differs); compile it again: ", recompile));
+    auto loaded = codegen::loadAot(aotDir, *package);
+    if (!loaded.ok())
+      return absl::Status(loaded.status().code(),
+                          absl::StrCat(loaded.status().message(), " (", recompile, ")"));
+    jit = std::move(*loaded);
+    origin = "AOT: " + aotDir;
+  } else if (!options.cacheDir.empty()) {
+    auto cached =
+        codegen::compileCached(b->ir, model.path, options.cacheDir, modelMetadata(model, *b));
+    if (!cached.ok())
+      return cached.status();
+    jit = std::move(cached->module);
+    note = cached->note;
+    if (cached->hit)
+      origin = "cache hit: " + cached->dir;
+    else if (!cached->dir.empty())
+      origin = "cache miss, saved to " + cached->dir;
+  } else {
+    auto compiled = codegen::JitModule::compile(b->ir, model.path);
+    if (!compiled.ok())
+      return compiled.status();
+    jit = std::move(*compiled);
+  }
+  auto names = jit->weightNames(b->entry);
   if (!names.ok())
     return names.status();
   std::unique_ptr<Session> s(new Session());
@@ -44,12 +204,14 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     t.f = (*w)->toF32();
     s->weights_.push_back(std::move(t));
   }
-  if (cached)
+  if (b->kvCache)
     for (int64_t i = 0; i < 2 * c.numLayers; ++i)
       s->caches_.push_back(ref::Tensor::zerosF32({1, context, c.numKvHeads, c.headDim}));
   s->context_ = context;
   s->model_ = std::move(model);
-  s->jit_ = std::move(*jit);
+  s->jit_ = std::move(jit);
+  s->codeOrigin_ = std::move(origin);
+  s->cacheNote_ = std::move(note);
   s->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;

@@ -6,6 +6,10 @@
 // place. Models without a KV cache form yet (MLA) fall back to @forward,
 // re-evaluating the whole sequence for each new token.
 //
+// The code comes from the JIT, from the compile cache (codegen/Aot.h:
+// compiled once per model, options, CPU and Tessel build, then loaded), or
+// from a package `Session::compileAot` wrote (`tessel compile MODEL -o DIR`).
+//
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_RUNTIME_SESSION_H
 #define TESSEL_RUNTIME_SESSION_H
@@ -30,7 +34,19 @@ struct SessionOptions {
   /// the length the model was trained for (as llama.cpp's -c may), except
   /// with learned position embeddings, which end there.
   int64_t context = 0;
+  /// Root of the compile cache (codegen::compileCached); "" compiles with
+  /// the JIT and keeps nothing.
+  std::string cacheDir;
+  /// A package written by compileAot: its code is loaded, nothing is
+  /// compiled. The model must be the one it was compiled from (same IR);
+  /// `context` 0 takes the package's.
+  std::string aotDir;
 };
+
+/// The compile cache's usual place: $TESSEL_CACHE_DIR, else
+/// $XDG_CACHE_HOME/tessel, else $HOME/.cache/tessel; "" (no cache) when
+/// TESSEL_CACHE=0 or no home is known.
+std::string defaultCacheDir();
 
 class Session {
 public:
@@ -38,8 +54,26 @@ public:
                                                          const SessionOptions &options = {});
   ~Session();
 
+  /// Compiles `model` (the entry point create would use, for
+  /// `options.context`) into DIR: a shared library and manifest.json that
+  /// records the model file, so that `create` with `aotDir` = DIR runs it
+  /// without compiling.
+  static absl::Status compileAot(const frontends::LoadedModel &model, const SessionOptions &options,
+                                 const std::string &dir);
+
+  /// The model file the package in DIR was compiled from: the path its
+  /// manifest records or, when that is gone, the file of the same name in
+  /// DIR (a package shipped with its model).
+  static absl::StatusOr<std::string> aotModelPath(const std::string &dir);
+
   const frontends::LoadedModel &model() const { return model_; }
   double compileSeconds() const { return compileSeconds_; }
+  /// Where the code came from: "JIT", "AOT: DIR", "cache hit: DIR" or
+  /// "cache miss, saved to DIR".
+  const std::string &codeOrigin() const { return codeOrigin_; }
+  /// Why the compile cache could not be used or was repaired ("" if it
+  /// worked or was off).
+  const std::string &cacheNote() const { return cacheNote_; }
   /// Whether generation uses a KV cache (false: the sequence is re-evaluated).
   bool hasKvCache() const { return !caches_.empty(); }
   /// Bytes held by the KV cache (sized from the model's context length).
@@ -68,6 +102,7 @@ private:
   std::vector<ref::Tensor> caches_;  // K and V per layer: [1, context, kv_heads, head_dim]
   std::vector<int32_t> history_;
   double compileSeconds_ = 0;
+  std::string codeOrigin_, cacheNote_;
   int64_t context_ = 0;
 };
 

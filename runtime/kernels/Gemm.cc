@@ -1,8 +1,10 @@
 //===- Gemm.cc - GEMM / GEMV policy and dispatch --------------------------===//
 //
 // Non-SIMD policy: which path a GEMM takes and how it is split across the
-// pool. The per-target code (gemm-inl.h) is compiled once per Highway target
-// through foreach_target.h and called through HWY_DYNAMIC_DISPATCH.
+// pool, and the passes that the fused GEMMs make before it (the norm
+// prologue's row statistics, the RoPE epilogue's angle tables). The
+// per-target code (gemm-inl.h) is compiled once per Highway target through
+// foreach_target.h and called through HWY_DYNAMIC_DISPATCH.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +26,16 @@ void PackWeights(int64_t n, int64_t k, const float *w, int64_t ldw, float *packe
   PackWeightsImpl(n, k, w, ldw, packed);
 }
 
+void NormRowStats(NormKind kind, int64_t row0, int64_t row1, int64_t k, const float *a, int64_t lda,
+                  float eps, float *inv, float *mean) {
+  NormRowStatsImpl(kind, row0, row1, k, a, lda, eps, inv, mean);
+}
+
+void NormalizeRows(const NormPrologue &norm, int64_t rows, int64_t k, const float *a, int64_t lda,
+                   float *y) {
+  NormalizeRowsImpl(norm, rows, k, a, lda, y);
+}
+
 const char *TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 } // namespace tessel::kernels::HWY_NAMESPACE
@@ -32,6 +44,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <algorithm>
 #include <new>
+#include <numeric>
+#include <vector>
 
 #include "runtime/kernels/ThreadPool.h"
 
@@ -39,6 +53,8 @@ namespace tessel::kernels {
 
 HWY_EXPORT(GemmRegion);
 HWY_EXPORT(PackWeights);
+HWY_EXPORT(NormRowStats);
+HWY_EXPORT(NormalizeRows);
 HWY_EXPORT(TargetName);
 
 void *scratch(Scratch slot, size_t bytes) {
@@ -66,7 +82,9 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // needs no reduction; otherwise by rows, in multiples of 24 (divisible by
 // every target's mr, so only the last strip can be partial). K is never
 // split, so the result does not depend on the number of threads. The
-// addend and gated epilogues are per element, so they split the same way.
+// addend and gated epilogues are per element, so they split the same way;
+// the RoPE epilogue rotates whole heads, so a column split cuts at
+// multiples of head_dim too.
 void runGemm(const GemmArgs &g, ThreadPool *pool) {
   if (g.m <= 0 || g.n <= 0)
     return;
@@ -82,7 +100,9 @@ void runGemm(const GemmArgs &g, ThreadPool *pool) {
   // Skinny GEMMs split columns in groups of 4 (Dot4's W rows), so that
   // only the end of n takes the n % 4 tail; packed ones in whole panels so
   // that prepacked panels line up.
-  const int64_t colUnit = skinny ? 4 : kPanel;
+  int64_t colUnit = skinny ? 4 : kPanel;
+  if (g.rope)
+    colUnit = std::lcm(colUnit, g.rope->headDim);
   const int64_t units = ceilDiv(g.n, colUnit);
   if (skinny || units >= threads) {
     const int64_t tasks = std::min(threads, units);
@@ -99,6 +119,47 @@ void runGemm(const GemmArgs &g, ThreadPool *pool) {
     int64_t u0 = rowUnits * t / tasks, u1 = rowUnits * (t + 1) / tasks;
     region(g, u0 * rowUnit, std::min(g.m, u1 * rowUnit), 0, g.n);
   });
+}
+
+// Calls work(row0, row1) over [0, m) in tasks of kFusedPassRows rows, on
+// the pool when there are at least two tasks.
+template <class Work> void forRowBlocks(int64_t m, ThreadPool *pool, const Work &work) {
+  const int64_t tasks = ceilDiv(m, kFusedPassRows);
+  if (!pool || pool->numThreads() <= 1 || tasks < 2)
+    return work(0, m);
+  pool->run(tasks,
+            [&](int64_t t) { work(t * kFusedPassRows, std::min(m, (t + 1) * kFusedPassRows)); });
+}
+
+// The norm prologue: the per-row statistics in one pass over A (m floats
+// each, in the calling thread's scratch, read by every thread), then the
+// GEMM normalising A as it packs it. A skinny GEMM (m <= 4) streams W
+// against its rows once per group of four outputs, so it normalises its few
+// rows into scratch instead and runs on that copy.
+void runNormGemm(GemmArgs g, NormPrologue norm, float eps, ThreadPool *pool) {
+  if (g.m <= 0 || g.n <= 0)
+    return;
+  if (g.k <= 0) // no input features: c = bias
+    return runGemm(g, pool);
+  const bool skinny = g.m <= kSkinnyRows;
+  float *buf = scratchOf<float>(Scratch::kNormRows, 2 * g.m + (skinny ? g.m * g.k : 0));
+  float *inv = buf, *mean = buf + g.m;
+  auto stats = HWY_DYNAMIC_DISPATCH(NormRowStats);
+  forRowBlocks(g.m, g.m * g.k * g.n < kParallelMinFlops ? nullptr : pool,
+               [&](int64_t row0, int64_t row1) {
+                 stats(norm.kind, row0, row1, g.k, g.a, g.lda, eps, inv, mean);
+               });
+  norm.inv = inv;
+  norm.mean = mean;
+  if (skinny) {
+    float *rows = buf + 2 * g.m;
+    HWY_DYNAMIC_DISPATCH(NormalizeRows)(norm, g.m, g.k, g.a, g.lda, rows);
+    g.a = rows;
+    g.lda = g.k;
+  } else {
+    g.norm = &norm;
+  }
+  runGemm(g, pool);
 }
 
 } // namespace
@@ -129,6 +190,61 @@ void gemmGlu(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const
           : tanhApprox                  ? Activation::kGeluTanh
                                         : Activation::kGeluErf;
   g.c = c, g.ldc = ldc;
+  runGemm(g, pool);
+}
+
+void rmsNormGemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *normW,
+                 float eps, int unitOffset, const float *w, int64_t ldw, const float *bias,
+                 float *c, int64_t ldc, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.c = c, g.ldc = ldc;
+  NormPrologue norm;
+  norm.kind = NormKind::kRms, norm.w = normW, norm.offset = unitOffset ? 1.0f : 0.0f;
+  runNormGemm(g, norm, eps, pool);
+}
+
+void layerNormGemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *normW,
+                   const float *normB, float eps, const float *w, int64_t ldw, const float *bias,
+                   float *c, int64_t ldc, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.c = c, g.ldc = ldc;
+  NormPrologue norm;
+  norm.kind = NormKind::kLayer, norm.w = normW, norm.b = normB;
+  runNormGemm(g, norm, eps, pool);
+}
+
+// The RoPE epilogue: every row's cos/sin tables first (the f64 angles of
+// tessel_rope_f32, built once per row and shared by all threads, since a
+// column split gives each thread some heads of every row), then the GEMM,
+// which rotates each block of rows as soon as its heads are final.
+void gemmRope(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+              int64_t ldw, const float *bias, float *c, int64_t ldc, int64_t heads, int64_t headDim,
+              const int64_t *positions, int layout, float theta, int64_t rotaryDim,
+              float linearScaling, const float *freqFactors, ThreadPool *pool) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a, g.lda = lda, g.b = w, g.ldb = ldw;
+  g.bias = bias, g.c = c, g.ldc = ldc;
+  if (m <= 0 || n <= 0)
+    return;
+  if (heads <= 0 || headDim <= 0) // nothing to rotate
+    return runGemm(g, pool);
+  RopeEpilogue rope;
+  rope.heads = heads, rope.headDim = headDim, rope.layout = layout;
+  rope.rot = rotaryDim > 0 ? rotaryDim : headDim;
+  rope.tableStride = ropeTableWidth(layout, rope.rot);
+  float *tables = scratchOf<float>(Scratch::kRopeTables, 2 * m * rope.tableStride);
+  rope.cos = tables;
+  rope.sin = tables + m * rope.tableStride;
+  std::vector<double> invFreq(rope.rot / 2);
+  ropeInvFreq(theta, rope.rot, freqFactors, invFreq.data());
+  forRowBlocks(m, pool, [&](int64_t row0, int64_t row1) {
+    for (int64_t i = row0; i < row1; ++i)
+      ropeTokenTables(layout, rope.rot, invFreq.data(), positions[i], linearScaling,
+                      tables + i * rope.tableStride, tables + (m + i) * rope.tableStride);
+  });
+  g.rope = &rope;
   runGemm(g, pool);
 }
 
@@ -197,6 +313,30 @@ void tessel_gemm_glu_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_
                          int tanh_approx, float *c, int64_t ldc) {
   tessel::kernels::gemmGlu(m, n, k, a, lda, w_gate, w_up, ldw, activation, tanh_approx != 0, c, ldc,
                            &ThreadPool::global());
+}
+
+void tessel_rms_norm_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                              const float *norm_w, float eps, int unit_offset, const float *w,
+                              int64_t ldw, const float *bias, float *c, int64_t ldc) {
+  tessel::kernels::rmsNormGemm(m, n, k, a, lda, norm_w, eps, unit_offset, w, ldw, bias, c, ldc,
+                               &ThreadPool::global());
+}
+
+void tessel_layer_norm_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                                const float *norm_w, const float *norm_b, float eps, const float *w,
+                                int64_t ldw, const float *bias, float *c, int64_t ldc) {
+  tessel::kernels::layerNormGemm(m, n, k, a, lda, norm_w, norm_b, eps, w, ldw, bias, c, ldc,
+                                 &ThreadPool::global());
+}
+
+void tessel_gemm_rope_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
+                          int64_t heads, int64_t head_dim, const int64_t *positions, int layout,
+                          float theta, int64_t rotary_dim, float linear_scaling,
+                          const float *freq_factors) {
+  tessel::kernels::gemmRope(m, n, k, a, lda, w, ldw, bias, c, ldc, heads, head_dim, positions,
+                            layout, theta, rotary_dim, linear_scaling, freq_factors,
+                            &ThreadPool::global());
 }
 
 void tessel_gemv_f32(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw,

@@ -73,6 +73,14 @@ constexpr int64_t kGluNC = kNC / 2;
 /// two GEMMs plus silu_mul. A multiple of kMC.
 constexpr int64_t kGluRows = 4 * kMC;
 
+/// Rows per task of the passes that the fused GEMMs make before the GEMM:
+/// the norm prologue's row statistics (one read of a row of A: ~1 us for
+/// 4096 floats) and the RoPE epilogue's angle tables (f64 sin and cos of
+/// 64 pairs: ~2 us). 64 rows (~0.1 ms) dwarf handing a task to a worker; a
+/// GEMM with fewer than two tasks' worth of rows makes the pass on the
+/// calling thread.
+constexpr int64_t kFusedPassRows = 64;
+
 enum class BLayout : int {
   kNK, // W[n, k] (PyTorch weight): b[j*ldb + p]
   kKN, // B[k, n]:                   b[p*ldb + j]
@@ -80,6 +88,37 @@ enum class BLayout : int {
 
 /// The activations of tessel_silu/gelu* and of the gated GEMM epilogue.
 enum class Activation : int { kSilu, kGeluErf, kGeluTanh };
+
+/// The norm prologue (tessel_rms_norm_gemm_f32, tessel_layer_norm_gemm_f32):
+/// row i of A enters the GEMM normalised,
+///   kRms:   a[i, p] * inv[i] * (w[p] + offset)
+///   kLayer: (a[i, p] - mean[i]) * inv[i] * w[p] + b[p]
+/// computed by the code of tessel_rms_norm_f32 / tessel_layer_norm_f32 as A
+/// is packed (PackA), one kKC span at a time; the normalised rows never
+/// exist in memory in full. inv and mean are per row of the whole GEMM,
+/// computed in one pass over A before it.
+enum class NormKind : int { kRms, kLayer };
+struct NormPrologue {
+  NormKind kind = NormKind::kRms;
+  const float *inv = nullptr;  // [m]: 1 / sqrt(mean square + eps), or 1 / sqrt(var + eps)
+  const float *mean = nullptr; // [m], kLayer only
+  const float *w = nullptr;    // [k]
+  const float *b = nullptr;    // [k], kLayer only, nullable
+  float offset = 0.0f;         // kRms: 1 for a unit-offset weight, else 0
+};
+
+/// The RoPE epilogue (tessel_gemm_rope_f32): in each row i of c, heads
+/// [0, heads) of headDim columns are rotated in place by the code of
+/// tessel_rope_f32, with row i's tables at cos/sin + i * tableStride (see
+/// ropeTokenTables). Applied to a block of rows as soon as the last K block
+/// has finished the columns of a head; columns from heads * headDim on
+/// pass through.
+struct RopeEpilogue {
+  int64_t heads = 0, headDim = 0, rot = 0;
+  int layout = TESSEL_ROPE_INTERLEAVED;
+  const float *cos = nullptr, *sin = nullptr; // [m, tableStride]
+  int64_t tableStride = 0;
+};
 
 /// One GEMM: c[m, n] (+)= a[m, k] * op(b) (+ bias) (+ addend), op(b) = b^T
 /// for kNK; or, with `bUp`, the gated c = act(a b^T) * (a bUp^T).
@@ -104,7 +143,33 @@ struct GemmArgs {
   // the gate weight, `bUp` the up weight, both [n, k] with ldb.
   const float *bUp = nullptr;
   Activation glu = Activation::kSilu;
+  // Norm prologue (nullable): A is normalised as it is packed. Packed path
+  // only (m > kSkinnyRows); the policy normalises the rows of a skinny GEMM
+  // into scratch instead.
+  const NormPrologue *norm = nullptr;
+  // RoPE epilogue (nullable; kNK, no addend, not gated). Region columns must
+  // start at a multiple of headDim (and of kPanel, or of 4 when skinny), so
+  // that no head is split between threads.
+  const RopeEpilogue *rope = nullptr;
 };
+
+//===----------------------------------------------------------------------===//
+// RoPE angle tables (Rope.cc), shared by tessel_rope_f32 and the GEMM's RoPE
+// epilogue so that both rotate by exactly the same floats.
+//===----------------------------------------------------------------------===//
+
+/// Floats in one token's cos (and in its sin) table: rot when interleaved
+/// (each entry per lane, see rope-inl.h), rot / 2 when half-split.
+int64_t ropeTableWidth(int layout, int64_t rot);
+
+/// invFreq[i] = theta^(-2i / rot) / ff[i] in f64, i < rot / 2; ff nullable.
+void ropeInvFreq(float theta, int64_t rot, const float *freqFactors, double *invFreq);
+
+/// The cos and sin tables of one token at `position`, in the layout
+/// RopeTokenImpl reads: angle_i = (position / linearScaling) * invFreq[i],
+/// in f64, rounded to f32 after cos/sin.
+void ropeTokenTables(int layout, int64_t rot, const double *invFreq, int64_t position,
+                     float linearScaling, float *cs, float *sn);
 
 //===----------------------------------------------------------------------===//
 // Attention
@@ -156,6 +221,8 @@ enum class Scratch : int {
   kPositions,
   kMaskRows,
   kGluAcc,
+  kNormRows,
+  kRopeTables,
   kCount
 };
 

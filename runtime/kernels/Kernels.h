@@ -106,6 +106,73 @@ void tessel_gemm_glu_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_
                          const float *w_gate, const float *w_up, int64_t ldw, int activation,
                          int tanh_approx, float *c, int64_t ldc);
 
+/** c = rms_norm(a) w^T + bias: the RMSNorm that opens an attention or FFN
+ *  block fused into the projection that reads it (norm prologue).
+ *  rms_norm(a)[i, p] = a[i, p] / sqrt(mean_p(a[i, :]^2) + eps)
+ *                      * (norm_w[p] + (unit_offset ? 1 : 0)),
+ *  exactly tessel_rms_norm_f32 over the k features of each row; norm_w is
+ *  [k]. Then c[i, j] = sum_p rms_norm(a)[i, p] w[j, p] + bias[j] with the
+ *  layouts of tessel_gemm_f32 (a[i*lda + p], w[j*ldw + p], c[i*ldc + j];
+ *  `bias` nullable). c must not overlap a, norm_w or w.
+ *  Why fused: the normalised [m, k] activations are never written to
+ *  memory; the unfused pair writes them and the GEMM reads them back. One
+ *  pass over a computes each row's 1 / sqrt(mean square + eps) (m floats
+ *  of scratch); the packed path then scales each 256-deep span of a row by
+ *  it and by norm_w as it packs the span for the micro-kernel, in L1. With
+ *  m <= 4 (decode) the few rows are normalised into scratch and w streamed
+ *  as tessel_gemm_f32 does. The normalised values are those of
+ *  tessel_rms_norm_f32 and the GEMM is tessel_gemm_f32's, so the result is
+ *  bit for bit tessel_rms_norm_f32 followed by tessel_gemm_f32. Threaded
+ *  like tessel_gemm_f32 (the statistics pass too, for m > 64): the same
+ *  result for any number of threads. k = 0 gives c = bias (or 0). */
+void tessel_rms_norm_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                              const float *norm_w, float eps, int unit_offset, const float *w,
+                              int64_t ldw, const float *bias, float *c, int64_t ldc);
+
+/** c = layer_norm(a) w^T + bias: tessel_rms_norm_gemm_f32 with the
+ *  LayerNorm of tessel_layer_norm_f32 (biased variance, two passes),
+ *  layer_norm(a)[i, p] = (a[i, p] - mean_i) / sqrt(var_i + eps) * norm_w[p]
+ *                        + norm_b[p],
+ *  norm_w and norm_b [k], norm_b nullable. Same layouts, aliasing rules,
+ *  paths and threading as tessel_rms_norm_gemm_f32 (the statistics pass
+ *  computes each row's mean and inverse deviation), and likewise bit for
+ *  bit tessel_layer_norm_f32 followed by tessel_gemm_f32. */
+void tessel_layer_norm_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                                const float *norm_w, const float *norm_b, float eps, const float *w,
+                                int64_t ldw, const float *bias, float *c, int64_t ldc);
+
+/** c = rope(a w^T + bias): the Q or K projection with its rotary position
+ *  embedding (RoPE epilogue). The GEMM is tessel_gemm_f32 (same layouts;
+ *  `bias` nullable); then in each row i of c, heads h < `heads` at columns
+ *  [h*head_dim, (h+1)*head_dim) are rotated at position positions[i]
+ *  ([m]) exactly as tessel_rope_f32 rotates token i's heads: `layout`
+ *  TESSEL_ROPE_INTERLEAVED or TESSEL_ROPE_HALF_SPLIT, the same f64 angles
+ *  from theta, linear_scaling and freq_factors ([rotary_dim/2], nullable),
+ *  rotary_dim = 0 meaning head_dim (even, <= head_dim; the features past it
+ *  pass through). heads * head_dim <= n, usually equal; columns from
+ *  heads * head_dim to n are not rotated, so one call can project a fused
+ *  QKV weight and rotate its Q and K heads (heads = q_heads + kv_heads)
+ *  but not V. k = 0 gives c = rope(bias) (or 0). c must not overlap a, w,
+ *  positions or freq_factors.
+ *  Why fused: the rotation is applied to each block of output rows (at
+ *  most 96 rows x 512 columns, in L2) as soon as the last K block has
+ *  finished the heads in it, instead of a second pass that reads and
+ *  writes all of c. With m <= 4, each chunk of whole heads (~512 columns)
+ *  is rotated right after its dot products. The angle tables (at most
+ *  2 x m x rotary_dim floats of scratch) are built once per row before the
+ *  GEMM.
+ *  The sums are tessel_gemm_f32's and the rotation is tessel_rope_f32's
+ *  code on its tables, so the result is bit for bit tessel_gemm_f32
+ *  followed by tessel_rope_f32. Threaded like tessel_gemm_f32, except that
+ *  a column split cuts at multiples of head_dim as well (no head is split
+ *  between threads; with too few such units the rows are split instead):
+ *  the same result for any number of threads. */
+void tessel_gemm_rope_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
+                          int64_t heads, int64_t head_dim, const int64_t *positions, int layout,
+                          float theta, int64_t rotary_dim, float linear_scaling,
+                          const float *freq_factors);
+
 /** y[n] = w[n, k] x[k] + bias[n] (one token of a linear layer). `bias` is
  *  nullable. Threaded: rows of `w` are split across the pool. Bound by
  *  memory bandwidth: every weight is read exactly once. */
@@ -285,6 +352,16 @@ void gemmAddend(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, co
 void gemmGlu(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *wGate,
              const float *wUp, int64_t ldw, int activation, bool tanhApprox, float *c, int64_t ldc,
              ThreadPool *pool);
+void rmsNormGemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *normW,
+                 float eps, int unitOffset, const float *w, int64_t ldw, const float *bias,
+                 float *c, int64_t ldc, ThreadPool *pool);
+void layerNormGemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *normW,
+                   const float *normB, float eps, const float *w, int64_t ldw, const float *bias,
+                   float *c, int64_t ldc, ThreadPool *pool);
+void gemmRope(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
+              int64_t ldw, const float *bias, float *c, int64_t ldc, int64_t heads, int64_t headDim,
+              const int64_t *positions, int layout, float theta, int64_t rotaryDim,
+              float linearScaling, const float *freqFactors, ThreadPool *pool);
 void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                 const float *bias, float *c, int64_t ldc, ThreadPool *pool);
 void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,

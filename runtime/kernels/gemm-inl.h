@@ -9,10 +9,12 @@
 //    once against every A row, a register tile of dot products with
 //    horizontal sums at the end (GEMV for m == 1); for B in [k, n] layout,
 //    rows of B scaled and added (an axpy per A element, no sums).
-// Two epilogues ride on these paths: an addend (a residual) added where a
-// tile is stored, and the gated linear unit, act(gate) * up, where the gate
-// and up tiles of the same outputs are computed side by side and combined
-// before either leaves the cache.
+// Three epilogues ride on these paths: an addend (a residual) added where a
+// tile is stored; the gated linear unit, act(gate) * up, where the gate and
+// up tiles of the same outputs are computed side by side and combined before
+// either leaves the cache; and RoPE, which rotates the heads of a block of
+// rows once the last K block has finished them. One prologue: RMSNorm or
+// LayerNorm of A, applied while A is packed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,10 +28,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "hwy/highway.h"
 #include "runtime/kernels/Internal.h"
 #include "runtime/kernels/activation-inl.h"
+#include "runtime/kernels/norm-inl.h"
+#include "runtime/kernels/rope-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tessel::kernels::HWY_NAMESPACE {
@@ -218,20 +223,59 @@ HWY_INLINE void PackPanel(const GemmArgs &g, int64_t j0, int64_t p0, int64_t kc,
   }
 }
 
+// The norm prologue on row i of A, elements [p0, p0 + len): y = norm(x)
+// there, by the per-element code of tessel_rms_norm_f32 and
+// tessel_layer_norm_f32 with the row's precomputed statistics. That code
+// computes an element by the same operations in its vector body and in its
+// scalar tail (see MulAddLane), so each value is the norm kernel's, bit for
+// bit, wherever the span starts.
+HWY_INLINE void NormalizeSpan(const NormPrologue &norm, int64_t i, const float *x, int64_t p0,
+                              int64_t len, float *y) {
+  if (norm.kind == NormKind::kRms)
+    return ScaleByWeight(x, norm.w + p0, len, norm.inv[i], norm.offset, y);
+  CenterScaleByWeight(x, norm.w + p0, norm.b ? norm.b + p0 : nullptr, len, norm.mean[i],
+                      norm.inv[i], y);
+}
+
 // Packs A[i0 : i0+mc, p0 : p0+kc] into strips of kMR rows: strip t holds
-// dst[(t*kc + p)*kMR + r]; rows past i0+mc are zero.
+// dst[(t*kc + p)*kMR + r]; rows past i0+mc are zero. With the norm prologue
+// each row span is normalised into an L1 buffer first, then packed.
 HWY_INLINE void PackA(const GemmArgs &g, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                       float *HWY_RESTRICT dst) {
+  HWY_ALIGN float normalized[kKC];
   for (int64_t t = 0; t * kMR < mc; ++t) {
     float *HWY_RESTRICT strip = dst + t * kc * kMR;
     const int64_t rows = std::min<int64_t>(kMR, mc - t * kMR);
     if (rows < kMR)
       std::fill(strip, strip + kc * kMR, 0.0f);
     for (int64_t r = 0; r < rows; ++r) {
-      const float *HWY_RESTRICT src = g.a + (i0 + t * kMR + r) * g.lda + p0;
+      const int64_t i = i0 + t * kMR + r;
+      const float *src = g.a + i * g.lda + p0;
+      if (g.norm) {
+        NormalizeSpan(*g.norm, i, src, p0, kc, normalized);
+        src = normalized;
+      }
       for (int64_t p = 0; p < kc; ++p)
         strip[p * kMR + r] = src[p];
     }
+  }
+}
+
+// The RoPE epilogue on rows [row0, row1) of c: rotates, in place, the heads
+// whose last column lies in (colBegin, colEnd], i.e. those that the block
+// of columns ending at colEnd has just finished (a head that started in an
+// earlier block of the same region is final there already).
+HWY_INLINE void RopeHeads(const GemmArgs &g, int64_t row0, int64_t row1, int64_t colBegin,
+                          int64_t colEnd) {
+  const RopeEpilogue &e = *g.rope;
+  const int64_t h0 = colBegin / e.headDim;
+  const int64_t h1 = std::min(e.heads, colEnd / e.headDim);
+  if (h0 >= h1)
+    return;
+  for (int64_t i = row0; i < row1; ++i) {
+    float *x = g.c + i * g.ldc + h0 * e.headDim;
+    RopeTokenImpl(h1 - h0, e.headDim, e.rot, e.layout, e.cos + i * e.tableStride,
+                  e.sin + i * e.tableStride, x, x);
   }
 }
 
@@ -307,6 +351,11 @@ HWY_INLINE void GemmPackedRegion(const GemmArgs &g, int64_t row0, int64_t row1, 
             }
           }
         }
+        // Rows ic..ic+mc of columns jc..jc+nc are final after the last K
+        // block: rotate the heads they complete while the block (at most
+        // 96 x 512 floats) is still in L2.
+        if (g.rope && pc + kc == K)
+          RopeHeads(g, ic, ic + mc, jc, jc + nc);
       }
     }
   }
@@ -347,10 +396,10 @@ HWY_INLINE void Dot4(const float *HWY_RESTRICT x, const float *HWY_RESTRICT w0,
   float s2 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a2, b2)));
   float s3 = hn::GetLane(hn::SumOfLanes(d, hn::Add(a3, b3)));
   for (; p < len; ++p) {
-    s0 += x[p] * w0[p];
-    s1 += x[p] * w1[p];
-    s2 += x[p] * w2[p];
-    s3 += x[p] * w3[p];
+    s0 = MulAddLane(x[p], w0[p], s0);
+    s1 = MulAddLane(x[p], w1[p], s1);
+    s2 = MulAddLane(x[p], w2[p], s2);
+    s3 = MulAddLane(x[p], w3[p], s3);
   }
   out[0] += s0;
   out[1] += s1;
@@ -372,7 +421,7 @@ HWY_INLINE float Dot1(const float *HWY_RESTRICT x, const float *HWY_RESTRICT w, 
     a0 = hn::MulAdd(hn::LoadU(d, x + p), hn::LoadU(d, w + p), a0);
   float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
   for (; p < len; ++p)
-    s += x[p] * w[p];
+    s = MulAddLane(x[p], w[p], s);
   return s;
 }
 
@@ -424,10 +473,10 @@ HWY_INLINE void DotTile(const float *HWY_RESTRICT a, int64_t lda, const float *H
   for (; p < len; ++p)
     for (int64_t r = 0; r < kRows; ++r) {
       const float x = a[r * lda + p];
-      out[r * 4 + 0] += x * w0[p];
-      out[r * 4 + 1] += x * w1[p];
-      out[r * 4 + 2] += x * w2[p];
-      out[r * 4 + 3] += x * w3[p];
+      out[r * 4 + 0] = MulAddLane(x, w0[p], out[r * 4 + 0]);
+      out[r * 4 + 1] = MulAddLane(x, w1[p], out[r * 4 + 1]);
+      out[r * 4 + 2] = MulAddLane(x, w2[p], out[r * 4 + 2]);
+      out[r * 4 + 3] = MulAddLane(x, w3[p], out[r * 4 + 3]);
     }
 }
 
@@ -479,6 +528,21 @@ HWY_INLINE void SkinnyNK(const GemmArgs &g, int64_t row0, int64_t row1, int64_t 
   for (; j < col1; ++j)
     for (int64_t r = 0; r < rows; ++r)
       store(r, j, Dot1(a + r * g.lda, g.b + j * g.ldb, K));
+}
+
+// The skinny path with the RoPE epilogue: columns in chunks of whole heads
+// (about kNC columns; a multiple of 4, so that Dot4 groups the outputs as
+// the plain path does), each chunk rotated right after its dot products,
+// while its few rows are in L1.
+HWY_INLINE void SkinnyRope(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                           int64_t col1) {
+  const int64_t unit = std::lcm<int64_t>(4, g.rope->headDim);
+  const int64_t chunk = unit * std::max<int64_t>(1, kNC / unit);
+  for (int64_t j = col0; j < col1; j += chunk) {
+    const int64_t jEnd = std::min(col1, j + chunk);
+    SkinnyNK(g, row0, row1, j, jEnd);
+    RopeHeads(g, row0, row1, j, jEnd);
+  }
 }
 
 // y[i] = act(gate[i]) * up[i], with the activation code of tessel_silu_mul
@@ -612,7 +676,7 @@ HWY_INLINE void SkinnyKNRows(const GemmArgs &g, int64_t row0, int64_t col0, int6
     for (; jr < col1; ++jr) {
       float v = g.accumulate ? cr[jr] : (g.bias ? g.bias[jr] : 0.0f);
       for (int64_t p = 0; p < K; ++p)
-        v += ar[p] * g.b[p * g.ldb + jr];
+        v = MulAddLane(ar[p], g.b[p * g.ldb + jr], v);
       cr[jr] = v;
     }
   }
@@ -709,6 +773,8 @@ HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, in
   if (row0 >= row1 || col0 >= col1)
     return;
   HWY_DASSERT(g.layout == BLayout::kNK || (!g.addend && !g.bUp));
+  HWY_DASSERT(!g.rope || (g.layout == BLayout::kNK && !g.addend && !g.bUp && !g.accumulate));
+  HWY_DASSERT(!g.norm || g.packed || g.m > kSkinnyRows);
   if (g.k == 0) {
     // Empty sums: c = bias + addend, or act(0) * 0 = 0 when gated.
     for (int64_t r = row0; r < row1; ++r)
@@ -723,6 +789,8 @@ HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, in
           v += g.addend[r * g.ldAddend + j];
         *cj = v;
       }
+    if (g.rope)
+      RopeHeads(g, row0, row1, col0, col1);
     return;
   }
   if (g.bUp) {
@@ -732,10 +800,31 @@ HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, in
   }
   if (!g.packed && g.m <= kSkinnyRows) {
     if (g.layout == BLayout::kNK)
-      return SkinnyNK(g, row0, row1, col0, col1);
+      return g.rope ? SkinnyRope(g, row0, row1, col0, col1) : SkinnyNK(g, row0, row1, col0, col1);
     return SkinnyKN(g, row0, row1, col0, col1);
   }
   GemmPackedRegion(g, row0, row1, col0, col1);
+}
+
+// The norm prologue's row statistics over rows [row0, row1) of a[m, k]:
+// inv[i] (and mean[i] for LayerNorm), as tessel_rms_norm_f32 and
+// tessel_layer_norm_f32 compute them.
+HWY_INLINE void NormRowStatsImpl(NormKind kind, int64_t row0, int64_t row1, int64_t k,
+                                 const float *a, int64_t lda, float eps, float *inv, float *mean) {
+  for (int64_t i = row0; i < row1; ++i) {
+    if (kind == NormKind::kRms)
+      inv[i] = RmsInverse(a + i * lda, k, eps);
+    else
+      LayerNormStats(a + i * lda, k, eps, mean[i], inv[i]);
+  }
+}
+
+// y[r, :] = norm(a[r, :]) for `rows` rows of k (y contiguous): the skinny
+// path's normalised copy of its few rows.
+HWY_INLINE void NormalizeRowsImpl(const NormPrologue &norm, int64_t rows, int64_t k, const float *a,
+                                  int64_t lda, float *y) {
+  for (int64_t i = 0; i < rows; ++i)
+    NormalizeSpan(norm, i, a + i * lda, 0, k, y + i * k);
 }
 
 // Packs all of W[n, k] for tessel_gemm_pack_w_f32: panel q at q*k*32.

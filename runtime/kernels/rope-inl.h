@@ -19,6 +19,8 @@
 #include <cstring>
 
 #include "hwy/highway.h"
+#include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/rowops-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tessel::kernels::HWY_NAMESPACE {
@@ -43,10 +45,10 @@ HWY_INLINE void RopeTokenImpl(int64_t heads, int64_t headDim, int64_t rot, int l
         hn::StoreU(out, d, yh + i);
       }
 #endif
-      for (; i < rot; i += 2) { // i stays even: L and rot are even
+      for (; i < rot; i += 2) { // i stays even: L and rot are even; as the lanes above
         const float a = xh[i], b = xh[i + 1];
-        yh[i] = a * cs[i] + b * sn[i];
-        yh[i + 1] = b * cs[i + 1] + a * sn[i + 1];
+        yh[i] = MulAddLane(b, sn[i], a * cs[i]);
+        yh[i + 1] = MulAddLane(a, sn[i + 1], b * cs[i + 1]);
       }
     } else {
       int64_t i = 0;
@@ -58,8 +60,8 @@ HWY_INLINE void RopeTokenImpl(int64_t heads, int64_t headDim, int64_t rot, int l
       }
       for (; i < half; ++i) {
         const float a = xh[i], b = xh[half + i];
-        yh[i] = a * cs[i] - b * sn[i];
-        yh[half + i] = a * sn[i] + b * cs[i];
+        yh[i] = MulAddLane(-b, sn[i], a * cs[i]); // as the lanes above
+        yh[half + i] = MulAddLane(a, sn[i], b * cs[i]);
       }
     }
     if (yh != xh && rot < headDim)

@@ -3,6 +3,7 @@
 // Small vector loops shared by softmax, the norms and the attention tile.
 // Tails (fewer than one vector) are scalar: correct on every target without
 // masked loads, which SSE4 and EMU128 emulate by reading the whole vector.
+// Scalar multiply-adds in tails go through MulAddLane, never `s += x * y`.
 //
 //===----------------------------------------------------------------------===//
 #if defined(TESSEL_RUNTIME_KERNELS_ROWOPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -24,6 +25,16 @@ namespace tessel::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
+
+// a * b + c for one float, by hn::MulAdd: one rounding where the target has
+// FMA, like the vector lanes. Why not `c + a * b`: the compiler may contract
+// that into an FMA or not (GCC's default -ffp-contract=fast), and decides
+// per inlined copy, so the same source could round differently in two
+// kernels; the fused kernels promise the unfused kernels' bits.
+HWY_INLINE float MulAddLane(float a, float b, float c) {
+  const hn::CappedTag<float, 1> d1;
+  return hn::GetLane(hn::MulAdd(hn::Set(d1, a), hn::Set(d1, b), hn::Set(d1, c)));
+}
 
 // y = x * s (in place is fine).
 HWY_INLINE void ScaleRow(const float *x, int64_t n, float s, float *y) {
@@ -101,7 +112,7 @@ HWY_INLINE float SumSquares(const float *x, int64_t n) {
   }
   float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
   for (; i < n; ++i)
-    s += x[i] * x[i];
+    s = MulAddLane(x[i], x[i], s);
   return s;
 }
 
@@ -124,7 +135,7 @@ HWY_INLINE float SumSquaresCentered(const float *x, int64_t n, float c) {
   }
   float s = hn::GetLane(hn::SumOfLanes(d, hn::Add(a0, a1)));
   for (; i < n; ++i)
-    s += (x[i] - c) * (x[i] - c);
+    s = MulAddLane(x[i] - c, x[i] - c, s);
   return s;
 }
 

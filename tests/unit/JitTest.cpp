@@ -200,5 +200,164 @@ INSTANTIATE_TEST_SUITE_P(
                       FlashCase{"sinks_masked_len12", 12, 12, 2, 1, 5, true, 0, true, true}),
     [](const auto &info) { return info.param.name; });
 
+// Split-KV (flash-decoding) attention (tessel-split-kv-attention) compiled
+// and run, against the reference's naive attention: q_len 1..4 over
+// contexts of 1 to 4096 keys, split counts that do not divide the context
+// or exceed it, GQA/MQA, causal and not, sliding windows, padding masks
+// that leave whole splits (or whole rows) without a visible key, and sinks
+// (which must count once, not once per split). Tolerance as for
+// FlashAttentionTest.
+enum class SplitMask { None, Pattern, Prefix, All };
+
+struct SplitKvCase {
+  std::string name;
+  int64_t qLen, kvLen, heads, kvHeads, splits, tile;
+  bool causal = true;
+  int64_t window = 0;
+  SplitMask mask = SplitMask::None;
+  bool sinks = false;
+  // -1: the split path alone lowers every op (tessel-tile-attention is not
+  // run, so an op left unsplit would fail to compile). Otherwise the
+  // default pipeline's order, split then tile, with a run-time choice on
+  // the dynamic q_len.
+  int64_t maxQueryLen = -1;
+};
+
+void PrintTo(const SplitKvCase &c, std::ostream *os) { *os << c.name; }
+
+class SplitKvAttentionTest : public ::testing::TestWithParam<SplitKvCase> {};
+
+TEST_P(SplitKvAttentionTest, SplitEqualsNaive) {
+  const SplitKvCase &c = GetParam();
+  FlashCase shape{c.name, c.qLen, c.kvLen, c.heads, c.kvHeads, c.tile, c.causal, c.window};
+  shape.mask = c.mask != SplitMask::None;
+  shape.sinks = c.sinks;
+  std::string split = "tessel-split-kv-attention{num-splits=" + std::to_string(c.splits) +
+                      " kv-tile-size=" + std::to_string(c.tile) +
+                      " max-query-len=" + std::to_string(c.maxQueryLen) + "}";
+  std::vector<codegen::PipelineStage> pipeline = codegen::cpuPipeline();
+  codegen::setPassOptions(pipeline, "tessel-tile-attention",
+                          c.maxQueryLen < 0 ? split
+                                            : split + ",tessel-tile-attention{kv-tile-size=" +
+                                                  std::to_string(c.tile) + "}");
+  // The default pipeline has no scf.forall to lower yet: run the splits in
+  // sequence once bufferized.
+  codegen::setPassOptions(pipeline, "convert-linalg-to-loops",
+                          "scf-forall-to-for,convert-linalg-to-loops");
+  auto jit = codegen::JitModule::compile(attentionModule(shape), c.name, pipeline);
+  ASSERT_TRUE(jit.ok()) << jit.status();
+
+  std::mt19937_64 rng(c.qLen * 131 + c.kvLen * 7 + c.splits);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random = [&](std::vector<int64_t> shape) {
+    ref::Tensor t = ref::Tensor::zerosF32(shape);
+    for (float &x : t.f)
+      x = normal(rng);
+    return t;
+  };
+  ref::Tensor q = random({1, c.qLen, c.heads, 8}), k = random({1, c.kvLen, c.kvHeads, 8}),
+              v = random({1, c.kvLen, c.kvHeads, 8});
+  std::vector<ref::Tensor> args = {q, k, v};
+  ref::Tensor mask = ref::Tensor::zerosI64({1, c.kvLen}, ref::DType::I1);
+  for (int64_t j = 0; j < c.kvLen; ++j) {
+    switch (c.mask) {
+    case SplitMask::None:
+      break;
+    case SplitMask::Pattern: // some keys padded away, key 0 too
+      mask.i[j] = j != 0 && j % 3 != 1;
+      break;
+    case SplitMask::Prefix: // left padding: the first splits see nothing
+      mask.i[j] = j >= c.kvLen * 3 / 4;
+      break;
+    case SplitMask::All: // every row sees nothing: zeros
+      mask.i[j] = 0;
+      break;
+    }
+  }
+  if (c.mask != SplitMask::None)
+    args.push_back(mask);
+  ref::Tensor sinks = random({c.heads});
+  if (c.sinks)
+    args.push_back(sinks);
+  ref::AttentionParams p;
+  p.causal = c.causal;
+  p.window = c.window;
+  auto want = ref::attention(q, k, v, c.mask != SplitMask::None ? &mask : nullptr,
+                             c.sinks ? &sinks : nullptr, p);
+  ASSERT_TRUE(want.ok()) << want.status();
+  auto got = (*jit)->run("attn", args);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const ref::Tensor &out = (*got)[0];
+  ASSERT_EQ(out.shape, want->shape);
+  for (size_t i = 0; i < out.f.size(); ++i)
+    ASSERT_NEAR(out.f[i], want->f[i], 1e-6 + 1e-5 * std::abs(want->f[i])) << "at " << i;
+}
+
+// Every q_len in 1..4 against every context length, cycling through split
+// counts, tile sizes and head layouts so that each length meets several.
+std::vector<SplitKvCase> splitKvSweep() {
+  const int64_t kvLens[] = {1, 5, 63, 64, 65, 1000, 4096};
+  const int64_t splits[] = {4, 3, 7, 2, 16};
+  const int64_t tiles[] = {64, 16, 5};
+  const std::pair<int64_t, int64_t> heads[] = {{4, 2}, {4, 1}, {2, 2}}; // GQA, MQA, MHA
+  std::vector<SplitKvCase> cases;
+  int n = 0;
+  for (int64_t q = 1; q <= 4; ++q)
+    for (int64_t kv : kvLens) {
+      if (q > kv)
+        continue; // causal attention needs q_len <= kv_len
+      auto [h, kvh] = heads[n % 3];
+      SplitKvCase c{"", q, kv, h, kvh, splits[n % 5], tiles[n % 3]};
+      c.causal = n % 4 != 3;
+      c.name = "q" + std::to_string(q) + "_kv" + std::to_string(kv) + "_s" +
+               std::to_string(c.splits) + "_t" + std::to_string(c.tile) + "_h" + std::to_string(h) +
+               "x" + std::to_string(kvh) + (c.causal ? "" : "_noncausal");
+      cases.push_back(c);
+      ++n;
+    }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sweep, SplitKvAttentionTest, ::testing::ValuesIn(splitKvSweep()),
+                         [](const auto &info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SplitKvAttentionTest,
+    ::testing::Values(
+        // More splits than keys (or than tiles): the extra splits are empty.
+        SplitKvCase{"more_splits_than_keys", 1, 5, 4, 2, 8, 1},
+        SplitKvCase{"one_key_four_splits", 1, 1, 4, 1, 4, 64},
+        SplitKvCase{"kv65_one_tile_spills", 1, 65, 2, 2, 4, 64},
+        // Splits that do not divide the context: 384 + 384 + 232 keys.
+        SplitKvCase{"kv1000_3_splits", 2, 1000, 4, 2, 3, 64},
+        SplitKvCase{"kv4096_q1_mqa_32_splits", 1, 4096, 8, 1, 32, 64},
+        // Windows: only the last W keys are split (and a window wider than
+        // the context).
+        SplitKvCase{"window100_kv4096", 4, 4096, 4, 2, 4, 16, true, 100},
+        SplitKvCase{"window1_q3", 3, 63, 2, 1, 4, 8, true, 1},
+        SplitKvCase{"window5000_kv1000", 1, 1000, 2, 2, 4, 64, true, 5000},
+        // Masks: rows with no visible key (q4 kv5: the first two keys are
+        // masked), whole splits with no visible key, every key masked.
+        SplitKvCase{"mask_pattern_q4_kv5", 4, 5, 2, 2, 4, 1, true, 0, SplitMask::Pattern},
+        SplitKvCase{"mask_pattern_q1_kv1000", 1, 1000, 4, 2, 4, 16, true, 0, SplitMask::Pattern},
+        SplitKvCase{"mask_prefix_kv1000", 2, 1000, 4, 2, 4, 16, true, 0, SplitMask::Prefix},
+        SplitKvCase{"mask_prefix_noncausal", 3, 65, 2, 1, 7, 4, false, 0, SplitMask::Prefix},
+        SplitKvCase{"mask_all", 2, 64, 2, 2, 4, 8, true, 0, SplitMask::All},
+        // Sinks: once in the combine, with empty splits, windows and masks.
+        SplitKvCase{"sinks_kv1000", 1, 1000, 4, 2, 4, 64, true, 0, SplitMask::None, true},
+        SplitKvCase{"sinks_more_splits_than_keys", 2, 5, 4, 1, 16, 2, true, 0, SplitMask::None,
+                    true},
+        SplitKvCase{"sinks_window_kv4096", 4, 4096, 4, 2, 4, 64, true, 128, SplitMask::None, true},
+        SplitKvCase{"sinks_mask_prefix", 1, 300, 2, 2, 4, 16, true, 0, SplitMask::Prefix, true},
+        SplitKvCase{"sinks_mask_all", 3, 63, 4, 2, 4, 16, true, 0, SplitMask::All, true},
+        // The run-time choice on a dynamic q_len (max-query-len=4): q_len <= 4
+        // takes the split path, longer queries the plain loop.
+        SplitKvCase{"dispatch_q1", 1, 300, 4, 2, 4, 32, true, 0, SplitMask::None, false, 4},
+        SplitKvCase{"dispatch_q4_sinks", 4, 300, 4, 2, 4, 32, true, 0, SplitMask::Pattern, true, 4},
+        SplitKvCase{"dispatch_q5_plain", 5, 300, 4, 2, 4, 32, true, 0, SplitMask::Pattern, true, 4},
+        SplitKvCase{"dispatch_q64_window", 64, 1000, 4, 1, 4, 32, true, 100, SplitMask::None, false,
+                    4}),
+    [](const auto &info) { return info.param.name; });
+
 } // namespace
 } // namespace tessel

@@ -1,19 +1,25 @@
 //===- CompileCommand.cpp - `tessel compile` ------------------------------===//
 //
 // Loads a model (any supported format), checks its weights against its
-// config and prints the requested stage of the CPU pipeline: tessel, tiled,
-// linalg, llvm (MLIR, each parses in tessel-opt), ir (LLVM IR), asm.
+// config and either compiles it ahead of time (--emit=lib, the default with
+// -o DIR: DIR/model.so + DIR/manifest.json, run with `tessel run DIR`) or
+// prints the requested stage of the CPU pipeline: tessel, tiled, linalg,
+// llvm (MLIR, each parses in tessel-opt), ir (LLVM IR), asm.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
+#include "codegen/Aot.h"
 #include "codegen/Emit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
+#include "runtime/Session.h"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
@@ -24,15 +30,35 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr,
                  "tessel compile: expected one MODEL (a .gguf, llama2.c .bin, model description "
                  ".json or Hugging Face directory), got %zu arguments.\n"
-                 "Example: tessel compile model.gguf --emit=tessel\n",
+                 "Example: tessel compile model.gguf -o model.aot   (then: tessel run model.aot)\n"
+                 "         tessel compile model.gguf --emit=tessel\n",
                  args.size());
     return 2;
   }
   std::string emit = absl::GetFlag(FLAGS_emit);
+  std::string out = absl::GetFlag(FLAGS_o);
+  if (emit.empty()) {
+    // `-o FILE.mlir` used to mean "print the IR to FILE": say what changed
+    // rather than make a directory of that name.
+    for (const char *text : {".mlir", ".ll", ".s"})
+      if (out.size() > std::strlen(text) && out.rfind(text) == out.size() - std::strlen(text)) {
+        std::fprintf(stderr,
+                     "tessel compile: -o %s without --emit writes a compiled package (a "
+                     "directory); to write IR to a file, name the stage: --emit=tessel|tiled|"
+                     "linalg|kernel|llvm|ir|asm\n",
+                     out.c_str());
+        return 2;
+      }
+    emit = out.empty() ? "tessel" : "lib";
+  }
   const auto &stages = codegen::emitStages();
-  if (std::find(stages.begin(), stages.end(), emit) == stages.end()) {
-    std::fprintf(stderr, "tessel compile: --emit=%s: the stages are %s\n", emit.c_str(),
+  if (emit != "lib" && std::find(stages.begin(), stages.end(), emit) == stages.end()) {
+    std::fprintf(stderr, "tessel compile: --emit=%s: choose lib or a stage: %s\n", emit.c_str(),
                  absl::StrJoin(stages, ", ").c_str());
+    return 2;
+  }
+  if (emit == "lib" && out.empty()) {
+    std::fprintf(stderr, "tessel compile: --emit=lib writes a directory: name it with -o DIR\n");
     return 2;
   }
   auto model = frontends::loadModel(args[0]);
@@ -40,7 +66,25 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(model.status().message()).c_str());
     return 1;
   }
-  auto tessel = frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info));
+  if (emit == "lib") {
+    auto start = std::chrono::steady_clock::now();
+    runtime::SessionOptions options;
+    options.context = absl::GetFlag(FLAGS_context);
+    if (auto st = runtime::Session::compileAot(*model, options, out); !st.ok()) {
+      std::fprintf(stderr, "tessel compile: %s\n", std::string(st.message()).c_str());
+      return 1;
+    }
+    std::fprintf(stderr,
+                 "tessel compile: wrote %s/%s and %s/%s in %.2f s; run it with: tessel run %s\n",
+                 out.c_str(), codegen::kLibraryFile, out.c_str(), codegen::kManifestFile,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                 out.c_str());
+    return 0;
+  }
+  frontends::EntryPoints entries;
+  entries.cacheLength = absl::GetFlag(FLAGS_context);
+  auto tessel =
+      frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(tessel.status().message()).c_str());
     return 1;
@@ -50,7 +94,6 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(text.status().message()).c_str());
     return 1;
   }
-  std::string out = absl::GetFlag(FLAGS_o);
   if (out.empty()) {
     std::fwrite(text->data(), 1, text->size(), stdout);
     return 0;

@@ -6,11 +6,14 @@ ABSL_FLAG(int64_t, seed, -1,
           "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
           "description's); run: sampling seed");
 ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
-ABSL_FLAG(std::string, emit, "tessel",
-          "compile: stage to print: tessel, tiled (flash attention loops), linalg (kernel calls + "
-          "linalg on tensors), kernel (bufferized loops around kernel calls), llvm, ir (LLVM IR), "
-          "asm");
-ABSL_FLAG(std::string, o, "", "compile: output file (default stdout); mkmodel: output path");
+ABSL_FLAG(std::string, emit, "",
+          "compile: lib (a shared library + manifest.json in the directory -o names; the default "
+          "with -o) or a stage to print: tessel (the default without -o), tiled (flash attention "
+          "loops), linalg (kernel calls + linalg on tensors), kernel (bufferized loops around "
+          "kernel calls), llvm, ir (LLVM IR), asm");
+ABSL_FLAG(std::string, o, "",
+          "compile: output directory for --emit=lib, output file for a stage (default stdout); "
+          "mkmodel: output path");
 ABSL_FLAG(bool, debug_info, false, "compile: print locations (model file, layer, tensor)");
 ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a directory)");
 ABSL_FLAG(std::string, dtype, "",
@@ -28,5 +31,10 @@ ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
 ABSL_FLAG(int64_t, context, 0,
-          "run: tokens the KV cache holds, prompt included (default: the model's context length)");
+          "run, compile: tokens the KV cache holds, prompt included (default: the model's context "
+          "length; for run DIR, the one DIR was compiled for)");
+ABSL_FLAG(bool, no_cache, false,
+          "run: compile with the JIT and neither read nor write the compile cache (also "
+          "TESSEL_CACHE=0; TESSEL_CACHE_DIR moves it, default $XDG_CACHE_HOME/tessel or "
+          "~/.cache/tessel)");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");

@@ -34,5 +34,6 @@ ABSL_DECLARE_FLAG(int64_t, top_k);
 ABSL_DECLARE_FLAG(double, top_p);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
 ABSL_DECLARE_FLAG(int64_t, context);
+ABSL_DECLARE_FLAG(bool, no_cache);
 
 #endif // TESSEL_TOOLS_TESSEL_FLAGS_H

@@ -1,15 +1,20 @@
 //===- RunCommand.cpp - `tessel run` --------------------------------------===//
 //
-// Compiles the model (JIT) and generates: stdout carries only the prompt's
+// Compiles the model and generates: stdout carries only the prompt's
 // continuation (or, with --print_token_ids, the generated ids), streamed as
 // it is produced; load/compile/prefill/decode statistics go to stderr.
+// The code comes from the compile cache (compiled and saved on a miss), from
+// the JIT with --no_cache, or, for `tessel run DIR`, from the package
+// `tessel compile MODEL -o DIR` wrote (the weights from the model it names).
 //
 //===----------------------------------------------------------------------===//
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "codegen/Aot.h"
 #include "frontends/tokenizer/Tokenizer.h"
 #include "runtime/Sampler.h"
 #include "runtime/Session.h"
@@ -51,8 +56,22 @@ int runRun(const std::vector<std::string> &args) {
                  "Example: tessel run model.gguf --prompt \"Once upon a time\" -n 64 --temp 0\n");
     return 2;
   }
+  // A directory with a manifest (or what is left of a package) is compiled
+  // code, not a Hugging Face model.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path dir(args[0]);
+  const bool aot = fs::is_directory(dir, ec) && (fs::exists(dir / codegen::kManifestFile, ec) ||
+                                                 fs::exists(dir / codegen::kLibraryFile, ec));
+  std::string modelPath = args[0];
+  if (aot) {
+    auto path = runtime::Session::aotModelPath(args[0]);
+    if (!path.ok())
+      return fail(path.status());
+    modelPath = *path;
+  }
   auto start = Clock::now();
-  auto model = frontends::loadModel(args[0]);
+  auto model = frontends::loadModel(modelPath);
   if (!model.ok())
     return fail(model.status());
   double loadSeconds = seconds(start);
@@ -89,9 +108,15 @@ int runRun(const std::vector<std::string> &args) {
   }
   runtime::SessionOptions sessionOptions;
   sessionOptions.context = absl::GetFlag(FLAGS_context);
+  if (aot)
+    sessionOptions.aotDir = args[0];
+  else if (!absl::GetFlag(FLAGS_no_cache))
+    sessionOptions.cacheDir = runtime::defaultCacheDir();
   auto session = runtime::Session::create(std::move(*model), sessionOptions);
   if (!session.ok())
     return fail(session.status());
+  if (!(*session)->cacheNote().empty())
+    std::fprintf(stderr, "tessel run: note: %s\n", (*session)->cacheNote().c_str());
 
   runtime::SamplerOptions so;
   so.temperature = absl::GetFlag(FLAGS_temp);
@@ -111,7 +136,8 @@ int runRun(const std::vector<std::string> &args) {
   runtime::Session &session_ = **session;
   const int64_t context = session_.context();
   for (int step = 0; step < n; ++step) {
-    if (static_cast<int64_t>(tokens.size()) >= context) {
+    // This step puts every token so far in the cache: they must fit.
+    if (static_cast<int64_t>(tokens.size()) > context) {
       std::fprintf(stderr,
                    "tessel run: stopped at the context length (%lld tokens; raise it with "
                    "--context)\n",
@@ -154,13 +180,14 @@ int runRun(const std::vector<std::string> &args) {
     std::fwrite(pending.data(), 1, pending.size(), stdout);
   std::printf("\n");
   std::fflush(stdout);
-  std::fprintf(stderr,
-               "load %.2f s, compile %.2f s; prefill %zu tokens: %.1f tok/s; decode %d tokens: "
-               "%.1f tok/s%s\n",
-               loadSeconds, (*session)->compileSeconds(), promptLen,
-               prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
-               decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
-               session_.hasKvCache() ? "" : " (no KV cache for this attention yet)");
+  std::fprintf(
+      stderr,
+      "load %.2f s, compile %.2f s (%s); prefill %zu tokens: %.1f tok/s; decode %d tokens: "
+      "%.1f tok/s%s\n",
+      loadSeconds, (*session)->compileSeconds(), (*session)->codeOrigin().c_str(), promptLen,
+      prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
+      decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
+      session_.hasKvCache() ? "" : " (no KV cache for this attention yet)");
   return 0;
 }
 

@@ -19,13 +19,22 @@ Usage: tessel <command> [flags] ARGS
 
 Commands:
   run MODEL (--prompt TEXT | --prompt_ids IDS) [-n N] [--temp T] [--top_k K]
-            [--top_p P] [--seed S] [--print_token_ids]
-                   Compile the model (JIT) and generate; stdout carries only
-                   the continuation, statistics go to stderr.
-  compile MODEL    Load a model (.gguf, llama2.c .bin, Hugging Face directory,
-                   or a model description .json) and print its IR
-                   (--emit=tessel|tiled|linalg|llvm|ir|asm, -o FILE,
-                   --debug_info for locations).
+            [--top_p P] [--seed S] [--context C] [--print_token_ids] [--no_cache]
+                   Compile the model and generate; stdout carries only the
+                   continuation, statistics go to stderr. Compiled code is
+                   kept in a cache (TESSEL_CACHE_DIR, default ~/.cache/tessel;
+                   --no_cache or TESSEL_CACHE=0: JIT only) keyed by the model's
+                   IR, --context, the CPU and the Tessel build.
+  run DIR ...      Run a model compiled with `compile MODEL -o DIR`: no
+                   compiler runs; the weights come from the model file
+                   DIR/manifest.json names (or a copy of it inside DIR).
+  compile MODEL -o DIR [--context C]
+                   Compile ahead of time: DIR/model.so (a shared library for
+                   this CPU) + DIR/manifest.json (entry points, CPU, model).
+  compile MODEL --emit=STAGE [-o FILE]
+                   Print the IR at a stage: tessel (the default without -o),
+                   tiled, linalg, kernel, llvm, ir (LLVM IR), asm;
+                   --debug_info for locations.
   mkmodel DESC.json -o OUT
                    Write a random-weight model as GGUF (--format=gguf, default)
                    or a Hugging Face directory (--format=safetensors);
@@ -36,8 +45,12 @@ Commands:
   eval FILE.mlir   Run @main (or --entry) with the reference evaluator on
                    generated inputs and print a summary of every result.
 
+MODEL is a .gguf, a llama2.c .bin, a Hugging Face directory or a model
+description .json.
+
 Examples:
   tessel run model.gguf --prompt "Once upon a time" -n 64 --temp 0
+  tessel compile model.gguf -o model.aot && tessel run model.aot --prompt "Once" -n 64
   tessel compile model.gguf --emit=tessel
   tessel compile examples/models/tiny-llama.json --emit=tessel
   tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0

@@ -126,6 +126,16 @@ func.func @linear_bias_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %b: te
 
 // -----
 
+// linear: a residual has the result's shape.
+func.func @linear_residual_shape(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %h: tensor<4x64xf32>) {
+  // expected-error @+1 {{residual must have shape [4, 32] (the result's shape), got [4, 64]}}
+  %0 = tessel.linear %x, %w residual(%h)
+      : (tensor<4x64xf32>, tensor<32x64xf32>, tensor<4x64xf32>) -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
 // linear: the result has the input's element type.
 func.func @linear_result_type(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>) {
   // expected-error @+1 {{result must have 'f32' elements, got 'f16'}}

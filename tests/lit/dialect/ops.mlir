@@ -34,14 +34,21 @@ func.func @embedding(%table: tensor<512x64xf32>, %ids: tensor<1x4xi64>, %ids32: 
 // Rank 1 input and a dynamic leading dimension.
 // CHECK: tessel.linear %{{.*}}, %{{.*}} : (tensor<64xf32>, tensor<32x64xf32>) -> tensor<32xf32>
 // CHECK: tessel.linear %{{.*}}, %{{.*}} : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+// A fused residual, with and without a bias.
+// CHECK: tessel.linear %{{.*}}, %{{.*}} residual(%{{.*}}) : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
+// CHECK: tessel.linear %{{.*}}, %{{.*}} bias(%{{.*}}) residual(%{{.*}}) : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<32xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
 func.func @linear(%x: tensor<1x4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>,
-                  %v: tensor<64xf32>, %d: tensor<?x64xf32>)
+                  %v: tensor<64xf32>, %d: tensor<?x64xf32>, %h: tensor<1x4x32xf32>)
     -> (tensor<1x4x32xf32>, tensor<1x4x32xf32>, tensor<32xf32>, tensor<?x32xf32>) {
   %0 = tessel.linear %x, %w : (tensor<1x4x64xf32>, tensor<32x64xf32>) -> tensor<1x4x32xf32>
   %1 = tessel.linear %x, %w bias(%b)
       : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<32xf32>) -> tensor<1x4x32xf32>
   %2 = tessel.linear %v, %w : (tensor<64xf32>, tensor<32x64xf32>) -> tensor<32xf32>
   %3 = tessel.linear %d, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  %4 = tessel.linear %x, %w residual(%h)
+      : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
+  %5 = tessel.linear %x, %w bias(%b) residual(%h)
+      : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<32xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
   return %0, %1, %2, %3 : tensor<1x4x32xf32>, tensor<1x4x32xf32>, tensor<32xf32>, tensor<?x32xf32>
 }
 

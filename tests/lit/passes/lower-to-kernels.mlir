@@ -53,3 +53,77 @@ func.func @gelu_ffn(%x: tensor<1x4x16xf32>, %up: tensor<32x16xf32>, %down: tenso
   %y = tessel.ffn %x up(%up) down(%down) {activation = #tessel.activation<gelu>} : (tensor<1x4x16xf32>, tensor<32x16xf32>, tensor<16x32xf32>) -> tensor<1x4x16xf32>
   return %y : tensor<1x4x16xf32>
 }
+
+// -----
+
+// A fused residual is the GEMM's addend.
+// CHECK-LABEL: func.func @linear_residual
+// CHECK: %[[R:.*]] = tensor.collapse_shape %arg2
+// CHECK: bufferization.to_buffer %[[R]] read_only
+// CHECK: call @tessel_linear_residual_f32(
+func.func @linear_residual(%x: tensor<1x?x64xf32>, %w: tensor<64x64xf32>, %h: tensor<1x?x64xf32>) -> tensor<1x?x64xf32> {
+  %y = tessel.linear %x, %w residual(%h) : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<1x?x64xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// RMSNorm into the GEMM's prologue: the call reads the un-normalised rows
+// and the norm weight; the norm op is gone once nothing else reads it.
+// CHECK-LABEL: func.func @norm_prologue
+// CHECK-SAME: (%[[X:.*]]: tensor<1x?x64xf32>, %[[NW:.*]]: tensor<64xf32>, %[[W:.*]]: tensor<32x64xf32>)
+// CHECK: %[[X2:.*]] = tensor.collapse_shape %[[X]]
+// CHECK-DAG: %[[EPS:.*]] = arith.constant 9.99999974E-6 : f32
+// CHECK-DAG: %[[OFF:.*]] = arith.constant 0 : i64
+// CHECK: bufferization.to_buffer %[[X2]] read_only
+// CHECK: bufferization.to_buffer %[[NW]] read_only
+// CHECK: call @tessel_rms_norm_linear_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[EPS]], %[[OFF]])
+// CHECK-NOT: tessel.rms_norm
+func.func @norm_prologue(%x: tensor<1x?x64xf32>, %nw: tensor<64xf32>, %w: tensor<32x64xf32>) -> tensor<1x?x32xf32> {
+  %n = tessel.rms_norm %x, %nw {epsilon = 1.0e-05 : f32} : (tensor<1x?x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+  %y = tessel.linear %n, %w : (tensor<1x?x64xf32>, tensor<32x64xf32>) -> tensor<1x?x32xf32>
+  return %y : tensor<1x?x32xf32>
+}
+
+// -----
+
+// Norm and RoPE both fold into a query projection (llama's Q and K): the
+// positions travel as a flat i64 vector, then the result is split into heads.
+// CHECK-LABEL: func.func @norm_and_rope
+// CHECK: %[[P:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<1x?xi64> into tensor<?xi64>
+// CHECK: bufferization.to_buffer %[[P]] read_only : tensor<?xi64> to memref<?xi64, strided<[?], offset: ?>>
+// CHECK: call @tessel_rms_norm_linear_rope_f32(
+// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3]] output_shape [1, %{{.*}}, 4, 8] : tensor<1x?x32xf32> into tensor<1x?x4x8xf32>
+// CHECK-NOT: tessel.rope
+// The value projection (no rope) takes the norm alone; then nothing reads
+// the norm any more.
+// CHECK: call @tessel_rms_norm_linear_f32(
+func.func @norm_and_rope(%x: tensor<1x?x64xf32>, %nw: tensor<64xf32>, %wq: tensor<32x64xf32>, %wv: tensor<32x64xf32>, %pos: tensor<1x?xi64>) -> (tensor<1x?x4x8xf32>, tensor<1x?x32xf32>) {
+  %c1 = arith.constant 1 : index
+  %s = tensor.dim %x, %c1 : tensor<1x?x64xf32>
+  %n = tessel.rms_norm %x, %nw {epsilon = 1.0e-05 : f32} : (tensor<1x?x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+  %q = tessel.linear %n, %wq : (tensor<1x?x64xf32>, tensor<32x64xf32>) -> tensor<1x?x32xf32>
+  %qh = tensor.expand_shape %q [[0], [1], [2, 3]] output_shape [1, %s, 4, 8] : tensor<1x?x32xf32> into tensor<1x?x4x8xf32>
+  %qr = tessel.rope %qh, %pos {layout = #tessel.rope_layout<half_split>} : (tensor<1x?x4x8xf32>, tensor<1x?xi64>) -> tensor<1x?x4x8xf32>
+  %v = tessel.linear %n, %wv : (tensor<1x?x64xf32>, tensor<32x64xf32>) -> tensor<1x?x32xf32>
+  return %qr, %v : tensor<1x?x4x8xf32>, tensor<1x?x32xf32>
+}
+
+// -----
+
+// RoPE alone (a projection of un-normalised input), with its parameters
+// (head_dim 8, half-split = 1, theta, rotary_dim 4, scaling) as scalars.
+// CHECK-LABEL: func.func @rope_epilogue
+// CHECK-DAG: %[[HD:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[LAYOUT:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[THETA:.*]] = arith.constant 5.000000e+05 : f32
+// CHECK-DAG: %[[ROT:.*]] = arith.constant 4 : i64
+// CHECK: call @tessel_linear_rope_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[HD]], %[[LAYOUT]], %[[THETA]], %[[ROT]], %{{.*}})
+func.func @rope_epilogue(%x: tensor<1x?x64xf32>, %wk: tensor<16x64xf32>, %pos: tensor<1x?xi64>) -> tensor<1x?x2x8xf32> {
+  %c1 = arith.constant 1 : index
+  %s = tensor.dim %x, %c1 : tensor<1x?x64xf32>
+  %k = tessel.linear %x, %wk : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  %kh = tensor.expand_shape %k [[0], [1], [2, 3]] output_shape [1, %s, 2, 8] : tensor<1x?x16xf32> into tensor<1x?x2x8xf32>
+  %kr = tessel.rope %kh, %pos {layout = #tessel.rope_layout<half_split>, theta = 5.0e+05 : f32, rotary_dim = 4 : i64} : (tensor<1x?x2x8xf32>, tensor<1x?xi64>) -> tensor<1x?x2x8xf32>
+  return %kr : tensor<1x?x2x8xf32>
+}

@@ -93,3 +93,15 @@ func.func @kv_cache(%cache: tensor<1x512x4x8xf32>, %k: tensor<1x?x4x8xf32>, %pos
   %v = tessel.kv_cache_view %c, %len : (tensor<1x512x4x8xf32>, i64) -> tensor<1x?x4x8xf32>
   return %v, %c : tensor<1x?x4x8xf32>, tensor<1x512x4x8xf32>
 }
+
+// -----
+
+// A fused residual starts the accumulator (plus the bias, if any).
+// CHECK-LABEL: func.func @linear_residual
+// CHECK: %[[INIT:.*]] = linalg.generic {{.*}} ins(%arg3, %arg2 : tensor<2x8xf32>, tensor<8xf32>)
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%arg0, %arg1 : tensor<2x4xf32>, tensor<8x4xf32>) outs(%[[INIT]] : tensor<2x8xf32>)
+func.func @linear_residual(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>, %h: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %y = tessel.linear %x, %w bias(%b) residual(%h) : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

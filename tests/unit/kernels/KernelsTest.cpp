@@ -18,6 +18,11 @@
 //    combination of rows of v), up to contexts of 3000 keys.
 //  - Elementwise ops, norms, RoPE, softmax: |got - want| <= 1e-5 * |want|
 //    + a small absolute floor stated at each check.
+//  - Fused GEMMs (norm prologue, RoPE epilogue) against the unfused kernels:
+//    the GEMM bound above over the GEMM's actual input (the norm's output);
+//    through a rotation, the sum of the bounds of the two mixed outputs.
+//    Where Kernels.h promises the unfused result bit for bit, that is
+//    checked too.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -461,7 +466,6 @@ TEST_P(KernelTest, GemmGluMatchesReference) {
       tessel_gemm_glu_f32(s.m, s.n, s.k, ap.data(), lda, wGate, wUp, ldw, act.activation,
                           act.tanhApprox, cAbi.data(), ldc);
       ASSERT_EQ(c1, cAbi) << what << " through the C ABI";
-
     }
   }
 }
@@ -572,6 +576,251 @@ TEST_P(KernelTest, RopeMatchesReference) {
       ASSERT_EQ(fused[t * 2 * row + row], 5.0f);
     }
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Fused GEMMs: norm prologue and RoPE epilogue, against the unfused kernels
+//===----------------------------------------------------------------------===//
+
+// m from decode (1-4: the skinny path) through micro-kernel row remainders
+// to several M blocks (> kMC = 96; 400 also splits rows across threads when
+// n is one panel); n a multiple of 32 or not, one panel (32) or several;
+// k deeper than one K block (300, 520: the prologue normalises each 256-deep
+// span separately); N wider than one B block (600 > kNC); k = 0.
+std::vector<GemmShape> normGemmShapes() {
+  std::vector<GemmShape> shapes;
+  for (int64_t m : {1, 2, 3, 4, 5, 17, 64, 130, 400})
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{7, 33}, {32, 300}, {100, 64}, {67, 520}})
+      shapes.push_back({m, n, k});
+  for (GemmShape s :
+       {GemmShape{9, 600, 40}, GemmShape{3, 600, 40}, GemmShape{6, 5, 0}, GemmShape{2, 9, 0}})
+    shapes.push_back(s);
+  return shapes;
+}
+
+// |got - want| <= 1e-5 * tolScale[e] (+ a denormal floor), element by element
+// over m rows of n at stride ldc; then the padding (columns n to ldc) must
+// still hold `pad`.
+void expectCloseScaled(const std::vector<float> &want, const std::vector<float> &got,
+                       const std::vector<double> &tolScale, const GemmShape &s, int64_t ldc,
+                       float pad, const std::string &what) {
+  int failures = 0;
+  for (int64_t i = 0; i < s.m && failures < 5; ++i)
+    for (int64_t j = 0; j < s.n && failures < 5; ++j) {
+      const double w = want[i * ldc + j], g = got[i * ldc + j];
+      const double tol = 1e-5 * tolScale[i * s.n + j] + 1e-30;
+      if (!(std::abs(g - w) <= tol)) {
+        ADD_FAILURE() << what << ": c[" << i << "," << j << "] got " << g << " want " << w
+                      << " (tolerance " << tol << ")";
+        ++failures;
+      }
+    }
+  expectPaddingKept(got, s, ldc, pad, what);
+}
+
+// sum_p |x[i, p] w[j, p]| in f64, [m, n]; four partial sums, for speed (the
+// sums of the big shapes dominate the fused tests' time otherwise).
+std::vector<double> productMagnitudes(const GemmShape &s, const std::vector<float> &x,
+                                      const std::vector<float> &w) {
+  std::vector<double> magnitude(s.m * s.n);
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = 0; j < s.n; ++j) {
+      const float *xi = &x[i * s.k], *wj = &w[j * s.k];
+      double part[4] = {0.0, 0.0, 0.0, 0.0};
+      int64_t p = 0;
+      for (; p + 4 <= s.k; p += 4)
+        for (int q = 0; q < 4; ++q)
+          part[q] += std::abs(double(xi[p + q]) * wj[p + q]);
+      for (; p < s.k; ++p)
+        part[0] += std::abs(double(xi[p]) * wj[p]);
+      magnitude[i * s.n + j] = (part[0] + part[1]) + (part[2] + part[3]);
+    }
+  return magnitude;
+}
+
+// The scale of a fused GEMM's tolerance against the unfused kernels, per
+// element: |bias| + sum_p |x_p w_p| over the (unfused) GEMM input x, the
+// bound of f32 summation used by the GEMM tests, which both results meet.
+// `products` holds the sums without the bias (productMagnitudes).
+std::vector<double> gemmMagnitude(const GemmShape &s, const std::vector<double> &products,
+                                  const float *bias) {
+  std::vector<double> magnitude = products;
+  for (int64_t i = 0; i < s.m && bias; ++i)
+    for (int64_t j = 0; j < s.n; ++j)
+      magnitude[i * s.n + j] += std::abs(bias[j]);
+  return magnitude;
+}
+
+// Tolerance: 1e-5 * (|bias| + sum_p |x_p w_p|) against tessel_*_norm_f32 then
+// tessel_gemm_f32, x being the norm kernel's output. The prologue computes
+// every normalised value by the norm kernel's code (Kernels.h), so the
+// result must also be bit for bit the unfused one.
+TEST_P(KernelTest, NormGemmMatchesNormThenGemm) {
+  Rng rng(15);
+  ThreadPool pool2(2);
+  const float eps = 1e-5f;
+  for (const GemmShape &s : normGemmShapes()) {
+    std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n), normW(s.k), normB(s.k);
+    rng.fill(a, -3.0f, 3.0f);
+    rng.fill(w);
+    rng.fill(bias);
+    rng.fill(normW, 0.5f, 1.5f);
+    rng.fill(normB);
+    if (s.m > 2 && s.k > 0) { // a row with a large mean (LayerNorm's two passes)
+      for (int64_t p = 0; p < s.k; ++p)
+        a[2 * s.k + p] += 100.0f;
+    }
+    const int64_t lda = s.k + 3, ldw = s.k + 5, ldc = s.n + 7;
+    const std::vector<float> ap = withStride(a, s.m, s.k, lda, NAN);
+    const std::vector<float> wp = withStride(w, s.n, s.k, ldw, NAN);
+    for (int norm = 0; norm < 2; ++norm)  // 0: RMSNorm, 1: LayerNorm
+      for (bool option : {false, true}) { // unit_offset, or LayerNorm's norm_b
+        const float *nb = option ? normB.data() : nullptr;
+        // Unfused: the norm kernel into [m, k], then the GEMM.
+        std::vector<float> x(s.m * s.k);
+        if (norm)
+          tessel_layer_norm_f32(s.m, s.k, a.data(), normW.data(), nb, eps, x.data());
+        else
+          tessel_rms_norm_f32(s.m, s.k, a.data(), normW.data(), eps, option, x.data());
+        const std::vector<double> products = productMagnitudes(s, x, w);
+        for (bool withBias : {false, true}) {
+          const std::string what =
+              std::string(norm ? "layer_norm_gemm " : "rms_norm_gemm ") + shapeName(s) +
+              (option ? (norm ? " norm_b" : " unit_offset") : "") + (withBias ? " bias" : "");
+          const float *b = withBias ? bias.data() : nullptr;
+          std::vector<float> want(s.m * ldc, -3.0f);
+          gemm(s.m, s.n, s.k, x.data(), s.k, w.data(), s.k, b, want.data(), ldc, nullptr);
+
+          auto fused = [&](ThreadPool *pool, std::vector<float> &c) {
+            if (norm)
+              layerNormGemm(s.m, s.n, s.k, ap.data(), lda, normW.data(), nb, eps, wp.data(), ldw, b,
+                            c.data(), ldc, pool);
+            else
+              rmsNormGemm(s.m, s.n, s.k, ap.data(), lda, normW.data(), eps, option, wp.data(), ldw,
+                          b, c.data(), ldc, pool);
+          };
+          std::vector<float> c1(s.m * ldc, -3.0f);
+          fused(nullptr, c1);
+          expectCloseScaled(want, c1, gemmMagnitude(s, products, b), s, ldc, -3.0f, what);
+          ASSERT_EQ(c1, want) << what << " vs the norm then gemm, bit for bit";
+
+          // Two threads: bit for bit the same; so is the C ABI.
+          std::vector<float> c2(s.m * ldc, -3.0f), cAbi(s.m * ldc, -3.0f);
+          fused(&pool2, c2);
+          ASSERT_EQ(c1, c2) << what << " with 2 threads";
+          if (norm)
+            tessel_layer_norm_gemm_f32(s.m, s.n, s.k, ap.data(), lda, normW.data(), nb, eps,
+                                       wp.data(), ldw, b, cAbi.data(), ldc);
+          else
+            tessel_rms_norm_gemm_f32(s.m, s.n, s.k, ap.data(), lda, normW.data(), eps, option,
+                                     wp.data(), ldw, b, cAbi.data(), ldc);
+          ASSERT_EQ(c1, cAbi) << what << " through the C ABI";
+        }
+      }
+  }
+}
+
+struct GemmRopeCase {
+  int layout;
+  int64_t heads, headDim, rotaryDim; // rotaryDim 0 = headDim
+  int64_t extraCols;                 // unrotated columns after the heads (a fused V)
+  int64_t k;
+  float theta, scaling;
+  bool freqFactors;
+};
+
+// Both layouts; full and partial rotary_dim; freq_factors and linear
+// scaling; head_dim a multiple of the 32-column panel or not (34, 80: heads
+// straddle panels, and with 80 the 512-column B block too; 34 leaves too few
+// head-aligned column units, so two threads split rows); unrotated columns
+// after the heads; k over one K block (257, 300, 520) or not, or 0.
+const GemmRopeCase kGemmRopeCases[] = {
+    {TESSEL_ROPE_HALF_SPLIT, 4, 64, 0, 0, 300, 10000.0f, 1.0f, false},
+    {TESSEL_ROPE_INTERLEAVED, 4, 64, 0, 0, 33, 10000.0f, 1.0f, false},
+    {TESSEL_ROPE_HALF_SPLIT, 3, 34, 20, 0, 70, 500000.0f, 8.0f, true},
+    {TESSEL_ROPE_INTERLEAVED, 3, 34, 20, 0, 257, 500000.0f, 2.0f, true},
+    {TESSEL_ROPE_INTERLEAVED, 5, 6, 2, 10, 40, 10000.0f, 1.0f, false},
+    {TESSEL_ROPE_HALF_SPLIT, 2, 128, 96, 0, 520, 1000000.0f, 1.0f, true},
+    {TESSEL_ROPE_HALF_SPLIT, 8, 80, 0, 96, 64, 10000.0f, 1.0f, false},
+    {TESSEL_ROPE_INTERLEAVED, 7, 2, 0, 0, 5, 10000.0f, 1.0f, false},
+    {TESSEL_ROPE_HALF_SPLIT, 2, 8, 6, 3, 0, 10000.0f, 1.0f, false}, // k = 0: c = rope(bias)
+};
+
+// The column that column j is rotated with (j itself if not rotated).
+int64_t ropePartner(const GemmRopeCase &c, int64_t j) {
+  const int64_t rot = c.rotaryDim ? c.rotaryDim : c.headDim;
+  const int64_t d = j % c.headDim, head0 = j - d;
+  if (j >= c.heads * c.headDim || d >= rot)
+    return j;
+  if (c.layout == TESSEL_ROPE_INTERLEAVED)
+    return head0 + (d ^ 1);
+  return head0 + (d < rot / 2 ? d + rot / 2 : d - rot / 2);
+}
+
+// Tolerance: a rotated element mixes the GEMM outputs j and partner(j) with
+// cos and sin, so it is 1e-5 * (M_j + M_partner) against tessel_gemm_f32
+// then tessel_rope_f32 (in place on c), M being the GEMM tests' magnitude
+// |bias| + sum_p |a_p w_p|. The fused kernel runs the same sums and the same
+// rotation code on the same tables (Kernels.h), so it must also match bit
+// for bit.
+TEST_P(KernelTest, GemmRopeMatchesGemmThenRope) {
+  Rng rng(16);
+  ThreadPool pool2(2);
+  for (const GemmRopeCase &c : kGemmRopeCases)
+    for (int64_t m : {1, 2, 3, 4, 5, 17, 64, 130, 400}) {
+      const int64_t rot = c.rotaryDim ? c.rotaryDim : c.headDim;
+      const GemmShape s{m, c.heads * c.headDim + c.extraCols, c.k};
+      std::vector<float> a(s.m * s.k), w(s.n * s.k), bias(s.n), ff(rot / 2);
+      rng.fill(a);
+      rng.fill(w);
+      rng.fill(bias);
+      rng.fill(ff, 1.0f, 8.0f);
+      const float *freq = c.freqFactors ? ff.data() : nullptr;
+      std::vector<int64_t> pos(m); // non-consecutive, some large
+      for (int64_t i = 0; i < m; ++i)
+        pos[i] = i % 3 == 1 ? rng.below(5000) : 2 * i + 3;
+      const int64_t lda = s.k + 3, ldw = s.k + 5, ldc = s.n + 7;
+      const std::vector<float> ap = withStride(a, s.m, s.k, lda, NAN);
+      const std::vector<float> wp = withStride(w, s.n, s.k, ldw, NAN);
+      const std::vector<double> products = productMagnitudes(s, a, w);
+      for (bool withBias : {false, true}) {
+        const std::string what = std::string("gemm_rope ") +
+                                 (c.layout == TESSEL_ROPE_INTERLEAVED ? "interleaved " : "half ") +
+                                 "hd " + std::to_string(c.headDim) + " rot " + std::to_string(rot) +
+                                 " " + shapeName(s) + (withBias ? " bias" : "");
+        const float *b = withBias ? bias.data() : nullptr;
+        std::vector<float> want(s.m * ldc, -3.0f);
+        gemm(s.m, s.n, s.k, a.data(), s.k, w.data(), s.k, b, want.data(), ldc, nullptr);
+        tessel_rope_f32(s.m, c.heads, c.headDim, want.data(), ldc, want.data(), ldc, pos.data(),
+                        c.layout, c.theta, c.rotaryDim, c.scaling, freq);
+
+        const std::vector<double> magnitude = gemmMagnitude(s, products, b);
+        std::vector<double> tolScale(s.m * s.n);
+        for (int64_t i = 0; i < s.m; ++i)
+          for (int64_t j = 0; j < s.n; ++j)
+            tolScale[i * s.n + j] = magnitude[i * s.n + j] + magnitude[i * s.n + ropePartner(c, j)];
+
+        auto fused = [&](ThreadPool *pool, std::vector<float> &out) {
+          gemmRope(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, out.data(), ldc, c.heads,
+                   c.headDim, pos.data(), c.layout, c.theta, c.rotaryDim, c.scaling, freq, pool);
+        };
+        std::vector<float> c1(s.m * ldc, -3.0f);
+        fused(nullptr, c1);
+        expectCloseScaled(want, c1, tolScale, s, ldc, -3.0f, what);
+        ASSERT_EQ(c1, want) << what << " vs gemm then rope, bit for bit";
+
+        // Two threads (a column split at head boundaries, even or not, or a
+        // row split where head_dim = 34 leaves one head-aligned unit): bit
+        // for bit the same; so is the C ABI.
+        std::vector<float> c2(s.m * ldc, -3.0f), cAbi(s.m * ldc, -3.0f);
+        fused(&pool2, c2);
+        ASSERT_EQ(c1, c2) << what << " with 2 threads";
+        tessel_gemm_rope_f32(s.m, s.n, s.k, ap.data(), lda, wp.data(), ldw, b, cAbi.data(), ldc,
+                             c.heads, c.headDim, pos.data(), c.layout, c.theta, c.rotaryDim,
+                             c.scaling, freq);
+        ASSERT_EQ(c1, cAbi) << what << " through the C ABI";
+      }
+    }
 }
 
 //===----------------------------------------------------------------------===//
