@@ -40,7 +40,7 @@ std::string print(ModuleOp module) {
 } // namespace
 
 absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
-                                      const std::string &stage) {
+                                      const std::string &stage, const CpuOptions &options) {
   const auto &stages = emitStages();
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     return absl::InvalidArgumentError("unknown stage '" + stage +
@@ -61,7 +61,7 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
   // stage by stage up to the one asked for.
   if (auto st = run("builtin.module(func.func(tessel-weights-to-arguments))"); !st.ok())
     return st;
-  for (const PipelineStage &s : cpuPipeline()) {
+  for (const PipelineStage &s : cpuPipeline(options)) {
     if (auto st = run(s.passes); !st.ok())
       return st;
     if (s.name == stage)

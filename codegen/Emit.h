@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/Pipeline.h"
 
 namespace tessel::codegen {
 
@@ -29,7 +30,7 @@ const std::vector<std::string> &emitStages();
 
 /// Lowers `mlirText` to `stage` and returns it as text.
 absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
-                                      const std::string &stage);
+                                      const std::string &stage, const CpuOptions &options = {});
 
 } // namespace tessel::codegen
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "runtime/kernels/Kernels.h"
@@ -22,7 +23,8 @@ template <int Rank> struct MemRef {
 };
 using Matrix = MemRef<2>;
 using Vector = MemRef<1>;
-struct Positions { // memref<?xi64>
+using Heads = MemRef<4>; // [batch, tokens, heads, head_dim]
+struct Positions {       // memref<?xi64>
   int64_t *allocated;
   int64_t *aligned;
   int64_t offset;
@@ -159,6 +161,28 @@ void _mlir_ciface_tessel_rms_norm_linear_rope_f32(Matrix *x, Vector *normW, Matr
   fusedLinear(x, normW, eps, unitOffset, w, &rope, out, "tessel_rms_norm_linear_rope_f32");
 }
 
+// tessel.attention without mask or sinks (tessel-attention-to-kernel).
+// Each tensor must keep a token's heads contiguous (head h at h * head_dim);
+// batch and token strides are free, so KV-cache views pass as they are.
+void _mlir_ciface_tessel_attention_f32(Heads *q, Heads *k, Heads *v, Heads *out, int64_t numHeads,
+                                       int64_t numKvHeads, int64_t causal, int64_t window,
+                                       float scale) {
+  const char *name = "tessel_attention_f32";
+  for (auto [t, what] :
+       {std::pair<const Heads *, const char *>{q, "q"}, {k, "k"}, {v, "v"}, {out, "out"}}) {
+    if ((t->strides[3] != 1 && t->sizes[3] > 1) ||
+        (t->strides[2] != t->sizes[3] && t->sizes[2] > 1)) {
+      std::fprintf(stderr, "tessel: %s: %s does not keep a token's heads contiguous\n", name, what);
+      std::abort();
+    }
+  }
+  tessel_attention_f32(q->sizes[0], q->sizes[1], k->sizes[1], numHeads, numKvHeads, q->sizes[3],
+                       v->sizes[3], q->data(), q->strides[0], q->strides[1], k->data(),
+                       k->strides[0], k->strides[1], v->data(), v->strides[0], v->strides[1],
+                       /*mask=*/nullptr, 0, 0, /*sinks=*/nullptr, static_cast<int>(causal), window,
+                       scale, /*kv_tile=*/0, out->data(), out->strides[0], out->strides[1]);
+}
+
 // out = act(x wg^T) * (x wu^T); activation 0 = SiLU, 1 = GELU.
 void _mlir_ciface_tessel_glu_f32(Matrix *x, Matrix *wGate, Matrix *wUp, Matrix *out,
                                  int64_t activation, int64_t tanhApprox) {
@@ -242,6 +266,8 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
        reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_rope_f32)},
       {"_mlir_ciface_tessel_rms_norm_linear_rope_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_rms_norm_linear_rope_f32)},
+      {"_mlir_ciface_tessel_attention_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_attention_f32)},
       {"_mlir_ciface_tessel_glu_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_f32)},
       {"memrefCopy", reinterpret_cast<void *>(&memrefCopy)},
   };

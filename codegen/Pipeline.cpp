@@ -3,10 +3,12 @@
 
 namespace tessel::codegen {
 
-std::vector<PipelineStage> cpuPipeline() {
+std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
+  // Attention ops the kernel path leaves (masks, sinks) are tiled either way.
+  std::string attention = options.attentionKernel ? "tessel-attention-to-kernel," : "";
   return {
-      {"tiled", "builtin.module(func.func(tessel-fuse-residual,tessel-tile-attention,"
-                "tessel-lower-einsum))"},
+      {"tiled", "builtin.module(func.func(tessel-fuse-residual)," + attention +
+                    "func.func(tessel-tile-attention,tessel-lower-einsum))"},
       {"linalg", "builtin.module(tessel-lower-to-kernels,"
                  "func.func(tessel-lower-to-linalg,canonicalize))"},
       // Identity layouts at function boundaries, so that callers see plain

@@ -19,14 +19,22 @@ struct PipelineStage {
   std::string passes; // builtin.module(...) pipeline text
 };
 
+struct CpuOptions {
+  /// Attention as one call of the Highway flash-attention kernel
+  /// (tessel-attention-to-kernel: SIMD, threaded, split-KV for decode)
+  /// instead of the FlashAttention loops tessel-tile-attention generates.
+  bool attentionKernel = true;
+};
+
 /// The CPU pipeline after tessel-weights-to-arguments:
-///   tiled   FlashAttention loops (tessel-tile-attention), einsum lowered
+///   tiled   residual adds fused; attention as a kernel call
+///           (attentionKernel) or FlashAttention loops; einsum lowered
 ///   linalg  linear layers and gated FFNs as kernel calls, every other
 ///           dense op in linalg on tensors, KV cache ops as slices
 ///   kernel  bufferized (caches updated in place), loops around the
 ///           kernel calls
 ///   llvm    the LLVM dialect, ready for translation
-std::vector<PipelineStage> cpuPipeline();
+std::vector<PipelineStage> cpuPipeline(const CpuOptions &options = {});
 
 /// All stages as one --pass-pipeline string (for tessel-opt).
 std::string pipelineText(const std::vector<PipelineStage> &stages);

@@ -349,81 +349,117 @@ def TesselPlanMemory : Pass<"tessel-plan-memory", "mlir::func::FuncOp"> {
     `memref.alloc`, and ownership-based deallocation frees the entry
     block's buffers only at its end, so every activation of every layer is
     live at once. A decoder repeats the same buffers in every layer with
-    short lifetimes: this pass lets them share.
+    short lifetimes: this pass makes them share.
 
     Each `memref.alloc` in the function's entry block (not in loops) is a
-    buffer. Its aliases (results of view-like ops: casts, subviews,
-    expand/collapse_shape, reinterpret_cast, `memref.view`;
-    `bufferization.to_tensor`/`to_buffer`) are followed, and its live range
-    runs from the alloc to the last op of the entry block that uses it or
-    an alias (a use inside a loop or a linalg body counts at the loop).
-    A buffer is planned only if every use is understood as a plain read or
-    write: `memref.load`/`store` (as the memref), `memref.copy`,
-    `memref.dim`, linalg ops on buffers, and `func.call`s of the
-    `tessel_*` kernel ABI with no results (they never keep a pointer).
-    Anything else (returned, yielded from a region or passed as a loop's
-    iter_args, stored, passed to any other op) leaves the buffer alone.
+    buffer. Its aliases are followed: results of view-like ops (casts,
+    subviews, expand/collapse_shape, reinterpret_cast, `memref.view`),
+    `bufferization.to_tensor`/`to_buffer`, and for a buffer carried by an
+    `scf.for` (FlashAttention's running state) the iter_arg, the values
+    yielded in its place and the loop's result. Its live range runs from
+    the alloc to the last op of the entry block that uses it or an alias
+    (a use inside a loop or a linalg body counts at the loop). A buffer is
+    planned only if every other use is a plain read or write:
+    `memref.load`/`store` (as the memref), `memref.copy`, `memref.dim`,
+    linalg ops on buffers, and `func.call`s of the `tessel_*` kernel ABI
+    with no results (the kernels never keep a pointer). Anything else
+    (returned, yielded from `scf.if`/`scf.while`, stored, passed to any
+    other op or call) leaves the buffer as it is.
 
-    Sizes are `bytes * product(extents)` where dynamic extents are traced
-    back to their origin (`memref.dim` of a function argument, an
-    expand_shape's output_shape, a collapse_shape of `[1, ?]`, a cast,
-    another alloc's operand), so that the sequence length recomputed in
-    every layer is recognised as one value.
+    Sizes are `bytes * product(extents)`, dynamic extents traced back to
+    their origin (`memref.dim` of a function argument, an expand_shape's
+    output_shape, a collapse_shape of `[1, ?]`, a cast, another alloc's
+    operand), so that the sequence length, recomputed in every layer, is
+    recognised as one value. Sizes are compared only between buffers with
+    the same dynamic extents, where the comparison holds for every length.
 
-    Walking the buffers in program order, each takes a free slot (its
-    previous occupants' ranges all ended strictly before this alloc) with
-    the same dynamic extents, preferring one of the same shape, else the
-    smallest that holds it, else the largest (which grows); or starts a new
-    slot. A slot whose occupants all have one shape keeps the first one's
-    alloc, which the others then use. Any other slot becomes one byte
-    buffer, allocated where its first occupant was, that every occupant
-    sees through a `memref.view` (identity layouts, offset 0, so the
-    kernels get what they got before). Deallocation then frees each slot
-    once.
+    Buffers are assigned largest first to slots: a buffer takes a slot
+    none of whose occupants is live at any point of its range (one's last
+    use strictly before the other's alloc), preferring one of its own
+    shape, else the smallest that holds it; else it opens a new slot. A
+    slot whose occupants all have one shape is the earliest one's alloc,
+    which the others then use. Any other slot is one byte buffer,
+    allocated where its earliest occupant was, that each occupant sees
+    through a `memref.view` (identity layout, offset 0: the kernels see
+    what they saw before). Deallocation then frees each slot once.
 
-    The plan is recorded on the function as `tessel.memory_plan`: `buffers`
-    (allocs in the entry block), `planned`, `reused` (allocs removed),
-    `bytes_before` / `bytes_after` (bytes allocated for the planned buffers
-    before and after, as a polynomial in the dynamic extents: `arg0.dim1`
-    is dimension 1 of argument 0, the sequence length; `sN` symbols are
-    listed under `symbols`), `live_peak` (the most of those bytes live at
-    any one point: what a perfect plan would need) and `slots` (type, bytes,
-    number of buffers and their location names, e.g. `blk.3.attn_q` when the
-    model was built with debug info).
+    The plan is recorded on the function as `tessel.memory_plan`:
+    `buffers` (allocs in the entry block), `planned`, `reused` (allocs
+    removed), `bytes_before` / `bytes_after` (bytes allocated for the
+    planned buffers, as a polynomial in the dynamic extents: `arg0.dim1`
+    is dimension 1 of argument 0, the sequence length; other extents are
+    `sN`, described under `symbols`), `live_peak` (per term, the most of
+    those bytes live at one point: no plan needs less) and `slots` (type,
+    bytes, number of buffers and their location names, e.g.
+    `blk.3.attn_q` when the model was built with debug info).
 
-    Before:
+    Before (four projections in a chain, `%n` tokens):
     ```mlir
     %a = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
-    call @tessel_linear_f32(%x, %w0, %a) : ...     // last use of %a
+    call @tessel_linear_f32(%x, %w, %a) : ...
     %b = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
-    call @tessel_linear_f32(%y, %w1, %b) : ...
+    call @tessel_linear_f32(%a, %w, %b) : ...      // last use of %a
     %c = memref.alloc(%n) {alignment = 64 : i64} : memref<?x172xf32>
-    call @tessel_linear_f32(%b, %w2, %c) : ...
-    %d = memref.alloc(%n) {alignment = 64 : i64} : memref<?x32xf32>
-    call @tessel_linear_f32(%c, %w3, %d) : ...
+    call @tessel_linear_f32(%b, %w, %c) : ...      // last use of %b
+    %d = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+    call @tessel_linear_f32(%c, %w, %d) : ...
     ```
-    After:
+    After: `%a` and `%c` share 688 bytes per token, `%d` takes `%b`'s alloc.
     ```mlir
-    %a = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
-    call @tessel_linear_f32(%x, %w0, %a) : ...
-    call @tessel_linear_f32(%y, %w1, %a) : ...     // %b reuses %a
-    %c = memref.alloc(%n) {alignment = 64 : i64} : memref<?x172xf32>
-    call @tessel_linear_f32(%a, %w2, %c) : ...
-    %s = arith.muli %c256, %n : index              // a byte slot for %d
-    %bytes = memref.alloc(%s) {alignment = 64 : i64} : memref<?xi8>
-    %d = memref.view %bytes[%c0][%n] : memref<?xi8> to memref<?x32xf32>
-    call @tessel_linear_f32(%c, %w3, %d) : ...
+    %bytes = arith.muli %c688, %n : index
+    %slot = memref.alloc(%bytes) {alignment = 64 : i64} : memref<?xi8>
+    %a = memref.view %slot[%c0][%n] : memref<?xi8> to memref<?x64xf32>
+    call @tessel_linear_f32(%x, %w, %a) : ...
+    %b = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+    call @tessel_linear_f32(%a, %w, %b) : ...
+    %c = memref.view %slot[%c0][%n] : memref<?xi8> to memref<?x172xf32>
+    call @tessel_linear_f32(%b, %w, %c) : ...
+    call @tessel_linear_f32(%c, %w, %b) : ...
     ```
-    (Here `%d` takes a fresh slot because `%a` is still read; in a model
-    the slots of one layer serve every later layer.)
+    with `tessel.memory_plan = {buffers = 4, planned = 4, reused = 2,
+    bytes_before = "1456 * arg0.dim0", bytes_after = "944 * arg0.dim0",
+    live_peak = "944 * arg0.dim0", slots = [...]}`.
   }];
   let options = [
     Option<"sameTypeOnly", "same-type-only", "bool", /*default=*/"false",
-           "Reuse a slot only for buffers of its own shape (no memref.view byte slots)">,
+           "Share a slot only between buffers of one shape (no memref.view byte slots)">,
     Option<"report", "report", "bool", /*default=*/"false",
            "Print the plan (slots, their buffers, what was not planned and why) to stderr">,
   ];
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::memref::MemRefDialect"];
+}
+
+def TesselAttentionToKernel : Pass<"tessel-attention-to-kernel", "mlir::ModuleOp"> {
+  let summary = "Replace tessel.attention by a call of the Highway flash-attention kernel";
+  let description = [{
+    The CPU alternative to `tessel-tile-attention`: the whole attention
+    becomes one call of `tessel_attention_f32` (runtime/kernels), which
+    runs the same FlashAttention algorithm (K/V tiles of 128 keys, online
+    softmax, never N x N) with SIMD micro-kernels, blocks of 64 query rows,
+    GQA/MQA by indexing, threads across query blocks and heads, and a
+    split-KV (flash-decoding) split across threads when a decode step has
+    too few query blocks to keep every core busy. Q, K and V are passed as
+    views of their buffers (a KV-cache view is used in place: the kernel
+    takes row strides). Ops with a mask or sinks are left for
+    `tessel-tile-attention`.
+
+    Before:
+    ```mlir
+    %o = tessel.attention %q, %k, %v {num_heads = 8 : i64, num_kv_heads = 4 : i64, causal}
+        : (tensor<1x?x8x8xf32>, tensor<1x?x4x8xf32>, tensor<1x?x4x8xf32>) -> tensor<1x?x8x8xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %out = memref.alloc(%s) {alignment = 64 : i64} : memref<1x?x8x8xf32>
+    call @tessel_attention_f32(%qb, %kb, %vb, %outb, %c8, %c4, %c1_causal, %c0_window, %cst0_scale)
+        : (memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>, ..., i64, i64, i64, i64, f32) -> ()
+    %o = bufferization.to_tensor %out restrict writable : memref<1x?x8x8xf32> to tensor<1x?x8x8xf32>
+    ```
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect",
+                           "mlir::memref::MemRefDialect", "mlir::tensor::TensorDialect",
+                           "mlir::arith::ArithDialect", "mlir::func::FuncDialect",
+                           "mlir::LLVM::LLVMDialect"];
 }
 
 #endif // TESSEL_PASSES_TD

@@ -102,7 +102,8 @@ absl::Status Session::compileAot(const frontends::LoadedModel &model, const Sess
   auto b = buildIr(model, options.context);
   if (!b.ok())
     return b.status();
-  auto manifest = codegen::compileAot(b->ir, model.path, dir, modelMetadata(model, *b));
+  auto manifest = codegen::compileAot(b->ir, model.path, dir, modelMetadata(model, *b),
+                                      codegen::cpuPipeline(options.cpu));
   return manifest.status();
 }
 
@@ -176,7 +177,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     origin = "AOT: " + aotDir;
   } else if (!options.cacheDir.empty()) {
     auto cached =
-        codegen::compileCached(b->ir, model.path, options.cacheDir, modelMetadata(model, *b));
+        codegen::compileCached(b->ir, model.path, options.cacheDir, modelMetadata(model, *b),
+                               codegen::cpuPipeline(options.cpu));
     if (!cached.ok())
       return cached.status();
     jit = std::move(cached->module);
@@ -186,7 +188,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     else if (!cached->dir.empty())
       origin = "cache miss, saved to " + cached->dir;
   } else {
-    auto compiled = codegen::JitModule::compile(b->ir, model.path);
+    auto compiled =
+        codegen::JitModule::compile(b->ir, model.path, codegen::cpuPipeline(options.cpu));
     if (!compiled.ok())
       return compiled.status();
     jit = std::move(*compiled);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/Pipeline.h"
 #include "frontends/ModelLoader.h"
 #include "reference/Tensor.h"
 
@@ -41,6 +42,8 @@ struct SessionOptions {
   /// compiled. The model must be the one it was compiled from (same IR);
   /// `context` 0 takes the package's.
   std::string aotDir;
+  /// How the CPU pipeline lowers the model (part of the compile-cache key).
+  codegen::CpuOptions cpu;
 };
 
 /// The compile cache's usual place: $TESSEL_CACHE_DIR, else

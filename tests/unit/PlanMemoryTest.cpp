@@ -35,16 +35,26 @@ const fs::path kExamples = fs::path(TESSEL_SOURCE_DIR) / "examples" / "models";
 const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
                           "stories260K" / "stories260K.gguf";
 
-/// The CPU pipeline with tessel-plan-memory where it belongs.
-std::vector<codegen::PipelineStage> plannedPipeline() {
-  std::vector<codegen::PipelineStage> stages = codegen::cpuPipeline();
-  codegen::setPassOptions(stages, "func.func(tessel-drop-aliased-results)",
-                          "func.func(tessel-drop-aliased-results,tessel-plan-memory)");
+bool hasPlanMemory(const std::vector<codegen::PipelineStage> &stages) {
+  return codegen::pipelineText(stages).find("tessel-plan-memory") != std::string::npos;
+}
+
+/// The CPU pipeline with tessel-plan-memory where it belongs (right after
+/// tessel-drop-aliased-results), whether or not cpuPipeline() has it yet.
+std::vector<codegen::PipelineStage> plannedPipeline(const codegen::CpuOptions &options = {}) {
+  std::vector<codegen::PipelineStage> stages = codegen::cpuPipeline(options);
+  if (!hasPlanMemory(stages))
+    codegen::setPassOptions(stages, "tessel-drop-aliased-results",
+                            "tessel-drop-aliased-results,tessel-plan-memory");
   return stages;
 }
 
-bool hasPlanMemory(const std::vector<codegen::PipelineStage> &stages) {
-  return codegen::pipelineText(stages).find("tessel-plan-memory") != std::string::npos;
+/// The CPU pipeline without it: what planning is compared against.
+std::vector<codegen::PipelineStage> unplannedPipeline(const codegen::CpuOptions &options = {}) {
+  std::vector<codegen::PipelineStage> stages = codegen::cpuPipeline(options);
+  codegen::setPassOptions(stages, "tessel-drop-aliased-results,tessel-plan-memory",
+                          "tessel-drop-aliased-results");
+  return stages;
 }
 
 std::vector<ref::Tensor> f32Weights(const frontends::LoadedModel &m,
@@ -98,9 +108,14 @@ std::vector<int32_t> someTokens(int64_t n, int64_t vocab) {
   return tokens;
 }
 
+// Attention as the kernel call (the default) and as FlashAttention loops,
+// whose running state is carried through scf.for iter_args.
+const codegen::CpuOptions kAttentionPaths[] = {{/*attentionKernel=*/true},
+                                               {/*attentionKernel=*/false}};
+
 // Teacher-forced logits: planned == unplanned bit for bit, and both match
 // the reference. 70 tokens cross a 64-key attention tile.
-void expectForwardMatches(const frontends::LoadedModel &m) {
+void expectForwardMatches(const frontends::LoadedModel &m, const codegen::CpuOptions &options) {
   auto reference = ref::ModelEvaluator::create(m);
   ASSERT_TRUE(reference.ok()) << reference.status();
   for (int64_t n : {1, 8, 70}) {
@@ -108,9 +123,9 @@ void expectForwardMatches(const frontends::LoadedModel &m) {
     std::vector<int32_t> tokens = someTokens(n, m.config.vocabSize);
     auto want = (*reference)->forward(tokens);
     ASSERT_TRUE(want.ok()) << want.status();
-    auto planned = compiledForward(m, tokens, plannedPipeline());
+    auto planned = compiledForward(m, tokens, plannedPipeline(options));
     ASSERT_TRUE(planned.ok()) << planned.status();
-    auto unplanned = compiledForward(m, tokens, codegen::cpuPipeline());
+    auto unplanned = compiledForward(m, tokens, unplannedPipeline(options));
     ASSERT_TRUE(unplanned.ok()) << unplanned.status();
     ASSERT_EQ(planned->numel(), want->numel());
     ASSERT_EQ(planned->f, unplanned->f) << "planning changed the logits";
@@ -123,7 +138,7 @@ void expectForwardMatches(const frontends::LoadedModel &m) {
 // with the default pipeline): @step on a KV cache, prefilled, then fed one
 // token at a time, twice (the second time with a longer prefill over the
 // same, now dirty, cache).
-void expectStepMatches(const frontends::LoadedModel &m) {
+void expectStepMatches(const frontends::LoadedModel &m, const codegen::CpuOptions &options) {
   const frontends::ModelConfig &c = m.config;
   const int64_t context = 96;
   std::vector<int32_t> tokens = someTokens(12, c.vocabSize);
@@ -138,7 +153,7 @@ void expectStepMatches(const frontends::LoadedModel &m) {
   stepOnly.cacheLength = context;
   auto ir = frontends::modelToMlir(c, m.path, /*debugInfo=*/false, stepOnly);
   ASSERT_TRUE(ir.ok()) << ir.status();
-  auto jit = codegen::JitModule::compile(*ir, m.path, plannedPipeline());
+  auto jit = codegen::JitModule::compile(*ir, m.path, plannedPipeline(options));
   ASSERT_TRUE(jit.ok()) << jit.status();
   auto names = (*jit)->weightNames("step");
   ASSERT_TRUE(names.ok()) << names.status();
@@ -180,11 +195,15 @@ void expectStepMatches(const frontends::LoadedModel &m) {
   }
 }
 
-TEST(PlanMemory, PipelineHasThePass) {
-  EXPECT_TRUE(hasPlanMemory(plannedPipeline()));
-  EXPECT_FALSE(hasPlanMemory(codegen::cpuPipeline()))
-      << "the default pipeline plans memory now: these tests compare against a "
-         "pipeline without it, update plannedPipeline()";
+TEST(PlanMemory, PipelinesWithAndWithoutThePass) {
+  for (const codegen::CpuOptions &options : kAttentionPaths) {
+    std::string planned = codegen::pipelineText(plannedPipeline(options));
+    EXPECT_NE(planned.find("tessel-drop-aliased-results,tessel-plan-memory"), std::string::npos)
+        << planned;
+    EXPECT_LT(planned.find("tessel-plan-memory"), planned.find("buffer-deallocation-pipeline"));
+    EXPECT_FALSE(hasPlanMemory(unplannedPipeline(options)))
+        << "tessel-plan-memory sits elsewhere in cpuPipeline(): update unplannedPipeline()";
+  }
 }
 
 // Every dense architecture of examples/models (random weights): norms,
@@ -194,8 +213,11 @@ class PlanMemoryModels : public ::testing::TestWithParam<std::string> {};
 TEST_P(PlanMemoryModels, MatchesReference) {
   auto m = frontends::loadModel((kExamples / GetParam()).string());
   ASSERT_TRUE(m.ok()) << m.status();
-  expectForwardMatches(*m);
-  expectStepMatches(*m);
+  for (const codegen::CpuOptions &options : kAttentionPaths) {
+    SCOPED_TRACE(options.attentionKernel ? "attention kernel" : "attention loops");
+    expectForwardMatches(*m, options);
+    expectStepMatches(*m, options);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dense, PlanMemoryModels,
@@ -211,8 +233,11 @@ TEST(PlanMemory, Stories260KMatchesReference) {
   ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
   auto m = frontends::loadModel(kStories.string());
   ASSERT_TRUE(m.ok()) << m.status();
-  expectForwardMatches(*m);
-  expectStepMatches(*m);
+  for (const codegen::CpuOptions &options : kAttentionPaths) {
+    SCOPED_TRACE(options.attentionKernel ? "attention kernel" : "attention loops");
+    expectForwardMatches(*m, options);
+    expectStepMatches(*m, options);
+  }
 }
 
 // The plan on stories260K's @forward, with the model's names in locations:

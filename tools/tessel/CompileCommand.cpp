@@ -70,6 +70,12 @@ int runCompile(const std::vector<std::string> &args) {
     auto start = std::chrono::steady_clock::now();
     runtime::SessionOptions options;
     options.context = absl::GetFlag(FLAGS_context);
+    auto cpu = cpuOptionsFromFlags();
+    if (!cpu.ok()) {
+      std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
+      return 2;
+    }
+    options.cpu = *cpu;
     if (auto st = runtime::Session::compileAot(*model, options, out); !st.ok()) {
       std::fprintf(stderr, "tessel compile: %s\n", std::string(st.message()).c_str());
       return 1;
@@ -89,7 +95,12 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(tessel.status().message()).c_str());
     return 1;
   }
-  auto text = emit == "tessel" ? tessel : codegen::emitStage(*tessel, args[0], emit);
+  auto cpu = cpuOptionsFromFlags();
+  if (!cpu.ok()) {
+    std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
+    return 2;
+  }
+  auto text = emit == "tessel" ? tessel : codegen::emitStage(*tessel, args[0], emit, *cpu);
   if (!text.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(text.status().message()).c_str());
     return 1;

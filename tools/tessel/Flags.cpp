@@ -30,6 +30,10 @@ ABSL_FLAG(int, n, 32, "run: how many tokens to generate");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
+ABSL_FLAG(std::string, attention, "kernel",
+          "run, compile: how compiled code computes attention: kernel (one call of the Highway "
+          "flash-attention kernel: SIMD, threaded) or loops (the FlashAttention loops "
+          "tessel-tile-attention generates)");
 ABSL_FLAG(int64_t, context, 0,
           "run, compile: tokens the KV cache holds, prompt included (default: the model's context "
           "length; for run DIR, the one DIR was compiled for)");
@@ -38,3 +42,19 @@ ABSL_FLAG(bool, no_cache, false,
           "TESSEL_CACHE=0; TESSEL_CACHE_DIR moves it, default $XDG_CACHE_HOME/tessel or "
           "~/.cache/tessel)");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");
+
+namespace tessel::cli {
+
+absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags() {
+  codegen::CpuOptions options;
+  std::string attention = absl::GetFlag(FLAGS_attention);
+  if (attention == "kernel")
+    options.attentionKernel = true;
+  else if (attention == "loops")
+    options.attentionKernel = false;
+  else
+    return absl::InvalidArgumentError("--attention=" + attention + ": expected kernel or loops");
+  return options;
+}
+
+} // namespace tessel::cli

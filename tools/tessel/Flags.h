@@ -12,6 +12,8 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
+#include "codegen/Pipeline.h"
 
 ABSL_DECLARE_FLAG(std::string, entry);
 ABSL_DECLARE_FLAG(int64_t, seed);
@@ -34,6 +36,12 @@ ABSL_DECLARE_FLAG(int64_t, top_k);
 ABSL_DECLARE_FLAG(double, top_p);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
 ABSL_DECLARE_FLAG(int64_t, context);
+ABSL_DECLARE_FLAG(std::string, attention);
 ABSL_DECLARE_FLAG(bool, no_cache);
+
+namespace tessel::cli {
+/// --attention as pipeline options; an unknown value is an error naming it.
+absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags();
+} // namespace tessel::cli
 
 #endif // TESSEL_TOOLS_TESSEL_FLAGS_H

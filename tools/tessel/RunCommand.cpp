@@ -108,6 +108,10 @@ int runRun(const std::vector<std::string> &args) {
   }
   runtime::SessionOptions sessionOptions;
   sessionOptions.context = absl::GetFlag(FLAGS_context);
+  auto cpu = cpuOptionsFromFlags();
+  if (!cpu.ok())
+    return fail(cpu.status());
+  sessionOptions.cpu = *cpu;
   if (aot)
     sessionOptions.aotDir = args[0];
   else if (!absl::GetFlag(FLAGS_no_cache))

@@ -273,3 +273,37 @@ func.func @byte_slot(%x: memref<?x64xf32>, %w: memref<64x64xf32>, %y: memref<?x1
   memref.copy %b, %y : memref<?x172xf32> to memref<?x172xf32>
   return
 }
+
+// -----
+
+// The example of Passes.td: four projections in a chain. Largest first,
+// %c (688 bytes per token) opens a slot that %a, dead by then, shares
+// through views; %d takes %b's alloc. 944 bytes per token is the bound.
+// CHECK-LABEL: func.func @chain
+// CHECK-SAME: bytes_after = "944 * arg0.dim0", bytes_before = "1456 * arg0.dim0", live_peak = "944 * arg0.dim0", planned = 4 : i64, reused = 2 : i64
+// CHECK: %[[SLOT:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?xi8>
+// CHECK: memref.view %[[SLOT]][%{{.*}}][%{{.*}}] : memref<?xi8> to memref<?x64xf32>
+// CHECK: %[[B:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x64xf32>
+// CHECK: memref.view %[[SLOT]][%{{.*}}][%{{.*}}] : memref<?xi8> to memref<?x172xf32>
+// CHECK-NOT: memref.alloc
+// CHECK: memref.copy %[[B]], %arg0
+func.func private @tessel_linear_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>)
+func.func @chain(%x: memref<?x64xf32>, %w: memref<?x?xf32, strided<[?, ?], offset: ?>>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x64xf32>
+  %xs = memref.cast %x : memref<?x64xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+  %a = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+  %as = memref.cast %a : memref<?x64xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+  call @tessel_linear_f32(%xs, %w, %as) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
+  %b = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+  %bs = memref.cast %b : memref<?x64xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+  call @tessel_linear_f32(%as, %w, %bs) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
+  %c = memref.alloc(%n) {alignment = 64 : i64} : memref<?x172xf32>
+  %cs = memref.cast %c : memref<?x172xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+  call @tessel_linear_f32(%bs, %w, %cs) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
+  %d = memref.alloc(%n) {alignment = 64 : i64} : memref<?x64xf32>
+  %ds = memref.cast %d : memref<?x64xf32> to memref<?x?xf32, strided<[?, ?], offset: ?>>
+  call @tessel_linear_f32(%cs, %w, %ds) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>) -> ()
+  memref.copy %d, %x : memref<?x64xf32> to memref<?x64xf32>
+  return
+}
