@@ -13,11 +13,13 @@ std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
                  "func.func(tessel-lower-to-linalg,canonicalize))"},
       // Identity layouts at function boundaries, so that callers see plain
       // strided memrefs; results that are updated arguments (KV caches) are
-      // dropped before deallocation would clone them.
+      // dropped before deallocation would clone them; buffers share storage
+      // where their lifetimes allow (tessel.memory_plan) before deallocation
+      // frees what is left.
       {"kernel", "builtin.module(one-shot-bufferize{bufferize-function-boundaries=1 "
                  "function-boundary-type-conversion=identity-layout-map "
                  "allow-return-allocs-from-loops=1},"
-                 "func.func(tessel-drop-aliased-results),"
+                 "func.func(tessel-drop-aliased-results,tessel-plan-memory),"
                  "buffer-deallocation-pipeline,"
                  "func.func(scf-forall-to-for,convert-linalg-to-loops),canonicalize)"},
       {"llvm", "builtin.module(expand-strided-metadata,lower-affine,convert-scf-to-cf,"
