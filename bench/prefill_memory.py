@@ -4,7 +4,7 @@
 For each context length L (default 1024 2048 4096 8192 16384) this builds a
 prompt of L random token ids (fixed seed, below the vocabulary size) and runs
 
-  * Tessel:    tessel run DESC --prompt_ids IDS -n 1 --temp 0 --print_token_ids --context L
+  * Tessel:    tessel run DESC --prompt_ids IDS -n 1 --temp 0 --print_token_ids --context L --no_cache
   * llama.cpp: node bench/llamacpp_prefill.mjs DESC.gguf --tokens-file IDS --context L
                (same random model, written by `tessel mkmodel`; 2 threads,
                f32 KV cache, flash attention on, batch 512)
@@ -121,7 +121,10 @@ def run_tessel(args, ids, context, log):
         die(f"the prompt for L={len(ids)} is {len(prompt)} bytes, above Linux's {MAX_ARG_STRLEN}-byte limit "
             f"for one argument (--prompt_ids); use a smaller vocabulary or shorter lengths", 1)
     cmd = [args.tessel, "run", args.desc, "--prompt_ids", prompt, "-n", "1", "--temp", "0",
-           "--print_token_ids", "--context", str(context)]
+           "--print_token_ids", "--context", str(context),
+           # Every run compiles with the JIT: a compile-cache hit would skip
+           # LLVM and make the runs' fixed memory differ.
+           "--no_cache"]
     for attempt in range(20):
         # build/ is relinked continually by others: wait for the binary to come back.
         if os.access(args.tessel, os.X_OK):
@@ -221,8 +224,8 @@ def main():
     rng = random.Random(args.seed)
     big = [rng.randrange(cfg["vocab"]) for _ in range(args.lengths[-1])]
 
-    # Tessel refuses a prompt that fills --context exactly (it checks
-    # tokens >= context before the prefill); then one extra KV row is given.
+    # Older builds refused a prompt that fills --context exactly; if one
+    # does, it gets one extra KV row.
     extra = 0
     base_ids = big[:1]
     tb = run_tessel(args, base_ids, args.lengths[0], os.path.join(work, "tessel-base.log"))

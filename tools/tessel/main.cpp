@@ -4,6 +4,7 @@
 // each command reads the ones it needs.
 //
 //===----------------------------------------------------------------------===//
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@ Usage: tessel <command> [flags] ARGS
 Commands:
   run MODEL (--prompt TEXT | --prompt_ids IDS) [-n N] [--temp T] [--top_k K]
             [--top_p P] [--seed S] [--context C] [--print_token_ids] [--no_cache]
+            [--attention kernel|loops]
                    Compile the model and generate; stdout carries only the
                    continuation, statistics go to stderr. Compiled code is
                    kept in a cache (TESSEL_CACHE_DIR, default ~/.cache/tessel;
@@ -28,7 +30,7 @@ Commands:
   run DIR ...      Run a model compiled with `compile MODEL -o DIR`: no
                    compiler runs; the weights come from the model file
                    DIR/manifest.json names (or a copy of it inside DIR).
-  compile MODEL -o DIR [--context C]
+  compile MODEL -o DIR [--context C] [--attention kernel|loops]
                    Compile ahead of time: DIR/model.so (a shared library for
                    this CPU) + DIR/manifest.json (entry points, CPU, model).
   compile MODEL --emit=STAGE [-o FILE]
@@ -58,12 +60,37 @@ Examples:
   tessel eval examples/llama_decoder_block.mlir
   tessel eval examples/gqa_attention.mlir --seed 3 --values 8
 
+Flags may be spelled with dashes or underscores (--print-token-ids).
 Run 'tessel --helpfull' for every flag.)";
+
+// Flag names are written with underscores (absl's spelling); the dashed
+// spelling users expect from other tools (--print-token-ids) means the same.
+std::vector<std::string> normalizeFlagNames(int argc, char **argv) {
+  std::vector<std::string> out(argv, argv + argc);
+  for (size_t i = 1; i < out.size(); ++i) {
+    std::string &a = out[i];
+    if (a == "--")
+      break; // everything after is positional
+    if (a.size() < 3 || a[0] != '-' || a[1] != '-')
+      continue;
+    size_t end = std::min(a.find('='), a.size());
+    for (size_t c = 2; c < end; ++c)
+      if (a[c] == '-')
+        a[c] = '_';
+  }
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<char *> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> normalized = normalizeFlagNames(argc, argv);
+  std::vector<char *> pointers;
+  for (std::string &a : normalized)
+    pointers.push_back(a.data());
+  std::vector<char *> positional =
+      absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
   if (positional.size() < 2) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;
