@@ -1,19 +1,21 @@
-//===- JitTest.cpp - compiled code vs the PyTorch goldens -----------------===//
+//===- JitTest.cpp - compiled code vs its references ----------------------===//
 //
-// The golden cases the reference evaluator is checked against, compiled by
-// the CPU pipeline (tessel passes -> bufferization -> loops -> LLVM -> ORC
-// JIT) and run: for the ops the pipeline lowers so far (einsum).
+// Programs compiled by the CPU pipeline (tessel passes -> bufferization ->
+// loops -> LLVM -> ORC JIT) and run: the einsum golden cases the reference
+// evaluator is checked against (PyTorch), and attention in each of its
+// lowerings (FlashAttention loops, the kernel call, split-KV decode)
+// against the reference's naive attention.
 //
 //===----------------------------------------------------------------------===//
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <random>
 
 #include "codegen/Jit.h"
 #include "nlohmann/json.hpp"
 #include "reference/Ops.h"
 #include "gtest/gtest.h"
-
-#include <random>
 
 namespace tessel {
 namespace {
@@ -145,13 +147,17 @@ std::vector<codegen::PipelineStage> loopsPipeline() {
 }
 
 // Compiles the case's attention with `pipeline` and compares it with the
-// reference (naive softmax attention) to 1e-5 relative + 1e-6 absolute.
+// reference (naive softmax attention) to 1e-5 relative + 1e-6 absolute, on
+// normal random inputs drawn from `seed`. With `c.mask`, key j is visible
+// where `keyVisible(j)`.
 void expectAttentionMatchesReference(const FlashCase &c,
-                                     const std::vector<codegen::PipelineStage> &pipeline) {
+                                     const std::vector<codegen::PipelineStage> &pipeline,
+                                     uint64_t seed,
+                                     const std::function<bool(int64_t)> &keyVisible) {
   auto jit = codegen::JitModule::compile(attentionModule(c), c.name, pipeline);
   ASSERT_TRUE(jit.ok()) << jit.status();
 
-  std::mt19937_64 rng(c.qLen * 131 + c.kvLen);
+  std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   auto random = [&](std::vector<int64_t> shape) {
     ref::Tensor t = ref::Tensor::zerosF32(shape);
@@ -164,12 +170,9 @@ void expectAttentionMatchesReference(const FlashCase &c,
   std::vector<ref::Tensor> args = {q, k, v};
   ref::Tensor mask = ref::Tensor::zerosI64({1, c.kvLen}, ref::DType::I1);
   for (int64_t j = 0; j < c.kvLen; ++j)
-    mask.i[j] = j % 3 != 1; // some keys padded away
-  if (c.mask) {
-    if (c.kvLen > 1)
-      mask.i[0] = 0; // the first query (causal) then sees nothing: zeros
+    mask.i[j] = keyVisible(j);
+  if (c.mask)
     args.push_back(mask);
-  }
   ref::Tensor sinks = random({c.heads});
   if (c.sinks)
     args.push_back(sinks);
@@ -186,20 +189,29 @@ void expectAttentionMatchesReference(const FlashCase &c,
     ASSERT_NEAR(out.f[i], want->f[i], 1e-6 + 1e-5 * std::abs(want->f[i])) << "at " << i;
 }
 
+// Some keys padded away; with more than one key the first is too, so the
+// first query (causal) sees nothing and must give zeros.
+void expectFlashCaseMatches(const FlashCase &c,
+                            const std::vector<codegen::PipelineStage> &pipeline) {
+  expectAttentionMatchesReference(c, pipeline, c.qLen * 131 + c.kvLen, [&](int64_t j) {
+    return j % 3 != 1 && !(j == 0 && c.kvLen > 1);
+  });
+}
+
 // The FlashAttention loops tessel-tile-attention generates.
 TEST_P(FlashAttentionTest, TiledEqualsNaive) {
   const FlashCase &c = GetParam();
   std::vector<codegen::PipelineStage> pipeline = loopsPipeline();
   codegen::setPassOptions(pipeline, "tessel-tile-attention",
                           "tessel-tile-attention{kv-tile-size=" + std::to_string(c.tile) + "}");
-  expectAttentionMatchesReference(c, pipeline);
+  expectFlashCaseMatches(c, pipeline);
 }
 
 // The default CPU pipeline: one call of the Highway flash-attention kernel
 // (its own 128-key tiles; split-KV across threads for decode). Cases with a
 // mask or sinks still take the loops.
 TEST_P(FlashAttentionTest, KernelEqualsNaive) {
-  expectAttentionMatchesReference(GetParam(), codegen::cpuPipeline());
+  expectFlashCaseMatches(GetParam(), codegen::cpuPipeline());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -262,53 +274,20 @@ TEST_P(SplitKvAttentionTest, SplitEqualsNaive) {
                           c.maxQueryLen < 0 ? split
                                             : split + ",tessel-tile-attention{kv-tile-size=" +
                                                   std::to_string(c.tile) + "}");
-  auto jit = codegen::JitModule::compile(attentionModule(shape), c.name, pipeline);
-  ASSERT_TRUE(jit.ok()) << jit.status();
-
-  std::mt19937_64 rng(c.qLen * 131 + c.kvLen * 7 + c.splits);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto random = [&](std::vector<int64_t> shape) {
-    ref::Tensor t = ref::Tensor::zerosF32(shape);
-    for (float &x : t.f)
-      x = normal(rng);
-    return t;
-  };
-  ref::Tensor q = random({1, c.qLen, c.heads, 8}), k = random({1, c.kvLen, c.kvHeads, 8}),
-              v = random({1, c.kvLen, c.kvHeads, 8});
-  std::vector<ref::Tensor> args = {q, k, v};
-  ref::Tensor mask = ref::Tensor::zerosI64({1, c.kvLen}, ref::DType::I1);
-  for (int64_t j = 0; j < c.kvLen; ++j) {
-    switch (c.mask) {
-    case SplitMask::None:
-      break;
-    case SplitMask::Pattern: // some keys padded away, key 0 too
-      mask.i[j] = j != 0 && j % 3 != 1;
-      break;
-    case SplitMask::Prefix: // left padding: the first splits see nothing
-      mask.i[j] = j >= c.kvLen * 3 / 4;
-      break;
-    case SplitMask::All: // every row sees nothing: zeros
-      mask.i[j] = 0;
-      break;
-    }
-  }
-  if (c.mask != SplitMask::None)
-    args.push_back(mask);
-  ref::Tensor sinks = random({c.heads});
-  if (c.sinks)
-    args.push_back(sinks);
-  ref::AttentionParams p;
-  p.causal = c.causal;
-  p.window = c.window;
-  auto want = ref::attention(q, k, v, c.mask != SplitMask::None ? &mask : nullptr,
-                             c.sinks ? &sinks : nullptr, p);
-  ASSERT_TRUE(want.ok()) << want.status();
-  auto got = (*jit)->run("attn", args);
-  ASSERT_TRUE(got.ok()) << got.status();
-  const ref::Tensor &out = (*got)[0];
-  ASSERT_EQ(out.shape, want->shape);
-  for (size_t i = 0; i < out.f.size(); ++i)
-    ASSERT_NEAR(out.f[i], want->f[i], 1e-6 + 1e-5 * std::abs(want->f[i])) << "at " << i;
+  expectAttentionMatchesReference(
+      shape, pipeline, c.qLen * 131 + c.kvLen * 7 + c.splits, [&](int64_t j) {
+        switch (c.mask) {
+        case SplitMask::Pattern: // some keys padded away, key 0 too
+          return j != 0 && j % 3 != 1;
+        case SplitMask::Prefix: // left padding: the first splits see nothing
+          return j >= c.kvLen * 3 / 4;
+        case SplitMask::All: // every row sees nothing: zeros
+          return false;
+        case SplitMask::None:
+          break;
+        }
+        return true;
+      });
 }
 
 // Every q_len in 1..4 against every context length, cycling through split
