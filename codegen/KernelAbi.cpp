@@ -162,23 +162,45 @@ void _mlir_ciface_tessel_rms_norm_linear_rope_f32(Matrix *x, Vector *normW, Matr
 }
 
 // tessel.attention without mask or sinks (tessel-attention-to-kernel).
-// Each tensor must keep a token's heads contiguous (head h at h * head_dim);
-// batch and token strides are free, so KV-cache views pass as they are.
 void _mlir_ciface_tessel_attention_f32(Heads *q, Heads *k, Heads *v, Heads *out, int64_t numHeads,
                                        int64_t numKvHeads, int64_t causal, int64_t window,
                                        float scale) {
-  const char *name = "tessel_attention_f32";
-  for (auto [t, what] :
-       {std::pair<const Heads *, const char *>{q, "q"}, {k, "k"}, {v, "v"}, {out, "out"}}) {
-    if ((t->strides[3] != 1 && t->sizes[3] > 1) ||
-        (t->strides[2] != t->sizes[3] && t->sizes[2] > 1)) {
-      std::fprintf(stderr, "tessel: %s: %s does not keep a token's heads contiguous\n", name, what);
-      std::abort();
-    }
+  // The kernel takes batch and token strides but wants a token's heads
+  // contiguous. A view that splits heads apart (MLA's values are a slice of
+  // [k_nope | v] per head) is packed into scratch first; KV-cache views and
+  // projection outputs pass as they are.
+  thread_local std::vector<float> packed[3];
+  Heads views[3] = {*q, *k, *v};
+  for (int i = 0; i < 3; ++i) {
+    Heads &t = views[i];
+    if ((t.strides[3] == 1 || t.sizes[3] <= 1) && (t.strides[2] == t.sizes[3] || t.sizes[2] <= 1))
+      continue;
+    const int64_t rows = t.sizes[0] * t.sizes[1], row = t.sizes[2] * t.sizes[3];
+    packed[i].resize(static_cast<size_t>(rows * row));
+    float *dst = packed[i].data();
+    for (int64_t b = 0; b < t.sizes[0]; ++b)
+      for (int64_t s = 0; s < t.sizes[1]; ++s)
+        for (int64_t h = 0; h < t.sizes[2]; ++h)
+          for (int64_t d = 0; d < t.sizes[3]; ++d)
+            *dst++ =
+                t.data()[b * t.strides[0] + s * t.strides[1] + h * t.strides[2] + d * t.strides[3]];
+    t.allocated = t.aligned = packed[i].data();
+    t.offset = 0;
+    t.strides[3] = 1;
+    t.strides[2] = t.sizes[3];
+    t.strides[1] = row;
+    t.strides[0] = t.sizes[1] * row;
   }
-  tessel_attention_f32(q->sizes[0], q->sizes[1], k->sizes[1], numHeads, numKvHeads, q->sizes[3],
-                       v->sizes[3], q->data(), q->strides[0], q->strides[1], k->data(),
-                       k->strides[0], k->strides[1], v->data(), v->strides[0], v->strides[1],
+  if ((out->strides[3] != 1 && out->sizes[3] > 1) ||
+      (out->strides[2] != out->sizes[3] && out->sizes[2] > 1)) {
+    std::fprintf(stderr, "tessel: tessel_attention_f32: out does not keep a token's heads "
+                         "contiguous\n");
+    std::abort();
+  }
+  const Heads &qv = views[0], &kv = views[1], &vv = views[2];
+  tessel_attention_f32(qv.sizes[0], qv.sizes[1], kv.sizes[1], numHeads, numKvHeads, qv.sizes[3],
+                       vv.sizes[3], qv.data(), qv.strides[0], qv.strides[1], kv.data(),
+                       kv.strides[0], kv.strides[1], vv.data(), vv.strides[0], vv.strides[1],
                        /*mask=*/nullptr, 0, 0, /*sinks=*/nullptr, static_cast<int>(causal), window,
                        scale, /*kv_tile=*/0, out->data(), out->strides[0], out->strides[1]);
 }

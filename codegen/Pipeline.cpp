@@ -7,7 +7,7 @@ std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
   // Attention ops the kernel path leaves (masks, sinks) are tiled either way.
   std::string attention = options.attentionKernel ? "tessel-attention-to-kernel," : "";
   return {
-      {"tiled", "builtin.module(func.func(tessel-fuse-residual)," + attention +
+      {"tiled", "builtin.module(func.func(tessel-lower-mla,tessel-fuse-residual)," + attention +
                     "func.func(tessel-tile-attention,tessel-lower-einsum))"},
       {"linalg", "builtin.module(tessel-lower-to-kernels,"
                  "func.func(tessel-lower-to-linalg,canonicalize))"},

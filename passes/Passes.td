@@ -462,4 +462,40 @@ def TesselAttentionToKernel : Pass<"tessel-attention-to-kernel", "mlir::ModuleOp
                            "mlir::LLVM::LLVMDialect"];
 }
 
+def TesselLowerMla : Pass<"tessel-lower-mla", "mlir::func::FuncOp"> {
+  let summary = "Expand tessel.mla into its projections, RoPE and a tessel.attention (the naive form)";
+  let description = [{
+    DeepSeek's multi-head latent attention, step by step as its reference
+    semantics define it: the query (directly, or through `wq_a`, its RMSNorm
+    and `wq_b`), the compressed latent and shared RoPE key (`wkv_a`), the
+    latent's RMSNorm and up-projection `wkv_b` to per-head keys and values,
+    RoPE on the query's and the key's rope parts, keys and queries as
+    `concat(nope, rope)` (the shared RoPE key broadcast to every head), one
+    `tessel.attention` with the value head size `v_head_dim`, and `wo`.
+    This is the naive form (full keys and values per head), the right one
+    for a prefill of many tokens; the cached decode form keeps only the
+    latent and RoPE key per token. Afterwards the pieces take the usual
+    paths (kernel calls, attention kernel or tiles).
+
+    Before:
+    ```mlir
+    %y = tessel.mla %x, %pos q(%wq) kv(%wkv_a, %kv_norm, %wkv_b) out(%wo)
+        {num_heads = 4 : i64, kv_lora_rank = 16 : i64, qk_nope_dim = 8 : i64,
+         qk_rope_dim = 4 : i64, v_head_dim = 8 : i64, causal} : (...) -> tensor<1x?x32xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %q = tessel.linear %x, %wq ...            // [1, s, 4 * 12] -> split into heads
+    %ckv = tessel.linear %x, %wkv_a ...       // [1, s, 16 + 4]: latent | rope key
+    %kv = tessel.linear (tessel.rms_norm latent, %kv_norm), %wkv_b ...
+    %query = tensor.concat dim(3) %q_nope, (tessel.rope %q_rope, %pos) ...
+    %key = tensor.concat dim(3) %k_nope, (linalg.broadcast (tessel.rope %k_rope, %pos)) ...
+    %o = tessel.attention %query, %key, %v {num_heads = 4, num_kv_heads = 4, causal} ...
+    %y = tessel.linear (tensor.collapse_shape %o), %wo ...
+    ```
+  }];
+  let dependentDialects = ["mlir::tensor::TensorDialect", "mlir::linalg::LinalgDialect",
+                           "mlir::arith::ArithDialect"];
+}
+
 #endif // TESSEL_PASSES_TD

@@ -31,7 +31,7 @@ ref::Tensor fromJson(const json &j) {
   if (j.at("dtype") == "f32") {
     t.f = j.at("data").get<std::vector<float>>();
   } else {
-    t.dtype = ref::DType::I64;
+    t.dtype = j.at("dtype") == "i1" ? ref::DType::I1 : ref::DType::I64;
     t.i = j.at("data").get<std::vector<int64_t>>();
   }
   return t;
@@ -51,8 +51,10 @@ std::vector<std::string> casesOf(const std::string &family) {
 class JitGoldenTest : public ::testing::TestWithParam<std::string> {};
 
 // Accumulation is f32 in compiled code (f64 in the goldens); contractions
-// here are at most 16 long, so 1e-5 relative + 1e-5 absolute is ample.
-TEST_P(JitGoldenTest, CompiledEinsumMatchesPyTorch) {
+// here are at most a few dozen long, so 1e-5 relative + 1e-5 absolute is
+// ample. MLA goes through tessel-lower-mla, then the kernel calls and the
+// attention kernel (or the tiles, with a padding mask).
+TEST_P(JitGoldenTest, CompiledMatchesPyTorch) {
   std::ifstream in(kGoldenDir / (GetParam() + ".json"));
   json c = json::parse(in);
   auto jit = codegen::JitModule::compile(c.at("mlir").get<std::string>(), GetParam());
@@ -72,6 +74,8 @@ TEST_P(JitGoldenTest, CompiledEinsumMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Einsum, JitGoldenTest, ::testing::ValuesIn(casesOf("einsum")),
+                         [](const auto &info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Mla, JitGoldenTest, ::testing::ValuesIn(casesOf("mla")),
                          [](const auto &info) { return info.param; });
 
 TEST(Jit, DynamicShapesAndErrors) {
