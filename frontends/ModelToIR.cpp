@@ -1,6 +1,7 @@
 //===- ModelToIR.cpp - ModelConfig -> tessel IR ---------------------------===//
 #include "frontends/ModelToIR.h"
 
+#include <cmath>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -49,13 +50,14 @@ private:
     OpBuilder::InsertionGuard guard(b);
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
     SmallVector<Type> argTypes = {idsType, idsType}, resultTypes;
-    int64_t numCaches = cached ? 2 * c.numLayers : 0;
+    cacheShapes = cached ? kvCacheShapes(c, cacheLength) : std::vector<std::vector<int64_t>>{};
+    int64_t numCaches = static_cast<int64_t>(cacheShapes.size());
     for (int64_t i = 0; i < numCaches; ++i)
-      argTypes.push_back(cacheType());
+      argTypes.push_back(cacheType(i));
     resultTypes.push_back(cached ? RankedTensorType::get({1, 1, c.vocabSize}, b.getF32Type())
                                  : activation(c.vocabSize));
     for (int64_t i = 0; i < numCaches; ++i)
-      resultTypes.push_back(cacheType());
+      resultTypes.push_back(cacheType(i));
     auto fn = func::FuncOp::create(b, loc(name), name, b.getFunctionType(argTypes, resultTypes));
     // The caches are updated in place (tessel.kv_cache_update on a writable
     // argument); tessel-drop-aliased-results then stops returning them.
@@ -92,7 +94,7 @@ private:
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = absl::StrCat("blk.", i, ".");
       Value x = norm(h, p + "attn_norm");
-      Value a = c.isMla() ? mla(x, i) : attention(x, i);
+      Value a = !c.isMla() ? attention(x, i) : caches.empty() ? mla(x, i) : mlaCached(x, i);
       h = ResidualAddOp::create(b, loc(p + "attn_residual"), h, a);
       x = norm(h, p + "ffn_norm");
       Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
@@ -116,15 +118,16 @@ private:
     func::ReturnOp::create(b, loc("output"), results);
   }
 
-  // [1, cache length, kv_heads, head_dim]: one layer's keys (or values).
-  RankedTensorType cacheType() {
-    return RankedTensorType::get({1, cacheLength, c.numKvHeads, c.headDim}, b.getF32Type());
+  // Cache `index` (see kvCacheShapes).
+  RankedTensorType cacheType(int64_t index) {
+    return RankedTensorType::get(cacheShapes[index], b.getF32Type());
   }
 
-  // Writes this step's keys (or values) into cache `index` and returns the
-  // view of every row so far.
+  // Writes this step's rows into cache `index` and returns the view of
+  // every row so far.
   Value throughCache(Value fresh, int64_t index, const std::string &name) {
-    caches[index] = KVCacheUpdateOp::create(b, loc(name), cacheType(), caches[index], fresh, start);
+    caches[index] =
+        KVCacheUpdateOp::create(b, loc(name), cacheType(index), caches[index], fresh, start);
     auto viewType = cast<RankedTensorType>(fresh.getType());
     return KVCacheViewOp::create(b, loc(name), viewType, caches[index], kvLen);
   }
@@ -239,6 +242,103 @@ private:
                          b.getUnitAttr(), windowAttr(layer), nullptr);
   }
 
+  // x[..., offset : offset + size] along the last dimension.
+  Value sliceLast(Value x, int64_t offset, int64_t size, const std::string &name) {
+    auto t = cast<RankedTensorType>(x.getType());
+    int64_t rank = t.getRank();
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes,
+        strides(rank, b.getIndexAttr(1));
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(t.isDynamicDim(d) ? OpFoldResult(tensor::DimOp::create(b, loc(name), x, d))
+                                        : OpFoldResult(b.getIndexAttr(t.getDimSize(d))));
+    offsets.back() = b.getIndexAttr(offset);
+    sizes.back() = b.getIndexAttr(size);
+    SmallVector<int64_t> shape(t.getShape());
+    shape.back() = size;
+    return tensor::ExtractSliceOp::create(
+        b, loc(name), RankedTensorType::get(shape, b.getF32Type()), x, offsets, sizes, strides);
+  }
+
+  // MLA with a KV cache, in the weight-absorbed form DeepSeek decodes with:
+  // the cache holds, per token, only the normalised latent c (kv_lora_rank
+  // values) and the rotated RoPE key (qk_rope_dim values), one "head"
+  // shared by every query head. wkv_b's key part is absorbed into the query
+  // (q_nope W_uk: [H, r]) and its value part applied after attention
+  // (o W_uv^T), so keys and values are never expanded per head:
+  //   scores = (q_nope W_uk) . c + q_rope . k_rope,   out = (p . c) W_uv^T.
+  // Same numbers as the naive form (tessel-lower-mla) up to rounding.
+  Value mlaCached(Value x, int64_t layer) {
+    std::string p = absl::StrCat("blk.", layer, ".");
+    const int64_t h = c.numHeads, dn = c.qkNopeDim, dr = c.qkRopeDim, dv = c.vHeadDim,
+                  r = c.kvLoraRank;
+    auto f32 = b.getF32Type();
+    auto layout = c.rope == RopeStyle::HalfSplit ? RopeLayout::half_split : RopeLayout::interleaved;
+    auto ropeOf = [&](Value v, const std::string &name) {
+      return RopeOp::create(b, loc(name), v.getType(), v, positions, Value(),
+                            RopeLayoutAttr::get(b.getContext(), layout),
+                            b.getF32FloatAttr(c.ropeTheta), nullptr, b.getF32FloatAttr(1.0f));
+    };
+    auto normOf = [&](Value v, Value w, const std::string &name) {
+      return RMSNormOp::create(b, loc(name), v.getType(), v, w, b.getF32FloatAttr(c.normEps),
+                               nullptr);
+    };
+    auto linearOf = [&](Value v, Value w, int64_t out, const std::string &name) {
+      return LinearOp::create(b, loc(name), activation(out), v, w, Value(), Value());
+    };
+    // Weights in the order of the naive form's op, so both read the same.
+    Value q;
+    if (c.qLoraRank > 0) {
+      Value wa = weight(p + "attn_q_a.weight"), qn = weight(p + "attn_q_a_norm.weight"),
+            wb = weight(p + "attn_q_b.weight");
+      q = linearOf(normOf(linearOf(x, wa, c.qLoraRank, p + "attn_q_a"), qn, p + "attn_q_a_norm"),
+                   wb, h * (dn + dr), p + "attn_q_b");
+    } else {
+      q = linearOf(x, weight(p + "attn_q.weight"), h * (dn + dr), p + "attn_q");
+    }
+    Value wkvA = weight(p + "attn_kv_a_mqa.weight"), kvNorm = weight(p + "attn_kv_a_norm.weight"),
+          wkvB = weight(p + "attn_kv_b.weight"), wo = weight(p + "attn_output.weight");
+    Value q4 = splitHeads(q, h, dn + dr, p + "attn_q");
+    Value qNope = sliceLast(q4, 0, dn, p + "attn_q");
+    Value qRope = ropeOf(sliceLast(q4, dn, dr, p + "attn_q"), p + "attn_q.rope");
+
+    // This step's cache rows: [1, s, 1, r + dr] = concat(norm(c), rope(k_rope)).
+    Value ckv = linearOf(x, wkvA, r + dr, p + "attn_kv_a_mqa");
+    Value latent =
+        splitHeads(normOf(sliceLast(ckv, 0, r, p + "attn_kv_a_mqa"), kvNorm, p + "attn_kv_a_norm"),
+                   1, r, p + "attn_kv_a_norm");
+    Value kRope =
+        ropeOf(splitHeads(sliceLast(ckv, r, dr, p + "attn_kv_a_mqa"), 1, dr, p + "attn_k.rope"),
+               p + "attn_k.rope");
+    Value rows = tensor::ConcatOp::create(b, loc(p + "kv_cache"), 3, ValueRange{latent, kRope});
+    Value cached = throughCache(rows, layer, p + "kv_cache");
+    Value values = sliceLast(cached, 0, r, p + "kv_cache");
+
+    // wkv_b [H * (dn + dv), r] as W_uk [H, dn, r] and W_uv [H, dv, r].
+    Value wkvB3 = tensor::ExpandShapeOp::create(b, loc(p + "attn_kv_b"),
+                                                RankedTensorType::get({h, dn + dv, r}, f32), wkvB,
+                                                SmallVector<ReassociationIndices>{{0, 1}, {2}});
+    auto headsSlice = [&](int64_t offset, int64_t size) {
+      return tensor::ExtractSliceOp::create(
+          b, loc(p + "attn_kv_b"), RankedTensorType::get({h, size, r}, f32), wkvB3,
+          ArrayRef<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(offset), b.getIndexAttr(0)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(h), b.getIndexAttr(size), b.getIndexAttr(r)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(1)});
+    };
+    Value wUk = headsSlice(0, dn), wUv = headsSlice(dn, dv);
+    Value qAbsorbed = EinsumOp::create(b, loc(p + "attn_q.absorb"), perHead(h, r),
+                                       b.getStringAttr("bshd,hdr->bshr"), ValueRange{qNope, wUk});
+    Value query = tensor::ConcatOp::create(b, loc(p + "attn_q"), 3, ValueRange{qAbsorbed, qRope});
+    // MQA over the latent rows; the scale is the model's, 1/sqrt(dn + dr),
+    // not the absorbed head size's.
+    Value o = AttentionOp::create(
+        b, loc(p + "attn"), perHead(h, r), query, cached, values, Value(), Value(),
+        b.getI64IntegerAttr(h), b.getI64IntegerAttr(1), b.getUnitAttr(), windowAttr(layer),
+        b.getF32FloatAttr(static_cast<float>(1.0 / std::sqrt(static_cast<double>(dn + dr)))));
+    Value oHeads = EinsumOp::create(b, loc(p + "attn_v.absorb"), perHead(h, dv),
+                                    b.getStringAttr("bshr,hvr->bshv"), ValueRange{o, wUv});
+    return linearOf(mergeHeads(oHeads, p + "attn_output"), wo, c.dim, p + "attn_output");
+  }
+
   Activation activationKind() const {
     switch (c.activation) {
     case FfnActivation::SwiGLU:
@@ -290,6 +390,7 @@ private:
   std::map<std::string, std::vector<int64_t>> weightShapes;
   Value positions, seqLen, freqFactors;
   int64_t cacheLength = 0;
+  std::vector<std::vector<int64_t>> cacheShapes;
   Value start, kvLen;        // i64: the step's first position, and start + seq_len
   SmallVector<Value> caches; // @step: the current value of each layer's K and V cache
 };
@@ -315,7 +416,19 @@ absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
   return module;
 }
 
-bool supportsKvCache(const ModelConfig &config) { return !config.isMla(); }
+bool supportsKvCache(const ModelConfig &) { return true; }
+
+std::vector<std::vector<int64_t>> kvCacheShapes(const ModelConfig &c, int64_t cacheLength) {
+  std::vector<std::vector<int64_t>> shapes;
+  if (c.isMla()) {
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      shapes.push_back({1, cacheLength, 1, c.kvLoraRank + c.qkRopeDim});
+    return shapes;
+  }
+  for (int64_t i = 0; i < 2 * c.numLayers; ++i)
+    shapes.push_back({1, cacheLength, c.numKvHeads, c.headDim});
+  return shapes;
+}
 
 absl::StatusOr<std::string> modelToMlir(const ModelConfig &config, const std::string &source,
                                         bool debugInfo, const EntryPoints &entries) {

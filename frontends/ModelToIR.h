@@ -26,6 +26,7 @@
 #define TESSEL_FRONTENDS_MODELTOIR_H
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "frontends/ModelConfig.h"
@@ -41,8 +42,7 @@ namespace tessel::frontends {
 /// Loads the dialects the model IR uses into `context`.
 void loadModelDialects(mlir::MLIRContext &context);
 
-/// Which entry points to build. @step is skipped for models whose attention
-/// has no KV cache form yet (see supportsKvCache).
+/// Which entry points to build.
 struct EntryPoints {
   bool forward = true;
   bool step = true;
@@ -50,9 +50,14 @@ struct EntryPoints {
   int64_t cacheLength = 0;
 };
 
-/// Whether @step can be built: every attention but MLA (whose op owns its
-/// projections; its latent cache comes with the MLA lowering).
+/// Whether @step can be built (every attention kind has a cached form).
 bool supportsKvCache(const ModelConfig &config);
+
+/// The shapes of @step's cache arguments, in order: per layer a K and a V
+/// cache [1, cacheLength, kv_heads, head_dim], or for MLA one latent cache
+/// [1, cacheLength, 1, kv_lora_rank + qk_rope_dim] (the compressed latent
+/// and the RoPE key: all MLA keeps per token).
+std::vector<std::vector<int64_t>> kvCacheShapes(const ModelConfig &config, int64_t cacheLength);
 
 /// Builds and verifies the module; `source` names the model file in locations.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>> buildModelModule(mlir::MLIRContext &context,

@@ -208,8 +208,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     s->weights_.push_back(std::move(t));
   }
   if (b->kvCache)
-    for (int64_t i = 0; i < 2 * c.numLayers; ++i)
-      s->caches_.push_back(ref::Tensor::zerosF32({1, context, c.numKvHeads, c.headDim}));
+    for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, context))
+      s->caches_.push_back(ref::Tensor::zerosF32(shape));
   s->context_ = context;
   s->model_ = std::move(model);
   s->jit_ = std::move(jit);

@@ -3,8 +3,9 @@
 // Loads a model, compiles its @step entry point (prefill and decode with a
 // KV cache, see frontends/ModelToIR.h) through the CPU pipeline, binds the
 // weights once and owns the caches, which the compiled code updates in
-// place. Models without a KV cache form yet (MLA) fall back to @forward,
-// re-evaluating the whole sequence for each new token.
+// place (for MLA: a cache of compressed latents, frontends::kvCacheShapes).
+// A model without a @step would fall back to @forward, re-evaluating the
+// whole sequence for each new token.
 //
 // The code comes from the JIT, from the compile cache (codegen/Aot.h:
 // compiled once per model, options, CPU and Tessel build, then loaded), or

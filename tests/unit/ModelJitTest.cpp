@@ -161,3 +161,39 @@ TEST(ModelJit, Stories260KCompiledMatchesReference) {
 
 } // namespace
 } // namespace tessel
+
+namespace tessel {
+namespace {
+
+// DeepSeek-V2's MLA with dense FFNs (MoE layers have their own tests):
+// @forward runs the naive form (tessel-lower-mla), the Session's @step the
+// weight-absorbed form over a cache of latents; both must give the
+// reference's logits. The cache holds kv_lora_rank + qk_rope_dim floats per
+// token per layer, nothing per head.
+TEST(ModelJit, MlaNaiveAndAbsorbedMatchTheReference) {
+  for (int64_t qLoraRank : {0, 24}) {
+    std::ifstream in(kExamples / "tiny-deepseek2.json");
+    json j = json::parse(in);
+    j["first_k_dense_replace"] = j["num_hidden_layers"];
+    j["q_lora_rank"] = qLoraRank;
+    fs::path path = fs::path(::testing::TempDir()) /
+                    ("deepseek2_dense_q" + std::to_string(qLoraRank) + ".json");
+    std::ofstream(path) << j.dump();
+    auto m = frontends::loadModel(path.string());
+    ASSERT_TRUE(m.ok()) << m.status();
+    expectCompiledMatchesReference(*m);
+    expectSessionMatchesReference(path.string());
+
+    auto again = frontends::loadModel(path.string());
+    ASSERT_TRUE(again.ok()) << again.status();
+    const frontends::ModelConfig c = again->config;
+    auto session = runtime::Session::create(std::move(*again));
+    ASSERT_TRUE(session.ok()) << session.status();
+    EXPECT_EQ((*session)->kvCacheBytes(), c.numLayers * c.contextLength *
+                                              (c.kvLoraRank + c.qkRopeDim) *
+                                              static_cast<int64_t>(sizeof(float)));
+  }
+}
+
+} // namespace
+} // namespace tessel

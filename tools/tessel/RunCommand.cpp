@@ -187,11 +187,12 @@ int runRun(const std::vector<std::string> &args) {
   std::fprintf(
       stderr,
       "load %.2f s, compile %.2f s (%s); prefill %zu tokens: %.1f tok/s; decode %d tokens: "
-      "%.1f tok/s%s\n",
+      "%.1f tok/s; KV cache %lld bytes/token\n",
       loadSeconds, (*session)->compileSeconds(), (*session)->codeOrigin().c_str(), promptLen,
       prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
       decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
-      session_.hasKvCache() ? "" : " (no KV cache for this attention yet)");
+      static_cast<long long>(session_.context() > 0 ? session_.kvCacheBytes() / session_.context()
+                                                    : 0));
   return 0;
 }
 
