@@ -50,6 +50,10 @@ private:
     OpBuilder::InsertionGuard guard(b);
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
     SmallVector<Type> argTypes = {idsType, idsType}, resultTypes;
+    // @step: the cache rows already filled, where this step's rows go.
+    const unsigned firstCache = cached ? 3 : 2;
+    if (cached)
+      argTypes.push_back(b.getI64Type());
     cacheShapes = cached ? kvCacheShapes(c, cacheLength) : std::vector<std::vector<int64_t>>{};
     int64_t numCaches = static_cast<int64_t>(cacheShapes.size());
     for (int64_t i = 0; i < numCaches; ++i)
@@ -62,7 +66,7 @@ private:
     // The caches are updated in place (tessel.kv_cache_update on a writable
     // argument); tessel-drop-aliased-results then stops returning them.
     for (int64_t i = 0; i < numCaches; ++i)
-      fn.setArgAttr(2 + i, "bufferization.writable", b.getBoolAttr(true));
+      fn.setArgAttr(firstCache + i, "bufferization.writable", b.getBoolAttr(true));
     b.setInsertionPointToStart(fn.addEntryBlock());
     Value tokens = fn.getArgument(0);
     positions = fn.getArgument(1);
@@ -70,14 +74,14 @@ private:
     freqFactors = Value();
     caches.clear();
     if (cached) {
-      // The new tokens continue the cached sequence: the first one's
-      // position is how many rows each cache already holds.
-      Value zero = arith::ConstantIndexOp::create(b, loc("cache"), 0);
-      start = tensor::ExtractOp::create(b, loc("cache"), positions, ValueRange{zero, zero});
+      // The new rows go after the `fill` rows the caches hold; attention
+      // sees fill + seq_len rows. Positions (for RoPE) are absolute and may
+      // run ahead of fill when the runtime rolls a windowed cache.
+      start = fn.getArgument(2);
       Value n = arith::IndexCastOp::create(b, loc("cache"), b.getI64Type(), seqLen);
       kvLen = arith::AddIOp::create(b, loc("cache"), start, n);
       for (int64_t i = 0; i < numCaches; ++i)
-        caches.push_back(fn.getArgument(2 + i));
+        caches.push_back(fn.getArgument(firstCache + i));
     }
 
     Value h =

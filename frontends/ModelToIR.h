@@ -9,17 +9,20 @@
 // at every position;
 //
 //   func.func @step(%tokens: tensor<1x?xi64>, %positions: tensor<1x?xi64>,
-//                   %k_cache.0, %v_cache.0, ...: tensor<1xCTXxKVHxHDxf32>
+//                   %fill: i64,
+//                   %k_cache.0, %v_cache.0, ...: tensor<1xROWSxKVHxHDxf32>
 //                       {bufferization.writable = true})
 //       -> (tensor<1x1xVOCABxf32>, caches...)
 //
-// is prefill and decode with a KV cache: it appends the new tokens' keys and
-// values at `positions[0, 0]` (the cache's fill level; positions must run
-// on from there), attends over every cached row and returns the last
-// position's logits. Compiled, the caches are updated in place and only the
-// logits are returned. Weights are `tessel.weight` ops named as in
-// GGUF, so the IR does not depend on the file format; every op's location
-// names the model file and the layer/tensor it comes from.
+// is prefill and decode with a KV cache: it writes the new tokens' keys and
+// values after the `fill` rows the caches hold, attends over those
+// fill + seq_len rows (in order: the causal and window rules count from
+// the first row) and returns the last position's logits. `positions` are
+// the tokens' absolute positions (RoPE); they equal fill + i unless the
+// runtime rolls a sliding-window cache (runtime/Session.cpp). Compiled, the caches are updated in
+// place and only the logits are returned. Weights are `tessel.weight` ops named as in GGUF, so the
+// IR does not depend on the file format; every op's location names the model file and the
+// layer/tensor it comes from.
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_FRONTENDS_MODELTOIR_H

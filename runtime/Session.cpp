@@ -3,9 +3,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -22,8 +25,15 @@ using json = nlohmann::json;
 namespace {
 
 // What a session compiles for a model and context.
+// New tokens a rolling (sliding-window) cache takes per step beyond the
+// window - 1 rows it keeps: prompts longer than this prefill in chunks.
+// 256 rows keep the chunk's GEMMs large enough to run near peak.
+constexpr int64_t kRollingChunk = 256;
+
 struct Build {
   int64_t context = 0;
+  int64_t cacheRows = 0; // rows per KV cache: the context, or a rolling window
+  int64_t keepRows = 0;  // > 0: the cache rolls, keeping this many rows
   bool kvCache = false;
   std::string entry; // step or forward
   std::string ir;
@@ -42,7 +52,18 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
   frontends::EntryPoints entries;
   entries.forward = !b.kvCache;
   entries.step = b.kvCache;
-  entries.cacheLength = b.context;
+  // Every layer windowed: the cache rolls, holding the last window - 1 rows
+  // plus room for one chunk of new tokens, however long the context.
+  int64_t window = 0;
+  for (const frontends::LayerSpec &layer : c.layers)
+    window =
+        layer.window > 0 ? std::max(window, layer.window) : std::numeric_limits<int64_t>::max();
+  b.cacheRows = b.context;
+  if (window < std::numeric_limits<int64_t>::max() && window - 1 + kRollingChunk < b.context) {
+    b.keepRows = window - 1;
+    b.cacheRows = window - 1 + kRollingChunk;
+  }
+  entries.cacheLength = b.cacheRows;
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())
     return ir.status();
@@ -208,8 +229,10 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     s->weights_.push_back(std::move(t));
   }
   if (b->kvCache)
-    for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, context))
+    for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, b->cacheRows))
       s->caches_.push_back(ref::Tensor::zerosF32(shape));
+  s->cacheRows_ = b->cacheRows;
+  s->keepRows_ = b->keepRows;
   s->context_ = context;
   s->model_ = std::move(model);
   s->jit_ = std::move(jit);
@@ -241,28 +264,63 @@ absl::StatusOr<std::vector<float>> Session::append(const std::vector<int32_t> &t
       return absl::InvalidArgumentError(
           absl::StrCat("token id ", t, " is outside the ", c.vocabSize, "-token vocabulary"));
 
-  // Without a cache the whole sequence is evaluated again.
-  const int64_t first = hasKvCache() ? position() : 0;
   const size_t before = history_.size();
   history_.insert(history_.end(), tokens.begin(), tokens.end());
-  const int64_t count = position() - first;
+  auto logits = hasKvCache() ? appendToCache(before) : evaluate(0, position(), 0);
+  if (!logits.ok())
+    history_.resize(before);
+  return logits;
+}
+
+absl::StatusOr<std::vector<float>> Session::appendToCache(int64_t from) {
+  const int64_t end = position();
+  if (from == 0)
+    fill_ = 0;
+  absl::StatusOr<std::vector<float>> logits;
+  // A rolling cache takes the tokens in chunks that fit after the rows it
+  // keeps; a full-length cache takes them all at once.
+  const int64_t chunk = keepRows_ > 0 ? cacheRows_ - keepRows_ : end - from;
+  for (int64_t at = from; at < end; at += chunk) {
+    const int64_t n = std::min(chunk, end - at);
+    if (fill_ + n > cacheRows_) {
+      // Keep the last window - 1 rows (all a new token can still see) at
+      // the front; older rows are outside every window from now on.
+      const int64_t keep = std::min(fill_, keepRows_);
+      for (ref::Tensor &cache : caches_) {
+        const int64_t row = cache.numel() / cacheRows_;
+        std::memmove(cache.f.data(), cache.f.data() + (fill_ - keep) * row,
+                     static_cast<size_t>(keep * row) * sizeof(float));
+      }
+      fill_ = keep;
+    }
+    logits = evaluate(at, n, fill_);
+    if (!logits.ok())
+      return logits;
+    fill_ += n;
+  }
+  return logits;
+}
+
+absl::StatusOr<std::vector<float>> Session::evaluate(int64_t first, int64_t count, int64_t fill) {
   ref::Tensor ids = ref::Tensor::zerosI64({1, count}),
               positions = ref::Tensor::zerosI64({1, count});
   for (int64_t i = 0; i < count; ++i) {
     ids.i[i] = history_[first + i];
     positions.i[i] = first + i;
   }
+  ref::Tensor fillArg = ref::Tensor::zerosI64({});
+  fillArg.i[0] = fill;
   std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
                                           codegen::BufferRef::of(positions)};
+  if (hasKvCache())
+    args.push_back(codegen::BufferRef::of(fillArg));
   for (ref::Tensor &cache : caches_)
     args.push_back(codegen::BufferRef::of(cache));
   for (ref::Tensor &w : weights_)
     args.push_back(codegen::BufferRef::of(w));
   auto out = jit_->call(hasKvCache() ? "step" : "forward", args);
-  if (!out.ok()) {
-    history_.resize(before);
+  if (!out.ok())
     return out.status();
-  }
   const ref::Tensor &logits = (*out)[0];
   int64_t vocab = logits.shape.back();
   return std::vector<float>(logits.f.end() - vocab, logits.f.end());

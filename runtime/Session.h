@@ -80,7 +80,8 @@ public:
   const std::string &cacheNote() const { return cacheNote_; }
   /// Whether generation uses a KV cache (false: the sequence is re-evaluated).
   bool hasKvCache() const { return !caches_.empty(); }
-  /// Bytes held by the KV cache (sized from the model's context length).
+  /// Bytes held by the KV cache: sized from the context, or, when every
+  /// layer has a sliding window, from the window (the cache rolls).
   int64_t kvCacheBytes() const;
 
   /// How many tokens fit (prompt and generated together).
@@ -108,6 +109,14 @@ private:
   double compileSeconds_ = 0;
   std::string codeOrigin_, cacheNote_;
   int64_t context_ = 0;
+  int64_t cacheRows_ = 0; // rows per cache
+  int64_t keepRows_ = 0;  // > 0: a rolling cache keeps this many rows when full
+  int64_t fill_ = 0;      // rows the caches hold
+
+  // Feeds history_[from, end) through @step (in chunks when rolling).
+  absl::StatusOr<std::vector<float>> appendToCache(int64_t from);
+  // One call of the entry point on history_[first, first + count).
+  absl::StatusOr<std::vector<float>> evaluate(int64_t first, int64_t count, int64_t fill);
 };
 
 } // namespace tessel::runtime

@@ -4,8 +4,8 @@
 // JIT, run teacher-forced on a token sequence (@forward) and through the
 // runtime's KV-cache session (@step: prefill, then decode), and compared,
 // logit by logit, with the reference evaluator on the same weights. Covers random-weight
-// llama configs with MHA, GQA and MQA, the other dense architectures, and
-// the real stories260K model.
+// llama configs with MHA, GQA and MQA, the other dense architectures,
+// mixture-of-experts models, and the real stories260K model.
 //
 //===----------------------------------------------------------------------===//
 #include <cmath>
@@ -151,6 +151,18 @@ INSTANTIATE_TEST_SUITE_P(Dense, ModelJitTest,
                                            ModelCase{"gpt2_layernorm_gelu", "tiny-gpt2.json"}),
                          [](const auto &info) { return info.param.name; });
 
+// Mixtures of experts (tessel.moe as one call of the MoE kernel): Mixtral
+// (SwiGLU experts, top-2 of 4, softmax, normalised); a hybrid of a dense
+// layer and MoE layers with q8_0 weights and a sliding window; DeepSeek-V2
+// (a dense first layer, then experts with a shared expert and raw softmax
+// weights; MLA attention).
+INSTANTIATE_TEST_SUITE_P(MoE, ModelJitTest,
+                         ::testing::Values(ModelCase{"mixtral", "tiny-mixtral.json"},
+                                           ModelCase{"hybrid_moe", "hybrid-moe.json"},
+                                           ModelCase{"deepseek2_shared_experts",
+                                                     "tiny-deepseek2.json"}),
+                         [](const auto &info) { return info.param.name; });
+
 TEST(ModelJit, Stories260KCompiledMatchesReference) {
   ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
   auto m = frontends::loadModel(kStories.string());
@@ -192,6 +204,64 @@ TEST(ModelJit, MlaNaiveAndAbsorbedMatchTheReference) {
     EXPECT_EQ((*session)->kvCacheBytes(), c.numLayers * c.contextLength *
                                               (c.kvLoraRank + c.qkRopeDim) *
                                               static_cast<int64_t>(sizeof(float)));
+  }
+}
+
+} // namespace
+} // namespace tessel
+
+namespace tessel {
+namespace {
+
+// A sliding-window model (every layer windowed) keeps a rolling cache of
+// window - 1 + 256 rows whatever the context: a 300-token prompt prefills in
+// two chunks with a roll between them, then 20 tokens decode one at a time,
+// and every step's logits equal the reference's full-sequence windowed
+// attention (tolerance as above). The cache's size does not grow with the
+// context.
+TEST(ModelJit, SlidingWindowRollingCacheMatchesTheReference) {
+  const fs::path path = kExamples / "tiny-mistral.json";
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 320; ++i)
+    tokens.push_back((i * 37 + 11) % 300 + 3);
+  auto m = frontends::loadModel(path.string());
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto reference = ref::ModelEvaluator::create(*m);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  auto want = (*reference)->forward(tokens);
+  ASSERT_TRUE(want.ok()) << want.status();
+  const int64_t vocab = want->shape.back();
+  auto expectRow = [&](const std::vector<float> &got, size_t position) {
+    ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
+    for (int64_t v = 0; v < vocab; ++v) {
+      float r = want->f[position * vocab + v];
+      ASSERT_NEAR(got[v], r, 1e-4 + 1e-4 * std::abs(r)) << "position " << position;
+    }
+  };
+
+  int64_t bytes = 0;
+  for (int64_t context : {0, 4096}) {
+    auto model = frontends::loadModel(path.string());
+    ASSERT_TRUE(model.ok()) << model.status();
+    const int64_t window = model->config.layers[0].window;
+    ASSERT_GT(window, 0);
+    runtime::SessionOptions options;
+    options.context = context;
+    auto session = runtime::Session::create(std::move(*model), options);
+    ASSERT_TRUE(session.ok()) << session.status();
+    if (bytes == 0)
+      bytes = (*session)->kvCacheBytes();
+    EXPECT_EQ((*session)->kvCacheBytes(), bytes) << "context " << context;
+    if (context != 0)
+      continue;
+    auto logits = (*session)->append({tokens.begin(), tokens.begin() + 300});
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    expectRow(*logits, 299);
+    for (size_t i = 300; i < tokens.size(); ++i) {
+      auto next = (*session)->append({tokens[i]});
+      ASSERT_TRUE(next.ok()) << next.status();
+      expectRow(*next, i);
+    }
   }
 }
 

@@ -170,8 +170,11 @@ void expectStepMatches(const frontends::LoadedModel &m, const codegen::CpuOption
       ids.i[i] = tokens[first + i];
       positions.i[i] = static_cast<int64_t>(first) + i;
     }
+    ref::Tensor fill = ref::Tensor::zerosI64({}); // rows the caches hold
+    fill.i[0] = static_cast<int64_t>(first);
     std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
-                                            codegen::BufferRef::of(positions)};
+                                            codegen::BufferRef::of(positions),
+                                            codegen::BufferRef::of(fill)};
     for (ref::Tensor &t : caches)
       args.push_back(codegen::BufferRef::of(t));
     for (ref::Tensor &t : weights)
