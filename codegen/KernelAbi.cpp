@@ -23,8 +23,9 @@ template <int Rank> struct MemRef {
 };
 using Matrix = MemRef<2>;
 using Vector = MemRef<1>;
-using Heads = MemRef<4>; // [batch, tokens, heads, head_dim]
-struct Positions {       // memref<?xi64>
+using Heads = MemRef<4>;   // [batch, tokens, heads, head_dim]
+using Experts = MemRef<3>; // [experts, rows, cols]: one matrix per expert
+struct Positions {         // memref<?xi64>
   int64_t *allocated;
   int64_t *aligned;
   int64_t offset;
@@ -66,6 +67,78 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
                          w->strides[0], bias ? bias->data() : nullptr,
                          residual ? residual->data() : nullptr, residual ? residual->strides[0] : 0,
                          out->data(), out->strides[0]);
+}
+
+// Weights the MoE kernel reads must be dense row-major (it takes no
+// strides for them): stride[i] = product of the sizes after i, wherever
+// the dimension has more than one element.
+template <int Rank>
+void requireDense(const MemRef<Rank> *m, const char *kernel, const char *operand) {
+  int64_t want = 1;
+  for (int i = Rank - 1; i >= 0; --i) {
+    if (m->sizes[i] > 1 && m->strides[i] != want) {
+      std::fprintf(stderr, "tessel: %s: %s is not dense row-major (dim %d has stride %lld)\n",
+                   kernel, operand, i, static_cast<long long>(m->strides[i]));
+      std::abort();
+    }
+    want *= m->sizes[i];
+  }
+}
+
+// Scalars of every tessel_moe*_f32 entry point, as tessel-lower-to-kernels
+// passes them (after the output).
+struct MoeScalars {
+  int64_t topK, scoring, normalizeTopK;
+  float routedScale;
+  int64_t activation, tanhApprox;
+};
+
+// tessel.moe: x [tokens, dim], router [E, dim], experts (up, gate?, down),
+// shared experts (up, gate?, down) or none; gate operands are null for
+// non-gated activations. Checks the shapes agree (a mismatch is a bug in
+// the pass) and calls tessel_moe_f32.
+void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts *gate,
+         const Experts *down, const Matrix *sharedUp, const Matrix *sharedGate,
+         const Matrix *sharedDown, const Matrix *out, const MoeScalars &p, const char *name) {
+  requireRows(x, name, "x");
+  requireRows(out, name, "out");
+  requireDense(router, name, "router");
+  requireDense(up, name, "expert up weights");
+  requireDense(down, name, "expert down weights");
+  if (gate)
+    requireDense(gate, name, "expert gate weights");
+  if (sharedUp) {
+    requireDense(sharedUp, name, "shared up weights");
+    requireDense(sharedDown, name, "shared down weights");
+    if (sharedGate)
+      requireDense(sharedGate, name, "shared gate weights");
+  }
+  const int64_t tokens = x->sizes[0], dim = x->sizes[1], experts = router->sizes[0];
+  const int64_t hidden = up->sizes[1], sharedHidden = sharedUp ? sharedUp->sizes[0] : 0;
+  const bool shapesAgree =
+      router->sizes[1] == dim && up->sizes[0] == experts && up->sizes[2] == dim &&
+      down->sizes[0] == experts && down->sizes[1] == dim && down->sizes[2] == hidden &&
+      (!gate || (gate->sizes[0] == experts && gate->sizes[1] == hidden && gate->sizes[2] == dim)) &&
+      (!sharedUp || (sharedUp->sizes[1] == dim && sharedDown->sizes[0] == dim &&
+                     sharedDown->sizes[1] == sharedHidden)) &&
+      (!sharedGate || (sharedGate->sizes[0] == sharedHidden && sharedGate->sizes[1] == dim)) &&
+      out->sizes[0] == tokens && out->sizes[1] == dim;
+  if (!shapesAgree || p.topK < 1 || p.topK > experts) {
+    std::fprintf(stderr,
+                 "tessel: %s: inconsistent shapes (tokens %lld, dim %lld, experts %lld, hidden "
+                 "%lld, shared hidden %lld) or top_k %lld\n",
+                 name, static_cast<long long>(tokens), static_cast<long long>(dim),
+                 static_cast<long long>(experts), static_cast<long long>(hidden),
+                 static_cast<long long>(sharedHidden), static_cast<long long>(p.topK));
+    std::abort();
+  }
+  tessel_moe_f32(tokens, dim, hidden, experts, p.topK, x->data(), x->strides[0], router->data(),
+                 up->data(), gate ? gate->data() : nullptr, down->data(),
+                 static_cast<int>(p.scoring), static_cast<int>(p.normalizeTopK), p.routedScale,
+                 static_cast<int>(p.activation), static_cast<int>(p.tanhApprox),
+                 sharedUp ? sharedUp->data() : nullptr, sharedGate ? sharedGate->data() : nullptr,
+                 sharedUp ? sharedDown->data() : nullptr, sharedHidden, out->data(),
+                 out->strides[0]);
 }
 
 // The fused projections of tessel-lower-to-kernels: RMSNorm of x in the
@@ -223,6 +296,41 @@ void _mlir_ciface_tessel_glu_f32(Matrix *x, Matrix *wGate, Matrix *wUp, Matrix *
                       static_cast<int>(tanhApprox), out->data(), out->strides[0]);
 }
 
+// tessel.moe (tessel-lower-to-kernels): one entry point per operand set,
+// `_gated` with gate weights (SwiGLU, GeGLU), `_shared` with shared
+// experts. Scalars: top_k, scoring (TESSEL_MOE_SOFTMAX/SIGMOID),
+// normalize_top_k, routed_scale, activation (TESSEL_MOE_*), tanh_approx.
+void _mlir_ciface_tessel_moe_f32(Matrix *x, Matrix *router, Experts *up, Experts *down, Matrix *out,
+                                 int64_t topK, int64_t scoring, int64_t normalizeTopK,
+                                 float routedScale, int64_t activation, int64_t tanhApprox) {
+  moe(x, router, up, nullptr, down, nullptr, nullptr, nullptr, out,
+      {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox}, "tessel_moe_f32");
+}
+void _mlir_ciface_tessel_moe_gated_f32(Matrix *x, Matrix *router, Experts *up, Experts *gate,
+                                       Experts *down, Matrix *out, int64_t topK, int64_t scoring,
+                                       int64_t normalizeTopK, float routedScale, int64_t activation,
+                                       int64_t tanhApprox) {
+  moe(x, router, up, gate, down, nullptr, nullptr, nullptr, out,
+      {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox}, "tessel_moe_gated_f32");
+}
+void _mlir_ciface_tessel_moe_shared_f32(Matrix *x, Matrix *router, Experts *up, Experts *down,
+                                        Matrix *sharedUp, Matrix *sharedDown, Matrix *out,
+                                        int64_t topK, int64_t scoring, int64_t normalizeTopK,
+                                        float routedScale, int64_t activation, int64_t tanhApprox) {
+  moe(x, router, up, nullptr, down, sharedUp, nullptr, sharedDown, out,
+      {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox}, "tessel_moe_shared_f32");
+}
+void _mlir_ciface_tessel_moe_gated_shared_f32(Matrix *x, Matrix *router, Experts *up, Experts *gate,
+                                              Experts *down, Matrix *sharedUp, Matrix *sharedGate,
+                                              Matrix *sharedDown, Matrix *out, int64_t topK,
+                                              int64_t scoring, int64_t normalizeTopK,
+                                              float routedScale, int64_t activation,
+                                              int64_t tanhApprox) {
+  moe(x, router, up, gate, down, sharedUp, sharedGate, sharedDown, out,
+      {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
+      "tessel_moe_gated_shared_f32");
+}
+
 // memref.copy between non-contiguous buffers lowers to a call of this
 // function (MLIR's runtime has it in libmlir_c_runner_utils; ours keeps
 // compiled code free of that library). Memrefs arrive unranked: {rank,
@@ -291,6 +399,13 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_attention_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_attention_f32)},
       {"_mlir_ciface_tessel_glu_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_f32)},
+      {"_mlir_ciface_tessel_moe_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_f32)},
+      {"_mlir_ciface_tessel_moe_gated_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_f32)},
+      {"_mlir_ciface_tessel_moe_shared_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_shared_f32)},
+      {"_mlir_ciface_tessel_moe_gated_shared_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_shared_f32)},
       {"memrefCopy", reinterpret_cast<void *>(&memrefCopy)},
   };
   return kSymbols;

@@ -30,8 +30,9 @@ using namespace mlir;
 namespace tessel {
 namespace {
 
-// The linear-layer calls on top of the generic builder.
-class LinearCalls : public KernelCallBuilder {
+// The calls this pass makes, on top of the generic builder: linear layers
+// (plain and fused), gated FFNs and mixtures of experts.
+class OpCalls : public KernelCallBuilder {
 public:
   using KernelCallBuilder::KernelCallBuilder;
 
@@ -88,6 +89,54 @@ public:
     Value tanh = arith::ConstantIntOp::create(b, loc, tanhApprox ? 1 : 0, 64);
     return call("tessel_glu_f32", {x2, wGate, wUp}, outDims, {kind, tanh});
   }
+
+  /// tessel.moe as one call of the MoE kernel (routing, grouping by expert,
+  /// the experts' FFNs and the weighted combine all happen inside it). The
+  /// C interface has one signature per symbol, so the symbol names the
+  /// operand set: tessel_moe[_gated][_shared]_f32, with the gate weights
+  /// for SwiGLU / GeGLU and the shared experts when there are any. That
+  /// reads better in IR than placeholder 0-size buffers for absent weights.
+  /// Operands: x as [rows, dim], the router, the experts' rank-3 weights,
+  /// the shared experts' matrices; then the output and the scalars
+  /// (top_k, scoring, normalize_top_k, routed_scale, activation,
+  /// tanh_approx) with the numbering of TESSEL_MOE_* in Kernels.h.
+  Value moe(MoEOp op) {
+    Value x2 = asMatrix(op.getInput());
+    SmallVector<Value> operands = {x2, op.getRouter()};
+    operands.append(op.getExperts().begin(), op.getExperts().end());
+    operands.append(op.getShared().begin(), op.getShared().end());
+    std::string name = "tessel_moe";
+    if (op.getExperts().size() == 3)
+      name += "_gated";
+    if (!op.getShared().empty())
+      name += "_shared";
+    SmallVector<Value> scalars = {i64Constant(static_cast<int64_t>(op.getTopK())),
+                                  i64Constant(op.getScoring() == MoeScoring::sigmoid ? 1 : 0),
+                                  i64Constant(op.getNormalizeTopK() ? 1 : 0),
+                                  f32Constant(op.getRoutedScale().convertToDouble()),
+                                  i64Constant(moeActivation(op.getActivation())),
+                                  i64Constant(op.getTanhApprox() ? 1 : 0)};
+    SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
+    return fromMatrix(call(name + "_f32", operands, outDims, scalars), op.getInput(), op.getType());
+  }
+
+private:
+  // TESSEL_MOE_RELU .. TESSEL_MOE_GEGLU (runtime/kernels/Kernels.h).
+  static int64_t moeActivation(Activation a) {
+    switch (a) {
+    case Activation::relu:
+      return 0;
+    case Activation::gelu:
+      return 1;
+    case Activation::silu:
+      return 2;
+    case Activation::swiglu:
+      return 3;
+    case Activation::geglu:
+      return 4;
+    }
+    return 3;
+  }
 };
 
 // The RMSNorm a linear layer's input comes from, if the GEMM's prologue
@@ -120,7 +169,7 @@ RopeOp foldableRope(LinearOp linear, tensor::ExpandShapeOp &split) {
 // linear(rms_norm(x)) and rope(split(linear(x))) as one fused kernel call
 // each (both when both apply: Q and K of every llama layer). Linear layers
 // with a bias or residual keep the plain path.
-bool lowerFused(LinearCalls &k, LinearOp linear) {
+bool lowerFused(OpCalls &k, LinearOp linear) {
   if (linear.getBias() || linear.getResidual())
     return false;
   RMSNormOp norm = foldableNorm(linear);
@@ -156,11 +205,11 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<LinearOp, FFNOp>(op))
+      if (isa<LinearOp, FFNOp, MoEOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      LinearCalls k(module, op);
+      OpCalls k(module, op);
       Value out;
       if (auto linear = dyn_cast<LinearOp>(op)) {
         if (lowerFused(k, linear))
@@ -183,6 +232,8 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         // `hidden` is [m, hidden] already, so linear() returns [m, dim]:
         // restore the input's leading dims.
         out = k.fromMatrix(out, ffn.getInput(), ffn.getType());
+      } else if (auto moe = dyn_cast<MoEOp>(op)) {
+        out = k.moe(moe);
       }
       op->getResult(0).replaceAllUsesWith(out);
       op->erase();

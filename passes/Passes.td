@@ -171,6 +171,11 @@ def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
         epilogue (`tessel_linear_rope_f32`); llama's Q and K get both
         (`tessel_rms_norm_linear_rope_f32`). The norm op stays while other
         users (the FFN) need its result;
+      * `tessel.moe` -> one call of the MoE kernel,
+        `tessel_moe[_gated][_shared]_f32` (routing, top-k, tokens grouped
+        per expert, each expert's FFN as fused GEMMs over its group,
+        weighted scatter-add, shared experts; a decode step reads only the
+        selected experts' weights);
       * a gated `tessel.ffn` without biases (SwiGLU, GeGLU) ->
         `tessel_glu_f32` (`act(x wg^T) * (x wu^T)`, the activation fused into
         the up-projection's epilogue) then `tessel_linear[_residual]_f32`

@@ -264,6 +264,70 @@ void tessel_topk_f32(int64_t rows, int64_t n, int64_t k, const float *x, int64_t
                      float *out_val);
 
 /*===-------------------------------------------------------------------===*
+ * Mixture of experts (tessel.moe)
+ *===-------------------------------------------------------------------===*/
+
+#define TESSEL_MOE_SOFTMAX 0 /* scores = softmax(logits) over the experts */
+#define TESSEL_MOE_SIGMOID 1 /* scores = sigmoid(logits), each on its own */
+
+/* The FFN activation of every expert (tessel.ffn's): the numbering of the
+ * dialect's `activation` enum. Gated ones need w_gate (and shared_gate). */
+#define TESSEL_MOE_RELU 0   /* relu(x wu^T)                */
+#define TESSEL_MOE_GELU 1   /* gelu(x wu^T)                */
+#define TESSEL_MOE_SILU 2   /* silu(x wu^T)                */
+#define TESSEL_MOE_SWIGLU 3 /* silu(x wg^T) * (x wu^T)     */
+#define TESSEL_MOE_GEGLU 4  /* gelu(x wg^T) * (x wu^T)     */
+
+/** A mixture-of-experts FFN, tessel.moe semantics, for `tokens` rows
+ *  x[t*ldx + d] (d < dim) into out[t*ldo + d]. Threaded. Per token:
+ *   - logits = x router^T, router [num_experts, dim];
+ *   - scores = softmax(logits) or sigmoid(logits) (`scoring`);
+ *   - the top_k highest scores pick the experts, ties to the lower index
+ *     (a stable sort's order), 1 <= top_k <= num_experts; weight_k =
+ *     score_k (/ sum of the picked scores if normalize_topk) * routed_scale;
+ *   - out = sum_k weight_k FFN_{e_k}(x) + FFN_shared(x) (shared experts
+ *     are not weighted nor scaled).
+ *  Expert weights are contiguous: w_up and w_gate [num_experts, hidden,
+ *  dim], w_down [num_experts, dim, hidden]; expert e's are the [hidden,
+ *  dim] / [dim, hidden] matrices at e * hidden * dim. w_gate is null for
+ *  non-gated activations (see TESSEL_MOE_*); tanh_approx selects the tanh
+ *  form of GELU. The shared experts (shared_hidden > 0; 0 = none) are one
+ *  FFN: shared_up and shared_gate [shared_hidden, dim] (gate null when not
+ *  gated), shared_down [dim, shared_hidden]. out must not overlap the
+ *  other arguments.
+ *  How: the router logits are one GEMM; scores, top-k and weights are
+ *  computed per token in f64 exactly as the reference evaluator does (so
+ *  the same logits route the same way, ties and saturated sigmoids
+ *  included); then the rows routed to each expert are gathered into a
+ *  contiguous block (at most 384 rows at a time) and run through that
+ *  expert's FFN with the fused kernels (tessel_gemm_glu_f32 for gated
+ *  activations, else tessel_gemm_f32 + the activation), and its output rows
+ *  are added, times their weights, into out. The shared experts run over
+ *  all tokens first and write out directly. An expert that no token picked
+ *  is never read: one decoding token streams the router, exactly top_k
+ *  experts' weights and the shared experts', i.e. its time is bound by
+ *  those bytes, not by all experts' (see tessel_moe_bytes_read). Experts
+ *  run one after another (their GEMMs are threaded), and per token the
+ *  contributions are added in expert order: the result is the same for any
+ *  number of threads. */
+void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_experts, int64_t top_k,
+                    const float *x, int64_t ldx, const float *router, const float *w_up,
+                    const float *w_gate, const float *w_down, int scoring, int normalize_topk,
+                    float routed_scale, int activation, int tanh_approx, const float *shared_up,
+                    const float *shared_gate, const float *shared_down, int64_t shared_hidden,
+                    float *out, int64_t ldo);
+
+/** Bytes of weights the MoE calls handed to their GEMMs since the last
+ *  reset, summed over all threads: each router, expert or shared matrix
+ *  counts once per GEMM that reads it (an expert group of more than 384
+ *  rows is run in blocks, each re-reading the expert). For a call with one
+ *  token that is exactly 4 * (num_experts * dim + top_k * (2 or 3) *
+ *  hidden * dim + (2 or 3) * shared_hidden * dim): the measure behind
+ *  "decode reads only the selected experts". */
+int64_t tessel_moe_bytes_read(void);
+void tessel_moe_reset_bytes_read(void);
+
+/*===-------------------------------------------------------------------===*
  * Attention (flash attention: online softmax over KV tiles; never N x N)
  *===-------------------------------------------------------------------===*/
 
@@ -385,6 +449,25 @@ struct AttentionArgs {
   int64_t outBatchStride = 0, outRowStride = 0;
 };
 void attention(const AttentionArgs &args, ThreadPool *pool);
+
+/** The arguments of tessel_moe_f32, by name. */
+struct MoeArgs {
+  int64_t tokens = 0, dim = 0, hidden = 0, numExperts = 0, topK = 1;
+  const float *x = nullptr;
+  int64_t ldx = 0;
+  const float *router = nullptr;
+  const float *wUp = nullptr, *wGate = nullptr, *wDown = nullptr;
+  int scoring = TESSEL_MOE_SOFTMAX;
+  bool normalizeTopK = false;
+  float routedScale = 1.0f;
+  int activation = TESSEL_MOE_SWIGLU;
+  bool tanhApprox = false;
+  const float *sharedUp = nullptr, *sharedGate = nullptr, *sharedDown = nullptr;
+  int64_t sharedHidden = 0;
+  float *out = nullptr;
+  int64_t ldo = 0;
+};
+void moe(const MoeArgs &args, ThreadPool *pool);
 
 } // namespace tessel::kernels
 #endif // __cplusplus

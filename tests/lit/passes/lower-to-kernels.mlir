@@ -127,3 +127,64 @@ func.func @rope_epilogue(%x: tensor<1x?x64xf32>, %wk: tensor<16x64xf32>, %pos: t
   %kr = tessel.rope %kh, %pos {layout = #tessel.rope_layout<half_split>, theta = 5.0e+05 : f32, rotary_dim = 4 : i64} : (tensor<1x?x2x8xf32>, tensor<1x?xi64>) -> tensor<1x?x2x8xf32>
   return %kr : tensor<1x?x2x8xf32>
 }
+
+// -----
+
+// Mixtral-style MoE (SwiGLU, top-2 of 4, softmax, normalised): one call of
+// the MoE kernel, which routes, groups tokens by expert and runs the experts'
+// FFNs itself. The gate weights put `_gated` in the symbol (the C interface
+// needs one signature per symbol); expert weights pass as rank-3 views; the
+// scalars are top_k 2, softmax 0, normalize 1, routed_scale, SwiGLU 3,
+// tanh_approx 0.
+// CHECK: func.func private @tessel_moe_gated_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64) attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @moe_mixtral
+// CHECK: %[[X:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<1x?x16xf32> into tensor<?x16xf32>
+// CHECK: %[[K:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[SCORING:.*]] = arith.constant 0 : i64
+// CHECK-NEXT: %[[NORM:.*]] = arith.constant 1 : i64
+// CHECK-NEXT: %[[SCALE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT: %[[ACT:.*]] = arith.constant 3 : i64
+// CHECK-NEXT: %[[TANH:.*]] = arith.constant 0 : i64
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) {alignment = 64 : i64} : memref<?x16xf32>
+// CHECK: bufferization.to_buffer %[[X]] read_only
+// CHECK: bufferization.to_buffer %{{.*}} read_only : tensor<4x32x16xf32> to memref<4x32x16xf32, strided<[?, ?, ?], offset: ?>>
+// CHECK: call @tessel_moe_gated_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[K]], %[[SCORING]], %[[NORM]], %[[SCALE]], %[[ACT]], %[[TANH]])
+// CHECK: %[[R:.*]] = bufferization.to_tensor %[[OUT]] restrict writable : memref<?x16xf32> to tensor<?x16xf32>
+// CHECK: tensor.expand_shape %[[R]] {{\[\[}}0, 1], [2]] output_shape [1, %{{.*}}, 16]
+// CHECK-NOT: tessel.moe
+func.func @moe_mixtral(%x: tensor<1x?x16xf32>, %r: tensor<4x16xf32>, %up: tensor<4x32x16xf32>, %gate: tensor<4x32x16xf32>, %down: tensor<4x16x32xf32>) -> tensor<1x?x16xf32> {
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, normalize_top_k, activation = #tessel.activation<swiglu>} : (tensor<1x?x16xf32>, tensor<4x16xf32>, tensor<4x32x16xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// DeepSeek-style: shared experts add `_shared` and their [hidden, dim]
+// matrices after the experts'; sigmoid scoring is 1, routed_scale 2.5.
+// CHECK-LABEL: func.func @moe_shared_sigmoid
+// CHECK: arith.constant 2 : i64
+// CHECK-NEXT: %[[SIGMOID:.*]] = arith.constant 1 : i64
+// CHECK-NEXT: arith.constant 1 : i64
+// CHECK-NEXT: %[[SCALE:.*]] = arith.constant 2.500000e+00 : f32
+// CHECK: call @tessel_moe_gated_shared_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[SIGMOID]], %{{.*}}, %[[SCALE]], %{{.*}}, %{{.*}}) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64) -> ()
+// CHECK-NOT: tessel.moe
+func.func @moe_shared_sigmoid(%x: tensor<2x3x16xf32>, %r: tensor<8x16xf32>, %up: tensor<8x8x16xf32>, %gate: tensor<8x8x16xf32>, %down: tensor<8x16x8xf32>, %sup: tensor<12x16xf32>, %sgate: tensor<12x16xf32>, %sdown: tensor<16x12xf32>) -> tensor<2x3x16xf32> {
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) shared(%sup, %sgate, %sdown) {top_k = 2 : i64, scoring = #tessel.moe_scoring<sigmoid>, normalize_top_k, routed_scale = 2.5 : f32, activation = #tessel.activation<swiglu>} : (tensor<2x3x16xf32>, tensor<8x16xf32>, tensor<8x8x16xf32>, tensor<8x8x16xf32>, tensor<8x16x8xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<16x12xf32>) -> tensor<2x3x16xf32>
+  return %y : tensor<2x3x16xf32>
+}
+
+// -----
+
+// Non-gated experts (GELU, tanh form: activation 1, tanh_approx 1), a
+// rank-2 input (no reshape), no shared experts: the plain symbol.
+// CHECK-LABEL: func.func @moe_gelu
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: arith.constant 1.000000e+00 : f32
+// CHECK-NEXT: %[[ACT:.*]] = arith.constant 1 : i64
+// CHECK-NEXT: %[[TANH:.*]] = arith.constant 1 : i64
+// CHECK: call @tessel_moe_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[ACT]], %[[TANH]]) : (memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64) -> ()
+// CHECK-NOT: tessel.moe
+func.func @moe_gelu(%x: tensor<5x16xf32>, %r: tensor<3x16xf32>, %up: tensor<3x24x16xf32>, %down: tensor<3x16x24xf32>) -> tensor<5x16xf32> {
+  %y = tessel.moe %x router(%r) experts(%up, %down) {top_k = 1 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<gelu>, tanh_approx} : (tensor<5x16xf32>, tensor<3x16xf32>, tensor<3x24x16xf32>, tensor<3x16x24xf32>) -> tensor<5x16xf32>
+  return %y : tensor<5x16xf32>
+}

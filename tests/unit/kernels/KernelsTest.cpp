@@ -34,6 +34,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "hwy/aligned_allocator.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "reference/Ops.h"
@@ -1201,6 +1204,414 @@ TEST_P(KernelTest, FlashTileSplitsAndCombineMatchReference) {
                            c.vd);
   for (float x : out2)
     ASSERT_EQ(x, 0.0f);
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//
+// tessel_moe_f32 against ref::moe. Tolerance: per output element,
+// 1e-5 * M, M a bound on the magnitude of the terms that f32 rounding
+// scales: for one FFN and token, with u, g the up and gate sums, U, G the
+// sums of |x_p w_p| behind them and h the hidden activation,
+//   H_f = 1.2 G_f |u_f| + |act(g_f)| U_f + |h_f|   (gated; the gated GEMM's
+//         bound, |act'| <= 1.2), or 1.2 U_f + |h_f| (plain),
+//   M_ffn[d] = sum_f (|h_f| + H_f) |down[d, f]|    (the down projection's
+//         sum of |terms| plus the hidden rounding carried through it);
+// and M = routed_scale * W * max_e M_e + M_shared, where W bounds the sum of
+// the routing weights (1 for softmax or normalised, top_k for raw sigmoid).
+// The bound holds whichever experts a token picks, so the test does not
+// need to repeat the routing. Routing itself must agree exactly: the test
+// data has no near-ties (fixed seeds), and the tie tests build logits that
+// every summation order computes exactly.
+//===----------------------------------------------------------------------===//
+
+struct MoeCase {
+  const char *name;
+  int64_t tokens, dim, hidden, experts, topK;
+  int scoring;
+  bool normalize;
+  float routedScale;
+  int activation;
+  bool tanhApprox;
+  int64_t sharedHidden;
+  int64_t xPad = 0, outPad = 0; // row strides dim + pad
+};
+
+bool moeGated(int activation) {
+  return activation == TESSEL_MOE_SWIGLU || activation == TESSEL_MOE_GEGLU;
+}
+
+ref::Activation refActivation(int activation) {
+  switch (activation) {
+  case TESSEL_MOE_RELU:
+    return ref::Activation::Relu;
+  case TESSEL_MOE_GELU:
+    return ref::Activation::Gelu;
+  case TESSEL_MOE_SILU:
+    return ref::Activation::Silu;
+  case TESSEL_MOE_GEGLU:
+    return ref::Activation::GeGLU;
+  default:
+    return ref::Activation::SwiGLU;
+  }
+}
+
+// The scalar activation in f64 (the gate's, for gated kinds).
+double moeAct(int activation, bool tanhApprox, double x) {
+  switch (activation) {
+  case TESSEL_MOE_RELU:
+    return x > 0 ? x : 0.0;
+  case TESSEL_MOE_SILU:
+  case TESSEL_MOE_SWIGLU:
+    return x / (1.0 + std::exp(-x));
+  default:
+    if (tanhApprox)
+      return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+  }
+}
+
+struct MoeData {
+  std::vector<float> x, router, up, gate, down, sUp, sGate, sDown;
+};
+
+MoeData makeMoeData(const MoeCase &c, Rng &rng) {
+  MoeData d;
+  const int64_t eSize = c.experts * c.hidden * c.dim, sSize = c.sharedHidden * c.dim;
+  d.x.resize(c.tokens * c.dim);
+  d.router.resize(c.experts * c.dim);
+  d.up.resize(eSize);
+  d.down.resize(eSize);
+  rng.fill(d.x);
+  rng.fill(d.router);
+  rng.fill(d.up, -0.5f, 0.5f);
+  rng.fill(d.down, -0.5f, 0.5f);
+  if (moeGated(c.activation)) {
+    d.gate.resize(eSize);
+    rng.fill(d.gate, -0.5f, 0.5f);
+  }
+  if (c.sharedHidden) {
+    d.sUp.resize(sSize);
+    d.sDown.resize(sSize);
+    rng.fill(d.sUp, -0.5f, 0.5f);
+    rng.fill(d.sDown, -0.5f, 0.5f);
+    if (moeGated(c.activation)) {
+      d.sGate.resize(sSize);
+      rng.fill(d.sGate, -0.5f, 0.5f);
+    }
+  }
+  return d;
+}
+
+std::vector<float> referenceMoe(const MoeCase &c, const MoeData &d) {
+  const bool gated = moeGated(c.activation);
+  Tensor x = tensorOf({c.tokens, c.dim}, d.x), router = tensorOf({c.experts, c.dim}, d.router);
+  Tensor up = tensorOf({c.experts, c.hidden, c.dim}, d.up);
+  Tensor down = tensorOf({c.experts, c.dim, c.hidden}, d.down);
+  Tensor gate = gated ? tensorOf({c.experts, c.hidden, c.dim}, d.gate) : Tensor();
+  ref::FfnWeights experts{&up, gated ? &gate : nullptr, &down};
+  Tensor sUp, sGate, sDown;
+  ref::FfnWeights shared;
+  if (c.sharedHidden) {
+    sUp = tensorOf({c.sharedHidden, c.dim}, d.sUp);
+    sDown = tensorOf({c.dim, c.sharedHidden}, d.sDown);
+    if (gated)
+      sGate = tensorOf({c.sharedHidden, c.dim}, d.sGate);
+    shared = {&sUp, gated ? &sGate : nullptr, &sDown};
+  }
+  ref::MoeParams p;
+  p.topK = c.topK;
+  p.scoring = c.scoring == TESSEL_MOE_SIGMOID ? ref::MoeScoring::Sigmoid : ref::MoeScoring::Softmax;
+  p.normalizeTopK = c.normalize;
+  p.routedScale = c.routedScale;
+  p.ffn.activation = refActivation(c.activation);
+  p.ffn.tanhApprox = c.tanhApprox;
+  return unwrap(ref::moe(x, router, experts, c.sharedHidden ? &shared : nullptr, p)).f;
+}
+
+// M_ffn (see the section comment) of one token through one FFN, into mag.
+void ffnMagnitude(const MoeCase &c, const float *x, int64_t hidden, const float *up,
+                  const float *gate, const float *down, std::vector<double> &mag) {
+  std::vector<double> h(hidden), hm(hidden);
+  for (int64_t f = 0; f < hidden; ++f) {
+    double u = 0, U = 0, g = 0, G = 0;
+    for (int64_t p = 0; p < c.dim; ++p) {
+      u += double(x[p]) * up[f * c.dim + p];
+      U += std::abs(double(x[p]) * up[f * c.dim + p]);
+      if (gate) {
+        g += double(x[p]) * gate[f * c.dim + p];
+        G += std::abs(double(x[p]) * gate[f * c.dim + p]);
+      }
+    }
+    if (gate) {
+      const double a = moeAct(c.activation, c.tanhApprox, g);
+      h[f] = a * u;
+      hm[f] = 1.2 * G * std::abs(u) + std::abs(a) * U + std::abs(h[f]);
+    } else {
+      h[f] = moeAct(c.activation, c.tanhApprox, u);
+      hm[f] = 1.2 * U + std::abs(h[f]);
+    }
+  }
+  mag.assign(c.dim, 0.0);
+  for (int64_t d = 0; d < c.dim; ++d)
+    for (int64_t f = 0; f < hidden; ++f)
+      mag[d] += (std::abs(h[f]) + hm[f]) * std::abs(down[d * hidden + f]);
+}
+
+std::vector<double> moeMagnitude(const MoeCase &c, const MoeData &d) {
+  const double w =
+      c.routedScale * (c.normalize || c.scoring == TESSEL_MOE_SOFTMAX ? 1.0 : double(c.topK));
+  const int64_t eSize = c.hidden * c.dim;
+  std::vector<double> out(c.tokens * c.dim), mag;
+  for (int64_t t = 0; t < c.tokens; ++t) {
+    const float *xt = &d.x[t * c.dim];
+    double *o = &out[t * c.dim];
+    for (int64_t e = 0; e < c.experts; ++e) {
+      ffnMagnitude(c, xt, c.hidden, &d.up[e * eSize], d.gate.empty() ? nullptr : &d.gate[e * eSize],
+                   &d.down[e * eSize], mag);
+      for (int64_t i = 0; i < c.dim; ++i)
+        o[i] = std::max(o[i], w * mag[i]);
+    }
+    if (c.sharedHidden) {
+      ffnMagnitude(c, xt, c.sharedHidden, d.sUp.data(), d.sGate.empty() ? nullptr : d.sGate.data(),
+                   d.sDown.data(), mag);
+      for (int64_t i = 0; i < c.dim; ++i)
+        o[i] += mag[i];
+    }
+  }
+  return out;
+}
+
+// Runs the kernel on strided copies of x and out (padding filled with a
+// marker that must survive) and returns out packed [tokens, dim]. `pool`
+// null calls the C entry point (the global pool) instead of moe(args, pool).
+std::vector<float> runMoe(const MoeCase &c, const MoeData &d, ThreadPool *pool) {
+  const int64_t ldx = c.dim + c.xPad, ldo = c.dim + c.outPad;
+  std::vector<float> x(std::max<int64_t>(c.tokens * ldx, 1), NAN);
+  for (int64_t t = 0; t < c.tokens; ++t)
+    std::copy_n(&d.x[t * c.dim], c.dim, &x[t * ldx]);
+  std::vector<float> out(std::max<int64_t>(c.tokens * ldo, 1), -9.0f);
+  MoeArgs a;
+  a.tokens = c.tokens, a.dim = c.dim, a.hidden = c.hidden, a.numExperts = c.experts;
+  a.topK = c.topK, a.x = x.data(), a.ldx = ldx, a.router = d.router.data();
+  a.wUp = d.up.data(), a.wGate = d.gate.empty() ? nullptr : d.gate.data(), a.wDown = d.down.data();
+  a.scoring = c.scoring, a.normalizeTopK = c.normalize, a.routedScale = c.routedScale;
+  a.activation = c.activation, a.tanhApprox = c.tanhApprox;
+  a.sharedUp = d.sUp.empty() ? nullptr : d.sUp.data();
+  a.sharedGate = d.sGate.empty() ? nullptr : d.sGate.data();
+  a.sharedDown = d.sDown.empty() ? nullptr : d.sDown.data();
+  a.sharedHidden = c.sharedHidden, a.out = out.data(), a.ldo = ldo;
+  if (pool) {
+    moe(a, pool);
+  } else {
+    tessel_moe_f32(a.tokens, a.dim, a.hidden, a.numExperts, a.topK, a.x, a.ldx, a.router, a.wUp,
+                   a.wGate, a.wDown, a.scoring, a.normalizeTopK, a.routedScale, a.activation,
+                   a.tanhApprox, a.sharedUp, a.sharedGate, a.sharedDown, a.sharedHidden, a.out,
+                   a.ldo);
+  }
+  std::vector<float> packed(c.tokens * c.dim);
+  for (int64_t t = 0; t < c.tokens; ++t) {
+    std::copy_n(&out[t * ldo], c.dim, &packed[t * c.dim]);
+    for (int64_t i = c.dim; i < ldo; ++i)
+      EXPECT_EQ(out[t * ldo + i], -9.0f) << c.name << ": wrote past row " << t;
+  }
+  return packed;
+}
+
+void expectMoe(const MoeCase &c, const std::vector<float> &want, const std::vector<double> &mag,
+               const std::vector<float> &got, const std::string &what) {
+  int failures = 0;
+  for (size_t i = 0; i < want.size() && failures < 5; ++i) {
+    const double tol = 1e-5 * mag[i];
+    if (!(std::abs(double(got[i]) - want[i]) <= tol)) {
+      ADD_FAILURE() << what << ": token " << i / c.dim << " feature " << i % c.dim << " got "
+                    << got[i] << " want " << want[i] << " (tolerance " << tol << ")";
+      ++failures;
+    }
+  }
+}
+
+// Softmax and sigmoid routing, top_k from 1 to E, with and without
+// normalisation and routed scale, every activation (GELU in both forms),
+// shared experts gated and not, 1..70 tokens (and 800, which cuts each
+// expert's group and the shared experts' rows into 384-row blocks),
+// strided x and out. Threads 1 and 2 must agree bit for bit; the C entry
+// point (global pool) must too.
+TEST_P(KernelTest, MoeMatchesReference) {
+  std::vector<MoeCase> cases = {
+      {"decode_swiglu", 1, 32, 48, 8, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU, false,
+       0},
+      {"mixtral", 7, 64, 96, 4, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU, false, 0, 3,
+       5},
+      {"deepseek2_shared", 70, 48, 32, 6, 2, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_SWIGLU,
+       false, 40, 0, 1},
+      {"deepseek3_sigmoid", 33, 40, 24, 8, 3, TESSEL_MOE_SIGMOID, true, 2.5f, TESSEL_MOE_SWIGLU,
+       false, 24},
+      {"sigmoid_raw", 5, 24, 40, 5, 2, TESSEL_MOE_SIGMOID, false, 1.0f, TESSEL_MOE_SWIGLU, false,
+       0},
+      {"geglu_tanh", 9, 32, 20, 4, 2, TESSEL_MOE_GEGLU, true, 0.5f, TESSEL_MOE_GEGLU, true, 12},
+      {"geglu_erf", 4, 16, 17, 3, 1, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_GEGLU, false, 0},
+      {"relu", 12, 20, 33, 4, 2, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_RELU, false, 0, 2},
+      {"gelu_shared", 6, 18, 30, 3, 2, TESSEL_MOE_SIGMOID, true, 1.0f, TESSEL_MOE_GELU, false, 9},
+      {"gelu_tanh", 3, 24, 16, 4, 3, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_GELU, true, 0},
+      {"silu_shared", 2, 16, 24, 4, 1, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_SILU, false, 8},
+      {"prefill_blocks", 800, 16, 24, 2, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU,
+       false, 8},
+      {"no_tokens", 0, 16, 8, 4, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU, false, 8},
+  };
+  // top_k from 1 to E, both scorings, normalised or not.
+  for (int64_t k = 1; k <= 5; ++k)
+    for (int scoring : {TESSEL_MOE_SOFTMAX, TESSEL_MOE_SIGMOID})
+      for (bool normalize : {false, true})
+        cases.push_back({"top_k_sweep", 11, 24, 16, 5, k, scoring, normalize, 1.5f,
+                         TESSEL_MOE_SWIGLU, false, 0});
+  ThreadPool pool1(1), pool2(2);
+  Rng rng(31);
+  for (const MoeCase &c : cases) {
+    const MoeData d = makeMoeData(c, rng);
+    const std::vector<float> want = referenceMoe(c, d);
+    const std::vector<double> mag = moeMagnitude(c, d);
+    const std::string what = std::string(c.name) + " top_k " + std::to_string(c.topK) +
+                             (c.scoring == TESSEL_MOE_SIGMOID ? " sigmoid" : " softmax") +
+                             (c.normalize ? " normalized" : "");
+    const std::vector<float> one = runMoe(c, d, &pool1);
+    expectMoe(c, want, mag, one, what);
+    EXPECT_EQ(runMoe(c, d, &pool2), one) << what << ": 2 threads differ from 1";
+    EXPECT_EQ(runMoe(c, d, nullptr), one) << what << ": the C entry point differs";
+  }
+}
+
+// Ties go to the lower expert index, as a stable sort orders them (the
+// reference's rule): softmax scores that are equal, and sigmoid scores that
+// saturate to exactly 1 in f64 for logits 40 and 48, where ranking the
+// logits would pick the other expert. x and the router hold small
+// integers, so every summation order computes the logits exactly; each
+// expert's weights differ, so a wrong pick shows.
+TEST_P(KernelTest, MoeBreaksTiesTowardsTheLowerExpert) {
+  MoeCase c{"ties", 3, 16, 8, 4, 2, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_SWIGLU, false, 0};
+  Rng rng(32);
+  MoeData d = makeMoeData(c, rng);
+  // Token 0: logits (1, 0.5, 0.5, 0.25) -> experts 0 and 1 (not 2). Token
+  // 1 is token 0 negated: (-1, -0.5, -0.5, -0.25) -> 3 and 1. Token 2: all
+  // equal -> 0 and 1. (Logits this close keep the second pick's weight
+  // large, so picking 2 instead of 1 shows.)
+  const float rows[4] = {1.0f / 16, 1.0f / 32, 1.0f / 32, 1.0f / 64};
+  for (int64_t e = 0; e < 4; ++e)
+    std::fill_n(&d.router[e * c.dim], c.dim, rows[e]);
+  for (int64_t p = 0; p < c.dim; ++p) {
+    d.x[p] = 1.0f;
+    d.x[c.dim + p] = -1.0f;
+    d.x[2 * c.dim + p] = 0.0f;
+  }
+  ThreadPool pool1(1);
+  auto check = [&](const std::string &what) {
+    expectMoe(c, referenceMoe(c, d), moeMagnitude(c, d), runMoe(c, d, &pool1), what);
+  };
+  check("softmax ties");
+  c.normalize = true;
+  check("softmax ties, normalised");
+
+  // Sigmoid: logits (40, 48, 8, 4): both 1.0 in f64 -> expert 0 with top_k 1.
+  c.scoring = TESSEL_MOE_SIGMOID, c.topK = 1, c.normalize = false;
+  const float saturated[4] = {2.5f, 3.0f, 0.5f, 0.25f};
+  for (int64_t e = 0; e < 4; ++e)
+    std::fill_n(&d.router[e * c.dim], c.dim, saturated[e]);
+  check("saturated sigmoid");
+  // The same check against a hand-computed answer: expert 0 alone, weight 1.
+  MoeCase only0 = c;
+  only0.experts = 1;
+  std::vector<float> got = runMoe(c, d, &pool1);
+  MoeData d0 = d;
+  d0.router.resize(c.dim);
+  d0.up.resize(c.hidden * c.dim);
+  d0.gate.resize(c.hidden * c.dim);
+  d0.down.resize(c.hidden * c.dim);
+  const std::vector<float> want0 = referenceMoe(only0, d0);
+  for (int64_t i = 0; i < c.dim; ++i) // token 0 only: its sigmoid weight is exactly 1
+    EXPECT_NEAR(got[i], want0[i], 1e-5 * moeMagnitude(only0, d0)[i]) << "feature " << i;
+}
+
+// Decode touches only the experts it picked: the weights of every other
+// expert sit on pages made unreadable (PROT_NONE), so a stray read faults
+// (the test crashes); and the byte counter says exactly router + top_k
+// experts + shared experts. A second call with two tokens whose picks
+// overlap reads each picked expert once.
+TEST_P(KernelTest, MoeDecodeReadsOnlyTheSelectedExperts) {
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  const int64_t dim = 32, hidden = page / (dim * 4); // one page per expert matrix
+  MoeCase c{"decode",          1,     dim, hidden, 8, 2, TESSEL_MOE_SOFTMAX, true, 1.0f,
+            TESSEL_MOE_SWIGLU, false, 16};
+  Rng rng(33);
+  MoeData d = makeMoeData(c, rng);
+  // Routing by construction: router row e is +x_t for the experts token t
+  // picks and -x_t for the others, summed over the (one or two) tokens.
+  // Token t's logits are then +-|x_t|^2 +- x_0.x_1, and |x_t|^2 (~dim/3)
+  // dominates, so the picks are certain.
+  std::vector<float> x2(2 * dim);
+  rng.fill(x2);
+  d.x.assign(x2.begin(), x2.begin() + dim);
+  auto routeTo = [&](const std::vector<int64_t> &picked0, const std::vector<int64_t> &picked1) {
+    for (int64_t e = 0; e < c.experts; ++e)
+      for (int64_t p = 0; p < dim; ++p) {
+        const bool in0 = std::count(picked0.begin(), picked0.end(), e) > 0;
+        const bool in1 = std::count(picked1.begin(), picked1.end(), e) > 0;
+        d.router[e * dim + p] = (in0 ? x2[p] : -x2[p]) + (in1 ? x2[dim + p] : -x2[dim + p]);
+      }
+  };
+
+  // The experts' matrices on pages of their own, so that each can be
+  // protected on its own.
+  const int64_t matrixBytes = hidden * dim * 4, eBytes = c.experts * matrixBytes;
+  float *pages[3];
+  for (float *&p : pages) {
+    void *m = mmap(nullptr, eBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(m, MAP_FAILED);
+    p = static_cast<float *>(m);
+  }
+  float *up = pages[0], *gate = pages[1], *down = pages[2];
+  std::copy(d.up.begin(), d.up.end(), up);
+  std::copy(d.gate.begin(), d.gate.end(), gate);
+  std::copy(d.down.begin(), d.down.end(), down);
+  auto protectAllBut = [&](const std::vector<int64_t> &keep) {
+    for (float *base : pages)
+      for (int64_t e = 0; e < c.experts; ++e) {
+        const bool readable = std::count(keep.begin(), keep.end(), e) > 0;
+        ASSERT_EQ(mprotect(reinterpret_cast<char *>(base) + e * matrixBytes, matrixBytes,
+                           readable ? PROT_READ : PROT_NONE),
+                  0);
+      }
+  };
+  auto run = [&](int64_t tokens) {
+    std::vector<float> out(tokens * dim);
+    tessel_moe_reset_bytes_read();
+    tessel_moe_f32(tokens, dim, hidden, c.experts, c.topK, d.x.data(), dim, d.router.data(), up,
+                   gate, down, c.scoring, c.normalize, c.routedScale, c.activation, c.tanhApprox,
+                   d.sUp.data(), d.sGate.data(), d.sDown.data(), c.sharedHidden, out.data(), dim);
+    return out;
+  };
+  const int64_t routerBytes = c.experts * dim * 4, expertBytes = 3 * matrixBytes;
+  const int64_t sharedBytes = 3 * c.sharedHidden * dim * 4;
+
+  // One token, experts 2 and 5.
+  routeTo({2, 5}, {});
+  std::vector<float> want = referenceMoe(c, d);
+  protectAllBut({2, 5});
+  std::vector<float> got = run(1);
+  expectMoe(c, want, moeMagnitude(c, d), got, "decode");
+  EXPECT_EQ(tessel_moe_bytes_read(), routerBytes + 2 * expertBytes + sharedBytes);
+
+  // Two tokens: token 0 picks {2, 5}, token 1 picks {2, 6}.
+  c.tokens = 2;
+  d.x = x2;
+  routeTo({2, 5}, {2, 6});
+  want = referenceMoe(c, d);
+  protectAllBut({2, 5, 6});
+  got = run(2);
+  expectMoe(c, want, moeMagnitude(c, d), got, "two tokens");
+  EXPECT_EQ(tessel_moe_bytes_read(), routerBytes + 3 * expertBytes + sharedBytes);
+
+  for (float *p : pages)
+    munmap(p, eBytes);
 }
 
 } // namespace
