@@ -83,6 +83,8 @@ public:
   /// Bytes held by the KV cache: sized from the context, or, when every
   /// layer has a sliding window, from the window (the cache rolls).
   int64_t kvCacheBytes() const;
+  /// Rows (tokens) each cache holds: the context, or a rolling window's.
+  int64_t kvCacheRows() const { return cacheRows_; }
 
   /// How many tokens fit (prompt and generated together).
   int64_t context() const { return context_; }

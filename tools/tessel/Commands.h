@@ -2,8 +2,16 @@
 #ifndef TESSEL_TOOLS_TESSEL_COMMANDS_H
 #define TESSEL_TOOLS_TESSEL_COMMANDS_H
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tessel::frontends {
+class Tokenizer;
+struct LoadedModel;
+} // namespace tessel::frontends
 
 namespace tessel::cli {
 
@@ -22,6 +30,19 @@ int runTokenize(const std::vector<std::string> &args);
 
 /// `tessel run MODEL --prompt TEXT -n N`: compile and generate.
 int runRun(const std::vector<std::string> &args);
+
+/// `tessel logits MODEL (--ids_file F | --text T) [--out FILE] [--summary]`:
+/// teacher-forced logits at every position.
+int runLogits(const std::vector<std::string> &args);
+
+/// `tessel perplexity MODEL --file TEXT [--ctx N] [--save_logits F | --kl_base F]`.
+int runPerplexity(const std::vector<std::string> &args);
+
+/// The tokenizer a loaded model comes with (GGUF metadata, the llama2.c
+/// tokenizer.bin beside it, or tokenizer.json); an error naming the model
+/// when it has none.
+absl::StatusOr<std::unique_ptr<frontends::Tokenizer>>
+modelTokenizer(const frontends::LoadedModel &model);
 
 } // namespace tessel::cli
 

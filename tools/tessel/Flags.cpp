@@ -19,8 +19,10 @@ ABSL_FLAG(std::string, format, "gguf", "mkmodel: gguf (a file) or safetensors (a
 ABSL_FLAG(std::string, dtype, "",
           "mkmodel: weight type f32, f16, bf16, q8_0, q4_0 (default: the description's)");
 ABSL_FLAG(std::string, vocab_from, "", "mkmodel: copy the tokenizer from this GGUF");
-ABSL_FLAG(std::string, text, "", "tokenize: the text to encode");
-ABSL_FLAG(std::string, file, "", "tokenize: encode this file's contents");
+ABSL_FLAG(std::string, text, "",
+          "tokenize: the text to encode; logits: the text to evaluate (BOS is prepended)");
+ABSL_FLAG(std::string, file, "",
+          "tokenize: encode this file's contents; perplexity: the text to score");
 ABSL_FLAG(std::string, decode, "", "tokenize: token ids (space or comma separated) to decode");
 ABSL_FLAG(bool, bos, false, "tokenize: prepend the BOS token");
 ABSL_FLAG(std::string, prompt, "", "run: the prompt text (BOS is prepended)");
@@ -31,17 +33,34 @@ ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
 ABSL_FLAG(std::string, attention, "kernel",
-          "run, compile: how compiled code computes attention: kernel (one call of the Highway "
+          "run, compile, logits, perplexity: how compiled code computes attention: kernel (one "
+          "call of the Highway "
           "flash-attention kernel: SIMD, threaded) or loops (the FlashAttention loops "
           "tessel-tile-attention generates)");
 ABSL_FLAG(int64_t, context, 0,
           "run, compile: tokens the KV cache holds, prompt included (default: the model's context "
           "length; for run DIR, the one DIR was compiled for)");
 ABSL_FLAG(bool, no_cache, false,
-          "run: compile with the JIT and neither read nor write the compile cache (also "
+          "run, logits, perplexity: compile with the JIT and neither read nor write the compile "
+          "cache (also "
           "TESSEL_CACHE=0; TESSEL_CACHE_DIR moves it, default $XDG_CACHE_HOME/tessel or "
           "~/.cache/tessel)");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");
+ABSL_FLAG(std::string, ids_file, "",
+          "logits: a file of whitespace-separated token ids, evaluated as given (no BOS added)");
+ABSL_FLAG(std::string, out, "",
+          "logits: write the logits here, little-endian float32 [tokens x vocab], row-major");
+ABSL_FLAG(bool, summary, false,
+          "logits: print each position's token, argmax, top logit and top-2 margin");
+ABSL_FLAG(int64_t, ctx, 0,
+          "perplexity: tokens per window (default: the model's context length, at most 512; "
+          "with --kl_base, the base file's)");
+ABSL_FLAG(int64_t, chunks, 0, "perplexity: score only the first N windows (0 = all)");
+ABSL_FLAG(std::string, save_logits, "",
+          "perplexity: write the scored positions' logits to this file (for --kl_base)");
+ABSL_FLAG(std::string, kl_base, "",
+          "perplexity: compare with a base model's logits saved by --save_logits (KL "
+          "divergence, top-1 agreement, perplexity difference), on the base file's tokens");
 
 namespace tessel::cli {
 

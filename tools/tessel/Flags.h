@@ -38,6 +38,13 @@ ABSL_DECLARE_FLAG(bool, print_token_ids);
 ABSL_DECLARE_FLAG(int64_t, context);
 ABSL_DECLARE_FLAG(std::string, attention);
 ABSL_DECLARE_FLAG(bool, no_cache);
+ABSL_DECLARE_FLAG(std::string, ids_file);
+ABSL_DECLARE_FLAG(std::string, out);
+ABSL_DECLARE_FLAG(bool, summary);
+ABSL_DECLARE_FLAG(int64_t, ctx);
+ABSL_DECLARE_FLAG(int64_t, chunks);
+ABSL_DECLARE_FLAG(std::string, save_logits);
+ABSL_DECLARE_FLAG(std::string, kl_base);
 
 namespace tessel::cli {
 /// --attention as pipeline options; an unknown value is an error naming it.

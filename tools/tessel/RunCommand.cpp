@@ -187,12 +187,14 @@ int runRun(const std::vector<std::string> &args) {
   std::fprintf(
       stderr,
       "load %.2f s, compile %.2f s (%s); prefill %zu tokens: %.1f tok/s; decode %d tokens: "
-      "%.1f tok/s; KV cache %lld bytes/token\n",
+      "%.1f tok/s; KV cache %lld bytes (%lld rows x %lld bytes)\n",
       loadSeconds, (*session)->compileSeconds(), (*session)->codeOrigin().c_str(), promptLen,
       prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
       decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
-      static_cast<long long>(session_.context() > 0 ? session_.kvCacheBytes() / session_.context()
-                                                    : 0));
+      static_cast<long long>(session_.kvCacheBytes()),
+      static_cast<long long>(session_.kvCacheRows()),
+      static_cast<long long>(
+          session_.kvCacheRows() > 0 ? session_.kvCacheBytes() / session_.kvCacheRows() : 0));
   return 0;
 }
 

@@ -44,6 +44,27 @@ Commands:
   tokenize MODEL_OR_VOCAB (--text T | --file F | --decode IDS)
                    Encode text to token ids (space-separated; --bos prepends
                    BOS) or decode ids to text, with the model's tokenizer.
+  logits MODEL (--ids_file F | --text T) [--out FILE] [--summary]
+                   Evaluate the whole sequence teacher-forced (one prefill)
+                   and write the logits at every position to FILE as
+                   little-endian float32 [tokens x vocab], row-major.
+                   --ids_file: whitespace-separated ids, used as given (no
+                   BOS); --text: tokenized, BOS prepended as run --prompt
+                   does. --summary prints per position the token, the argmax,
+                   its logit and the margin to the second best.
+  perplexity MODEL --file TEXT [--ctx N] [--chunks N] [--save_logits F]
+                   Perplexity as llama.cpp's llama-perplexity computes it:
+                   the tokens (BOS first, if the tokenizer has one) cut into
+                   windows of N (default: the model's context length, at
+                   most 512), each evaluated with its first token replaced
+                   by BOS and its second half scored; prints the running
+                   PPL and "Final estimate: PPL = P +/- U".
+                   --save_logits F keeps the scored logits (format in
+                   runtime/Quality.h).
+  perplexity MODEL --kl_base F [--file TEXT]
+                   Compare with the logits another model saved to F (same
+                   tokens and windows): KL divergence (mean, median, 99%,
+                   max), top-1 agreement, PPL(model) - PPL(base).
   eval FILE.mlir   Run @main (or --entry) with the reference evaluator on
                    generated inputs and print a summary of every result.
 
@@ -57,6 +78,10 @@ Examples:
   tessel compile examples/models/tiny-llama.json --emit=tessel
   tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
   tessel tokenize model.gguf --text "Once upon a time"
+  tessel logits model.gguf --text "Once upon a time" --out logits.f32 --summary
+  tessel perplexity model.gguf --file story.txt --ctx 128
+  tessel perplexity model.gguf --file story.txt --save_logits base.logits &&
+    tessel perplexity model-q8_0.gguf --kl_base base.logits
   tessel eval examples/llama_decoder_block.mlir
   tessel eval examples/gqa_attention.mlir --seed 3 --values 8
 
@@ -107,8 +132,13 @@ int main(int argc, char **argv) {
     return tessel::cli::runTokenize(args);
   if (command == "run")
     return tessel::cli::runRun(args);
+  if (command == "logits")
+    return tessel::cli::runLogits(args);
+  if (command == "perplexity")
+    return tessel::cli::runPerplexity(args);
   std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, eval. Try "
+               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, logits, "
+               "perplexity, eval. Try "
                "'tessel --help'.\n",
                command.c_str());
   return 2;
