@@ -231,6 +231,9 @@ INSTANTIATE_TEST_SUITE_P(
                       FlashCase{"decode_q1_kv300", 1, 300, 4, 2, 32},
                       FlashCase{"chunk_q5_kv50", 5, 50, 4, 2, 16},
                       FlashCase{"noncausal_len40", 40, 40, 2, 2, 16, false},
+                      // Encoder-decoder cross-attention: 3 decoder queries
+                      // over 9 encoder states, not causal, padded encoder.
+                      FlashCase{"cross_q3_kv9_masked", 3, 9, 4, 4, 4, false, 0, true},
                       FlashCase{"window8_len90_tile16", 90, 90, 4, 2, 16, true, 8},
                       FlashCase{"window1_len20", 20, 20, 2, 1, 3, true, 1},
                       FlashCase{"masked_rows_len30", 30, 30, 2, 2, 4, true, 0, true},

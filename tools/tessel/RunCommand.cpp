@@ -195,6 +195,15 @@ int runRun(const std::vector<std::string> &args) {
       static_cast<long long>(session_.kvCacheRows()),
       static_cast<long long>(
           session_.kvCacheRows() > 0 ? session_.kvCacheBytes() / session_.kvCacheRows() : 0));
+  const frontends::ModelConfig &mc = session_.model().config;
+  if (mc.isMla() && session_.hasKvCache())
+    std::fprintf(
+        stderr,
+        "MLA caches kv_lora_rank + qk_rope_dim = %lld floats per token per layer; per-head "
+        "keys and values would take %lld bytes per row\n",
+        static_cast<long long>(mc.kvLoraRank + mc.qkRopeDim),
+        static_cast<long long>(mc.numLayers * mc.numHeads *
+                               (mc.qkNopeDim + mc.qkRopeDim + mc.vHeadDim) * 4));
   return 0;
 }
 
