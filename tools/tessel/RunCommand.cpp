@@ -18,6 +18,7 @@
 #include "frontends/tokenizer/Tokenizer.h"
 #include "runtime/Sampler.h"
 #include "runtime/Session.h"
+#include "runtime/kernels/Kernels.h"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
@@ -148,6 +149,8 @@ int runRun(const std::vector<std::string> &args) {
                    static_cast<long long>(context));
       break;
     }
+    if (step == 1)
+      tessel_moe_reset_bytes_read(); // count the decode steps' expert reads only
     auto t0 = Clock::now();
     // Prefill the prompt, then feed back one sampled token per step.
     auto logits = step == 0 ? session_.append(tokens) : session_.append({tokens.back()});
@@ -196,6 +199,19 @@ int runRun(const std::vector<std::string> &args) {
       static_cast<long long>(
           session_.kvCacheRows() > 0 ? session_.kvCacheBytes() / session_.kvCacheRows() : 0));
   const frontends::ModelConfig &mc = session_.model().config;
+  if (mc.numExperts > 0 && generated > 1) {
+    // What decode reads of the routed experts, against all of them: MoE's
+    // point is that a token touches only its top-k.
+    int64_t perToken = tessel_moe_bytes_read() / (generated - 1), all = 0;
+    for (const auto &[name, w] : session_.model().weights.all())
+      if (name.find("_exps.") != std::string::npos)
+        all += w.numel() * static_cast<int64_t>(sizeof(float));
+    std::fprintf(stderr,
+                 "MoE decode read %lld bytes of expert weights per token (router, %lld of %lld "
+                 "routed experts per layer, shared experts); all routed experts: %lld bytes\n",
+                 static_cast<long long>(perToken), static_cast<long long>(mc.expertsPerToken),
+                 static_cast<long long>(mc.numExperts), static_cast<long long>(all));
+  }
   if (mc.isMla() && session_.hasKvCache())
     std::fprintf(
         stderr,
