@@ -6,10 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include <cstdio>
+#include <fstream>
 
 #include "absl/flags/flag.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelWriter.h"
+#include "nlohmann/json.hpp"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
@@ -42,8 +44,20 @@ int runMkmodel(const std::vector<std::string> &args) {
         absl::GetFlag(FLAGS_dtype).empty() ? "f32" : absl::GetFlag(FLAGS_dtype));
     if (!type.ok())
       return fail(type.status());
-    weights = frontends::randomWeights(
-        model->config, std::max<int64_t>(absl::GetFlag(FLAGS_seed), 0), *type, args[0]);
+    // --dtype alone keeps the description's seed, so that `--dtype q8_0` is
+    // the quantized twin of the plain model (quality comparisons rely on it).
+    int64_t seed = absl::GetFlag(FLAGS_seed);
+    if (seed < 0) {
+      seed = 0;
+      std::ifstream in(args[0]);
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("weights") && j["weights"].is_object() &&
+          j["weights"].contains("random") && j["weights"]["random"].is_object() &&
+          j["weights"]["random"].contains("seed") &&
+          j["weights"]["random"]["seed"].is_number_integer())
+        seed = std::max<int64_t>(j["weights"]["random"]["seed"].get<int64_t>(), 0);
+    }
+    weights = frontends::randomWeights(model->config, static_cast<uint64_t>(seed), *type, args[0]);
   }
   std::string format = absl::GetFlag(FLAGS_format);
   absl::Status st;
