@@ -8,6 +8,7 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
+#include "runtime/Weights.h"
 
 namespace tessel::runtime {
 
@@ -55,15 +56,10 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   auto names = e->jit_->weightNames("forward");
   if (!names.ok())
     return names.status();
-  // Compiled code takes f32 weights: dequantize once, up front.
-  for (const std::string &name : *names) {
-    auto w = model.weights.get(name);
-    if (!w.ok())
-      return w.status();
-    ref::Tensor t = ref::Tensor::zerosF32((*w)->shape);
-    t.f = (*w)->toF32();
-    e->weights_.push_back(std::move(t));
-  }
+  auto weights = weightsAsF32(model.weights, *names);
+  if (!weights.ok())
+    return weights.status();
+  e->weights_ = std::move(*weights);
   e->context_ = context;
   e->model_ = std::move(model);
   e->compileSeconds_ =

@@ -16,6 +16,7 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
+#include "runtime/Weights.h"
 
 namespace tessel::runtime {
 
@@ -219,15 +220,10 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   if (!names.ok())
     return names.status();
   std::unique_ptr<Session> s(new Session());
-  // Compiled code takes f32 weights for now: dequantize once, up front.
-  for (const std::string &name : *names) {
-    auto w = model.weights.get(name);
-    if (!w.ok())
-      return w.status();
-    ref::Tensor t = ref::Tensor::zerosF32((*w)->shape);
-    t.f = (*w)->toF32();
-    s->weights_.push_back(std::move(t));
-  }
+  auto weights = weightsAsF32(model.weights, *names);
+  if (!weights.ok())
+    return weights.status();
+  s->weights_ = std::move(*weights);
   if (b->kvCache)
     for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, b->cacheRows))
       s->caches_.push_back(ref::Tensor::zerosF32(shape));

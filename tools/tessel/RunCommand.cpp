@@ -30,17 +30,15 @@ double seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// The model's tokenizer, or an error that says how to run without one.
 absl::StatusOr<std::unique_ptr<frontends::Tokenizer>>
 tokenizerFor(const frontends::LoadedModel &m) {
-  if (m.gguf)
-    return frontends::Tokenizer::fromGguf(*m.gguf);
-  if (m.format == frontends::ModelFormat::Llama2c && !m.tokenizerPath.empty())
-    return frontends::Tokenizer::fromLlama2c(m.tokenizerPath,
-                                             static_cast<int32_t>(m.config.vocabSize));
-  if (!m.tokenizerPath.empty())
-    return frontends::Tokenizer::fromHfJson(m.tokenizerPath);
-  return absl::NotFoundError(m.path + " has no tokenizer; give the prompt as ids with "
-                                      "--prompt_ids and use --print_token_ids");
+  auto tokenizer = modelTokenizer(m);
+  if (!tokenizer.ok())
+    return absl::Status(tokenizer.status().code(),
+                        std::string(tokenizer.status().message()) +
+                            " (tessel run: --prompt_ids with --print_token_ids)");
+  return tokenizer;
 }
 
 } // namespace
