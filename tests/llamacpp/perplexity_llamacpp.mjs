@@ -36,6 +36,8 @@
 import fs from "node:fs";
 import path from "node:path";
 
+import { openLlamaCpp } from "./llamacpp_common.mjs";
+
 const USAGE = "usage: perplexity_llamacpp.mjs MODEL.gguf --file TEXT [--ctx N] [--chunks N] " +
     "[--threads N] [--kv-type f32|f16] [--tokens-only]";
 
@@ -92,39 +94,8 @@ async function main() {
   if (text.endsWith("\n")) text = text.slice(0, -1); // common/arg.cpp's -f drops one
   if (text === "") fail(`${args.file} is empty`);
 
-  const log = [];
-  const verbose = process.env.RUN_LLAMACPP_VERBOSE === "1";
-  const logger = (level, message) => {
-    const line = String(message).replace(/\n$/, "");
-    log.push(`[${level}] ${line}`);
-    if (verbose) process.stderr.write(`llama.cpp [${level}] ${line}\n`);
-  };
-  const llamaLog = () => {
-    const interesting = log.filter((l) => /^\[(error|fatal|warn)\]/.test(l));
-    return [...new Set(interesting.length ? interesting : log.slice(-15))].map((l) => "  " + l).join("\n");
-  };
-
-  let nlc;
-  try {
-    nlc = await import("node-llama-cpp");
-  } catch (e) {
-    fail(`cannot import node-llama-cpp (${e.message}); install it with: npm ci --prefix tests/llamacpp`);
-  }
-  const { getLlama, LlamaLogLevel } = nlc;
-  let llama, model, context;
-  try {
-    llama = await getLlama({
-      gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, progressLogs: false,
-      logLevel: verbose ? LlamaLogLevel.debug : LlamaLogLevel.info, logger, maxThreads: args.threads,
-    });
-  } catch (e) {
-    fail(`cannot start llama.cpp (node-llama-cpp's prebuilt CPU binary): ${e.message}\n${llamaLog()}`);
-  }
-  try {
-    model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
-  } catch (e) {
-    fail(`llama.cpp could not load ${args.model}: ${e.message}\n${llamaLog()}`);
-  }
+  const { llama, model, llamaLog, createContext } =
+      await openLlamaCpp({ model: args.model, threads: args.threads, fail });
 
   // 1. common_tokenize(ctx, text, add_special = true, parse_special = false).
   const bos = model.tokens.bos;
@@ -149,16 +120,7 @@ async function main() {
     return;
   }
 
-  try {
-    context = await model.createContext({
-      contextSize: nCtx, batchSize: nCtx, sequences: 1, flashAttention: false,
-      threads: { ideal: args.threads, min: args.threads },
-      experimentalKvCacheKeyType: args.kvType.toUpperCase(),
-      experimentalKvCacheValueType: args.kvType.toUpperCase(),
-    });
-  } catch (e) {
-    fail(`llama.cpp could not create a ${nCtx}-token context: ${e.message}\n${llamaLog()}`);
-  }
+  const context = await createContext({ contextSize: nCtx, batchSize: nCtx, kvType: args.kvType });
   const seq = context.getSequence();
   const want = { generateNext: { token: true, logits: true, options: { temperature: 0 } } };
   const f32 = Math.fround;

@@ -23,6 +23,8 @@
 import fs from "node:fs";
 import path from "node:path";
 
+import { openLlamaCpp } from "./llamacpp_common.mjs";
+
 const USAGE = "usage: run_llamacpp.mjs MODEL.gguf (--tokens 1,2,3 | --text TEXT) [--greedy N] [--all-logits] " +
     "[--threads N] [--context N] [--kv-type f32|f16]";
 
@@ -83,50 +85,8 @@ async function main() {
   const modelPath = path.resolve(args.model);
   if (!fs.existsSync(modelPath)) fail(`${args.model}: no such file`);
 
-  // Keep llama.cpp's log off stdout, but remember it: a refused model is
-  // reported by llama.cpp only in its log (the JS error just says it failed).
-  const log = [];
-  const verbose = process.env.RUN_LLAMACPP_VERBOSE === "1";
-  const logger = (level, message) => {
-    const line = String(message).replace(/\n$/, "");
-    log.push(`[${level}] ${line}`);
-    if (verbose) process.stderr.write(`llama.cpp [${level}] ${line}\n`);
-  };
-  // node-llama-cpp loads a model twice (a no-alloc dry run to size it, then
-  // for real), so llama.cpp's complaints come twice: print each once.
-  const llamaLog = () => {
-    const interesting = log.filter((l) => /^\[(error|fatal|warn)\]/.test(l));
-    return [...new Set(interesting.length ? interesting : log.slice(-15))].map((l) => "  " + l).join("\n");
-  };
-
-  let nlc;
-  try {
-    nlc = await import("node-llama-cpp");
-  } catch (e) {
-    fail(`cannot import node-llama-cpp (${e.message}); install it with: npm ci --prefix tests/llamacpp`);
-  }
-  const { getLlama, LlamaLogLevel } = nlc;
-
-  let llama, model, context;
-  try {
-    llama = await getLlama({
-      gpu: false, // CPU backend only
-      build: "never", // never compile llama.cpp from source (that would need network/cmake)
-      usePrebuiltBinaries: true,
-      skipDownload: true,
-      progressLogs: false,
-      logLevel: verbose ? LlamaLogLevel.debug : LlamaLogLevel.info,
-      logger,
-      maxThreads: args.threads,
-    });
-  } catch (e) {
-    fail(`cannot start llama.cpp (node-llama-cpp's prebuilt CPU binary): ${e.message}\n${llamaLog()}`);
-  }
-  try {
-    model = await llama.loadModel({ modelPath, gpuLayers: 0, useMmap: true, checkTensors: true });
-  } catch (e) {
-    fail(`llama.cpp could not load ${args.model}: ${e.message}\n${llamaLog()}`);
-  }
+  const { llama, model, llamaLog, createContext } =
+      await openLlamaCpp({ model: args.model, threads: args.threads, fail });
   if (args.text !== null) {
     // llama-cli's prompt: BOS (if the vocabulary adds it) + the text's tokens.
     const bos = model.tokens.bos;
@@ -136,21 +96,7 @@ async function main() {
   }
   const needed = args.tokens.length + args.greedy + 1;
   const contextSize = Math.max(args.context, needed, 32);
-  try {
-    context = await model.createContext({
-      contextSize,
-      batchSize: Math.max(needed, 32),
-      threads: { ideal: args.threads, min: args.threads },
-      sequences: 1,
-      flashAttention: false,
-      // llama.cpp's default KV cache is f16; f32 keeps llama.cpp within
-      // ~1e-5 of an f32/f64 reference instead of ~1e-3 (--kv-type f16 = stock).
-      experimentalKvCacheKeyType: args.kvType.toUpperCase(),
-      experimentalKvCacheValueType: args.kvType.toUpperCase(),
-    });
-  } catch (e) {
-    fail(`llama.cpp could not create a ${contextSize}-token context for ${args.model}: ${e.message}\n${llamaLog()}`);
-  }
+  const context = await createContext({ contextSize, batchSize: Math.max(needed, 32), kvType: args.kvType });
   const seq = context.getSequence();
 
   // One batch for the prompt (logits where asked), then one token at a time.
