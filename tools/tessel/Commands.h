@@ -13,6 +13,10 @@ class Tokenizer;
 struct LoadedModel;
 } // namespace tessel::frontends
 
+namespace tessel::runtime {
+class Evaluator;
+} // namespace tessel::runtime
+
 namespace tessel::cli {
 
 /// `tessel eval FILE.mlir`: runs a function with the reference evaluator on
@@ -43,6 +47,12 @@ int runPerplexity(const std::vector<std::string> &args);
 /// when it has none.
 absl::StatusOr<std::unique_ptr<frontends::Tokenizer>>
 modelTokenizer(const frontends::LoadedModel &model);
+
+/// An Evaluator (teacher-forced @forward) for `context` tokens, compiled as
+/// the flags ask (--attention, --no_cache); a compile-cache note, if any, is
+/// printed on stderr under `command`'s name.
+absl::StatusOr<std::unique_ptr<runtime::Evaluator>>
+evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command);
 
 } // namespace tessel::cli
 

@@ -50,6 +50,22 @@ modelTokenizer(const frontends::LoadedModel &m) {
   return absl::NotFoundError(m.path + " has no tokenizer; give token ids instead of text");
 }
 
+absl::StatusOr<std::unique_ptr<runtime::Evaluator>>
+evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command) {
+  runtime::EvaluatorOptions options;
+  options.context = context;
+  auto cpu = cpuOptionsFromFlags();
+  if (!cpu.ok())
+    return cpu.status();
+  options.cpu = *cpu;
+  if (!absl::GetFlag(FLAGS_no_cache))
+    options.cacheDir = runtime::defaultCacheDir();
+  auto evaluator = runtime::Evaluator::create(std::move(model), options);
+  if (evaluator.ok() && !(*evaluator)->cacheNote().empty())
+    std::fprintf(stderr, "%s: note: %s\n", command, (*evaluator)->cacheNote().c_str());
+  return evaluator;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -143,19 +159,9 @@ int runLogits(const std::vector<std::string> &args) {
                  "tessel logits: note: %lld tokens are more than the model's context length "
                  "(%lld)\n",
                  static_cast<long long>(n), static_cast<long long>(model->config.contextLength));
-  runtime::EvaluatorOptions options;
-  options.context = n;
-  auto cpu = cpuOptionsFromFlags();
-  if (!cpu.ok())
-    return fail(cpu.status());
-  options.cpu = *cpu;
-  if (!absl::GetFlag(FLAGS_no_cache))
-    options.cacheDir = runtime::defaultCacheDir();
-  auto evaluator = runtime::Evaluator::create(std::move(*model), options);
+  auto evaluator = evaluatorFromFlags(std::move(*model), n, "tessel logits");
   if (!evaluator.ok())
     return fail(evaluator.status());
-  if (!(*evaluator)->cacheNote().empty())
-    std::fprintf(stderr, "tessel logits: note: %s\n", (*evaluator)->cacheNote().c_str());
 
   auto start = Clock::now();
   auto logits = (*evaluator)->logits(tokens);

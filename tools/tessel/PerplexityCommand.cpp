@@ -187,19 +187,9 @@ int runPerplexity(const std::vector<std::string> &args) {
                  static_cast<long long>(w.ctx),
                  static_cast<long long>(model->config.contextLength));
 
-  runtime::EvaluatorOptions options;
-  options.context = w.ctx;
-  auto cpu = cpuOptionsFromFlags();
-  if (!cpu.ok())
-    return fail(cpu.status());
-  options.cpu = *cpu;
-  if (!absl::GetFlag(FLAGS_no_cache))
-    options.cacheDir = runtime::defaultCacheDir();
-  auto evaluator = runtime::Evaluator::create(std::move(*model), options);
+  auto evaluator = evaluatorFromFlags(std::move(*model), w.ctx, "tessel perplexity");
   if (!evaluator.ok())
     return fail(evaluator.status());
-  if (!(*evaluator)->cacheNote().empty())
-    std::fprintf(stderr, "tessel perplexity: note: %s\n", (*evaluator)->cacheNote().c_str());
 
   std::optional<runtime::LogitsFileWriter> saved;
   if (!saveLogits.empty()) {
