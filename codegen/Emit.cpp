@@ -40,20 +40,28 @@ std::string print(ModuleOp module) {
 } // namespace
 
 absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
-                                      const std::string &stage, const CpuOptions &options) {
+                                      const std::string &stage, const CpuOptions &options,
+                                      const EmitOptions &emit) {
   const auto &stages = emitStages();
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     return absl::InvalidArgumentError("unknown stage '" + stage +
                                       "'; stages: " + absl::StrJoin(stages, ", "));
+  if (!emit.passPipeline.empty() && stage == "tessel")
+    return absl::InvalidArgumentError(
+        "--pass_pipeline runs after the tessel stage: choose another --emit stage");
   MLIRContext context;
   prepareContext(context);
+  IrPrintState printState{emit.print};
+  IrPrintState *printing = emit.print.any() ? &printState : nullptr;
+  if (printing) // ordered output, and the dump instrumentation is not thread safe
+    context.disableMultithreading();
   DiagnosticCollector diagnostics(context);
   std::string name(sourceName);
   auto module = parseModule(context, mlirText, name, diagnostics);
   if (!module.ok())
     return module.status();
   auto run = [&](const std::string &pipeline) {
-    return runPipeline(**module, pipeline, name, diagnostics);
+    return runPipeline(**module, pipeline, name, diagnostics, printing);
   };
   if (stage == "tessel")
     return print(**module);
@@ -61,11 +69,34 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
   // stage by stage up to the one asked for.
   if (auto st = run("builtin.module(func.func(tessel-weights-to-arguments))"); !st.ok())
     return st;
-  for (const PipelineStage &s : cpuPipeline(options)) {
-    if (auto st = run(s.passes); !st.ok())
+  if (!emit.passPipeline.empty()) {
+    if (auto st = run(emit.passPipeline); !st.ok())
       return st;
-    if (s.name == stage)
+    if (stage != "llvm" && stage != "ir" && stage != "asm")
       return print(**module);
+    // Translation needs the LLVM dialect throughout.
+    Operation *foreign = nullptr;
+    (**module).walk([&](Operation *op) {
+      if (op == (**module).getOperation() ||
+          (op->getDialect() && op->getDialect()->getNamespace() == "llvm"))
+        return WalkResult::advance();
+      foreign = op;
+      return WalkResult::interrupt();
+    });
+    if (foreign)
+      return absl::InvalidArgumentError(
+          "--pass_pipeline must lower to the LLVM dialect for --emit=" + stage +
+          ", but its result still has '" + foreign->getName().getStringRef().str() +
+          "' ops; end it with the llvm stage's passes: " + cpuPipeline(options).back().passes);
+    if (stage == "llvm")
+      return print(**module);
+  } else {
+    for (const PipelineStage &s : cpuPipeline(options)) {
+      if (auto st = run(s.passes); !st.ok())
+        return st;
+      if (s.name == stage)
+        return print(**module);
+    }
   }
 
   llvm::LLVMContext llvmContext;

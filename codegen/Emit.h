@@ -25,12 +25,30 @@
 
 namespace tessel::codegen {
 
+/// IR printing while the pipeline runs (`tessel compile --print_ir_*`,
+/// --dump_ir_dir). Passes are named by their argument (tessel-lower-mla).
+struct IrPrintOptions {
+  bool afterAll = false;      // every pass's result, to stderr
+  std::string before, after;  // one pass: its input / its result, to stderr
+  std::string dumpDir;        // one file per pass, NN-<pass>.mlir, in order
+  bool any() const { return afterAll || !before.empty() || !after.empty() || !dumpDir.empty(); }
+};
+
+struct EmitOptions {
+  IrPrintOptions print;
+  /// A builtin.module(...) pipeline run instead of the CPU pipeline (after
+  /// tessel-weights-to-arguments). For llvm, ir and asm it must end in the
+  /// LLVM dialect; for the other MLIR stages its result is printed.
+  std::string passPipeline;
+};
+
 /// The stage names accepted by emitStage, in pipeline order.
 const std::vector<std::string> &emitStages();
 
 /// Lowers `mlirText` to `stage` and returns it as text.
 absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
-                                      const std::string &stage, const CpuOptions &options = {});
+                                      const std::string &stage, const CpuOptions &options = {},
+                                      const EmitOptions &emit = {});
 
 } // namespace tessel::codegen
 

@@ -10,8 +10,13 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "passes/Passes.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace tessel::codegen {
 
@@ -55,8 +60,51 @@ absl::StatusOr<OwningOpRef<ModuleOp>> parseModule(MLIRContext &context, std::str
   return module;
 }
 
+namespace {
+
+/// Writes each pass's result to DIR/NN-<pass>.mlir, NN counting passes in the
+/// order they first finish; a pass nested on functions appends each
+/// function it ran on to its one file. Requires single-threaded execution.
+class DumpToDirectory : public PassInstrumentation {
+public:
+  explicit DumpToDirectory(IrPrintState &state) : state_(state) {}
+
+  void runAfterPass(Pass *pass, Operation *op) override {
+    llvm::StringRef arg = pass->getArgument();
+    if (arg.empty()) // pass-manager adaptors (func.func(...))
+      return;
+    auto [it, inserted] = files_.try_emplace(pass, std::string());
+    if (inserted) {
+      char number[16];
+      std::snprintf(number, sizeof number, "%02d-", state_.nextFile++);
+      llvm::SmallString<256> path(state_.options.dumpDir);
+      llvm::sys::path::append(path, std::string(number) + arg.str() + ".mlir");
+      it->second = std::string(path);
+    }
+    std::error_code ec;
+    llvm::raw_fd_ostream os(it->second, ec,
+                            inserted ? llvm::sys::fs::OF_None : llvm::sys::fs::OF_Append);
+    if (ec) {
+      llvm::errs() << "cannot write " << it->second << ": " << ec.message() << "\n";
+      return;
+    }
+    os << "// -----// IR Dump After " << pass->getName() << " (" << arg << ")";
+    if (auto sym = op->getAttrOfType<StringAttr>(SymbolTable::getSymbolAttrName()))
+      os << " ('" << op->getName() << "' @" << sym.getValue() << ")";
+    os << " //----- //\n";
+    op->print(os);
+    os << "\n";
+  }
+
+private:
+  IrPrintState &state_;
+  llvm::DenseMap<Pass *, std::string> files_;
+};
+
+} // namespace
+
 absl::Status runPipeline(ModuleOp module, const std::string &pipeline, const std::string &name,
-                         const DiagnosticCollector &diagnostics) {
+                         const DiagnosticCollector &diagnostics, IrPrintState *print) {
   PassManager pm(module.getContext());
   // The textual pipeline is anchored on builtin.module, like --pass-pipeline;
   // the pass manager already is, so parse what is inside the anchor.
@@ -66,6 +114,28 @@ absl::Status runPipeline(ModuleOp module, const std::string &pipeline, const std
     inner = inner.substr(anchor.size(), inner.size() - anchor.size() - 1);
   if (failed(parsePassPipeline(inner, pm)))
     return absl::InvalidArgumentError("bad pass pipeline: " + pipeline + "\n" + diagnostics.text());
+  if (print) {
+    const IrPrintOptions &o = print->options;
+    auto named = [](const std::string &want) {
+      return [want](Pass *pass, Operation *) {
+        return !want.empty() && (pass->getArgument() == want || pass->getName() == want);
+      };
+    };
+    if (o.afterAll || !o.before.empty() || !o.after.empty()) {
+      std::function<bool(Pass *, Operation *)> after = named(o.after);
+      if (o.afterAll)
+        after = [](Pass *, Operation *) { return true; };
+      // As mlir-opt's --mlir-print-ir-*: the op each pass ran on, to stderr.
+      pm.enableIRPrinting(named(o.before), after, /*printModuleScope=*/false,
+                          /*printAfterOnlyOnChange=*/false, /*printAfterOnlyOnFailure=*/false,
+                          llvm::errs());
+    }
+    if (!o.dumpDir.empty()) {
+      if (std::error_code ec = llvm::sys::fs::create_directories(o.dumpDir))
+        return absl::InvalidArgumentError("cannot create " + o.dumpDir + ": " + ec.message());
+      pm.addInstrumentation(std::make_unique<DumpToDirectory>(*print));
+    }
+  }
   if (failed(pm.run(module)))
     return absl::InternalError("lowering " + name + " failed:\n" + diagnostics.text());
   return absl::OkStatus();

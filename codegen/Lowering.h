@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "codegen/Emit.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -36,9 +37,19 @@ absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
 parseModule(mlir::MLIRContext &context, std::string_view text, const std::string &name,
             const DiagnosticCollector &diagnostics);
 
-/// Runs a textual pipeline anchored on builtin.module (as --pass-pipeline).
+/// Where IR printing stands across several runPipeline calls (dump files
+/// are numbered across them).
+struct IrPrintState {
+  IrPrintOptions options;
+  int nextFile = 1;
+};
+
+/// Runs a textual pipeline anchored on builtin.module (as --pass-pipeline);
+/// with `print`, IR is printed as its options ask (the caller disables
+/// multithreading on the context so that the output is ordered).
 absl::Status runPipeline(mlir::ModuleOp module, const std::string &pipeline,
-                         const std::string &name, const DiagnosticCollector &diagnostics);
+                         const std::string &name, const DiagnosticCollector &diagnostics,
+                         IrPrintState *print = nullptr);
 
 } // namespace tessel::codegen
 

@@ -26,6 +26,11 @@ int runEval(const std::vector<std::string> &args);
 /// `tessel compile MODEL --emit=tessel`: the model's IR.
 int runCompile(const std::vector<std::string> &args);
 
+/// `tessel inspect MODEL [--json] [--tokens N]`: architecture, parameters,
+/// weight bytes per type, KV cache per token, FLOPs estimates, the pass
+/// pipeline and the memory plan of the compiled @step.
+int runInspect(const std::vector<std::string> &args);
+
 /// `tessel mkmodel DESCRIPTION.json -o OUT`: a random-weight model file.
 int runMkmodel(const std::vector<std::string> &args);
 

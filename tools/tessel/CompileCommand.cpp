@@ -67,6 +67,13 @@ int runCompile(const std::vector<std::string> &args) {
     return 1;
   }
   if (emit == "lib") {
+    if (!absl::GetFlag(FLAGS_pass_pipeline).empty() || !absl::GetFlag(FLAGS_dump_ir_dir).empty() ||
+        absl::GetFlag(FLAGS_print_ir_after_all) || !absl::GetFlag(FLAGS_print_ir_before).empty() ||
+        !absl::GetFlag(FLAGS_print_ir_after).empty()) {
+      std::fprintf(stderr, "tessel compile: --print_ir_*, --dump_ir_dir and --pass_pipeline work "
+                           "with --emit=STAGE, not --emit=lib\n");
+      return 2;
+    }
     auto start = std::chrono::steady_clock::now();
     runtime::SessionOptions options;
     options.context = absl::GetFlag(FLAGS_context);
@@ -100,7 +107,20 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
     return 2;
   }
-  auto text = emit == "tessel" ? tessel : codegen::emitStage(*tessel, args[0], emit, *cpu);
+  codegen::EmitOptions emitOptions;
+  emitOptions.print.afterAll = absl::GetFlag(FLAGS_print_ir_after_all);
+  emitOptions.print.before = absl::GetFlag(FLAGS_print_ir_before);
+  emitOptions.print.after = absl::GetFlag(FLAGS_print_ir_after);
+  emitOptions.print.dumpDir = absl::GetFlag(FLAGS_dump_ir_dir);
+  emitOptions.passPipeline = absl::GetFlag(FLAGS_pass_pipeline);
+  bool lowering = emitOptions.print.any() || !emitOptions.passPipeline.empty();
+  if (emit == "tessel" && lowering) {
+    std::fprintf(stderr, "tessel compile: --print_ir_*, --dump_ir_dir and --pass_pipeline act on "
+                         "the lowering: name a later stage, e.g. --emit=llvm\n");
+    return 2;
+  }
+  auto text = emit == "tessel" ? tessel
+                               : codegen::emitStage(*tessel, args[0], emit, *cpu, emitOptions);
   if (!text.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(text.status().message()).c_str());
     return 1;

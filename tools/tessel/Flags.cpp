@@ -61,6 +61,22 @@ ABSL_FLAG(std::string, save_logits, "",
 ABSL_FLAG(std::string, kl_base, "",
           "perplexity: compare with a base model's logits saved by --save_logits (KL "
           "divergence, top-1 agreement, perplexity difference), on the base file's tokens");
+ABSL_FLAG(bool, print_ir_after_all, false,
+          "compile --emit=STAGE: print the IR after every pass to stderr (as mlir-opt's "
+          "--mlir-print-ir-after-all)");
+ABSL_FLAG(std::string, print_ir_before, "",
+          "compile --emit=STAGE: print the IR before this pass (e.g. tessel-lower-mla) to stderr");
+ABSL_FLAG(std::string, print_ir_after, "",
+          "compile --emit=STAGE: print the IR after this pass (e.g. tessel-plan-memory) to stderr");
+ABSL_FLAG(std::string, dump_ir_dir, "",
+          "compile --emit=STAGE: write the IR after each pass to DIR/NN-<pass>.mlir, numbered in "
+          "order (DIR is created)");
+ABSL_FLAG(std::string, pass_pipeline, "",
+          "compile --emit=STAGE: a builtin.module(...) pipeline run instead of the CPU pipeline, "
+          "after tessel-weights-to-arguments; for --emit=llvm|ir|asm it must end in the LLVM "
+          "dialect");
+ABSL_FLAG(bool, json, false, "inspect: print JSON instead of text");
+ABSL_FLAG(int64_t, tokens, 512, "inspect: prompt length for the prefill estimates");
 
 namespace tessel::cli {
 

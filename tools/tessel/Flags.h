@@ -45,6 +45,13 @@ ABSL_DECLARE_FLAG(int64_t, ctx);
 ABSL_DECLARE_FLAG(int64_t, chunks);
 ABSL_DECLARE_FLAG(std::string, save_logits);
 ABSL_DECLARE_FLAG(std::string, kl_base);
+ABSL_DECLARE_FLAG(bool, print_ir_after_all);
+ABSL_DECLARE_FLAG(std::string, print_ir_before);
+ABSL_DECLARE_FLAG(std::string, print_ir_after);
+ABSL_DECLARE_FLAG(std::string, dump_ir_dir);
+ABSL_DECLARE_FLAG(std::string, pass_pipeline);
+ABSL_DECLARE_FLAG(bool, json);
+ABSL_DECLARE_FLAG(int64_t, tokens);
 
 namespace tessel::cli {
 /// --attention as pipeline options; an unknown value is an error naming it.

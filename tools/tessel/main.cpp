@@ -36,7 +36,18 @@ Commands:
   compile MODEL --emit=STAGE [-o FILE]
                    Print the IR at a stage: tessel (the default without -o),
                    tiled, linalg, kernel, llvm, ir (LLVM IR), asm;
-                   --debug_info for locations.
+                   --debug_info for locations. --print_ir_after_all,
+                   --print_ir_before=PASS, --print_ir_after=PASS print IR
+                   to stderr as mlir-opt does; --dump_ir_dir DIR writes
+                   DIR/NN-<pass>.mlir after each pass; --pass_pipeline=TEXT
+                   replaces the CPU pipeline (a builtin.module(...) run
+                   after tessel-weights-to-arguments; for llvm, ir, asm it
+                   must end in the LLVM dialect).
+  inspect MODEL [--json] [--tokens N]
+                   Architecture, parameters, weight bytes per type, KV cache
+                   bytes per token, approximate FLOPs and weight bytes per
+                   token (decode, and prefill of N tokens, default 512), the
+                   pass pipeline and the memory plan of the compiled @step.
   mkmodel DESC.json -o OUT
                    Write a random-weight model as GGUF (--format=gguf, default)
                    or a Hugging Face directory (--format=safetensors);
@@ -75,6 +86,8 @@ Examples:
   tessel run model.gguf --prompt "Once upon a time" -n 64 --temp 0
   tessel compile model.gguf -o model.aot && tessel run model.aot --prompt "Once" -n 64
   tessel compile model.gguf --emit=tessel
+  tessel compile model.gguf --emit=kernel --print_ir_after=tessel-plan-memory
+  tessel inspect model.gguf --json
   tessel compile examples/models/tiny-llama.json --emit=tessel
   tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
   tessel tokenize model.gguf --text "Once upon a time"
@@ -126,6 +139,8 @@ int main(int argc, char **argv) {
     return tessel::cli::runEval(args);
   if (command == "compile")
     return tessel::cli::runCompile(args);
+  if (command == "inspect")
+    return tessel::cli::runInspect(args);
   if (command == "mkmodel")
     return tessel::cli::runMkmodel(args);
   if (command == "tokenize")
@@ -137,7 +152,7 @@ int main(int argc, char **argv) {
   if (command == "perplexity")
     return tessel::cli::runPerplexity(args);
   std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: run, compile, mkmodel, tokenize, logits, "
+               "tessel: unknown command '%s'; commands: run, compile, inspect, mkmodel, tokenize, logits, "
                "perplexity, eval. Try "
                "'tessel --help'.\n",
                command.c_str());
