@@ -4,10 +4,10 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/Aot.h"
 #include "codegen/Jit.h"
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
+#include "runtime/Compiled.h"
 #include "runtime/Weights.h"
 
 namespace tessel::runtime {
@@ -34,24 +34,13 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
     return ir.status();
 
   std::unique_ptr<Evaluator> e(new Evaluator());
-  if (!options.cacheDir.empty()) {
-    nlohmann::json metadata = {{"path", model.path}, {"entry", "forward"}, {"kv_cache", false}};
-    auto cached = codegen::compileCached(*ir, model.path, options.cacheDir, metadata.dump(),
-                                         codegen::cpuPipeline(options.cpu));
-    if (!cached.ok())
-      return cached.status();
-    e->jit_ = std::move(cached->module);
-    e->cacheNote_ = cached->note;
-    if (cached->hit)
-      e->codeOrigin_ = "cache hit: " + cached->dir;
-    else if (!cached->dir.empty())
-      e->codeOrigin_ = "cache miss, saved to " + cached->dir;
-  } else {
-    auto compiled = codegen::JitModule::compile(*ir, model.path, codegen::cpuPipeline(options.cpu));
-    if (!compiled.ok())
-      return compiled.status();
-    e->jit_ = std::move(*compiled);
-  }
+  nlohmann::json metadata = {{"path", model.path}, {"entry", "forward"}, {"kv_cache", false}};
+  auto code = compileForRuntime(*ir, model.path, options.cacheDir, metadata.dump(), options.cpu);
+  if (!code.ok())
+    return code.status();
+  e->jit_ = std::move(code->module);
+  e->codeOrigin_ = std::move(code->origin);
+  e->cacheNote_ = std::move(code->note);
 
   auto names = e->jit_->weightNames("forward");
   if (!names.ok())

@@ -16,6 +16,7 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
+#include "runtime/Compiled.h"
 #include "runtime/Weights.h"
 
 namespace tessel::runtime {
@@ -197,24 +198,14 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
                           absl::StrCat(loaded.status().message(), " (", recompile, ")"));
     jit = std::move(*loaded);
     origin = "AOT: " + aotDir;
-  } else if (!options.cacheDir.empty()) {
-    auto cached =
-        codegen::compileCached(b->ir, model.path, options.cacheDir, modelMetadata(model, *b),
-                               codegen::cpuPipeline(options.cpu));
-    if (!cached.ok())
-      return cached.status();
-    jit = std::move(cached->module);
-    note = cached->note;
-    if (cached->hit)
-      origin = "cache hit: " + cached->dir;
-    else if (!cached->dir.empty())
-      origin = "cache miss, saved to " + cached->dir;
   } else {
-    auto compiled =
-        codegen::JitModule::compile(b->ir, model.path, codegen::cpuPipeline(options.cpu));
-    if (!compiled.ok())
-      return compiled.status();
-    jit = std::move(*compiled);
+    auto code = compileForRuntime(b->ir, model.path, options.cacheDir, modelMetadata(model, *b),
+                                  options.cpu);
+    if (!code.ok())
+      return code.status();
+    jit = std::move(code->module);
+    origin = std::move(code->origin);
+    note = std::move(code->note);
   }
   auto names = jit->weightNames(b->entry);
   if (!names.ok())
