@@ -81,6 +81,17 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   ::testing::Test::RecordProperty("max_abs_error", std::to_string(worst));
 }
 
+// Row `position` of the reference's [1, n, vocab] logits against `got`,
+// with the tolerance stated above.
+void expectLogitsRow(const ref::Tensor &want, const std::vector<float> &got, size_t position) {
+  const int64_t vocab = want.shape.back();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
+  for (int64_t v = 0; v < vocab; ++v) {
+    float r = want.f[position * vocab + v];
+    ASSERT_NEAR(got[v], r, 1e-4 + 1e-4 * std::abs(r)) << "position " << position << ", logit " << v;
+  }
+}
+
 // The runtime's path: @step with a KV cache, prefilled with a few tokens and
 // then fed one token at a time, must give at every position the logits the
 // reference computes for the whole sequence at once (same tolerance as
@@ -93,7 +104,6 @@ void expectSessionMatchesReference(const std::string &path) {
   ASSERT_TRUE(reference.ok()) << reference.status();
   auto want = (*reference)->forward(tokens);
   ASSERT_TRUE(want.ok()) << want.status();
-  const int64_t vocab = want->shape.back();
 
   auto forSession = frontends::loadModel(path);
   ASSERT_TRUE(forSession.ok()) << forSession.status();
@@ -101,12 +111,7 @@ void expectSessionMatchesReference(const std::string &path) {
   ASSERT_TRUE(session.ok()) << session.status();
   ASSERT_TRUE((*session)->hasKvCache());
   auto expectRow = [&](const std::vector<float> &got, size_t position) {
-    ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
-    for (int64_t v = 0; v < vocab; ++v) {
-      float ref = want->f[position * vocab + v];
-      ASSERT_NEAR(got[v], ref, 1e-4 + 1e-4 * std::abs(ref))
-          << "position " << position << ", logit " << v;
-    }
+    expectLogitsRow(*want, got, position);
   };
   for (size_t prefill : {3, 6}) {
     (*session)->reset();
@@ -230,13 +235,8 @@ TEST(ModelJit, SlidingWindowRollingCacheMatchesTheReference) {
   ASSERT_TRUE(reference.ok()) << reference.status();
   auto want = (*reference)->forward(tokens);
   ASSERT_TRUE(want.ok()) << want.status();
-  const int64_t vocab = want->shape.back();
   auto expectRow = [&](const std::vector<float> &got, size_t position) {
-    ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
-    for (int64_t v = 0; v < vocab; ++v) {
-      float r = want->f[position * vocab + v];
-      ASSERT_NEAR(got[v], r, 1e-4 + 1e-4 * std::abs(r)) << "position " << position;
-    }
+    expectLogitsRow(*want, got, position);
   };
 
   int64_t bytes = 0;
