@@ -275,39 +275,66 @@ LogicalResult RopeOp::verify() {
   return c.result();
 }
 
+namespace {
+// What tessel.attention and tessel.attention_probs share: query and key,
+// heads, the visibility rules, sinks and scale.
+template <typename AttentionLikeOp> void checkQueryKeyAndRules(Checker &c, AttentionLikeOp op) {
+  c.f32(op.getQuery(), "query")
+      .rank(op.getQuery(), "query", 4, "[batch, q_len, num_heads, head_dim]");
+  c.f32(op.getKey(), "key").rank(op.getKey(), "key", 4, "[batch, kv_len, num_kv_heads, head_dim]");
+  if (!c.ok())
+    return;
+  auto q = op.getQuery().getType(), k = op.getKey().getType();
+  int64_t batch = q.getDimSize(0), qLen = q.getDimSize(1), kvLen = k.getDimSize(1);
+  int64_t heads = static_cast<int64_t>(op.getNumHeads());
+  int64_t kvHeads = static_cast<int64_t>(op.getNumKvHeads());
+  c.positive(heads, "num_heads").positive(kvHeads, "num_kv_heads");
+  c.check(!c.ok() || heads % kvHeads == 0, "num_heads (" + Twine(heads) +
+                                               ") must be a multiple of num_kv_heads (" +
+                                               Twine(kvHeads) + ")");
+  c.dim(op.getQuery(), "query", 2, heads, "num_heads");
+  c.dim(op.getKey(), "key", 0, batch, "batch, as in query");
+  c.dim(op.getKey(), "key", 2, kvHeads, "num_kv_heads");
+  c.dim(op.getKey(), "key", 3, q.getDimSize(3), "head_dim, as in query");
+  if (op.getCausal() && !ShapedType::isDynamic(qLen) && !ShapedType::isDynamic(kvLen))
+    c.check(qLen <= kvLen, "causal attention needs q_len (" + Twine(qLen) + ") <= kv_len (" +
+                               Twine(kvLen) + "): queries are the newest keys");
+  checkWindow(c, op.getWindow(), op.getCausal());
+  checkMask(c, op.getMask(), batch, qLen, kvLen);
+  if (op.getSinks())
+    c.f32(op.getSinks(), "sinks").shape(op.getSinks(), "sinks", {heads}, "[num_heads]");
+  if (auto s = op.getScale())
+    c.positive(s->convertToFloat(), "scale");
+}
+} // namespace
+
 LogicalResult AttentionOp::verify() {
   Checker c(*this);
-  c.f32(getQuery(), "query").rank(getQuery(), "query", 4, "[batch, q_len, num_heads, head_dim]");
-  c.f32(getKey(), "key").rank(getKey(), "key", 4, "[batch, kv_len, num_kv_heads, head_dim]");
+  checkQueryKeyAndRules(c, *this);
   c.f32(getValue(), "value")
       .rank(getValue(), "value", 4, "[batch, kv_len, num_kv_heads, v_head_dim]");
   if (!c.ok())
     return failure();
   auto q = getQuery().getType(), k = getKey().getType(), v = getValue().getType();
   int64_t batch = q.getDimSize(0), qLen = q.getDimSize(1), kvLen = k.getDimSize(1);
-  int64_t heads = static_cast<int64_t>(getNumHeads());
-  int64_t kvHeads = static_cast<int64_t>(getNumKvHeads());
-  c.positive(heads, "num_heads").positive(kvHeads, "num_kv_heads");
-  c.check(!c.ok() || heads % kvHeads == 0, "num_heads (" + Twine(heads) +
-                                               ") must be a multiple of num_kv_heads (" +
-                                               Twine(kvHeads) + ")");
-  c.dim(getQuery(), "query", 2, heads, "num_heads");
-  c.dim(getKey(), "key", 0, batch, "batch, as in query");
-  c.dim(getKey(), "key", 2, kvHeads, "num_kv_heads");
-  c.dim(getKey(), "key", 3, q.getDimSize(3), "head_dim, as in query");
+  int64_t heads = static_cast<int64_t>(getNumHeads()), kvHeads = k.getDimSize(2);
   c.shape(getValue(), "value", {batch, kvLen, kvHeads, v.getDimSize(3)},
           "[batch, kv_len, num_kv_heads, v_head_dim] (as in key)");
-  if (getCausal() && !ShapedType::isDynamic(qLen) && !ShapedType::isDynamic(kvLen))
-    c.check(qLen <= kvLen, "causal attention needs q_len (" + Twine(qLen) + ") <= kv_len (" +
-                               Twine(kvLen) + "): queries are the newest keys");
-  checkWindow(c, getWindow(), getCausal());
-  checkMask(c, getMask(), batch, qLen, kvLen);
-  if (getSinks())
-    c.f32(getSinks(), "sinks").shape(getSinks(), "sinks", {heads}, "[num_heads]");
-  if (auto s = getScale())
-    c.positive(s->convertToFloat(), "scale");
   c.resultIs(getResult(), {batch, qLen, heads, v.getDimSize(3)}, q.getElementType(),
              "[batch, q_len, num_heads, v_head_dim]");
+  return c.result();
+}
+
+LogicalResult AttentionProbsOp::verify() {
+  Checker c(*this);
+  checkQueryKeyAndRules(c, *this);
+  if (!c.ok())
+    return failure();
+  auto q = getQuery().getType(), k = getKey().getType();
+  c.resultIs(getResult(),
+             {q.getDimSize(0), static_cast<int64_t>(getNumHeads()), q.getDimSize(1),
+              k.getDimSize(1)},
+             q.getElementType(), "[batch, num_heads, q_len, kv_len]");
   return c.result();
 }
 

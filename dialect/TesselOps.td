@@ -215,6 +215,44 @@ def Tessel_AttentionOp : Tessel_Op<"attention", [AttrSizedOperandSegments]> {
   }];
 }
 
+def Tessel_AttentionProbsOp : Tessel_Op<"attention_probs", [AttrSizedOperandSegments]> {
+  let summary = "The softmax probabilities tessel.attention weighs the values with";
+  let description = [{
+    What `tessel.attention` with the same operands and attributes computes
+    before it reads the values: for every head, query and key, the
+    probability `p[b, h, i, j]` that query `i` gives key `j`, with the same
+    visibility rules (`causal`, `window`, `mask`), `scale` and `sinks`.
+    Each row sums to 1 (less the sink's share with `sinks`); hidden keys get
+    0, and a row that sees no key is all zeros.
+
+    `query` is `[batch, q_len, num_heads, head_dim]`, `key`
+    `[batch, kv_len, num_kv_heads, head_dim]`; the result is
+    `[batch, num_heads, q_len, kv_len]`. Models never need it: it exists so
+    that an instrumented entry point (`@attention_probs`, built for attention
+    maps) can return what a layer attends to through the compiled pipeline.
+    `tessel-lower-to-linalg` lowers it to a scores contraction, a masked
+    scale and a softmax.
+
+    Example (GQA, 8 query heads over 4 KV heads):
+    ```mlir
+    %p = tessel.attention_probs %q, %k {num_heads = 8 : i64, num_kv_heads = 4 : i64, causal}
+        : (tensor<1x4x8x8xf32>, tensor<1x4x4x8xf32>) -> tensor<1x8x4x4xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       Optional<AnyRankedTensor>:$mask,
+                       Optional<AnyRankedTensor>:$sinks,
+                       I64Attr:$num_heads, I64Attr:$num_kv_heads,
+                       UnitAttr:$causal,
+                       OptionalAttr<I64Attr>:$window,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key (`mask` `(` $mask^ `)`)? (`sinks` `(` $sinks^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Tessel_MLAOp : Tessel_Op<"mla", [AttrSizedOperandSegments]> {
   let summary = "DeepSeek-V2/V3 multi-head latent attention, projections included";
   let description = [{

@@ -40,13 +40,17 @@ public:
     cacheLength = entries.cacheLength > 0 ? entries.cacheLength : c.contextLength;
     if (entries.step && supportsKvCache(c))
       buildFunction("step", /*cached=*/true);
+    if (entries.attentionProbsLayer >= 0)
+      buildFunction("attention_probs", /*cached=*/false, entries.attentionProbsLayer);
     return module;
   }
 
 private:
   // @forward(tokens, positions) -> logits at every position; @step(tokens,
-  // positions, caches...) -> (logits at the last position, caches...).
-  void buildFunction(const std::string &name, bool cached) {
+  // positions, caches...) -> (logits at the last position, caches...);
+  // with `probeLayer` >= 0, @attention_probs(tokens, positions) -> that
+  // layer's attention probabilities (the layers after it are not built).
+  void buildFunction(const std::string &name, bool cached, int64_t probeLayer = -1) {
     OpBuilder::InsertionGuard guard(b);
     auto idsType = RankedTensorType::get({1, ShapedType::kDynamic}, b.getI64Type());
     SmallVector<Type> argTypes = {idsType, idsType}, resultTypes;
@@ -58,8 +62,12 @@ private:
     int64_t numCaches = static_cast<int64_t>(cacheShapes.size());
     for (int64_t i = 0; i < numCaches; ++i)
       argTypes.push_back(cacheType(i));
-    resultTypes.push_back(cached ? RankedTensorType::get({1, 1, c.vocabSize}, b.getF32Type())
-                                 : activation(c.vocabSize));
+    if (probeLayer >= 0)
+      resultTypes.push_back(RankedTensorType::get(
+          {1, c.numHeads, ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type()));
+    else
+      resultTypes.push_back(cached ? RankedTensorType::get({1, 1, c.vocabSize}, b.getF32Type())
+                                   : activation(c.vocabSize));
     for (int64_t i = 0; i < numCaches; ++i)
       resultTypes.push_back(cacheType(i));
     auto fn = func::FuncOp::create(b, loc(name), name, b.getFunctionType(argTypes, resultTypes));
@@ -98,6 +106,10 @@ private:
     for (int64_t i = 0; i < c.numLayers; ++i) {
       std::string p = absl::StrCat("blk.", i, ".");
       Value x = norm(h, p + "attn_norm");
+      if (i == probeLayer) {
+        func::ReturnOp::create(b, loc(p + "attn_probs"), attentionProbs(x, i));
+        return;
+      }
       Value a = !c.isMla() ? attention(x, i) : caches.empty() ? mla(x, i) : mlaCached(x, i);
       h = ResidualAddOp::create(b, loc(p + "attn_residual"), h, a);
       x = norm(h, p + "ffn_norm");
@@ -192,24 +204,45 @@ private:
     return c.layers[layer].window > 0 ? b.getI64IntegerAttr(c.layers[layer].window) : nullptr;
   }
 
+  // The layer's query, key or value heads: [1, seq, heads, head_dim].
+  Value projectHeads(Value x, int64_t layer, const char *which, int64_t heads) {
+    std::string n = absl::StrCat("blk.", layer, ".attn_", which);
+    // Weights are materialised in a fixed order (argument evaluation order
+    // is unspecified in C++, and the printed IR must be deterministic).
+    Value w = weight(n + ".weight");
+    Value bias = optionalWeight(n + ".bias");
+    Value y = LinearOp::create(b, loc(n), activation(heads * c.headDim), x, w, bias, Value());
+    return splitHeads(y, heads, c.headDim, n);
+  }
+
+  // Queries and keys with RoPE applied.
+  std::pair<Value, Value> queriesAndKeys(Value x, int64_t layer) {
+    std::string p = absl::StrCat("blk.", layer, ".");
+    Value q = projectHeads(x, layer, "q", c.numHeads);
+    Value k = projectHeads(x, layer, "k", c.numKvHeads);
+    if (c.rope != RopeStyle::None) {
+      q = rope(q, c.headDim, p + "attn_q.rope");
+      k = rope(k, c.headDim, p + "attn_k.rope");
+    }
+    return {q, k};
+  }
+
+  // What the layer's heads attend to: [1, heads, seq, seq].
+  Value attentionProbs(Value x, int64_t layer) {
+    auto [q, k] = queriesAndKeys(x, layer);
+    auto type = RankedTensorType::get(
+        {1, c.numHeads, ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type());
+    return AttentionProbsOp::create(b, loc(absl::StrCat("blk.", layer, ".attn_probs")), type, q,
+                                    k, Value(), Value(), b.getI64IntegerAttr(c.numHeads),
+                                    b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
+                                    windowAttr(layer), nullptr);
+  }
+
   Value attention(Value x, int64_t layer) {
     std::string p = absl::StrCat("blk.", layer, ".");
     int64_t hd = c.headDim;
-    auto project = [&](const char *which, int64_t heads) {
-      std::string n = p + "attn_" + which;
-      // Weights are materialised in a fixed order (argument evaluation order
-      // is unspecified in C++, and the printed IR must be deterministic).
-      Value w = weight(n + ".weight");
-      Value bias = optionalWeight(n + ".bias");
-      Value y = LinearOp::create(b, loc(n), activation(heads * hd), x, w, bias, Value());
-      return splitHeads(y, heads, hd, n);
-    };
-    Value q = project("q", c.numHeads), k = project("k", c.numKvHeads),
-          v = project("v", c.numKvHeads);
-    if (c.rope != RopeStyle::None) {
-      q = rope(q, hd, p + "attn_q.rope");
-      k = rope(k, hd, p + "attn_k.rope");
-    }
+    auto [q, k] = queriesAndKeys(x, layer);
+    Value v = projectHeads(x, layer, "v", c.numKvHeads);
     if (!caches.empty()) {
       k = throughCache(k, 2 * layer, p + "k_cache");
       v = throughCache(v, 2 * layer + 1, p + "v_cache");
@@ -406,6 +439,16 @@ absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
                                                        const std::string &source,
                                                        const EntryPoints &entries) {
   loadModelDialects(context);
+  if (entries.attentionProbsLayer >= 0) {
+    if (entries.attentionProbsLayer >= config.numLayers)
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": attention map layer ", entries.attentionProbsLayer,
+                       " does not exist (the model has layers 0 to ", config.numLayers - 1, ")"));
+    if (config.isMla())
+      return absl::UnimplementedError(absl::StrCat(
+          source, ": attention maps of MLA models are not supported yet (tessel.mla computes "
+                  "its probabilities inside the op)"));
+  }
   OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build(entries);
   std::string diagnostics;
   {

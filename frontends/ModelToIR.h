@@ -51,6 +51,10 @@ struct EntryPoints {
   bool step = true;
   /// Rows of each KV cache (0: the model's context length).
   int64_t cacheLength = 0;
+  /// >= 0: also build @attention_probs(tokens, positions) -> [1, heads,
+  /// seq, seq], the attention probabilities of this layer's heads (the
+  /// model up to that layer's attention; for attention maps). Not for MLA.
+  int64_t attentionProbsLayer = -1;
 };
 
 /// Whether @step can be built (every attention kind has a cached form).

@@ -4,6 +4,10 @@
 // semantics in reference/Ops.cpp; the JIT tests compare the two.
 //
 //===----------------------------------------------------------------------===//
+#include <cmath>
+#include <limits>
+#include <optional>
+
 #include "dialect/TesselOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -313,6 +317,124 @@ public:
                       });
   }
 
+  // p[b, h, i, j] for h = kv_head * group + g, from a [b, kv_heads, group,
+  // q_len, kv_len] nest: grouping the query heads over their KV head keeps
+  // every indexing map a projected permutation and never copies K. Scores
+  // of hidden keys become -inf before a softmax over j whose rows with no
+  // visible key stay zero (as tessel.attention's do); sinks start the max
+  // and the denominator.
+  Value attentionProbs(AttentionProbsOp op) {
+    Value q = op.getQuery(), k = op.getKey();
+    auto qType = op.getQuery().getType();
+    int64_t heads = static_cast<int64_t>(op.getNumHeads());
+    int64_t kvHeads = static_cast<int64_t>(op.getNumKvHeads()), group = heads / kvHeads;
+    Value batch = lb.dim(q, 0), qLen = lb.dim(q, 1), kvLen = lb.dim(k, 1), headDim = lb.dim(q, 3);
+    Value grouped = tensor::ExpandShapeOp::create(
+        b, loc,
+        RankedTensorType::get({qType.getDimSize(0), qType.getDimSize(1), kvHeads, group,
+                               qType.getDimSize(3)},
+                              f32),
+        q, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
+        SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(qLen), b.getIndexAttr(kvHeads),
+                                  b.getIndexAttr(group), lb.ofr(headDim)});
+    // Loops: 0 batch, 1 kv head, 2 head in group, 3 query, 4 key (5 head_dim).
+    SmallVector<Value> dims = {batch, lb.index(kvHeads), lb.index(group), qLen, kvLen};
+    SmallVector<Value> rows(dims.begin(), dims.end() - 1);
+    SmallVector<int64_t> row = iota(4);
+    SmallVector<IteratorType> contract = parallel(5), reduce = parallel(4);
+    contract.push_back(IteratorType::reduction);
+    reduce.push_back(IteratorType::reduction);
+    Value scores = lb.generic(6, {grouped, k}, {{0, 3, 1, 2, 5}, {0, 4, 1, 5}},
+                              lb.fill(dims, lb.f32(0.0)), iota(5), contract,
+                              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                                return arith::AddFOp::create(
+                                    nb, nl, a[2], arith::MulFOp::create(nb, nl, a[0], a[1]));
+                              });
+
+    double scaleValue = op.getScale() ? op.getScale()->convertToDouble()
+                                      : 1.0 / std::sqrt(static_cast<double>(qType.getDimSize(3)));
+    Value scale = lb.f32(scaleValue), negInf = lb.f32(-std::numeric_limits<double>::infinity());
+    // Query i sits at position i + kv_len - q_len.
+    Value newest = arith::SubIOp::create(b, loc, kvLen, qLen);
+    std::optional<int64_t> window;
+    if (auto w = op.getWindow())
+      window = static_cast<int64_t>(*w);
+    bool causal = op.getCausal();
+    SmallVector<Value> maskIn;
+    SmallVector<SmallVector<int64_t>> maskMaps;
+    if (Value mask = op.getMask()) {
+      maskIn.push_back(mask);
+      maskMaps.push_back(cast<RankedTensorType>(mask.getType()).getRank() == 2
+                             ? SmallVector<int64_t>{0, 4}
+                             : SmallVector<int64_t>{0, 3, 4});
+    }
+    SmallVector<Value> maskedIns = {scores};
+    maskedIns.append(maskIn);
+    SmallVector<SmallVector<int64_t>> maskedMaps = {iota(5)};
+    maskedMaps.append(maskMaps);
+    Value masked = lb.generic(
+        5, maskedIns, maskedMaps, lb.empty(dims, f32), iota(5), parallel(5),
+        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          Value i = linalg::IndexOp::create(nb, nl, 3), j = linalg::IndexOp::create(nb, nl, 4);
+          Value pos = arith::AddIOp::create(nb, nl, i, newest);
+          Value visible = arith::ConstantIntOp::create(nb, nl, 1, 1);
+          auto both = [&](Value cond) { visible = arith::AndIOp::create(nb, nl, visible, cond); };
+          if (causal)
+            both(arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::sle, j, pos));
+          if (window)
+            both(arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt,
+                                       arith::SubIOp::create(nb, nl, pos, j),
+                                       arith::ConstantIndexOp::create(nb, nl, *window)));
+          if (a.size() > 2)
+            both(a[1]);
+          return arith::SelectOp::create(nb, nl, visible,
+                                         arith::MulFOp::create(nb, nl, a[0], scale), negInf);
+        });
+
+    // Sinks [num_heads] seen as [kv_heads, group].
+    Value sinks;
+    if (op.getSinks())
+      sinks = tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({kvHeads, group}, f32),
+                                            op.getSinks(),
+                                            SmallVector<ReassociationIndices>{{0, 1}});
+    auto expShifted = [](OpBuilder &nb, Location nl, Value v, Value m) -> Value {
+      return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, v, m));
+    };
+    Value maxInit =
+        sinks ? lb.generic(4, {sinks}, {{1, 2}}, lb.empty(rows, f32), row, parallel(4),
+                           [](OpBuilder &, Location, ValueRange a) { return a[0]; })
+              : lb.fill(rows, negInf);
+    Value max = lb.generic(5, {masked}, {iota(5)}, maxInit, row, reduce,
+                           [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return arith::MaximumFOp::create(nb, nl, a[0], a[1]);
+                           });
+    Value sumInit =
+        sinks ? lb.generic(4, {sinks, max}, {{1, 2}, row}, lb.empty(rows, f32), row, parallel(4),
+                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return expShifted(nb, nl, a[0], a[1]);
+                           })
+              : lb.fill(rows, lb.f32(0.0));
+    Value sum = lb.generic(5, {masked, max}, {iota(5), row}, sumInit, row, reduce,
+                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return arith::AddFOp::create(nb, nl, a[2],
+                                                          expShifted(nb, nl, a[0], a[1]));
+                           });
+    Value zero = lb.f32(0.0);
+    Value probs = lb.generic(
+        5, {masked, max, sum}, {iota(5), row, row}, lb.empty(dims, f32), iota(5), parallel(5),
+        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          // max is -inf only when the row sees no key: exp would give NaN.
+          Value none = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[1], negInf);
+          Value p = arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
+          return arith::SelectOp::create(nb, nl, none, zero, p);
+        });
+    Value merged = tensor::CollapseShapeOp::create(
+        b, loc, probs, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+    if (merged.getType() != op.getType())
+      merged = tensor::CastOp::create(b, loc, op.getType(), merged);
+    return merged;
+  }
+
   Value embedding(EmbeddingOp op) {
     Value ids = op.getIds(), table = op.getTable();
     int64_t r = cast<RankedTensorType>(ids.getType()).getRank();
@@ -382,6 +504,7 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
                       .Case([&](FFNOp o) { return l.ffn(o); })
                       .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
                       .Case([&](SoftmaxOp o) { return l.softmax(o); })
+                      .Case([&](AttentionProbsOp o) { return l.attentionProbs(o); })
                       .Case([&](EmbeddingOp o) { return l.embedding(o); })
                       .Case([&](KVCacheUpdateOp o) { return l.kvCacheUpdate(o); })
                       .Case([&](KVCacheViewOp o) { return l.kvCacheView(o); })
@@ -390,8 +513,8 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
         if (allowUnlowered)
           continue;
         op->emitOpError() << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
-                             "layer_norm, rope, ffn, residual_add, softmax, kv_cache_update, "
-                             "kv_cache_view; attention and einsum "
+                             "layer_norm, rope, ffn, residual_add, softmax, attention_probs, "
+                             "kv_cache_update, kv_cache_view; attention and einsum "
                              "by their own passes)";
         return signalPassFailure();
       }

@@ -228,6 +228,11 @@ private:
                            getOpt(o.getMask()), getOpt(o.getSinks()),
                            attentionParams(o.getCausal(), o.getWindow(), o.getScale()));
         })
+        .Case([&](AttentionProbsOp o) -> R {
+          return attentionProbs(get(o.getQuery()), get(o.getKey()), getOpt(o.getMask()),
+                                getOpt(o.getSinks()),
+                                attentionParams(o.getCausal(), o.getWindow(), o.getScale()));
+        })
         .Case([&](MLAOp o) -> R {
           MlaParams p;
           p.numHeads = static_cast<int64_t>(o.getNumHeads());

@@ -23,7 +23,9 @@ ModelEvaluator::create(const frontends::LoadedModel &model) {
   return std::unique_ptr<ModelEvaluator>(new ModelEvaluator(model, std::move(*program)));
 }
 
-absl::StatusOr<Tensor> ModelEvaluator::forward(const std::vector<int32_t> &tokens) const {
+absl::StatusOr<Tensor> ModelEvaluator::run(const ReferenceProgram &program,
+                                            const std::string &entry,
+                                            const std::vector<int32_t> &tokens) const {
   int64_t n = static_cast<int64_t>(tokens.size());
   Tensor ids = Tensor::zerosI64({1, n}), positions = Tensor::zerosI64({1, n});
   for (int64_t i = 0; i < n; ++i) {
@@ -43,12 +45,40 @@ absl::StatusOr<Tensor> ModelEvaluator::forward(const std::vector<int32_t> &token
     weights_.emplace(name, t);
     return t;
   };
-  auto out = program_->run({ids, positions}, "forward", provider);
+  auto out = program.run({ids, positions}, entry, provider);
   if (!out.ok())
     return out.status();
-  Tensor logits = std::move((*out)[0]);
-  logits.shape = {n, logits.shape.back()};
+  return std::move((*out)[0]);
+}
+
+absl::StatusOr<Tensor> ModelEvaluator::forward(const std::vector<int32_t> &tokens) const {
+  auto logits = run(*program_, "forward", tokens);
+  if (!logits.ok())
+    return logits.status();
+  logits->shape = {static_cast<int64_t>(tokens.size()), logits->shape.back()};
   return logits;
+}
+
+absl::StatusOr<Tensor> ModelEvaluator::attentionProbs(const std::vector<int32_t> &tokens,
+                                                      int64_t layer) const {
+  auto &program = probePrograms_[layer];
+  if (!program) {
+    frontends::EntryPoints entries;
+    entries.forward = entries.step = false;
+    entries.attentionProbsLayer = layer;
+    auto text = frontends::modelToMlir(model_.config, model_.path, /*debugInfo=*/false, entries);
+    if (!text.ok())
+      return text.status();
+    auto parsed = ReferenceProgram::parse(*text, model_.path);
+    if (!parsed.ok())
+      return parsed.status();
+    program = std::move(*parsed);
+  }
+  auto probs = run(*program, "attention_probs", tokens);
+  if (!probs.ok())
+    return probs.status();
+  probs->shape.erase(probs->shape.begin()); // drop the batch dimension
+  return probs;
 }
 
 absl::StatusOr<std::vector<int32_t>> ModelEvaluator::greedy(std::vector<int32_t> prompt,

@@ -28,6 +28,11 @@ public:
   /// Logits `[tokens.size(), vocab]` for `tokens` at positions 0, 1, ...
   absl::StatusOr<Tensor> forward(const std::vector<int32_t> &tokens) const;
 
+  /// The attention probabilities `[heads, tokens.size(), tokens.size()]` of
+  /// `layer` for `tokens` at positions 0, 1, ... (the oracle for attention
+  /// maps; frontends::EntryPoints::attentionProbsLayer).
+  absl::StatusOr<Tensor> attentionProbs(const std::vector<int32_t> &tokens, int64_t layer) const;
+
   /// `prompt` followed by `n` greedily chosen tokens (recomputing the whole
   /// sequence each step: the reference has no KV cache).
   absl::StatusOr<std::vector<int32_t>> greedy(std::vector<int32_t> prompt, int n) const;
@@ -37,6 +42,11 @@ private:
   const frontends::LoadedModel &model_;
   std::unique_ptr<ReferenceProgram> program_;
   mutable std::map<std::string, Tensor> weights_; // dequantized on first use
+  mutable std::map<int64_t, std::unique_ptr<ReferenceProgram>> probePrograms_; // per layer
+
+  // The first result of `entry` for `tokens` at positions 0, 1, ...
+  absl::StatusOr<Tensor> run(const ReferenceProgram &program, const std::string &entry,
+                             const std::vector<int32_t> &tokens) const;
 };
 
 } // namespace tessel::ref

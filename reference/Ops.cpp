@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "absl/status/status.h"
@@ -246,16 +247,23 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
   return out;
 }
 
-Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor *mask,
-                 const Tensor *sinks, const AttentionParams &p) {
-  const std::string op = "attention";
+namespace {
+
+// Checks query and key (and the mask and sinks) and calls
+// `row(b, i, h, probs)` for every query row and head with the softmax
+// probabilities over all kv_len keys (0 for hidden keys; a row that sees no
+// key is not visited): what attention weighs the values with, and what
+// attentionProbs returns. Kept in double so attention's sum is exact enough
+// to be the oracle.
+absl::Status forEachAttentionRow(
+    const std::string &op, const Tensor &q, const Tensor &k, const Tensor *mask,
+    const Tensor *sinks, const AttentionParams &p,
+    const std::function<void(int64_t b, int64_t i, int64_t h, const std::vector<double> &)> &row) {
   RETURN_IF_ERROR(expectRank(q, 4, op, "query [batch, q_len, heads, head_dim]"));
   RETURN_IF_ERROR(expectRank(k, 4, op, "key [batch, kv_len, kv_heads, head_dim]"));
-  RETURN_IF_ERROR(expectRank(v, 4, op, "value [batch, kv_len, kv_heads, v_head_dim]"));
   int64_t batch = q.shape[0], qLen = q.shape[1], heads = q.shape[2], hd = q.shape[3];
-  int64_t kvLen = k.shape[1], kvHeads = k.shape[2], vd = v.shape[3];
+  int64_t kvLen = k.shape[1], kvHeads = k.shape[2];
   RETURN_IF_ERROR(expectShape(k, {batch, kvLen, kvHeads, hd}, op, "key"));
-  RETURN_IF_ERROR(expectShape(v, {batch, kvLen, kvHeads, vd}, op, "value"));
   RETURN_IF_ERROR(expect(kvHeads > 0 && heads % kvHeads == 0, op,
                          "heads " + std::to_string(heads) + " not a multiple of kv heads " +
                              std::to_string(kvHeads)));
@@ -270,8 +278,7 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
     RETURN_IF_ERROR(expectShape(*sinks, {heads}, op, "sinks"));
   double scale = p.scale ? *p.scale : 1.0 / std::sqrt(static_cast<double>(hd));
   int64_t group = heads / kvHeads;
-  Tensor out = Tensor::zerosF32({batch, qLen, heads, vd});
-  std::vector<double> scores(kvLen);
+  std::vector<double> probs(kvLen);
   std::vector<char> visible(kvLen);
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < qLen; ++i) {
@@ -293,14 +300,15 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
         double maxScore = -INFINITY;
         bool any = false;
         for (int64_t j = 0; j < kvLen; ++j) {
+          probs[j] = 0;
           if (!visible[j])
             continue;
           const float *kv = &k.f[((b * kvLen + j) * kvHeads + kh) * hd];
           double dot = 0;
           for (int64_t d = 0; d < hd; ++d)
             dot += static_cast<double>(qv[d]) * kv[d];
-          scores[j] = dot * scale;
-          maxScore = std::max(maxScore, scores[j]);
+          probs[j] = dot * scale;
+          maxScore = std::max(maxScore, probs[j]);
           any = true;
         }
         if (!any)
@@ -310,17 +318,56 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
         double denom = sinks ? std::exp(sinks->f[h] - maxScore) : 0.0;
         for (int64_t j = 0; j < kvLen; ++j)
           if (visible[j])
-            denom += (scores[j] = std::exp(scores[j] - maxScore));
+            denom += (probs[j] = std::exp(probs[j] - maxScore));
+        for (int64_t j = 0; j < kvLen; ++j)
+          probs[j] /= denom;
+        row(b, i, h, probs);
+      }
+    }
+  return absl::OkStatus();
+}
+
+} // namespace
+
+Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor *mask,
+                 const Tensor *sinks, const AttentionParams &p) {
+  const std::string op = "attention";
+  RETURN_IF_ERROR(expectRank(q, 4, op, "query [batch, q_len, heads, head_dim]"));
+  RETURN_IF_ERROR(expectRank(k, 4, op, "key [batch, kv_len, kv_heads, head_dim]"));
+  RETURN_IF_ERROR(expectRank(v, 4, op, "value [batch, kv_len, kv_heads, v_head_dim]"));
+  int64_t batch = q.shape[0], qLen = q.shape[1], heads = q.shape[2];
+  int64_t kvLen = k.shape[1], kvHeads = k.shape[2], vd = v.shape[3];
+  RETURN_IF_ERROR(expectShape(v, {batch, kvLen, kvHeads, vd}, op, "value"));
+  int64_t group = kvHeads > 0 ? heads / kvHeads : 1;
+  Tensor out = Tensor::zerosF32({batch, qLen, heads, vd});
+  RETURN_IF_ERROR(forEachAttentionRow(
+      op, q, k, mask, sinks, p,
+      [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
+        int64_t kh = h / group;
         float *o = &out.f[((b * qLen + i) * heads + h) * vd];
         for (int64_t d = 0; d < vd; ++d) {
           double acc = 0;
-          for (int64_t j = 0; j < kvLen; ++j)
-            if (visible[j])
-              acc += scores[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
-          o[d] = static_cast<float>(acc / denom);
+          for (int64_t j = 0; j < kvLen; ++j) // hidden keys have probability 0
+            acc += probs[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
+          o[d] = static_cast<float>(acc);
         }
-      }
-    }
+      }));
+  return out;
+}
+
+Result attentionProbs(const Tensor &q, const Tensor &k, const Tensor *mask, const Tensor *sinks,
+                      const AttentionParams &p) {
+  RETURN_IF_ERROR(expectRank(q, 4, "attention_probs", "query [batch, q_len, heads, head_dim]"));
+  RETURN_IF_ERROR(expectRank(k, 4, "attention_probs", "key [batch, kv_len, kv_heads, head_dim]"));
+  int64_t batch = q.shape[0], qLen = q.shape[1], heads = q.shape[2], kvLen = k.shape[1];
+  Tensor out = Tensor::zerosF32({batch, heads, qLen, kvLen});
+  RETURN_IF_ERROR(forEachAttentionRow(
+      "attention_probs", q, k, mask, sinks, p,
+      [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
+        float *o = &out.f[((b * heads + h) * qLen + i) * kvLen];
+        for (int64_t j = 0; j < kvLen; ++j)
+          o[j] = static_cast<float>(probs[j]);
+      }));
   return out;
 }
 

@@ -90,6 +90,10 @@ Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,
             const Tensor *freqFactors = nullptr);
 Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor *mask,
                  const Tensor *sinks, const AttentionParams &p);
+/// The probabilities attention weighs the values with: `[batch, heads, q_len,
+/// kv_len]`, 0 for hidden keys (see tessel.attention_probs).
+Result attentionProbs(const Tensor &q, const Tensor &k, const Tensor *mask, const Tensor *sinks,
+                      const AttentionParams &p);
 Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const Tensor *mask,
            const MlaParams &p);
 Result ffn(const Tensor &x, const FfnWeights &w, const Tensor *upBias, const Tensor *downBias,

@@ -27,14 +27,17 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   // @forward alone: its IR does not depend on the context (no cache), so one
   // compiled entry serves every sequence length.
   frontends::EntryPoints entries;
-  entries.forward = true;
+  const bool probe = options.attentionLayer >= 0;
+  entries.forward = !probe;
   entries.step = false;
+  entries.attentionProbsLayer = options.attentionLayer;
+  const std::string entry = probe ? "attention_probs" : "forward";
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())
     return ir.status();
 
   std::unique_ptr<Evaluator> e(new Evaluator());
-  nlohmann::json metadata = {{"path", model.path}, {"entry", "forward"}, {"kv_cache", false}};
+  nlohmann::json metadata = {{"path", model.path}, {"entry", entry}, {"kv_cache", false}};
   auto code = compileForRuntime(*ir, model.path, options.cacheDir, metadata.dump(), options.cpu);
   if (!code.ok())
     return code.status();
@@ -42,7 +45,8 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   e->codeOrigin_ = std::move(code->origin);
   e->cacheNote_ = std::move(code->note);
 
-  auto names = e->jit_->weightNames("forward");
+  e->entry_ = entry;
+  auto names = e->jit_->weightNames(entry);
   if (!names.ok())
     return names.status();
   auto weights = weightsAsF32(model.weights, *names);
@@ -56,7 +60,12 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   return e;
 }
 
-absl::StatusOr<ref::Tensor> Evaluator::logits(const std::vector<int32_t> &tokens) {
+absl::StatusOr<ref::Tensor> Evaluator::evaluate(const std::vector<int32_t> &tokens,
+                                                const std::string &entry) {
+  if (entry != entry_)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this evaluator compiled @", entry_, ", not @", entry,
+        entry == "attention_probs" ? " (set EvaluatorOptions::attentionLayer)" : ""));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0)
     return absl::InvalidArgumentError("no tokens to evaluate");
@@ -77,15 +86,34 @@ absl::StatusOr<ref::Tensor> Evaluator::logits(const std::vector<int32_t> &tokens
                                           codegen::BufferRef::of(positions)};
   for (ref::Tensor &w : weights_)
     args.push_back(codegen::BufferRef::of(w));
-  auto out = jit_->call("forward", args);
+  auto out = jit_->call(entry, args);
   if (!out.ok())
     return out.status();
-  ref::Tensor logits = std::move((*out)[0]);
-  if (logits.numel() != n * vocabSize())
-    return absl::InternalError(absl::StrCat("@forward returned ", logits.describe(), " for ", n,
+  return std::move((*out)[0]);
+}
+
+absl::StatusOr<ref::Tensor> Evaluator::logits(const std::vector<int32_t> &tokens) {
+  auto logits = evaluate(tokens, "forward");
+  if (!logits.ok())
+    return logits.status();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (logits->numel() != n * vocabSize())
+    return absl::InternalError(absl::StrCat("@forward returned ", logits->describe(), " for ", n,
                                             " tokens and a vocabulary of ", vocabSize()));
-  logits.shape = {n, vocabSize()}; // drop the batch dimension
+  logits->shape = {n, vocabSize()}; // drop the batch dimension
   return logits;
+}
+
+absl::StatusOr<ref::Tensor> Evaluator::attentionProbs(const std::vector<int32_t> &tokens) {
+  auto probs = evaluate(tokens, "attention_probs");
+  if (!probs.ok())
+    return probs.status();
+  const int64_t n = static_cast<int64_t>(tokens.size()), heads = model_.config.numHeads;
+  if (probs->shape != std::vector<int64_t>{1, heads, n, n})
+    return absl::InternalError(absl::StrCat("@attention_probs returned ", probs->describe(),
+                                            " for ", n, " tokens and ", heads, " heads"));
+  probs->shape = {heads, n, n}; // drop the batch dimension
+  return probs;
 }
 
 } // namespace tessel::runtime

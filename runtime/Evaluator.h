@@ -6,7 +6,9 @@
 // point (frontends/ModelToIR.h: tokens and positions in, `[1, n, vocab]`
 // logits out, no KV cache) through the same CPU pipeline as the Session,
 // binds the weights (dequantized to f32 once) and evaluates a whole
-// sequence in one call: one prefill, teacher-forced.
+// sequence in one call: one prefill, teacher-forced. For attention maps it
+// compiles @attention_probs instead, the same model up to one layer's
+// attention probabilities (EvaluatorOptions::attentionLayer).
 //
 // The code comes from the compile cache when `cacheDir` is set (the same
 // cache `tessel run` uses; @forward is keyed by its own IR), else the JIT.
@@ -41,6 +43,10 @@ struct EvaluatorOptions {
   std::string cacheDir;
   /// How the CPU pipeline lowers the model (part of the compile-cache key).
   codegen::CpuOptions cpu;
+  /// >= 0: compile @attention_probs for this layer instead of @forward, so
+  /// that attentionProbs() (not logits()) can be called: the instrumented
+  /// entry point attention maps read.
+  int64_t attentionLayer = -1;
 };
 
 class Evaluator {
@@ -65,14 +71,24 @@ public:
   /// checked first (the compiled gather does not bounds-check).
   absl::StatusOr<ref::Tensor> logits(const std::vector<int32_t> &tokens);
 
+  /// With `attentionLayer` set: that layer's attention probabilities
+  /// `f32[heads, tokens.size(), tokens.size()]` (query row, key column) for
+  /// `tokens` at positions 0, 1, ..., computed by the compiled code.
+  absl::StatusOr<ref::Tensor> attentionProbs(const std::vector<int32_t> &tokens);
+
 private:
   Evaluator() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
   std::vector<ref::Tensor> weights_; // @forward's trailing arguments, f32
+  std::string entry_ = "forward"; // the compiled entry point
   int64_t context_ = 0;
   double compileSeconds_ = 0;
   std::string codeOrigin_ = "JIT", cacheNote_;
+
+  // The entry point's result for `tokens`, after checking them.
+  absl::StatusOr<ref::Tensor> evaluate(const std::vector<int32_t> &tokens,
+                                       const std::string &entry);
 };
 
 } // namespace tessel::runtime

@@ -294,3 +294,22 @@ func.func @result_shape_v_head_dim(%q: tensor<1x4x8x8xf32>, %k: tensor<1x4x4x8xf
       : (tensor<1x4x8x8xf32>, tensor<1x4x4x8xf32>, tensor<1x4x4x16xf32>) -> tensor<1x4x8x8xf32>
   return
 }
+
+// -----
+
+// attention_probs shares attention's checks and has its own result layout.
+func.func @attention_probs_result(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x4x16xf32>) -> tensor<1x4x8x4xf32> {
+  // expected-error @+1 {{result must have shape [1, 8, 4, 4] [batch, num_heads, q_len, kv_len], got [1, 4, 8, 4]}}
+  %0 = tessel.attention_probs %q, %k {num_heads = 8 : i64, num_kv_heads = 4 : i64}
+      : (tensor<1x4x8x16xf32>, tensor<1x4x4x16xf32>) -> tensor<1x4x8x4xf32>
+  return %0 : tensor<1x4x8x4xf32>
+}
+
+// -----
+
+func.func @attention_probs_heads(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x3x16xf32>) -> tensor<1x8x4x4xf32> {
+  // expected-error @+1 {{num_heads (8) must be a multiple of num_kv_heads (3)}}
+  %0 = tessel.attention_probs %q, %k {num_heads = 8 : i64, num_kv_heads = 3 : i64}
+      : (tensor<1x4x8x16xf32>, tensor<1x4x3x16xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}

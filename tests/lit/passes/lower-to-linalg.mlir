@@ -105,3 +105,44 @@ func.func @linear_residual(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<
   %y = tessel.linear %x, %w bias(%b) residual(%h) : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// attention_probs: the query heads grouped over their KV head (expand_shape,
+// no copy of K), scores contracted over head_dim, hidden keys (causal,
+// window of 3) set to -inf, then max, sum and a division that keeps rows
+// without a visible key at zero; the heads are merged back.
+// CHECK-LABEL: func.func @attention_probs
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0], [1], [2, 3], [4]] {{.*}} into tensor<1x?x4x2x16xf32>
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%{{.*}}, %{{.*}} : tensor<1x?x4x2x16xf32>, tensor<1x?x4x16xf32>) outs(%{{.*}} : tensor<1x4x2x?x?xf32>)
+// CHECK: linalg.index 3
+// CHECK: linalg.index 4
+// CHECK: arith.cmpi sle
+// CHECK: arith.cmpi slt
+// CHECK: arith.select
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: arith.cmpf oeq
+// CHECK: arith.divf
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2], [3], [4]] : tensor<1x4x2x?x?xf32> into tensor<1x8x?x?xf32>
+// CHECK-NOT: tessel.attention_probs
+func.func @attention_probs(%q: tensor<1x?x8x16xf32>, %k: tensor<1x?x4x16xf32>) -> tensor<1x8x?x?xf32> {
+  %p = tessel.attention_probs %q, %k {num_heads = 8 : i64, num_kv_heads = 4 : i64, causal, window = 3 : i64} : (tensor<1x?x8x16xf32>, tensor<1x?x4x16xf32>) -> tensor<1x8x?x?xf32>
+  return %p : tensor<1x8x?x?xf32>
+}
+
+// -----
+
+// attention_probs with sinks and a padding mask: the sinks ([heads] seen as
+// [kv_heads, group]) start the max and the denominator; the mask is read
+// per key.
+// CHECK-LABEL: func.func @attention_probs_sinks
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0, 1]] {{.*}} : tensor<8xf32> into tensor<4x2xf32>
+// CHECK: ins(%{{.*}} : tensor<4x2xf32>) outs(%{{.*}} : tensor<1x4x2x4xf32>)
+// CHECK: arith.maximumf
+// CHECK: ins(%{{.*}}, %{{.*}} : tensor<4x2xf32>, tensor<1x4x2x4xf32>) outs(%{{.*}} : tensor<1x4x2x4xf32>)
+// CHECK: math.exp
+func.func @attention_probs_sinks(%q: tensor<1x4x8x16xf32>, %k: tensor<1x6x4x16xf32>, %m: tensor<1x6xi1>, %s: tensor<8xf32>) -> tensor<1x8x4x6xf32> {
+  %p = tessel.attention_probs %q, %k mask(%m) sinks(%s) {num_heads = 8 : i64, num_kv_heads = 4 : i64} : (tensor<1x4x8x16xf32>, tensor<1x6x4x16xf32>, tensor<1x6xi1>, tensor<8xf32>) -> tensor<1x8x4x6xf32>
+  return %p : tensor<1x8x4x6xf32>
+}
