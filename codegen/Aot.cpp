@@ -24,6 +24,7 @@
 #include "codegen/KernelAbi.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "nlohmann/json.hpp"
+#include "support/Progress.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/IRBuilder.h"
@@ -482,8 +483,9 @@ absl::StatusOr<AotManifest> compileAot(std::string_view mlirText, std::string_vi
     mlir::MLIRContext context;
     prepareContext(context);
     DiagnosticCollector diagnostics(context);
-    auto module =
-        lowerToLlvmDialect(context, mlirText, name, pipeline, diagnostics, manifest.functions);
+    support::ProgressBar progress("compiling", 0);
+    auto module = lowerToLlvmDialect(context, mlirText, name, pipeline, diagnostics,
+                                     manifest.functions, &progress);
     if (!module.ok())
       return module.status();
 
@@ -493,6 +495,7 @@ absl::StatusOr<AotManifest> compileAot(std::string_view mlirText, std::string_vi
     if (!llvmModule)
       return absl::InternalError("translating " + name + " to LLVM IR failed:\n" +
                                  diagnostics.text());
+    progress.advance(kTranslateUnits);
     auto machine = hostTargetMachine(/*sharedLibrary=*/true);
     if (!machine.ok())
       return machine.status();
@@ -503,6 +506,7 @@ absl::StatusOr<AotManifest> compileAot(std::string_view mlirText, std::string_vi
       return st;
     if (auto err = llvmOptimizer()(llvmModule.get()))
       return absl::InternalError("optimizing " + name + " failed: " + toString(std::move(err)));
+    progress.advance(kOptimizeUnits);
     auto imports = redirectKernelCalls(*llvmModule);
     if (!imports.ok())
       return imports.status();
@@ -542,6 +546,7 @@ absl::StatusOr<AotManifest> compileAot(std::string_view mlirText, std::string_vi
     fs::remove(objectPath, ec);
     if (!linked.ok())
       return linked;
+    progress.finish();
   }
   manifest.formatVersion = kFormatVersion;
   manifest.key = aotKey(mlirText, pipeline);

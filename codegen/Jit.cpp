@@ -16,6 +16,8 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "runtime/Profiler.h"
+#include "support/Progress.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 
 namespace tessel::codegen {
@@ -68,6 +70,7 @@ struct JitModule::Impl {
   std::unique_ptr<ExecutionEngine> engine; // JIT-compiled code
   void *library = nullptr;                 // or a shared library (dlopen handle)
   Signatures signatures;
+  std::vector<std::string> profileOps; // tessel.profile_ops, if profiled
   // `_mlir__mlir_ciface_<fn>`: the C interface with every argument and the
   // result pointer packed into one array of pointers.
   std::map<std::string, void (*)(void **)> entryPoints;
@@ -85,7 +88,18 @@ JitModule::~JitModule() = default;
 absl::StatusOr<OwningOpRef<ModuleOp>>
 lowerToLlvmDialect(MLIRContext &context, std::string_view text, const std::string &name,
                    const std::vector<PipelineStage> &pipeline,
-                   const DiagnosticCollector &diagnostics, Signatures &signatures) {
+                   const DiagnosticCollector &diagnostics, Signatures &signatures,
+                   support::ProgressBar *progress) {
+  const std::string weightsToArguments = "builtin.module(func.func(tessel-weights-to-arguments))";
+  // Where the bar stands after each stage (a stage whose passes coalesce
+  // into fewer adaptors than parsed still ends where it should).
+  std::vector<int64_t> stageEnds;
+  if (progress) {
+    int64_t units = countTopLevelPasses(weightsToArguments);
+    for (const PipelineStage &stage : pipeline)
+      stageEnds.push_back(units += countTopLevelPasses(stage.passes));
+    progress->setTotal(units + kTranslateUnits + kOptimizeUnits + kMachineCodeUnits);
+  }
   auto parsed = parseModule(context, text, name, diagnostics);
   if (!parsed.ok())
     return parsed.status();
@@ -93,8 +107,7 @@ lowerToLlvmDialect(MLIRContext &context, std::string_view text, const std::strin
 
   // Weights become trailing arguments first, so the recorded signatures are
   // the ones the compiled code has.
-  if (auto st = runPipeline(*module, "builtin.module(func.func(tessel-weights-to-arguments))", name,
-                            diagnostics);
+  if (auto st = runPipeline(*module, weightsToArguments, name, diagnostics, nullptr, progress);
       !st.ok())
     return st;
   // Signatures are read before lowering and again after every stage that
@@ -130,9 +143,12 @@ lowerToLlvmDialect(MLIRContext &context, std::string_view text, const std::strin
   };
   if (auto st = readSignatures(); !st.ok())
     return st;
-  for (const PipelineStage &stage : pipeline) {
-    if (auto st = runPipeline(*module, stage.passes, name, diagnostics); !st.ok())
+  for (size_t i = 0; i < pipeline.size(); ++i) {
+    if (auto st = runPipeline(*module, pipeline[i].passes, name, diagnostics, nullptr, progress);
+        !st.ok())
       return st;
+    if (progress)
+      progress->set(stageEnds[i]);
     bool hasFuncs = !module->getOps<func::FuncOp>().empty();
     if (hasFuncs)
       if (auto st = readSignatures(); !st.ok())
@@ -174,17 +190,29 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
   DiagnosticCollector diagnostics(context);
   std::string name(sourceName);
   auto impl = std::make_unique<Impl>();
-  auto module =
-      lowerToLlvmDialect(context, mlirText, name, pipeline, diagnostics, impl->signatures);
+  support::ProgressBar progress("compiling", 0);
+  auto module = lowerToLlvmDialect(context, mlirText, name, pipeline, diagnostics, impl->signatures,
+                                   &progress);
   if (!module.ok())
     return module.status();
+  if (auto table = (**module)->getAttrOfType<ArrayAttr>("tessel.profile_ops"))
+    for (Attribute a : table)
+      impl->profileOps.push_back(cast<StringAttr>(a).str());
   auto machine = hostTargetMachine(/*sharedLibrary=*/false);
   if (!machine.ok())
     return machine.status();
 
   ExecutionEngineOptions options;
   // `transformer` is a function_ref: the std::function must outlive create().
-  std::function<llvm::Error(llvm::Module *)> optimize = llvmOptimizer();
+  // ORC runs it on the translated module when the first entry point is
+  // looked up, then generates machine code.
+  std::function<llvm::Error(llvm::Module *)> optimize = [&progress,
+                                                         o3 = llvmOptimizer()](llvm::Module *m) {
+    progress.advance(kTranslateUnits);
+    llvm::Error error = o3(m);
+    progress.advance(kOptimizeUnits);
+    return error;
+  };
   options.transformer = optimize;
   auto engine = ExecutionEngine::create(**module, options, std::move(*machine));
   if (!engine) {
@@ -214,6 +242,7 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
     }
     impl->entryPoints[fn] = *symbol;
   }
+  progress.finish();
   return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
 }
 
@@ -258,6 +287,8 @@ JitModule::loadSharedLibrary(const std::string &path, const Signatures &function
 }
 
 const Signatures &JitModule::signatures() const { return impl_->signatures; }
+
+const std::vector<std::string> &JitModule::profileOps() const { return impl_->profileOps; }
 
 absl::StatusOr<std::vector<std::string>> JitModule::weightNames(const std::string &function) const {
   auto it = impl_->signatures.find(function);
@@ -338,7 +369,15 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
     packed.push_back(&resultPointer);
   for (void *p : argPointers)
     packed.push_back(p);
-  impl_->entryPoints.at(function)(packed.data());
+  {
+    // Time in compiled code, for the profile (the rest of the caller's time
+    // is the runtime's).
+    const bool profiling = tessel::runtime::Profiler::enabled();
+    const int64_t start = profiling ? tessel::runtime::profileNowNs() : 0;
+    impl_->entryPoints.at(function)(packed.data());
+    if (profiling)
+      tessel::runtime::Profiler::global().call(function, start);
+  }
   std::vector<ref::Tensor> results;
   size_t offset = 0;
   for (const TensorKind &r : sig.results) {

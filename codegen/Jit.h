@@ -93,6 +93,12 @@ public:
   /// How many results `function` returns once compiled.
   absl::StatusOr<size_t> numResults(const std::string &function) const;
 
+  /// The op table of code compiled with CpuOptions::profile (the module's
+  /// `tessel.profile_ops`, see tessel-profile-ops): the name ("tessel.linear
+  /// @ blk.0.attn_q") of the op whose calls pass id i. Empty otherwise, and
+  /// for shared libraries.
+  const std::vector<std::string> &profileOps() const;
+
 private:
   struct Impl;
   explicit JitModule(std::unique_ptr<Impl> impl);

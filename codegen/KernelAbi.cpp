@@ -1,15 +1,19 @@
 //===- KernelAbi.cpp - MLIR memref descriptors -> Highway kernels ---------===//
 #include "codegen/KernelAbi.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
 
+#include "runtime/Profiler.h"
 #include "runtime/kernels/Kernels.h"
 
 namespace {
+
+using tessel::runtime::KernelTimer;
 
 // MLIR's ranked memref descriptor (see mlir/ExecutionEngine/CRunnerUtils.h).
 template <int Rank> struct MemRef {
@@ -34,6 +38,20 @@ struct Positions {         // memref<?xi64>
 
   const int64_t *data() const { return aligned + offset; }
 };
+
+// Work per kernel call for `tessel run --profile`, counted from the shapes
+// and kept simple: FLOPs are the multiply-adds of the contractions (2 per
+// MAC; norms, activations, RoPE and softmax are not counted), bytes are what
+// the call must move at least: every operand read once and the output
+// written once, in f32 (real traffic is higher where tiles re-read data).
+constexpr double kF32 = 4;
+
+// A GEMM out[m, n] = x[m, k] w[n, k]^T.
+double gemmFlops(int64_t m, int64_t n, int64_t k) { return 2.0 * m * n * k; }
+double gemmBytes(int64_t m, int64_t n, int64_t k) {
+  return kF32 *
+         (static_cast<double>(n) * k + static_cast<double>(m) * k + static_cast<double>(m) * n);
+}
 
 void requireContiguous(int64_t size, int64_t stride, const char *kernel, const char *operand) {
   if (stride != 1 && size > 1) {
@@ -63,6 +81,10 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
     std::fprintf(stderr, "tessel: %s: bias is not contiguous\n", name);
     std::abort();
   }
+  const int64_t m = x->sizes[0], n = w->sizes[0], k = x->sizes[1];
+  KernelTimer timer(name, gemmFlops(m, n, k),
+                    gemmBytes(m, n, k) + (bias ? kF32 * n : 0) +
+                        (residual ? kF32 * static_cast<double>(m) * n : 0));
   tessel_gemm_addend_f32(x->sizes[0], w->sizes[0], x->sizes[1], x->data(), x->strides[0], w->data(),
                          w->strides[0], bias ? bias->data() : nullptr,
                          residual ? residual->data() : nullptr, residual ? residual->strides[0] : 0,
@@ -115,6 +137,16 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
   }
   const int64_t tokens = x->sizes[0], dim = x->sizes[1], experts = router->sizes[0];
   const int64_t hidden = up->sizes[1], sharedHidden = sharedUp ? sharedUp->sizes[0] : 0;
+  // Router GEMM, each token's top_k expert FFNs (2 or 3 matrices of
+  // hidden x dim) and the shared experts'; bytes are the weights the kernel
+  // reports reading (only the selected experts') plus x and out.
+  const double tokensD = static_cast<double>(tokens);
+  KernelTimer timer(name,
+                    gemmFlops(tokens, experts, dim) +
+                        tokensD * p.topK * (gate ? 3 : 2) * 2.0 * hidden * dim +
+                        (sharedUp ? tokensD * (sharedGate ? 3 : 2) * 2.0 * sharedHidden * dim : 0),
+                    0);
+  const int64_t weightBytesBefore = timer.active() ? tessel_moe_bytes_read() : 0;
   const bool shapesAgree =
       router->sizes[1] == dim && up->sizes[0] == experts && up->sizes[2] == dim &&
       down->sizes[0] == experts && down->sizes[1] == dim && down->sizes[2] == hidden &&
@@ -139,6 +171,9 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
                  sharedUp ? sharedUp->data() : nullptr, sharedGate ? sharedGate->data() : nullptr,
                  sharedUp ? sharedDown->data() : nullptr, sharedHidden, out->data(),
                  out->strides[0]);
+  if (timer.active())
+    timer.setBytes(static_cast<double>(tessel_moe_bytes_read() - weightBytesBefore) +
+                   2 * kF32 * tokensD * dim);
 }
 
 // The fused projections of tessel-lower-to-kernels: RMSNorm of x in the
@@ -169,6 +204,9 @@ void fusedLinear(const Matrix *x, const Vector *normW, float eps, int64_t unitOf
       std::abort();
     }
   }
+  // The norm weight and positions are read besides the GEMM's operands.
+  KernelTimer timer(name, gemmFlops(m, n, k),
+                    gemmBytes(m, n, k) + (normW ? kF32 * k : 0) + (rope ? 8.0 * m : 0));
   if (normW && !rope) {
     tessel_rms_norm_gemm_f32(m, n, k, x->data(), x->strides[0], normW->data(), eps,
                              static_cast<int>(unitOffset), w->data(), w->strides[0], nullptr,
@@ -238,6 +276,26 @@ void _mlir_ciface_tessel_rms_norm_linear_rope_f32(Matrix *x, Vector *normW, Matr
 void _mlir_ciface_tessel_attention_f32(Heads *q, Heads *k, Heads *v, Heads *out, int64_t numHeads,
                                        int64_t numKvHeads, int64_t causal, int64_t window,
                                        float scale) {
+  // Scores and the weighted sum of values: 2 * (d_k + d_v) FLOPs per
+  // (query, visible key) pair and head. Queries are the last q_len rows of
+  // the kv_len keys (prefill and decode on a cache), so with a causal mask
+  // query i sees kv_len - q_len + i + 1 keys, at most `window`.
+  double pairs = 0;
+  const int64_t qLen = q->sizes[1], kvLen = k->sizes[1];
+  if (tessel::runtime::Profiler::enabled())
+    for (int64_t i = 0; i < qLen; ++i) {
+      int64_t visible =
+          causal ? std::min(kvLen, std::max<int64_t>(kvLen - qLen + i + 1, 0)) : kvLen;
+      if (window > 0)
+        visible = std::min(visible, window);
+      pairs += static_cast<double>(visible);
+    }
+  const double batch = static_cast<double>(q->sizes[0]);
+  KernelTimer timer("tessel_attention_f32",
+                    2.0 * batch * numHeads * pairs * (q->sizes[3] + v->sizes[3]),
+                    kF32 * batch *
+                        (static_cast<double>(qLen) * numHeads * (q->sizes[3] + v->sizes[3]) +
+                         static_cast<double>(kvLen) * numKvHeads * (k->sizes[3] + v->sizes[3])));
   // The kernel takes batch and token strides but wants a token's heads
   // contiguous. A view that splits heads apart (MLA's values are a slice of
   // [k_nope | v] per head) is packed into scratch first; KV-cache views and
@@ -290,6 +348,10 @@ void _mlir_ciface_tessel_glu_f32(Matrix *x, Matrix *wGate, Matrix *wUp, Matrix *
     std::fprintf(stderr, "tessel: %s: gate and up weights have different row strides\n", name);
     std::abort();
   }
+  const int64_t m = x->sizes[0], n = wUp->sizes[0], k = x->sizes[1];
+  // Two GEMMs (gate and up) over the same x; the output is written once.
+  KernelTimer timer(name, 2 * gemmFlops(m, n, k),
+                    gemmBytes(m, n, k) + kF32 * static_cast<double>(n) * k);
   tessel_gemm_glu_f32(x->sizes[0], wUp->sizes[0], x->sizes[1], x->data(), x->strides[0],
                       wGate->data(), wUp->data(), wUp->strides[0],
                       activation == 0 ? TESSEL_GLU_SILU : TESSEL_GLU_GELU,
@@ -329,6 +391,18 @@ void _mlir_ciface_tessel_moe_gated_shared_f32(Matrix *x, Matrix *router, Experts
   moe(x, router, up, gate, down, sharedUp, sharedGate, sharedDown, out,
       {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
       "tessel_moe_gated_shared_f32");
+}
+
+// tessel-profile-ops puts these around every tessel op of a function
+// compiled for profiling (`tessel run --profile`); `id` indexes the module's
+// tessel.profile_ops table.
+void tessel_profile_begin(int64_t id) {
+  if (tessel::runtime::Profiler::enabled())
+    tessel::runtime::Profiler::global().beginOp(id);
+}
+void tessel_profile_end(int64_t id) {
+  if (tessel::runtime::Profiler::enabled())
+    tessel::runtime::Profiler::global().endOp(id);
 }
 
 // memref.copy between non-contiguous buffers lowers to a call of this
@@ -407,6 +481,8 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_moe_gated_shared_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_shared_f32)},
       {"memrefCopy", reinterpret_cast<void *>(&memrefCopy)},
+      {"tessel_profile_begin", reinterpret_cast<void *>(&tessel_profile_begin)},
+      {"tessel_profile_end", reinterpret_cast<void *>(&tessel_profile_end)},
   };
   return kSymbols;
 }

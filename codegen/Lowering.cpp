@@ -12,6 +12,7 @@
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Pass/PassInstrumentation.h"
 #include "passes/Passes.h"
+#include "support/Progress.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -101,19 +102,51 @@ private:
   llvm::DenseMap<Pass *, std::string> files_;
 };
 
+/// Advances a progress bar as each top-level pass (one running on the
+/// module itself, a func.func(...) adaptor included) finishes. Nested passes
+/// run once per function, possibly on other threads: they are not counted.
+class CountTopLevelPasses : public PassInstrumentation {
+public:
+  CountTopLevelPasses(support::ProgressBar &progress, Operation *root)
+      : progress_(progress), root_(root) {}
+  void runAfterPass(Pass *, Operation *op) override {
+    if (op == root_)
+      progress_.advance();
+  }
+
+private:
+  support::ProgressBar &progress_;
+  Operation *root_;
+};
+
+// The textual pipeline is anchored on builtin.module, like --pass-pipeline;
+// a pass manager already is, so what is parsed is what is inside the anchor.
+std::string insideModuleAnchor(const std::string &pipeline) {
+  const std::string anchor = "builtin.module(";
+  if (pipeline.rfind(anchor, 0) == 0 && pipeline.back() == ')')
+    return pipeline.substr(anchor.size(), pipeline.size() - anchor.size() - 1);
+  return pipeline;
+}
+
 } // namespace
 
+int64_t countTopLevelPasses(const std::string &pipeline) {
+  OpPassManager pm(ModuleOp::getOperationName());
+  std::string ignored;
+  llvm::raw_string_ostream errors(ignored);
+  if (failed(parsePassPipeline(insideModuleAnchor(pipeline), pm, errors)))
+    return 0;
+  return static_cast<int64_t>(pm.size());
+}
+
 absl::Status runPipeline(ModuleOp module, const std::string &pipeline, const std::string &name,
-                         const DiagnosticCollector &diagnostics, IrPrintState *print) {
+                         const DiagnosticCollector &diagnostics, IrPrintState *print,
+                         support::ProgressBar *progress) {
   PassManager pm(module.getContext());
-  // The textual pipeline is anchored on builtin.module, like --pass-pipeline;
-  // the pass manager already is, so parse what is inside the anchor.
-  std::string inner = pipeline;
-  const std::string anchor = "builtin.module(";
-  if (inner.rfind(anchor, 0) == 0 && inner.back() == ')')
-    inner = inner.substr(anchor.size(), inner.size() - anchor.size() - 1);
-  if (failed(parsePassPipeline(inner, pm)))
+  if (failed(parsePassPipeline(insideModuleAnchor(pipeline), pm)))
     return absl::InvalidArgumentError("bad pass pipeline: " + pipeline + "\n" + diagnostics.text());
+  if (progress)
+    pm.addInstrumentation(std::make_unique<CountTopLevelPasses>(*progress, module.getOperation()));
   if (print) {
     const IrPrintOptions &o = print->options;
     auto named = [](const std::string &want) {

@@ -16,6 +16,10 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 
+namespace tessel::support {
+class ProgressBar;
+} // namespace tessel::support
+
 namespace tessel::codegen {
 
 /// Registers every dialect, extension, pass and LLVM translation codegen
@@ -46,10 +50,15 @@ struct IrPrintState {
 
 /// Runs a textual pipeline anchored on builtin.module (as --pass-pipeline);
 /// with `print`, IR is printed as its options ask (the caller disables
-/// multithreading on the context so that the output is ordered).
+/// multithreading on the context so that the output is ordered). `progress`
+/// advances by one for each top-level pass that finishes.
 absl::Status runPipeline(mlir::ModuleOp module, const std::string &pipeline,
                          const std::string &name, const DiagnosticCollector &diagnostics,
-                         IrPrintState *print = nullptr);
+                         IrPrintState *print = nullptr, support::ProgressBar *progress = nullptr);
+
+/// How many top-level passes `pipeline` (builtin.module(...)) holds: what
+/// runPipeline advances a progress bar by (0 if it does not parse).
+int64_t countTopLevelPasses(const std::string &pipeline);
 
 } // namespace tessel::codegen
 

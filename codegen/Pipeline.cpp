@@ -6,9 +6,12 @@ namespace tessel::codegen {
 std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
   // Attention ops the kernel path leaves (masks, sinks) are tiled either way.
   std::string attention = options.attentionKernel ? "tessel-attention-to-kernel," : "";
+  // Profiling wraps the model's own ops, before anything fuses or expands
+  // them: fused kernels land inside the op they replace.
+  std::string profile = options.profile ? "tessel-profile-ops," : "";
   return {
-      {"tiled", "builtin.module(func.func(tessel-lower-mla,tessel-fuse-residual)," + attention +
-                    "func.func(tessel-tile-attention,tessel-lower-einsum))"},
+      {"tiled", "builtin.module(" + profile + "func.func(tessel-lower-mla,tessel-fuse-residual)," +
+                    attention + "func.func(tessel-tile-attention,tessel-lower-einsum))"},
       {"linalg", "builtin.module(tessel-lower-to-kernels,"
                  "func.func(tessel-lower-to-linalg,canonicalize))"},
       // Identity layouts at function boundaries, so that callers see plain

@@ -24,6 +24,10 @@ struct CpuOptions {
   /// (tessel-attention-to-kernel: SIMD, threaded, split-KV for decode)
   /// instead of the FlashAttention loops tessel-tile-attention generates.
   bool attentionKernel = true;
+  /// Time every tessel op (tessel-profile-ops, first): calls of
+  /// tessel_profile_begin/end around each op for runtime::Profiler. Code
+  /// compiled without it has no calls and no overhead.
+  bool profile = false;
 };
 
 /// The CPU pipeline after tessel-weights-to-arguments:

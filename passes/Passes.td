@@ -503,4 +503,51 @@ def TesselLowerMla : Pass<"tessel-lower-mla", "mlir::func::FuncOp"> {
                            "mlir::arith::ArithDialect"];
 }
 
+def TesselProfileOps : Pass<"tessel-profile-ops", "mlir::ModuleOp"> {
+  let summary = "Time every tessel op: calls of tessel_profile_begin/end around it";
+  let description = [{
+    For `tessel run --profile` (CpuOptions::profile, first in the CPU
+    pipeline). Every op of the tessel dialect gets a call of
+    `tessel_profile_begin(id)` before it and `tessel_profile_end(id)` after
+    it, with one i64 constant id per op, numbered in walk order across the
+    module. The module's `tessel.profile_ops` array maps each id to
+    "op name @ location" (the first name of the op's location: the model
+    layer and tensor, such as `blk.0.attn_q`; else file:line:col), which
+    the runtime reads to name what it timed. The callees are private
+    declarations; `codegen/KernelAbi.cpp` defines them (they record into
+    `runtime::Profiler`).
+
+    Calls of external functions have unknown side effects, so the ops
+    between a pair keep their place through fusion, bufferization and
+    lowering: what later passes make of an op (the kernel call that fuses a
+    norm or RoPE into a linear layer, the loops of a lowered op) runs
+    between its calls. An op folded into another (an RMSNorm fused into
+    the GEMM's prologue) keeps its pair around nothing. Running the pass on
+    a module that has `tessel.profile_ops` already changes nothing.
+
+    Before:
+    ```mlir
+    %n = tessel.rms_norm %x, %w : (...) -> tensor<1x?x64xf32> loc("blk.0.attn_norm")
+    %q = tessel.linear %n, %wq : (...) -> tensor<1x?x64xf32> loc("blk.0.attn_q")
+    ```
+    After:
+    ```mlir
+    module attributes {tessel.profile_ops = ["tessel.rms_norm @ blk.0.attn_norm",
+                                             "tessel.linear @ blk.0.attn_q"]} {
+      func.func private @tessel_profile_begin(i64)
+      func.func private @tessel_profile_end(i64)
+      ...
+      %c0 = arith.constant 0 : i64
+      call @tessel_profile_begin(%c0) : (i64) -> ()
+      %n = tessel.rms_norm %x, %w : (...) -> tensor<1x?x64xf32>
+      call @tessel_profile_end(%c0) : (i64) -> ()
+      %c1 = arith.constant 1 : i64
+      call @tessel_profile_begin(%c1) : (i64) -> ()
+      %q = tessel.linear %n, %wq : (...) -> tensor<1x?x64xf32>
+      call @tessel_profile_end(%c1) : (i64) -> ()
+    ```
+  }];
+  let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect"];
+}
+
 #endif // TESSEL_PASSES_TD

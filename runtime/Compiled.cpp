@@ -15,7 +15,9 @@ absl::StatusOr<CompiledCode> compileForRuntime(const std::string &ir, const std:
                                                const std::string &metadataJson,
                                                const codegen::CpuOptions &cpu) {
   CompiledCode code;
-  if (cacheDir.empty()) {
+  // Profiled code is JIT-only: the op table it needs (JitModule::profileOps)
+  // is not kept in cache entries.
+  if (cacheDir.empty() || cpu.profile) {
     auto compiled = codegen::JitModule::compile(ir, sourcePath, codegen::cpuPipeline(cpu));
     if (!compiled.ok())
       return compiled.status();

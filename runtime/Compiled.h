@@ -30,7 +30,7 @@ struct CompiledCode {
 };
 
 /// Compiles `ir` (from `sourcePath`) with the CPU pipeline `cpu`, through the
-/// cache under `cacheDir` ("" = JIT only); `metadataJson` is stored in a new
+/// cache under `cacheDir` ("" or `cpu.profile` = JIT only); `metadataJson` is stored in a new
 /// cache entry's manifest.
 absl::StatusOr<CompiledCode> compileForRuntime(const std::string &ir, const std::string &sourcePath,
                                                const std::string &cacheDir,

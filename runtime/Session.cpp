@@ -17,6 +17,7 @@
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
 #include "runtime/Compiled.h"
+#include "runtime/Profiler.h"
 #include "runtime/Weights.h"
 
 namespace tessel::runtime {
@@ -41,7 +42,10 @@ struct Build {
   std::string ir;
 };
 
-absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context) {
+// `debugInfo` keeps the ops' locations (layer and tensor names) through the
+// IR text; the profiler names ops by them.
+absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context,
+                              bool debugInfo = false) {
   const frontends::ModelConfig &c = model.config;
   Build b;
   b.context = context > 0 ? context : c.contextLength;
@@ -66,7 +70,7 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
     b.cacheRows = window - 1 + kRollingChunk;
   }
   entries.cacheLength = b.cacheRows;
-  auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
+  auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();
   b.ir = std::move(*ir);
@@ -175,7 +179,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
                        context, " -o ", aotDir));
     package = std::move(*manifest);
   }
-  auto b = buildIr(model, context);
+  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package);
   if (!b.ok())
     return b.status();
   context = b->context;
@@ -207,6 +211,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     origin = std::move(code->origin);
     note = std::move(code->note);
   }
+  // Profiled code names its ops by id; the profiler reports them by name.
+  if (options.cpu.profile)
+    Profiler::global().setOpNames(jit->profileOps());
   auto names = jit->weightNames(b->entry);
   if (!names.ok())
     return names.status();

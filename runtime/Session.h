@@ -44,6 +44,8 @@ struct SessionOptions {
   /// `context` 0 takes the package's.
   std::string aotDir;
   /// How the CPU pipeline lowers the model (part of the compile-cache key).
+  /// With `cpu.profile` the code comes from the JIT and its op names go to
+  /// runtime::Profiler (which times nothing until it is enabled).
   codegen::CpuOptions cpu;
 };
 

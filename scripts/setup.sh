@@ -16,7 +16,8 @@ SANITIZE=${SANITIZE:-0}
 PACKAGES=(cmake ninja-build g++ python3
           libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools lld-22
           libhwy-dev libabsl-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
-          clang libclang-rt-14-dev)  # tests/fuzz: clang++ + libFuzzer/ASan runtimes
+          clang libclang-rt-14-dev  # tests/fuzz: clang++ + libFuzzer/ASan runtimes
+          libcairo2-dev fonts-dejavu-core)  # tessel run --attention_map: PNG/SVG and their label font
 
 missing=()
 for p in "${PACKAGES[@]}"; do

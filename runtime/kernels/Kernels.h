@@ -325,6 +325,13 @@ void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_exp
  *  hidden * dim + (2 or 3) * shared_hidden * dim): the measure behind
  *  "decode reads only the selected experts". */
 int64_t tessel_moe_bytes_read(void);
+/** Measured machine limits, for roofline fractions (tessel bench); each the
+ *  best of `reps` runs. Read bandwidth in GB/s: the global pool's threads
+ *  sum a `bytes` buffer (make it larger than the last-level cache). */
+double tessel_measure_read_gbps(int64_t bytes, int64_t reps);
+/** f32 FMA throughput in GFLOP/s on `threads` of the global pool's threads
+ *  (1: one core's peak), registers only. */
+double tessel_measure_fma_gflops(int64_t threads, int64_t reps);
 void tessel_moe_reset_bytes_read(void);
 
 /*===-------------------------------------------------------------------===*

@@ -471,13 +471,14 @@ TEST_F(QualityCliTest, BadInputGivesOneClearError) {
   }
   EXPECT_FALSE(fs::exists(path("x"))) << "a failed run left its --out file";
 
-  // Usage errors: exit 2 with an example.
+  // Usage errors: exit 2, one line that points to the command's help page.
   for (const std::string &args :
        {"logits " + model + " --text ''", "logits " + model, "perplexity " + model,
         "perplexity " + model + " --file " + text + " --save-logits a --kl-base b"}) {
     CliRun run = tessel(args);
     EXPECT_EQ(run.status, 2) << args << "\n" << run.output;
-    EXPECT_NE(run.output.find("Example: tessel "), std::string::npos) << run.output;
+    EXPECT_NE(run.output.find("--help"), std::string::npos) << run.output;
+    EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
   }
 }
 

@@ -40,6 +40,10 @@ int runTokenize(const std::vector<std::string> &args);
 /// `tessel run MODEL --prompt TEXT -n N`: compile and generate.
 int runRun(const std::vector<std::string> &args);
 
+/// `tessel bench MODEL -p N -n N [-t T] [--json] [--compile]`: prefill and
+/// decode tokens/s against the measured bandwidth and FMA rooflines.
+int runBench(const std::vector<std::string> &args);
+
 /// `tessel logits MODEL (--ids_file F | --text T) [--out FILE] [--summary]`:
 /// teacher-forced logits at every position.
 int runLogits(const std::vector<std::string> &args);
@@ -53,11 +57,13 @@ int runPerplexity(const std::vector<std::string> &args);
 absl::StatusOr<std::unique_ptr<frontends::Tokenizer>>
 modelTokenizer(const frontends::LoadedModel &model);
 
-/// An Evaluator (teacher-forced @forward) for `context` tokens, compiled as
-/// the flags ask (--attention, --no_cache); a compile-cache note, if any, is
+/// An Evaluator (teacher-forced @forward, or with `attentionLayer` >= 0
+/// that layer's @attention_probs) for `context` tokens, compiled as the
+/// flags ask (--attention, --no_cache); a compile-cache note, if any, is
 /// printed on stderr under `command`'s name.
 absl::StatusOr<std::unique_ptr<runtime::Evaluator>>
-evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command);
+evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command,
+                   int64_t attentionLayer = -1);
 
 } // namespace tessel::cli
 

@@ -28,10 +28,8 @@ namespace tessel::cli {
 int runCompile(const std::vector<std::string> &args) {
   if (args.size() != 1) {
     std::fprintf(stderr,
-                 "tessel compile: expected one MODEL (a .gguf, llama2.c .bin, model description "
-                 ".json or Hugging Face directory), got %zu arguments.\n"
-                 "Example: tessel compile model.gguf -o model.aot   (then: tessel run model.aot)\n"
-                 "         tessel compile model.gguf --emit=tessel\n",
+                 "tessel compile: expected one MODEL, got %zu arguments (run 'tessel compile "
+                 "--help')\n",
                  args.size());
     return 2;
   }

@@ -86,8 +86,8 @@ void printSummary(size_t index, const Tensor &t, int values) {
 int runEval(const std::vector<std::string> &args) {
   if (args.size() != 1) {
     std::fprintf(stderr,
-                 "tessel eval: expected one FILE.mlir, got %zu arguments.\n"
-                 "Example: tessel eval examples/llama_decoder_block.mlir\n",
+                 "tessel eval: expected one FILE.mlir, got %zu arguments (run 'tessel eval "
+                 "--help')\n",
                  args.size());
     return 2;
   }

@@ -4,7 +4,7 @@
 ABSL_FLAG(std::string, entry, "main", "eval: function to run");
 ABSL_FLAG(int64_t, seed, -1,
           "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
-          "description's); run: sampling seed");
+          "description's); run: sampling seed (default 0)");
 ABSL_FLAG(int, values, 4, "eval: how many leading values of each result to print");
 ABSL_FLAG(std::string, emit, "",
           "compile: lib (a shared library + manifest.json in the directory -o names; the default "
@@ -28,7 +28,12 @@ ABSL_FLAG(bool, bos, false, "tokenize: prepend the BOS token");
 ABSL_FLAG(std::string, prompt, "", "run: the prompt text (BOS is prepended)");
 ABSL_FLAG(std::string, prompt_ids, "",
           "run: the prompt as token ids (for models without a tokenizer)");
-ABSL_FLAG(int, n, 32, "run: how many tokens to generate");
+ABSL_FLAG(int, n, 32, "run: how many tokens to generate; bench: decode steps (tg N)");
+ABSL_FLAG(int64_t, p, 128, "bench: prompt tokens to prefill (pp N)");
+ABSL_FLAG(int64_t, t, 0, "bench: threads for the kernels (0: TESSEL_NUM_THREADS or one per core)");
+ABSL_FLAG(int64_t, reps, 3, "bench: timed runs (the median is reported) after one warm-up run");
+ABSL_FLAG(bool, compile, false,
+          "bench: also time a cold compile into an empty cache and a load from it");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
@@ -38,18 +43,31 @@ ABSL_FLAG(std::string, attention, "kernel",
           "flash-attention kernel: SIMD, threaded) or loops (the FlashAttention loops "
           "tessel-tile-attention generates)");
 ABSL_FLAG(int64_t, context, 0,
-          "run, compile: tokens the KV cache holds, prompt included (default: the model's context "
-          "length; for run DIR, the one DIR was compiled for)");
+          "run, compile, inspect: tokens the KV cache holds, prompt included (default: the "
+          "model's context length; for run DIR, the one DIR was compiled for)");
 ABSL_FLAG(bool, no_cache, false,
           "run, logits, perplexity: compile with the JIT and neither read nor write the compile "
           "cache (also "
           "TESSEL_CACHE=0; TESSEL_CACHE_DIR moves it, default $XDG_CACHE_HOME/tessel or "
           "~/.cache/tessel)");
+ABSL_FLAG(bool, profile, false,
+          "run: print, for prefill and decode separately, the time per op kind, the slowest ops "
+          "by location and the time, GFLOP/s and GB/s per kernel, against the wall time of the "
+          "model calls (stderr). Compiles with the JIT (no compile cache); for run DIR only "
+          "kernels are timed");
+ABSL_FLAG(std::string, trace, "",
+          "run: write every op and kernel call and each prefill/decode call to this file in "
+          "Chrome's trace-event format (chrome://tracing, ui.perfetto.dev); profiles as "
+          "--profile does, with or without it");
 ABSL_FLAG(bool, print_token_ids, false, "run: print the generated ids instead of text");
 ABSL_FLAG(std::string, ids_file, "",
           "logits: a file of whitespace-separated token ids, evaluated as given (no BOS added)");
 ABSL_FLAG(std::string, out, "",
-          "logits: write the logits here, little-endian float32 [tokens x vocab], row-major");
+          "logits: write the logits here, little-endian float32 [tokens x vocab], row-major; "
+          "run --attention_map: the map's file (.png, .svg or .csv)");
+ABSL_FLAG(std::string, attention_map, "",
+          "run: after generating, draw what one layer attends to over all the run's tokens: "
+          "layer=L,head=H or layer=L,head=mean (needs --out FILE.png|.svg|.csv)");
 ABSL_FLAG(bool, summary, false,
           "logits: print each position's token, argmax, top logit and top-2 margin");
 ABSL_FLAG(int64_t, ctx, 0,
@@ -75,7 +93,7 @@ ABSL_FLAG(std::string, pass_pipeline, "",
           "compile --emit=STAGE: a builtin.module(...) pipeline run instead of the CPU pipeline, "
           "after tessel-weights-to-arguments; for --emit=llvm|ir|asm it must end in the LLVM "
           "dialect");
-ABSL_FLAG(bool, json, false, "inspect: print JSON instead of text");
+ABSL_FLAG(bool, json, false, "inspect, bench: print JSON instead of text");
 ABSL_FLAG(int64_t, tokens, 512, "inspect: prompt length for the prefill estimates");
 
 namespace tessel::cli {

@@ -5,16 +5,8 @@
 // traffic per token for decode and prefill, the CPU pass pipeline and the
 // memory plan tessel-plan-memory makes for the compiled @step.
 //
-// Estimates (stated in the output too):
-//   active params  every weight matrix, except the token embedding table
-//                  (a lookup reads one row; counted when tied, since the
-//                  output projection reads it whole) and learned positions;
-//                  stacked experts (*_exps) scaled by top-k / experts, the
-//                  router and shared experts counted whole
-//   decode         FLOPs/token = 2 * active params; weight bytes/token = the
-//                  bytes of those weights
-//   prefill of N   2 * active params * N + layers * 2*2 * N*N/2 * heads *
-//                  head_dim (QK^T and PV over the causal half)
+// The estimates and their formulas are runtime/ModelCost.h's (stated in the
+// output too).
 //
 //===----------------------------------------------------------------------===//
 #include <cstdio>
@@ -27,16 +19,13 @@
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
 #include "nlohmann/json.hpp"
+#include "runtime/ModelCost.h"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
 namespace tessel::cli {
 
 namespace {
-
-bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 /// End of the bracketed text opening at `open` (one past the closer), skipping strings.
 size_t matchBrackets(const std::string &text, size_t open) {
@@ -159,52 +148,14 @@ int runInspect(const std::vector<std::string> &args) {
   }
   const frontends::ModelConfig &c = model->config;
 
-  // Weights by type, and those a token touches.
-  struct TypeTotal {
-    int64_t count = 0, params = 0;
-    uint64_t bytes = 0;
-  };
-  std::map<std::string, TypeTotal> byType;
-  int64_t params = 0;
-  double activeParams = 0, activeBytes = 0;
-  double moeFraction =
-      c.numExperts > 0 ? double(c.expertsPerToken) / double(c.numExperts) : 1.0;
-  for (const auto &[name, w] : model->weights.all()) {
-    int64_t n = w.numel();
-    params += n;
-    TypeTotal &t = byType[frontends::weightTypeInfo(w.type).name];
-    t.count += 1;
-    t.params += n;
-    t.bytes += w.bytes;
-    double share = 1.0;
-    if (name == "token_embd.weight")
-      share = c.tiedEmbeddings ? 1.0 : 0.0;
-    else if (name == "position_embd.weight")
-      share = 0.0;
-    else if (endsWith(name, "_exps.weight"))
-      share = moeFraction;
-    activeParams += share * double(n);
-    activeBytes += share * double(w.bytes);
-  }
-
-  // KV cache: the @step cache shapes for some length, per row.
-  int64_t rows = c.contextLength > 0 ? c.contextLength : 1;
-  double kvBytes = 0;
-  bool hasKv = frontends::supportsKvCache(c);
-  if (hasKv)
-    for (const auto &shape : frontends::kvCacheShapes(c, rows)) {
-      double elems = 1;
-      for (int64_t d : shape)
-        elems *= double(d);
-      kvBytes += elems * sizeof(float);
-    }
-  int64_t kvPerToken = static_cast<int64_t>(kvBytes / double(rows));
-
-  int64_t attnHeadDim = c.isMla() ? c.qkNopeDim + c.qkRopeDim : c.headDim;
-  double decodeFlops = 2 * activeParams;
-  double attention = double(c.numLayers) * 2 * 2 * double(tokens) * double(tokens) / 2 *
-                     double(c.numHeads) * double(attnHeadDim);
-  double prefillFlops = decodeFlops * double(tokens) + attention;
+  const runtime::ModelCost cost = runtime::estimateCost(*model);
+  const auto &byType = cost.byType;
+  const int64_t params = cost.params, kvPerToken = cost.kvBytesPerToken;
+  const double activeParams = cost.activeParams, activeBytes = cost.activeWeightBytes;
+  const bool hasKv = frontends::supportsKvCache(c);
+  const double decodeFlops = 2 * activeParams;
+  const double attention = runtime::attentionFlops(c, tokens);
+  const double prefillFlops = runtime::prefillFlops(cost, c, tokens);
 
   std::string pipeline = codegen::pipelineText(codegen::cpuPipeline());
 
@@ -229,11 +180,7 @@ int runInspect(const std::vector<std::string> &args) {
     return 1;
   }
 
-  const char *formula =
-      "decode FLOPs/token = 2 * active params (all weight matrices; token_embd only when tied; "
-      "stacked experts scaled by top-k/experts, router and shared experts whole); prefill of N "
-      "tokens = N * decode + layers * 2*2*N*N/2 * heads * head_dim (causal attention); weight "
-      "bytes/token = bytes of the active weights";
+  const char *formula = runtime::kCostFormula;
 
   if (absl::GetFlag(FLAGS_json)) {
     nlohmann::json j;

@@ -47,13 +47,24 @@ modelTokenizer(const frontends::LoadedModel &m) {
                                              static_cast<int32_t>(m.config.vocabSize));
   if (!m.tokenizerPath.empty())
     return frontends::Tokenizer::fromHfJson(m.tokenizerPath);
+  if (m.format == frontends::ModelFormat::Description)
+    return absl::NotFoundError(m.path +
+                               " is a model description and has no tokenizer; give "
+                               "token ids instead of text, or write it as a GGUF, which "
+                               "has a byte-level vocabulary, with 'tessel mkmodel " +
+                               m.path + " -o model.gguf'");
+  if (m.format == frontends::ModelFormat::Llama2c)
+    return absl::NotFoundError(m.path + " has no tokenizer.bin or tok*.bin beside it; give token "
+                                        "ids instead of text");
   return absl::NotFoundError(m.path + " has no tokenizer; give token ids instead of text");
 }
 
 absl::StatusOr<std::unique_ptr<runtime::Evaluator>>
-evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command) {
+evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command,
+                   int64_t attentionLayer) {
   runtime::EvaluatorOptions options;
   options.context = context;
+  options.attentionLayer = attentionLayer;
   auto cpu = cpuOptionsFromFlags();
   if (!cpu.ok())
     return cpu.status();
@@ -116,10 +127,9 @@ int runLogits(const std::vector<std::string> &args) {
   };
   const bool summary = absl::GetFlag(FLAGS_summary);
   if (args.size() != 1 || idsFile.empty() == text.empty() || (out.empty() && !summary)) {
-    std::fprintf(
-        stderr, "tessel logits: expected MODEL, one of --ids_file FILE or --text TEXT (not "
-                "empty), and --out FILE and/or --summary.\n"
-                "Example: tessel logits model.gguf --text \"Once upon a time\" --out logits.f32\n");
+    std::fprintf(stderr,
+                 "tessel logits: expected MODEL, one of --ids_file FILE or --text TEXT (not "
+                 "empty), and --out FILE and/or --summary (run 'tessel logits --help')\n");
     return 2;
   }
   if (!out.empty()) {
@@ -142,7 +152,8 @@ int runLogits(const std::vector<std::string> &args) {
   } else {
     auto tokenizer = modelTokenizer(*model);
     if (!tokenizer.ok())
-      return fail(tokenizer.status());
+      return fail(absl::Status(tokenizer.status().code(),
+                               absl::StrCat(tokenizer.status().message(), " (--ids_file FILE)")));
     auto ids = (*tokenizer)->encode(text, "--text");
     if (!ids.ok())
       return fail(ids.status());

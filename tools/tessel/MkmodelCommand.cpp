@@ -20,11 +20,8 @@ namespace tessel::cli {
 int runMkmodel(const std::vector<std::string> &args) {
   std::string out = absl::GetFlag(FLAGS_o);
   if (args.size() != 1 || out.empty()) {
-    std::fprintf(stderr,
-                 "tessel mkmodel: expected DESCRIPTION.json and -o OUT.\n"
-                 "Example: tessel mkmodel examples/models/tiny-llama.json -o tiny.gguf\n"
-                 "         tessel mkmodel examples/models/tiny-qwen2.json --format safetensors "
-                 "-o tiny-qwen2/\n");
+    std::fprintf(stderr, "tessel mkmodel: expected DESCRIPTION.json and -o OUT (a .gguf file, or a "
+                         "directory with --format safetensors); run 'tessel mkmodel --help'\n");
     return 2;
   }
   auto fail = [](const absl::Status &st) {

@@ -161,8 +161,8 @@ int runPerplexity(const std::vector<std::string> &args) {
   if (args.size() != 1 || (file.empty() && klBase.empty()) ||
       (!saveLogits.empty() && !klBase.empty())) {
     std::fprintf(stderr, "tessel perplexity: expected MODEL and --file TEXT, with at most one of "
-                         "--save_logits FILE and --kl_base FILE (which makes --file optional).\n"
-                         "Example: tessel perplexity model.gguf --file text.txt --ctx 128\n");
+                         "--save_logits FILE and --kl_base FILE (which makes --file optional); "
+                         "run 'tessel perplexity --help'\n");
     return 2;
   }
   std::optional<runtime::LogitsFileReader> base;

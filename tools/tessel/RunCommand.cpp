@@ -11,14 +11,18 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "codegen/Aot.h"
 #include "frontends/tokenizer/Tokenizer.h"
+#include "runtime/Profiler.h"
 #include "runtime/Sampler.h"
 #include "runtime/Session.h"
 #include "runtime/kernels/Kernels.h"
+#include "tools/tessel/AttentionMap.h"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
@@ -50,9 +54,8 @@ int runRun(const std::vector<std::string> &args) {
   };
   std::string prompt = absl::GetFlag(FLAGS_prompt), promptIds = absl::GetFlag(FLAGS_prompt_ids);
   if (args.size() != 1 || prompt.empty() == promptIds.empty()) {
-    std::fprintf(stderr,
-                 "tessel run: expected MODEL and one of --prompt TEXT or --prompt_ids IDS.\n"
-                 "Example: tessel run model.gguf --prompt \"Once upon a time\" -n 64 --temp 0\n");
+    std::fprintf(stderr, "tessel run: expected MODEL and one of --prompt TEXT or --prompt_ids IDS "
+                         "(run 'tessel run --help')\n");
     return 2;
   }
   // A directory with a manifest (or what is left of a package) is compiled
@@ -74,6 +77,14 @@ int runRun(const std::vector<std::string> &args) {
   if (!model.ok())
     return fail(model.status());
   double loadSeconds = seconds(start);
+  // Checked before generating, so a typo fails at once.
+  std::optional<AttentionMapRequest> attentionMap;
+  if (const std::string spec = absl::GetFlag(FLAGS_attention_map); !spec.empty()) {
+    auto request = parseAttentionMap(spec, absl::GetFlag(FLAGS_out), model->config);
+    if (!request.ok())
+      return fail(request.status());
+    attentionMap = *request;
+  }
 
   std::unique_ptr<frontends::Tokenizer> tokenizer;
   std::vector<int32_t> tokens;
@@ -111,9 +122,20 @@ int runRun(const std::vector<std::string> &args) {
   if (!cpu.ok())
     return fail(cpu.status());
   sessionOptions.cpu = *cpu;
+  // --profile / --trace: ops are timed through calls compiled into the code
+  // (JIT only); a package has none, so only its kernels are.
+  const bool printProfile = absl::GetFlag(FLAGS_profile);
+  const std::string tracePath = absl::GetFlag(FLAGS_trace);
+  const bool profiling = printProfile || !tracePath.empty();
+  sessionOptions.cpu.profile = profiling && !aot;
+  if (profiling && aot)
+    std::fprintf(stderr,
+                 "tessel run: note: %s is compiled already: --profile times its kernels "
+                 "only (run the model file to time ops too)\n",
+                 args[0].c_str());
   if (aot)
     sessionOptions.aotDir = args[0];
-  else if (!absl::GetFlag(FLAGS_no_cache))
+  else if (!absl::GetFlag(FLAGS_no_cache) && !profiling)
     sessionOptions.cacheDir = runtime::defaultCacheDir();
   auto session = runtime::Session::create(std::move(*model), sessionOptions);
   if (!session.ok())
@@ -138,6 +160,7 @@ int runRun(const std::vector<std::string> &args) {
   std::string pending; // bytes of a UTF-8 character split across tokens
   runtime::Session &session_ = **session;
   const int64_t context = session_.context();
+  runtime::Profiler::setEnabled(profiling);
   for (int step = 0; step < n; ++step) {
     // This step puts every token so far in the cache: they must fit.
     if (static_cast<int64_t>(tokens.size()) > context) {
@@ -151,7 +174,13 @@ int runRun(const std::vector<std::string> &args) {
       tessel_moe_reset_bytes_read(); // count the decode steps' expert reads only
     auto t0 = Clock::now();
     // Prefill the prompt, then feed back one sampled token per step.
-    auto logits = step == 0 ? session_.append(tokens) : session_.append({tokens.back()});
+    absl::StatusOr<std::vector<float>> logits;
+    {
+      // The wall time the profile is measured against: the model call alone.
+      runtime::PhaseScope phase(step == 0 ? "prefill" : "decode",
+                                step == 0 ? static_cast<int64_t>(tokens.size()) : 1);
+      logits = step == 0 ? session_.append(tokens) : session_.append({tokens.back()});
+    }
     if (!logits.ok())
       return fail(logits.status());
     int32_t next = sampler.sample(logits->data(), static_cast<int64_t>(logits->size()));
@@ -210,6 +239,21 @@ int runRun(const std::vector<std::string> &args) {
                  static_cast<long long>(perToken), static_cast<long long>(mc.expertsPerToken),
                  static_cast<long long>(mc.numExperts), static_cast<long long>(all));
   }
+  if (profiling) {
+    runtime::Profiler::setEnabled(false);
+    runtime::Profile profile = runtime::Profiler::global().snapshot();
+    if (printProfile)
+      std::fputs(runtime::formatProfile(runtime::summarizeProfile(profile)).c_str(), stderr);
+    if (!tracePath.empty()) {
+      std::ofstream out(tracePath, std::ios::binary | std::ios::trunc);
+      out << runtime::chromeTrace(profile);
+      out.close();
+      if (!out)
+        return fail(absl::UnavailableError("--trace: cannot write " + tracePath));
+      std::fprintf(stderr, "tessel run: wrote the trace to %s (%zu events)\n", tracePath.c_str(),
+                   profile.events.size());
+    }
+  }
   if (mc.isMla() && session_.hasKvCache())
     std::fprintf(
         stderr,
@@ -218,6 +262,12 @@ int runRun(const std::vector<std::string> &args) {
         static_cast<long long>(mc.kvLoraRank + mc.qkRopeDim),
         static_cast<long long>(mc.numLayers * mc.numHeads *
                                (mc.qkNopeDim + mc.qkRopeDim + mc.vHeadDim) * 4));
+  if (attentionMap) {
+    auto written = writeAttentionMap(*attentionMap, modelPath, tokens, tokenizer.get());
+    if (!written.ok())
+      return fail(written.status());
+    std::fprintf(stderr, "tessel run: %s\n", written->c_str());
+  }
   return 0;
 }
 

@@ -68,10 +68,8 @@ int runTokenize(const std::vector<std::string> &args) {
   std::string decode = absl::GetFlag(FLAGS_decode);
   int modes = !text.empty() + !file.empty() + !decode.empty();
   if (args.size() != 1 || modes != 1) {
-    std::fprintf(stderr,
-                 "tessel tokenize: expected MODEL_OR_VOCAB and exactly one of --text, --file, "
-                 "--decode.\nExample: tessel tokenize model.gguf --text \"Hello world\"\n"
-                 "         tessel tokenize model.gguf --decode \"15043 3186\"\n");
+    std::fprintf(stderr, "tessel tokenize: expected MODEL_OR_VOCAB and exactly one of --text, "
+                         "--file, --decode (run 'tessel tokenize --help')\n");
     return 2;
   }
   auto fail = [](const absl::Status &st) {

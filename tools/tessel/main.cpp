@@ -1,7 +1,11 @@
 //===- main.cpp - the tessel command-line tool ----------------------------===//
 //
 // `tessel <command> [flags] ARGS`. Flags are absl flags shared by commands;
-// each command reads the ones it needs.
+// each command reads the ones it needs (Help.cpp lists them per command).
+//
+// Help and usage errors are handled here, before absl parses the command
+// line: absl would print its own --help, and its errors name neither the
+// command nor what to do next.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -9,97 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
-#include "tools/tessel/Commands.h"
+#include "tools/tessel/Help.h"
 
 namespace {
-constexpr char kUsage[] = R"(tessel: compile and run transformer models
 
-Usage: tessel <command> [flags] ARGS
-
-Commands:
-  run MODEL (--prompt TEXT | --prompt_ids IDS) [-n N] [--temp T] [--top_k K]
-            [--top_p P] [--seed S] [--context C] [--print_token_ids] [--no_cache]
-            [--attention kernel|loops]
-                   Compile the model and generate; stdout carries only the
-                   continuation, statistics go to stderr. Compiled code is
-                   kept in a cache (TESSEL_CACHE_DIR, default ~/.cache/tessel;
-                   --no_cache or TESSEL_CACHE=0: JIT only) keyed by the model's
-                   IR, --context, the CPU and the Tessel build.
-  run DIR ...      Run a model compiled with `compile MODEL -o DIR`: no
-                   compiler runs; the weights come from the model file
-                   DIR/manifest.json names (or a copy of it inside DIR).
-  compile MODEL -o DIR [--context C] [--attention kernel|loops]
-                   Compile ahead of time: DIR/model.so (a shared library for
-                   this CPU) + DIR/manifest.json (entry points, CPU, model).
-  compile MODEL --emit=STAGE [-o FILE]
-                   Print the IR at a stage: tessel (the default without -o),
-                   tiled, linalg, kernel, llvm, ir (LLVM IR), asm;
-                   --debug_info for locations. --print_ir_after_all,
-                   --print_ir_before=PASS, --print_ir_after=PASS print IR
-                   to stderr as mlir-opt does; --dump_ir_dir DIR writes
-                   DIR/NN-<pass>.mlir after each pass; --pass_pipeline=TEXT
-                   replaces the CPU pipeline (a builtin.module(...) run
-                   after tessel-weights-to-arguments; for llvm, ir, asm it
-                   must end in the LLVM dialect).
-  inspect MODEL [--json] [--tokens N]
-                   Architecture, parameters, weight bytes per type, KV cache
-                   bytes per token, approximate FLOPs and weight bytes per
-                   token (decode, and prefill of N tokens, default 512), the
-                   pass pipeline and the memory plan of the compiled @step.
-  mkmodel DESC.json -o OUT
-                   Write a random-weight model as GGUF (--format=gguf, default)
-                   or a Hugging Face directory (--format=safetensors);
-                   --dtype, --seed, --vocab_from override the description.
-  tokenize MODEL_OR_VOCAB (--text T | --file F | --decode IDS)
-                   Encode text to token ids (space-separated; --bos prepends
-                   BOS) or decode ids to text, with the model's tokenizer.
-  logits MODEL (--ids_file F | --text T) [--out FILE] [--summary]
-                   Evaluate the whole sequence teacher-forced (one prefill)
-                   and write the logits at every position to FILE as
-                   little-endian float32 [tokens x vocab], row-major.
-                   --ids_file: whitespace-separated ids, used as given (no
-                   BOS); --text: tokenized, BOS prepended as run --prompt
-                   does. --summary prints per position the token, the argmax,
-                   its logit and the margin to the second best.
-  perplexity MODEL --file TEXT [--ctx N] [--chunks N] [--save_logits F]
-                   Perplexity as llama.cpp's llama-perplexity computes it:
-                   the tokens (BOS first, if the tokenizer has one) cut into
-                   windows of N (default: the model's context length, at
-                   most 512), each evaluated with its first token replaced
-                   by BOS and its second half scored; prints the running
-                   PPL and "Final estimate: PPL = P +/- U".
-                   --save_logits F keeps the scored logits (format in
-                   runtime/Quality.h).
-  perplexity MODEL --kl_base F [--file TEXT]
-                   Compare with the logits another model saved to F (same
-                   tokens and windows): KL divergence (mean, median, 99%,
-                   max), top-1 agreement, PPL(model) - PPL(base).
-  eval FILE.mlir   Run @main (or --entry) with the reference evaluator on
-                   generated inputs and print a summary of every result.
-
-MODEL is a .gguf, a llama2.c .bin, a Hugging Face directory or a model
-description .json.
-
-Examples:
-  tessel run model.gguf --prompt "Once upon a time" -n 64 --temp 0
-  tessel compile model.gguf -o model.aot && tessel run model.aot --prompt "Once" -n 64
-  tessel compile model.gguf --emit=tessel
-  tessel compile model.gguf --emit=kernel --print_ir_after=tessel-plan-memory
-  tessel inspect model.gguf --json
-  tessel compile examples/models/tiny-llama.json --emit=tessel
-  tessel mkmodel examples/models/tiny-mixtral.json -o mixtral.gguf --dtype q8_0
-  tessel tokenize model.gguf --text "Once upon a time"
-  tessel logits model.gguf --text "Once upon a time" --out logits.f32 --summary
-  tessel perplexity model.gguf --file story.txt --ctx 128
-  tessel perplexity model.gguf --file story.txt --save_logits base.logits &&
-    tessel perplexity model-q8_0.gguf --kl_base base.logits
-  tessel eval examples/llama_decoder_block.mlir
-  tessel eval examples/gqa_attention.mlir --seed 3 --values 8
-
-Flags may be spelled with dashes or underscores (--print-token-ids).
-Run 'tessel --helpfull' for every flag.)";
+using tessel::cli::Command;
 
 // Flag names are written with underscores (absl's spelling); the dashed
 // spelling users expect from other tools (--print-token-ids) means the same.
@@ -119,42 +41,241 @@ std::vector<std::string> normalizeFlagNames(int argc, char **argv) {
   return out;
 }
 
+size_t editDistance(const std::string &a, const std::string &b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean --prompt_ids?" for a misspelt flag: one `command` reads,
+// or without a command any flag; "" when nothing is close.
+std::string suggestFlag(const std::string &name, const Command *command) {
+  std::string best;
+  size_t bestDistance = name.size() < 4 ? 1 : 2;
+  auto consider = [&](const std::string &candidate) {
+    size_t d = editDistance(name, candidate);
+    if (d <= bestDistance && (best.empty() || d < bestDistance)) {
+      best = candidate;
+      bestDistance = d;
+    }
+  };
+  if (command) {
+    for (const char *flag : command->flags)
+      consider(flag);
+  } else {
+    for (const auto &[flagName, flag] : absl::GetAllFlags())
+      if (!flag->IsRetired())
+        consider(std::string(flagName));
+  }
+  if (best.empty())
+    return "";
+  return std::string("; did you mean ") + (best.size() == 1 ? "-" : "--") + best + "?";
+}
+
+// absl's own usage flags (--helpfull, --version, ...) are not in the flag
+// registry: absl::ParseCommandLine recognises them by name.
+bool isAbslUsageFlag(const std::string &name) {
+  for (const char *usage : {"helpfull", "helpshort", "helppackage", "helpon", "helpmatch",
+                            "version", "only_check_args"})
+    if (name == usage)
+      return true;
+  return false;
+}
+
+const char *valueKind(const absl::CommandLineFlag &flag) {
+  if (flag.IsOfType<bool>())
+    return "true or false";
+  if (flag.IsOfType<double>() || flag.IsOfType<float>())
+    return "a number";
+  if (flag.IsOfType<int>() || flag.IsOfType<int64_t>() || flag.IsOfType<uint64_t>())
+    return "an integer";
+  return "a valid value";
+}
+
+// The command line as absl will read it, scanned for what this file
+// answers itself: help requests, the command's arguments, and the first
+// unknown flag or unparsable value (absl would exit with a message that
+// does not say what to do).
+struct Scan {
+  std::vector<std::string> positional; // the command, then its arguments
+  bool help = false;                   // --help, -h or -help
+  std::string error;                   // the first problem with a flag
+  std::string unknownFlag;             // its name, if it is that it does not exist
+  std::vector<std::string> flags;      // the names of the tessel flags given
+};
+
+Scan scan(const std::vector<std::string> &args) {
+  Scan s;
+  auto problem = [&](std::string what) {
+    if (s.error.empty())
+      s.error = std::move(what);
+  };
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string &a = args[i];
+    if (a == "--") {
+      s.positional.insert(s.positional.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (a == "--help" || a == "-help" || a == "-h") {
+      s.help = true;
+      continue;
+    }
+    if (a.size() < 2 || a[0] != '-') {
+      s.positional.push_back(a);
+      continue;
+    }
+    std::string body = a.substr(a[1] == '-' ? 2 : 1);
+    size_t eq = body.find('=');
+    std::string name = body.substr(0, eq);
+    if (isAbslUsageFlag(name))
+      continue; // absl answers it
+    absl::CommandLineFlag *flag = absl::FindCommandLineFlag(name);
+    if (!flag && name.rfind("no", 0) == 0) { // --noflag: a switch turned off
+      absl::CommandLineFlag *negated = absl::FindCommandLineFlag(name.substr(2));
+      if (negated && negated->IsOfType<bool>() && eq == std::string::npos)
+        continue;
+    }
+    if (!flag || flag->IsRetired()) {
+      if (s.error.empty())
+        s.unknownFlag = name;
+      problem("unknown flag " + a.substr(0, a.find('=')));
+      continue;
+    }
+    if (flag->Filename().find("tools/tessel/") != std::string::npos)
+      s.flags.push_back(name);
+    std::string spelled = a, value;
+    if (eq != std::string::npos) {
+      value = body.substr(eq + 1);
+    } else if (flag->IsOfType<bool>()) {
+      continue;
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+      spelled += " " + value;
+    } else {
+      problem(a + " needs a value");
+      continue;
+    }
+    std::string why;
+    if (!flag->ParseFrom(value, &why))
+      problem(spelled + ": expected " + valueKind(*flag));
+  }
+  return s;
+}
+
+void printOverview(FILE *to) { std::fputs(tessel::cli::overviewHelp().c_str(), to); }
+
+int unknownCommand(const std::string &name) {
+  std::fprintf(stderr, "tessel: unknown command '%s'; the commands are %s (run 'tessel --help')\n",
+               name.c_str(), tessel::cli::commandList().c_str());
+  return 2;
+}
+
+// What a command's arguments are called: "MODEL", "MODEL or DIR", ...
+std::string operandName(const Command &command) {
+  std::vector<std::string> names;
+  for (const char *synopsis : command.synopses) {
+    std::string s = synopsis;
+    size_t start = s.find(' ') + 1, end = s.find(' ', start);
+    std::string operand = s.substr(start, end - start);
+    if (std::find(names.begin(), names.end(), operand) == names.end())
+      names.push_back(operand);
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i ? " or " : "") + names[i];
+  return out;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  absl::SetProgramUsageMessage(kUsage);
+  absl::SetProgramUsageMessage(
+      "compile and run transformer models. Run 'tessel --help' for the commands.");
   std::vector<std::string> normalized = normalizeFlagNames(argc, argv);
+  Scan s = scan(normalized);
+
+  const Command *command = nullptr;
+  if (!s.positional.empty()) {
+    std::string name = s.positional[0];
+    if (name == "help") { // tessel help [COMMAND]
+      if (s.positional.size() < 2) {
+        printOverview(stdout);
+        return 0;
+      }
+      const Command *c = tessel::cli::findCommand(s.positional[1]);
+      if (!c)
+        return unknownCommand(s.positional[1]);
+      std::fputs(tessel::cli::commandHelp(*c).c_str(), stdout);
+      return 0;
+    }
+    command = tessel::cli::findCommand(name);
+    if (!command)
+      return unknownCommand(name);
+  }
+  if (s.help) {
+    std::fputs(command ? tessel::cli::commandHelp(*command).c_str()
+                       : tessel::cli::overviewHelp().c_str(),
+               stdout);
+    return 0;
+  }
+  if (!s.error.empty()) {
+    std::string error = s.error;
+    if (!s.unknownFlag.empty())
+      error += suggestFlag(s.unknownFlag, command);
+    std::string help =
+        command ? "tessel " + std::string(command->name) + " --help" : "tessel --help";
+    std::fprintf(stderr, "tessel%s%s: %s (run '%s' for the flags)\n", command ? " " : "",
+                 command ? command->name : "", error.c_str(), help.c_str());
+    return 2;
+  }
+  if (argc < 2) {
+    printOverview(stderr);
+    return 2;
+  }
+  // A flag another command reads would be ignored: say so rather than run
+  // without it (its help page lists the flags it reads; check_help.sh keeps
+  // that list complete).
+  if (command)
+    for (const std::string &flag : s.flags)
+      if (std::find(command->flags.begin(), command->flags.end(), flag) == command->flags.end()) {
+        std::fprintf(stderr,
+                     "tessel %s: %s%s is not a flag of %s (run 'tessel %s --help' for its flags)\n",
+                     command->name, flag.size() == 1 ? "-" : "--", flag.c_str(), command->name,
+                     command->name);
+        return 2;
+      }
+
+  // absl handles --helpfull and the like (and exits) here.
   std::vector<char *> pointers;
   for (std::string &a : normalized)
     pointers.push_back(a.data());
-  std::vector<char *> positional =
-      absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
-  if (positional.size() < 2) {
-    std::fprintf(stderr, "%s\n", kUsage);
+  // What it leaves is the scan's positional arguments: the scan skipped the
+  // same flags and values.
+  absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
+  if (!command) { // only flags
+    std::fprintf(stderr, "tessel: name a command: %s (run 'tessel --help')\n",
+                 tessel::cli::commandList().c_str());
     return 2;
   }
-  std::string command = positional[1];
-  std::vector<std::string> args(positional.begin() + 2, positional.end());
-  if (command == "eval")
-    return tessel::cli::runEval(args);
-  if (command == "compile")
-    return tessel::cli::runCompile(args);
-  if (command == "inspect")
-    return tessel::cli::runInspect(args);
-  if (command == "mkmodel")
-    return tessel::cli::runMkmodel(args);
-  if (command == "tokenize")
-    return tessel::cli::runTokenize(args);
-  if (command == "run")
-    return tessel::cli::runRun(args);
-  if (command == "logits")
-    return tessel::cli::runLogits(args);
-  if (command == "perplexity")
-    return tessel::cli::runPerplexity(args);
-  std::fprintf(stderr,
-               "tessel: unknown command '%s'; commands: run, compile, inspect, mkmodel, tokenize, logits, "
-               "perplexity, eval. Try "
-               "'tessel --help'.\n",
-               command.c_str());
-  return 2;
+  std::vector<std::string> args(s.positional.begin() + 1, s.positional.end());
+  if (args.size() != 1) {
+    std::string got = args.empty() ? "none" : std::to_string(args.size()) + ":";
+    for (const std::string &a : args)
+      got += " '" + a + "'";
+    std::fprintf(stderr, "tessel %s: expected one %s, got %s%s (run 'tessel %s --help')\n",
+                 command->name, operandName(*command).c_str(), got.c_str(),
+                 args.size() > 1 ? "; quote a value that has spaces" : "", command->name);
+    return 2;
+  }
+  return command->run(args);
 }
