@@ -331,9 +331,15 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
   if (args.size() != sig.args.size())
     return absl::InvalidArgumentError(
         absl::StrCat("@", function, " takes ", sig.args.size(), " arguments, got ", args.size()));
-  std::vector<std::vector<int64_t>> descriptors;
-  std::vector<int64_t> scalars(args.size());
-  std::vector<void *> argPointers(args.size());
+  // One flat buffer for every descriptor (a decode step passes ~50 and
+  // should not allocate per argument), and the pointers the C interface
+  // wants: to each scalar, or to a pointer to each descriptor.
+  size_t argWords = 0;
+  for (const TensorKind &t : sig.args)
+    argWords += t.rank >= 0 ? descriptorWords(t.rank) : 1;
+  std::vector<int64_t> words(argWords);
+  std::vector<void *> descriptorPointers(args.size()), argPointers(args.size());
+  size_t at = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const TensorKind &t = sig.args[i];
     int64_t rank = static_cast<int64_t>(args[i].shape.size());
@@ -342,23 +348,15 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
           absl::StrCat("argument ", i, " of @", function, " is ", ref::dtypeName(args[i].dtype),
                        " of rank ", rank, ", which does not match the function's type"));
     if (t.rank < 0) {
-      scalars[i] = *static_cast<const int64_t *>(args[i].data);
-      argPointers[i] = &scalars[i];
+      words[at] = *static_cast<const int64_t *>(args[i].data);
+      argPointers[i] = &words[at++];
       continue;
     }
-    descriptors.emplace_back(descriptorWords(t.rank));
-    fillDescriptor(descriptors.back().data(), args[i].data, args[i].shape);
+    fillDescriptor(&words[at], args[i].data, args[i].shape);
+    descriptorPointers[i] = &words[at];
+    argPointers[i] = &descriptorPointers[i];
+    at += descriptorWords(t.rank);
   }
-  // The C interface takes a pointer to each descriptor, and returns results
-  // through a pointer to one struct holding every result descriptor.
-  std::vector<void *> descriptorPointers;
-  descriptorPointers.reserve(args.size()); // argPointers keep addresses into it
-  size_t next = 0;
-  for (size_t i = 0; i < args.size(); ++i)
-    if (sig.args[i].rank >= 0) {
-      descriptorPointers.push_back(descriptors[next++].data());
-      argPointers[i] = &descriptorPointers.back();
-    }
   size_t resultWords = 0;
   for (const TensorKind &r : sig.results)
     resultWords += descriptorWords(r.rank);

@@ -225,6 +225,12 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   if (b->kvCache)
     for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, b->cacheRows))
       s->caches_.push_back(ref::Tensor::zerosF32(shape));
+  // The arguments after tokens, positions (and fill) never move: the caches
+  // and weights are bound once, not per call.
+  for (ref::Tensor &cache : s->caches_)
+    s->boundArgs_.push_back(codegen::BufferRef::of(cache));
+  for (ref::Tensor &w : s->weights_)
+    s->boundArgs_.push_back(codegen::BufferRef::of(w));
   s->cacheRows_ = b->cacheRows;
   s->keepRows_ = b->keepRows;
   s->context_ = context;
@@ -304,14 +310,17 @@ absl::StatusOr<std::vector<float>> Session::evaluate(int64_t first, int64_t coun
   }
   ref::Tensor fillArg = ref::Tensor::zerosI64({});
   fillArg.i[0] = fill;
-  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
-                                          codegen::BufferRef::of(positions)};
+  // The first two or three arguments change per call; the rest are bound.
+  const size_t leading = hasKvCache() ? 3 : 2;
+  std::vector<codegen::BufferRef> &args = callArgs_;
+  if (args.size() != leading + boundArgs_.size()) {
+    args.assign(leading, codegen::BufferRef{});
+    args.insert(args.end(), boundArgs_.begin(), boundArgs_.end());
+  }
+  args[0] = codegen::BufferRef::of(ids);
+  args[1] = codegen::BufferRef::of(positions);
   if (hasKvCache())
-    args.push_back(codegen::BufferRef::of(fillArg));
-  for (ref::Tensor &cache : caches_)
-    args.push_back(codegen::BufferRef::of(cache));
-  for (ref::Tensor &w : weights_)
-    args.push_back(codegen::BufferRef::of(w));
+    args[2] = codegen::BufferRef::of(fillArg);
   auto out = jit_->call(hasKvCache() ? "step" : "forward", args);
   if (!out.ok())
     return out.status();

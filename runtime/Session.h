@@ -20,14 +20,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "codegen/Jit.h"
 #include "codegen/Pipeline.h"
 #include "frontends/ModelLoader.h"
 #include "reference/Tensor.h"
-
-namespace tessel::codegen {
-class JitModule;
-struct BufferRef;
-} // namespace tessel::codegen
 
 namespace tessel::runtime {
 
@@ -107,8 +103,10 @@ private:
   Session() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
-  std::vector<ref::Tensor> weights_; // the entry point's trailing arguments, f32
-  std::vector<ref::Tensor> caches_;  // K and V per layer: [1, context, kv_heads, head_dim]
+  std::vector<ref::Tensor> weights_;          // the entry point's trailing arguments, f32
+  std::vector<ref::Tensor> caches_;           // K and V per layer: [1, context, kv_heads, head_dim]
+  std::vector<codegen::BufferRef> boundArgs_; // caches_ then weights_, as @step takes them
+  std::vector<codegen::BufferRef> callArgs_;  // reused by evaluate(): no per-call copies
   std::vector<int32_t> history_;
   double compileSeconds_ = 0;
   std::string codeOrigin_, cacheNote_;
