@@ -84,7 +84,7 @@ def main():
     for block in found:
         for command, error in commands(block):
             runnable = command.replace("build/bin/", f"{build}/bin/").replace("/tmp/", f"{scratch}/")
-            if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=\S", command):
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+(\s+#.*)?", command.strip()):
                 prelude += runnable + "\n"  # a variable later commands use (S=...)
             runnable = prelude + runnable
             p = subprocess.run(["bash", "-o", "pipefail", "-c", runnable], cwd=repo, env=env,
