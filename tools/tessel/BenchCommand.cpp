@@ -11,7 +11,9 @@
 //   prefill tok/s <= FMA peak / FLOPs per token (2 x active parameters plus
 //           the causal attention scores and sums at that prompt length).
 // With --compile it compiles into an empty compile cache (cold) and loads
-// from it (cached). Peers (llama.cpp, PyTorch) run from bench/run_bench.py.
+// from it (cached). `tessel bench --gemm M,N,K` (no MODEL) times the f32
+// GEMM kernel alone on one thread and on all, against the FMA peak.
+// Peers (llama.cpp, PyTorch) run from bench/run_bench.py.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -20,7 +22,9 @@
 #include <filesystem>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/WeightTypes.h"
 #include "nlohmann/json.hpp"
@@ -50,14 +54,76 @@ int fail(const absl::Status &st) {
   return 1;
 }
 
+// GFLOP/s of tessel_gemm_f32 on [m, k] x [n, k]^T with the global pool at
+// `threads`: the best of `reps` timed calls after one warm-up call.
+double gemmGflops(int64_t m, int64_t n, int64_t k, int64_t threads, int64_t reps) {
+  tessel_set_num_threads(threads);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> a(m * k), w(n * k), c(m * n);
+  for (float &v : a)
+    v = u(rng);
+  for (float &v : w)
+    v = u(rng);
+  double best = 0;
+  for (int64_t r = 0; r <= reps; ++r) {
+    auto t0 = Clock::now();
+    tessel_gemm_f32(m, n, k, a.data(), k, w.data(), k, nullptr, c.data(), n);
+    double s = seconds(t0);
+    if (r > 0)
+      best = std::max(best, 2.0 * m * n * k / s / 1e9);
+  }
+  return best;
+}
+
+// `tessel bench --gemm M,N,K`: the GEMM targets are a fraction of
+// one core's measured peak and the speed-up on all threads.
+int benchGemm(const std::string &shape, int64_t threads, int64_t reps) {
+  std::vector<int64_t> mnk;
+  for (absl::string_view part : absl::StrSplit(shape, ',')) {
+    int64_t v;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0)
+      return fail(absl::InvalidArgumentError("--gemm: expected M,N,K (positive), got '" + shape +
+                                             "' (run 'tessel bench --help')"));
+    mnk.push_back(v);
+  }
+  if (mnk.size() != 3)
+    return fail(absl::InvalidArgumentError("--gemm: expected M,N,K, got '" + shape + "'"));
+  const int64_t all = threads > 0 ? threads : tessel_get_num_threads();
+  const double one = gemmGflops(mnk[0], mnk[1], mnk[2], 1, reps);
+  const double many = gemmGflops(mnk[0], mnk[1], mnk[2], all, reps);
+  const double peakOne = tessel_measure_fma_gflops(1, 3);
+  if (absl::GetFlag(FLAGS_json)) {
+    nlohmann::json j = {{"gemm", mnk},
+                        {"threads", all},
+                        {"gflop_s_1_thread", one},
+                        {"gflop_s_all_threads", many},
+                        {"fma_gflop_s_1_thread", peakOne},
+                        {"fraction_of_1_thread_peak", one / peakOne},
+                        {"speedup", many / one}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("gemm %lld x %lld x %lld (f32, best of %lld): %.1f GFLOP/s on 1 thread (%.1f %% of "
+              "the measured %.1f GFLOP/s peak), %.1f GFLOP/s on %lld threads (%.2fx)\n",
+              static_cast<long long>(mnk[0]), static_cast<long long>(mnk[1]),
+              static_cast<long long>(mnk[2]), static_cast<long long>(reps), one,
+              100 * one / peakOne, peakOne, many, static_cast<long long>(all), many / one);
+  return 0;
+}
+
 } // namespace
 
 int runBench(const std::vector<std::string> &args) {
   const int64_t promptTokens = absl::GetFlag(FLAGS_p), genTokens = absl::GetFlag(FLAGS_n);
   const int64_t threads = absl::GetFlag(FLAGS_t), reps = absl::GetFlag(FLAGS_reps);
-  if (args.size() != 1 || promptTokens < 1 || genTokens < 0 || reps < 1 || threads < 0) {
-    std::fprintf(stderr, "tessel bench: expected MODEL, -p >= 1, -n >= 0, --reps >= 1, -t >= 0 "
-                         "(run 'tessel bench --help')\n");
+  if (const std::string gemm = absl::GetFlag(FLAGS_gemm);
+      !gemm.empty() && args.empty() && reps >= 1 && threads >= 0)
+    return benchGemm(gemm, threads, reps);
+  if (args.size() != 1 || !absl::GetFlag(FLAGS_gemm).empty() || promptTokens < 1 || genTokens < 0 ||
+      reps < 1 || threads < 0) {
+    std::fprintf(stderr, "tessel bench: expected MODEL (or --gemm M,N,K alone), -p >= 1, -n >= 0, "
+                         "--reps >= 1, -t >= 0 (run 'tessel bench --help')\n");
     return 2;
   }
   if (threads > 0)

@@ -32,6 +32,9 @@ ABSL_FLAG(int, n, 32, "run: how many tokens to generate; bench: decode steps (tg
 ABSL_FLAG(int64_t, p, 128, "bench: prompt tokens to prefill (pp N)");
 ABSL_FLAG(int64_t, t, 0, "bench: threads for the kernels (0: TESSEL_NUM_THREADS or one per core)");
 ABSL_FLAG(int64_t, reps, 3, "bench: timed runs (the median is reported) after one warm-up run");
+ABSL_FLAG(std::string, gemm, "",
+          "bench: M,N,K: time the f32 GEMM kernel alone (no MODEL) on 1 thread and on -t "
+          "threads, against the measured FMA peak");
 ABSL_FLAG(bool, compile, false,
           "bench: also time a cold compile into an empty cache and a load from it");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");

@@ -149,16 +149,20 @@ const std::vector<Command> &table() {
       {"bench",
        runBench,
        "prefill and decode speed against this machine's rooflines",
-       {"bench MODEL [-p N] [-n N] [-t T] [--reps R] [--json] [--compile]"},
+       {"bench MODEL [-p N] [-n N] [-t T] [--reps R] [--json] [--compile]",
+        "bench --gemm M,N,K [-t T] [--reps R] [--json]"},
        "Times, as llama-bench does, one prefill of -p tokens (pp N) and -n decode steps of one "
        "token after it (tg N), each the median of --reps runs after a warm-up run, with a "
        "fixed random prompt and greedy decoding. It measures this machine's read bandwidth "
        "and FMA peak and reports each speed beside its roofline: decode is bounded by "
        "bandwidth / bytes read per token (the active weights in the file's types plus the KV "
        "cache), prefill by FMA peak / FLOPs per token. --compile also times a cold compile "
-       "into an empty cache and a load from it.",
-       {"p", "n", "t", "reps", "json", "compile", "attention"},
+       "into an empty cache and a load from it.\n\n"
+       "With --gemm M,N,K and no MODEL it times the f32 GEMM kernel alone (C[M,N] = A[M,K] "
+       "W[N,K]^T) on one thread and on -t threads, against one core's measured FMA peak.",
+       {"p", "n", "t", "reps", "json", "compile", "attention", "gemm"},
        {"tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1",
+        "tessel bench --gemm 256,256,256 --reps 2",
         "tessel bench examples/models/tiny-mixtral.json -p 32 -n 4 -t 1 --json"}},
       {"logits",
        runLogits,

@@ -268,7 +268,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::vector<std::string> args(s.positional.begin() + 1, s.positional.end());
-  if (args.size() != 1) {
+  // A synopsis that starts with a flag ("bench --gemm M,N,K") runs without
+  // an operand; the command checks that flag itself.
+  const bool operandOptional =
+      std::any_of(command->synopses.begin(), command->synopses.end(), [](const char *synopsis) {
+        std::string_view rest(synopsis);
+        rest.remove_prefix(std::min(rest.size(), rest.find(' ') + 1));
+        return rest.rfind("--", 0) == 0;
+      });
+  if (args.size() != 1 && !(args.empty() && operandOptional)) {
     std::string got = args.empty() ? "none" : std::to_string(args.size()) + ":";
     for (const std::string &a : args)
       got += " '" + a + "'";
