@@ -59,7 +59,12 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: --emit=lib writes a directory: name it with -o DIR\n");
     return 2;
   }
-  auto model = frontends::loadModel(args[0]);
+  // Compiling needs the config, not the weights: a description's random
+  // weights (5 GB for a Llama-3.2-1B shape) are never generated, and a
+  // GGUF's are never read. `tessel run DIR` reads them from the model file.
+  frontends::LoadOptions configOnly;
+  configOnly.weights = false;
+  auto model = frontends::loadModel(args[0], configOnly);
   if (!model.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(model.status().message()).c_str());
     return 1;
