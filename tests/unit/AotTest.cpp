@@ -21,6 +21,7 @@
 #include "runtime/Session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/TestPaths.h"
 
 namespace tessel {
 namespace {
@@ -32,8 +33,7 @@ using ::testing::HasSubstr;
 const fs::path kTinyLlama = fs::path(TESSEL_SOURCE_DIR) / "examples" / "models" / "tiny-llama.json";
 const fs::path kTinyMistral =
     fs::path(TESSEL_SOURCE_DIR) / "examples" / "models" / "tiny-mistral.json";
-const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
-                          "stories260K" / "stories260K.gguf";
+using testing::kStories;
 
 frontends::LoadedModel load(const fs::path &path) {
   auto m = frontends::loadModel(path.string());

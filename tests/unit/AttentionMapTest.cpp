@@ -14,15 +14,15 @@
 #include "reference/ModelEvaluator.h"
 #include "runtime/Evaluator.h"
 #include "gtest/gtest.h"
+#include "tests/unit/TestPaths.h"
 
 namespace tessel {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kExamples = fs::path(TESSEL_SOURCE_DIR) / "examples" / "models";
-const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
-                          "stories260K" / "stories260K.gguf";
+using testing::kExamples;
+using testing::kStories;
 
 std::vector<int32_t> someTokens(int64_t n, int64_t vocab) {
   std::vector<int32_t> tokens = {1};

@@ -19,6 +19,7 @@
 #include "reference/ModelEvaluator.h"
 #include "runtime/Session.h"
 #include "gtest/gtest.h"
+#include "tests/unit/TestPaths.h"
 
 namespace tessel {
 namespace {
@@ -26,9 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const fs::path kExamples = fs::path(TESSEL_SOURCE_DIR) / "examples" / "models";
-const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
-                          "stories260K" / "stories260K.gguf";
+using testing::kExamples;
+using testing::kStories;
 
 struct ModelCase {
   std::string name;

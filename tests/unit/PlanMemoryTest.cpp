@@ -25,15 +25,15 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "reference/ModelEvaluator.h"
 #include "gtest/gtest.h"
+#include "tests/unit/TestPaths.h"
 
 namespace tessel {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kExamples = fs::path(TESSEL_SOURCE_DIR) / "examples" / "models";
-const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
-                          "stories260K" / "stories260K.gguf";
+using testing::kExamples;
+using testing::kStories;
 
 bool hasPlanMemory(const std::vector<codegen::PipelineStage> &stages) {
   return codegen::pipelineText(stages).find("tessel-plan-memory") != std::string::npos;

@@ -22,6 +22,7 @@
 #include "runtime/Session.h"
 #include "tests/unit/ScratchDirTest.h"
 #include "gtest/gtest.h"
+#include "tests/unit/TestPaths.h"
 
 namespace tessel::runtime {
 namespace {
@@ -29,8 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const fs::path kStories = fs::path(TESSEL_SOURCE_DIR).parent_path() / "shared" / "models" /
-                          "stories260K" / "stories260K.gguf";
+using testing::kStories;
 
 constexpr int64_t kMs = 1000000; // ns
 
