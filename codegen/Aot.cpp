@@ -382,8 +382,10 @@ std::vector<TensorKind> kindList(const json &object, const std::string &key,
       k.dtype = ref::DType::I64;
     else if (dtype == "i1")
       k.dtype = ref::DType::I1;
+    else if (dtype == "i8")
+      k.dtype = ref::DType::I8;
     else
-      throw ManifestError{at + ".dtype is '" + dtype + "', not f32, i64 or i1"};
+      throw ManifestError{at + ".dtype is '" + dtype + "', not f32, i64, i1 or i8"};
     k.rank = intField(v[i], "rank", at);
     if (k.rank < -1 || k.rank > 16)
       throw ManifestError{absl::StrCat(at, ".rank is ", k.rank)};

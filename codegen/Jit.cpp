@@ -39,11 +39,13 @@ absl::StatusOr<TensorKind> typeInfo(Type t) {
     info.dtype = ref::DType::I64;
   else if (elem.isInteger(1))
     info.dtype = ref::DType::I1; // one byte per element
+  else if (elem.isInteger(8))
+    info.dtype = ref::DType::I8; // a stored weight's bytes
   else {
     std::string s;
     llvm::raw_string_ostream os(s);
     t.print(os);
-    return absl::UnimplementedError("the JIT passes f32, i64 and i1 tensors, not " + s);
+    return absl::UnimplementedError("the JIT passes f32, i64, i1 and i8 tensors, not " + s);
   }
   return info;
 }
@@ -398,6 +400,8 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
         t.f[e] = static_cast<const float *>(aligned)[off];
       else if (r.dtype == ref::DType::I1)
         t.i[e] = static_cast<const uint8_t *>(aligned)[off] != 0;
+      else if (r.dtype == ref::DType::I8)
+        t.i[e] = static_cast<const int8_t *>(aligned)[off];
       else
         t.i[e] = static_cast<const int64_t *>(aligned)[off];
       for (int64_t k = r.rank - 1; k >= 0; --k) {

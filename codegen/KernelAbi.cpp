@@ -29,7 +29,16 @@ using Matrix = MemRef<2>;
 using Vector = MemRef<1>;
 using Heads = MemRef<4>;   // [batch, tokens, heads, head_dim]
 using Experts = MemRef<3>; // [experts, rows, cols]: one matrix per expert
-struct Positions {         // memref<?xi64>
+struct Bytes {             // memref<?xi8>: a stored weight (tessel.dequantize's input)
+  int8_t *allocated;
+  int8_t *aligned;
+  int64_t offset;
+  int64_t sizes[1];
+  int64_t strides[1];
+
+  const void *data() const { return aligned + offset; }
+};
+struct Positions { // memref<?xi64>
   int64_t *allocated;
   int64_t *aligned;
   int64_t offset;
@@ -89,6 +98,64 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
                          w->strides[0], bias ? bias->data() : nullptr,
                          residual ? residual->data() : nullptr, residual ? residual->strides[0] : 0,
                          out->data(), out->strides[0]);
+}
+
+// Bytes per value of a stored weight format (blocks of 32 for q8_0/q4_0).
+double storedBytesPerValue(int64_t format) {
+  return format == TESSEL_WEIGHT_Q8_0 ? 34.0 / 32 : format == TESSEL_WEIGHT_Q4_0 ? 18.0 / 32 : 2.0;
+}
+
+// out = x W^T (+ bias) (+ residual) with W [n, k] stored as `format`
+// (tessel_linear_q*): the quantized GEMV / GEMM read the bytes and
+// dequantize in registers or per cache block; the residual is added after.
+void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Matrix *residual,
+                  const Matrix *out, int64_t format, int64_t n, int64_t k, const char *name) {
+  requireRows(x, name, "x");
+  requireRows(out, name, "out");
+  requireContiguous(w->sizes[0], w->strides[0], name, "w");
+  if (bias)
+    requireContiguous(bias->sizes[0], bias->strides[0], name, "bias");
+  if (residual)
+    requireRows(residual, name, "residual");
+  if (format != TESSEL_WEIGHT_Q8_0 && format != TESSEL_WEIGHT_Q4_0 &&
+      format != TESSEL_WEIGHT_BF16) {
+    std::fprintf(stderr, "tessel: %s: unknown weight format %lld\n", name,
+                 static_cast<long long>(format));
+    std::abort();
+  }
+  const int64_t m = x->sizes[0];
+  const int64_t rowBytes = static_cast<int64_t>(storedBytesPerValue(format) * k);
+  if (w->sizes[0] != n * rowBytes || x->sizes[1] != k || out->sizes[1] != n) {
+    std::fprintf(stderr, "tessel: %s: %lld weight bytes for [%lld, %lld], x [%lld, %lld]\n", name,
+                 static_cast<long long>(w->sizes[0]), static_cast<long long>(n),
+                 static_cast<long long>(k), static_cast<long long>(m),
+                 static_cast<long long>(x->sizes[1]));
+    std::abort();
+  }
+  KernelTimer timer(name, gemmFlops(m, n, k),
+                    static_cast<double>(w->sizes[0]) + kF32 * static_cast<double>(m) * (k + n) +
+                        (bias ? kF32 * n : 0) + (residual ? kF32 * static_cast<double>(m) * n : 0));
+  const float *b = bias ? bias->data() : nullptr;
+  switch (format) {
+  case TESSEL_WEIGHT_Q8_0:
+    tessel_gemm_q8_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                         out->strides[0]);
+    break;
+  case TESSEL_WEIGHT_Q4_0:
+    tessel_gemm_q4_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                         out->strides[0]);
+    break;
+  default:
+    tessel_gemm_bf16_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                         out->strides[0]);
+  }
+  if (residual)
+    for (int64_t i = 0; i < m; ++i) {
+      float *o = out->data() + i * out->strides[0];
+      const float *r = residual->data() + i * residual->strides[0];
+      for (int64_t j = 0; j < n; ++j)
+        o[j] += r[j];
+    }
 }
 
 // Weights the MoE kernel reads must be dense row-major (it takes no
@@ -249,6 +316,58 @@ void _mlir_ciface_tessel_linear_residual_f32(Matrix *x, Matrix *w, Matrix *resid
 void _mlir_ciface_tessel_linear_bias_residual_f32(Matrix *x, Matrix *w, Vector *bias,
                                                   Matrix *residual, Matrix *out) {
   linear(x, w, bias, residual, out, "tessel_linear_bias_residual_f32");
+}
+
+// The same with W stored as bf16, q8_0 or q4_0: its bytes, then the format
+// (TESSEL_WEIGHT_*) and W's shape after the output.
+void _mlir_ciface_tessel_linear_q_f32(Matrix *x, Bytes *w, Matrix *out, int64_t format, int64_t n,
+                                      int64_t k) {
+  storedLinear(x, w, nullptr, nullptr, out, format, n, k, "tessel_linear_q_f32");
+}
+void _mlir_ciface_tessel_linear_q_bias_f32(Matrix *x, Bytes *w, Vector *bias, Matrix *out,
+                                           int64_t format, int64_t n, int64_t k) {
+  storedLinear(x, w, bias, nullptr, out, format, n, k, "tessel_linear_q_bias_f32");
+}
+void _mlir_ciface_tessel_linear_q_residual_f32(Matrix *x, Bytes *w, Matrix *residual, Matrix *out,
+                                               int64_t format, int64_t n, int64_t k) {
+  storedLinear(x, w, nullptr, residual, out, format, n, k, "tessel_linear_q_residual_f32");
+}
+void _mlir_ciface_tessel_linear_q_bias_residual_f32(Matrix *x, Bytes *w, Vector *bias,
+                                                    Matrix *residual, Matrix *out, int64_t format,
+                                                    int64_t n, int64_t k) {
+  storedLinear(x, w, bias, residual, out, format, n, k, "tessel_linear_q_bias_residual_f32");
+}
+
+// out = act(gate) * up for SwiGLU (kind 0) / GeGLU (1), [rows, hidden]:
+// the gated FFN's activation when its projections read stored weights.
+void _mlir_ciface_tessel_gated_activation_f32(Matrix *gate, Matrix *up, Matrix *out, int64_t kind,
+                                              int64_t tanhApprox) {
+  const char *name = "tessel_gated_activation_f32";
+  requireRows(gate, name, "gate");
+  requireRows(up, name, "up");
+  requireRows(out, name, "out");
+  const int64_t m = out->sizes[0], n = out->sizes[1];
+  KernelTimer timer(name, 4.0 * m * n, kF32 * 3.0 * m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    const float *g = gate->data() + i * gate->strides[0], *u = up->data() + i * up->strides[0];
+    float *o = out->data() + i * out->strides[0];
+    if (kind == 0)
+      tessel_silu_mul_f32(n, g, u, o);
+    else
+      tessel_gelu_mul_f32(n, g, u, static_cast<int>(tanhApprox), o);
+  }
+}
+
+// The f32 matrix of a stored weight that no kernel call could read directly.
+void _mlir_ciface_tessel_dequantize_f32(Bytes *w, Matrix *out, int64_t format, int64_t n,
+                                        int64_t k) {
+  const char *name = "tessel_dequantize_f32";
+  requireRows(out, name, "out");
+  requireContiguous(w->sizes[0], w->strides[0], name, "w");
+  KernelTimer timer(name, 0, static_cast<double>(w->sizes[0]) + kF32 * static_cast<double>(n) * k);
+  const int64_t rowBytes = static_cast<int64_t>(storedBytesPerValue(format) * k);
+  tessel_dequantize_rows_f32(static_cast<int>(format), n, k, w->data(), rowBytes, out->data(),
+                             out->strides[0]);
 }
 
 void _mlir_ciface_tessel_rms_norm_linear_f32(Matrix *x, Vector *normW, Matrix *w, Matrix *out,
@@ -473,6 +592,18 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_attention_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_attention_f32)},
       {"_mlir_ciface_tessel_glu_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_f32)},
+      {"_mlir_ciface_tessel_linear_q_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_f32)},
+      {"_mlir_ciface_tessel_linear_q_bias_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_bias_f32)},
+      {"_mlir_ciface_tessel_linear_q_residual_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_residual_f32)},
+      {"_mlir_ciface_tessel_linear_q_bias_residual_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_bias_residual_f32)},
+      {"_mlir_ciface_tessel_gated_activation_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_gated_activation_f32)},
+      {"_mlir_ciface_tessel_dequantize_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_dequantize_f32)},
       {"_mlir_ciface_tessel_moe_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_f32)},
       {"_mlir_ciface_tessel_moe_gated_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_f32)},

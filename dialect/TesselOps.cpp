@@ -177,11 +177,61 @@ void checkWindow(Checker &c, std::optional<uint64_t> window, bool causal) {
 
 //===----------------------------------------------------------------------===//
 
+std::optional<StorageBlock> tessel::storageBlock(llvm::StringRef format) {
+  if (format == "bf16")
+    return StorageBlock{1, 2};
+  if (format == "q8_0")
+    return StorageBlock{32, 34};
+  if (format == "q4_0")
+    return StorageBlock{32, 18};
+  return std::nullopt;
+}
+
+int64_t tessel::storageBytes(const StorageBlock &block, int64_t rows, int64_t k) {
+  return rows * (k / block.elements) * block.bytes;
+}
+
+namespace {
+// A stored weight matrix: the format is known and k fills whole blocks.
+void checkStoredMatrix(Checker &c, RankedTensorType matrix, StringRef format, StringRef what) {
+  auto block = storageBlock(format);
+  c.check(block.has_value(),
+          what + " '" + format + "' is not a storage format (bf16, q8_0 or q4_0)");
+  c.check(!c.ok() || (matrix.getRank() == 2 && matrix.getElementType().isF32()),
+          what + " needs an f32 [rows, k] matrix");
+  if (c.ok())
+    c.check(matrix.getDimSize(1) % block->elements == 0,
+            what + " '" + format + "' needs k (" + Twine(matrix.getDimSize(1)) +
+                ") to be a multiple of " + Twine(block->elements));
+}
+} // namespace
+
 LogicalResult WeightOp::verify() {
   Checker c(*this);
   c.check(!getName().empty(), "name must not be empty");
   c.check(getResult().getType().hasStaticShape(),
           "weight '" + getName() + "' must have a static shape");
+  if (auto storage = getStorage())
+    checkStoredMatrix(c, getResult().getType(), *storage, "storage");
+  return c.result();
+}
+
+LogicalResult DequantizeOp::verify() {
+  Checker c(*this);
+  auto result = cast<RankedTensorType>(getResult().getType());
+  checkStoredMatrix(c, result, getFormat(), "format");
+  auto input = cast<RankedTensorType>(getInput().getType());
+  c.check(!c.ok() || (input.getRank() == 1 && input.getElementType().isInteger(8)),
+          "input must be the bytes, tensor<Nxi8>");
+  if (c.ok() && result.hasStaticShape() && input.hasStaticShape()) {
+    int64_t want =
+        storageBytes(*storageBlock(getFormat()), result.getDimSize(0), result.getDimSize(1));
+    c.check(input.getDimSize(0) == want, "input holds " + Twine(input.getDimSize(0)) +
+                                             " bytes; a " + getFormat() +
+                                             " matrix of this shape "
+                                             "takes " +
+                                             Twine(want));
+  }
   return c.result();
 }
 
@@ -331,10 +381,10 @@ LogicalResult AttentionProbsOp::verify() {
   if (!c.ok())
     return failure();
   auto q = getQuery().getType(), k = getKey().getType();
-  c.resultIs(getResult(),
-             {q.getDimSize(0), static_cast<int64_t>(getNumHeads()), q.getDimSize(1),
-              k.getDimSize(1)},
-             q.getElementType(), "[batch, num_heads, q_len, kv_len]");
+  c.resultIs(
+      getResult(),
+      {q.getDimSize(0), static_cast<int64_t>(getNumHeads()), q.getDimSize(1), k.getDimSize(1)},
+      q.getElementType(), "[batch, num_heads, q_len, kv_len]");
   return c.result();
 }
 

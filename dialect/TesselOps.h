@@ -19,4 +19,24 @@
 #define GET_OP_CLASSES
 #include "dialect/TesselOps.h.inc"
 
+#include <cstdint>
+#include <optional>
+
+namespace tessel {
+
+/// How a weight `storage` / `tessel.dequantize` format packs values:
+/// `elements` values in `bytes` bytes (GGUF's block layouts).
+struct StorageBlock {
+  int64_t elements;
+  int64_t bytes;
+};
+
+/// "bf16", "q8_0", "q4_0" -> their block; nothing for other names.
+std::optional<StorageBlock> storageBlock(llvm::StringRef format);
+
+/// Bytes a `[rows, k]` matrix takes in `format` (k a multiple of the block).
+int64_t storageBytes(const StorageBlock &block, int64_t rows, int64_t k);
+
+} // namespace tessel
+
 #endif // TESSEL_DIALECT_TESSELOPS_H

@@ -33,14 +33,48 @@ def Tessel_WeightOp : Tessel_Op<"weight"> {
     stays in its native, possibly quantized, form. The result type gives the
     logical shape in PyTorch order and must be static.
 
+    `storage` (`"bf16"`, `"q8_0"` or `"q4_0"`, GGUF's block layouts) says
+    that the compiled code reads the weight in that form, dequantizing
+    inside the kernels instead of at load: `tessel-weights-to-arguments`
+    then passes its bytes (`tensor<BYTESxi8>`) through `tessel.dequantize`.
+    The values, and so the reference semantics, are those of the
+    dequantized f32 weight either way. Only `[rows, k]` matrices can have
+    it, with `k` a multiple of the format's block (32 for q8_0 and q4_0).
+
     Example:
     ```mlir
     %wq = tessel.weight "blk.0.attn_q.weight" : tensor<64x64xf32>
+    %wk = tessel.weight "blk.0.attn_k.weight" {storage = "q8_0"} : tensor<64x64xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<StrAttr>:$storage);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+def Tessel_DequantizeOp : Tessel_Op<"dequantize"> {
+  let summary = "A weight matrix from its stored bytes (bf16, q8_0, q4_0)";
+  let description = [{
+    The f32 values of a `[rows, k]` weight matrix stored row by row in
+    GGUF's `format`: `bf16` (2 bytes a value), `q8_0` (blocks of 32 values:
+    an f16 scale and 32 int8, 34 bytes) or `q4_0` (an f16 scale and 16 bytes
+    of 4-bit values minus 8, 18 bytes; low nibbles are values 0..15 of the
+    block, high nibbles 16..31). `input` holds exactly `rows * k / block *
+    block_bytes` bytes.
+
+    `tessel-weights-to-arguments` creates it for weights with a `storage`
+    attribute; `tessel-lower-to-kernels` then folds it into the linear
+    layer's kernel call (the kernel reads the bytes), and only a use no
+    kernel can fold materialises the f32 matrix.
+
+    Example:
+    ```mlir
+    %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, StrAttr:$format);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
 def Tessel_EmbeddingOp : Tessel_Op<"embedding"> {

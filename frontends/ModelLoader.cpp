@@ -85,7 +85,7 @@ absl::Status checkWeights(const ModelConfig &config, const WeightStore &store) {
 }
 
 WeightStore randomWeights(const ModelConfig &config, uint64_t seed, WeightType type,
-                          const std::string &source) {
+                          const std::string &source, bool withValues) {
   WeightStore store;
   store.source = source;
   std::mt19937_64 rng(seed);
@@ -99,8 +99,23 @@ WeightStore randomWeights(const ModelConfig &config, uint64_t seed, WeightType t
     int64_t n = 1;
     for (int64_t d : spec.shape)
       n *= d;
-    std::vector<float> values(n);
     bool vector = spec.shape.size() == 1;
+    // Rows that do not fill whole quantization blocks stay f16, as
+    // llama.cpp's quantizer does.
+    WeightType t = vector ? WeightType::F32 : type;
+    if (spec.shape.back() % weightTypeInfo(t).blockElems != 0)
+      t = WeightType::F16;
+    WeightTensor w;
+    w.name = spec.name;
+    w.type = t;
+    w.shape = spec.shape;
+    w.bytes = storageBytes(t, n).value();
+    w.source = source;
+    if (!withValues) {
+      store.add(w);
+      continue;
+    }
+    std::vector<float> values(n);
     if (spec.name == "rope_freqs.weight" || (vector && absl::EndsWith(spec.name, "norm.weight"))) {
       std::fill(values.begin(), values.end(), 1.0f);
     } else if (vector) {
@@ -111,21 +126,10 @@ WeightStore randomWeights(const ModelConfig &config, uint64_t seed, WeightType t
       for (float &v : values)
         v = dist(rng);
     }
-    // Rows that do not fill whole quantization blocks stay f16, as
-    // llama.cpp's quantizer does.
-    WeightType t = vector ? WeightType::F32 : type;
-    if (spec.shape.back() % weightTypeInfo(t).blockElems != 0)
-      t = WeightType::F16;
-    auto bytes = std::make_shared<std::vector<uint8_t>>(storageBytes(t, n).value());
+    auto bytes = std::make_shared<std::vector<uint8_t>>(w.bytes);
     quantizeRow(t, values.data(), bytes->data(), n);
-    WeightTensor w;
-    w.name = spec.name;
-    w.type = t;
-    w.shape = spec.shape;
     w.data = bytes->data();
-    w.bytes = bytes->size();
     w.owner = bytes;
-    w.source = source;
     store.add(w);
   }
   return store;
@@ -436,7 +440,7 @@ absl::StatusOr<WeightStore> descriptionWeights(const json &desc, const std::stri
   if (!type.ok())
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": field 'weights.random.dtype': ", type.status().message()));
-  return randomWeights(config, seed, *type, path);
+  return randomWeights(config, seed, *type, path, options.randomValues);
 }
 
 std::string findLlama2cTokenizer(const fs::path &model) {

@@ -37,14 +37,19 @@ struct LoadedModel {
 
 struct LoadOptions {
   bool weights = true; // false: config only (e.g. --emit=tessel of a description)
+  /// false: a description's random weights get their names, types, shapes
+  /// and byte counts but no values (`data` is null): what compiling needs,
+  /// without generating gigabytes of numbers.
+  bool randomValues = true;
 };
 
 absl::StatusOr<LoadedModel> loadModel(const std::string &path, const LoadOptions &options = {});
 
 /// Random weights for `config` (deterministic in `seed`): matrices uniform
 /// with variance 1/fan_in, norm weights 1, biases 0, stored as `type`.
+/// Without `withValues` only names, types, shapes and byte counts are filled.
 WeightStore randomWeights(const ModelConfig &config, uint64_t seed, WeightType type,
-                          const std::string &source);
+                          const std::string &source, bool withValues = true);
 
 /// Checks `store` against `expectedWeights(config)`.
 absl::Status checkWeights(const ModelConfig &config, const WeightStore &store);

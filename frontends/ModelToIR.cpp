@@ -35,6 +35,7 @@ public:
   OwningOpRef<ModuleOp> build(const EntryPoints &entries) {
     OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
     b.setInsertionPointToEnd(module->getBody());
+    storedWeights = entries.storedWeights;
     if (entries.forward)
       buildFunction("forward", /*cached=*/false);
     cacheLength = entries.cacheLength > 0 ? entries.cacheLength : c.contextLength;
@@ -162,7 +163,10 @@ private:
     assert(it != weightShapes.end() && "weight not in expectedWeights");
     auto type = RankedTensorType::get(it->second, b.getF32Type());
     std::string locName = name.substr(0, name.rfind('.'));
-    return WeightOp::create(b, loc(locName), type, name);
+    auto stored = storedWeights.find(name);
+    return WeightOp::create(b, loc(locName), type, name,
+                            stored == storedWeights.end() ? nullptr
+                                                          : b.getStringAttr(stored->second));
   }
   Value optionalWeight(const std::string &name) {
     return weightShapes.count(name) ? weight(name) : Value();
@@ -425,6 +429,7 @@ private:
   const ModelConfig &c;
   Location fileLoc;
   std::map<std::string, std::vector<int64_t>> weightShapes;
+  std::map<std::string, std::string> storedWeights; // name -> storage format
   Value positions, seqLen, freqFactors;
   int64_t cacheLength = 0;
   std::vector<std::vector<int64_t>> cacheShapes;

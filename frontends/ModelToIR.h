@@ -28,6 +28,7 @@
 #ifndef TESSEL_FRONTENDS_MODELTOIR_H
 #define TESSEL_FRONTENDS_MODELTOIR_H
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,10 @@ struct EntryPoints {
   /// seq, seq], the attention probabilities of this layer's heads (the
   /// model up to that layer's attention; for attention maps). Not for MLA.
   int64_t attentionProbsLayer = -1;
+  /// Weights the compiled code reads in their stored form: name -> "bf16",
+  /// "q8_0" or "q4_0" (the `storage` of their tessel.weight ops; see
+  /// runtime::storedWeightFormats for which ones qualify).
+  std::map<std::string, std::string> storedWeights;
 };
 
 /// Whether @step can be built (every attention kind has a cached form).

@@ -19,6 +19,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "passes/KernelCalls.h"
 #include "passes/Passes.h"
+#include "llvm/ADT/StringSwitch.h"
 
 namespace tessel {
 #define GEN_PASS_DEF_TESSELLOWERTOKERNELS
@@ -30,18 +31,45 @@ using namespace mlir;
 namespace tessel {
 namespace {
 
+// A weight the kernels read in its stored form: the bytes and the format's
+// number (GGML's type ids, TESSEL_WEIGHT_* in Kernels.h).
+struct StoredWeight {
+  Value bytes;
+  int64_t format = 0;
+  int64_t rows = 0, k = 0;
+};
+
+std::optional<StoredWeight> storedWeight(Value w) {
+  auto dequantize = w.getDefiningOp<DequantizeOp>();
+  if (!dequantize)
+    return std::nullopt;
+  auto matrix = cast<RankedTensorType>(dequantize.getType());
+  int64_t format = llvm::StringSwitch<int64_t>(dequantize.getFormat())
+                       .Case("q4_0", 2)
+                       .Case("q8_0", 8)
+                       .Case("bf16", 30)
+                       .Default(-1);
+  return StoredWeight{dequantize.getInput(), format, matrix.getDimSize(0), matrix.getDimSize(1)};
+}
+
 // The calls this pass makes, on top of the generic builder: linear layers
 // (plain and fused), gated FFNs and mixtures of experts.
 class OpCalls : public KernelCallBuilder {
 public:
   using KernelCallBuilder::KernelCallBuilder;
 
-  // out = x w^T (+ bias) (+ residual), any leading dims on x.
+  // out = x w^T (+ bias) (+ residual), any leading dims on x. A stored
+  // weight goes to tessel_linear_q*: its bytes, then the format and shape
+  // as scalars (the bytes do not carry them).
   Value linear(Value x, Value w, Value bias, Value residual, RankedTensorType resultType) {
     Value x2 = asMatrix(x);
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(w, 0)};
-    SmallVector<Value> operands = {x2, w};
-    std::string name = "tessel_linear";
+    std::optional<StoredWeight> stored = storedWeight(w);
+    SmallVector<Value> operands = {x2, stored ? stored->bytes : w};
+    SmallVector<Value> scalars;
+    std::string name = stored ? "tessel_linear_q" : "tessel_linear";
+    if (stored)
+      scalars = {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k)};
     if (bias) {
       operands.push_back(bias);
       name += "_bias";
@@ -50,7 +78,25 @@ public:
       operands.push_back(asMatrix(residual));
       name += "_residual";
     }
-    return fromMatrix(call(name + "_f32", operands, outDims), x, resultType);
+    return fromMatrix(call(name + "_f32", operands, outDims, scalars), x, resultType);
+  }
+
+  // act(gate) * up, elementwise on [rows, hidden] (SwiGLU / GeGLU when the
+  // projections could not be fused with it: stored weights).
+  Value gatedActivation(Value gate, Value up, Activation act, bool tanhApprox) {
+    SmallVector<OpFoldResult> outDims = {dimOf(up, 0), dimOf(up, 1)};
+    return call("tessel_gated_activation_f32", {gate, up}, outDims,
+                {i64Constant(act == Activation::swiglu ? 0 : 1), i64Constant(tanhApprox ? 1 : 0)});
+  }
+
+  // The f32 matrix of a stored weight no kernel call could fold.
+  Value dequantize(DequantizeOp op) {
+    std::optional<StoredWeight> stored = storedWeight(op.getResult());
+    SmallVector<OpFoldResult> outDims = {b.getIndexAttr(stored->rows), b.getIndexAttr(stored->k)};
+    Value out =
+        call("tessel_dequantize_f32", {stored->bytes}, outDims,
+             {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k)});
+    return tensor::CastOp::create(b, loc, op.getType(), out);
   }
 
   /// A linear layer with its input's RMSNorm folded into the GEMM's
@@ -170,7 +216,9 @@ RopeOp foldableRope(LinearOp linear, tensor::ExpandShapeOp &split) {
 // each (both when both apply: Q and K of every llama layer). Linear layers
 // with a bias or residual keep the plain path.
 bool lowerFused(OpCalls &k, LinearOp linear) {
-  if (linear.getBias() || linear.getResidual())
+  // The fused kernels read f32 weights; a stored weight takes the plain
+  // path (its norm and RoPE are lowered on their own).
+  if (linear.getBias() || linear.getResidual() || storedWeight(linear.getWeight()))
     return false;
   RMSNormOp norm = foldableNorm(linear);
   tensor::ExpandShapeOp split;
@@ -226,8 +274,22 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         if (!gated)
           continue;
         Value x2 = k.asMatrix(ffn.getInput());
-        Value hidden = k.gatedHidden(x2, ffn.getWGate(), ffn.getWUp(), ffn.getActivation(),
-                                     ffn.getTanhApprox());
+        Value hidden;
+        if (storedWeight(ffn.getWGate()) || storedWeight(ffn.getWUp())) {
+          // Two GEMMs on the stored weights, then the activation.
+          auto matrix = [&](Value w) {
+            auto type = cast<RankedTensorType>(w.getType());
+            auto x2Type = cast<RankedTensorType>(x2.getType());
+            return RankedTensorType::get({x2Type.getDimSize(0), type.getDimSize(0)},
+                                         type.getElementType());
+          };
+          Value gate = k.linear(x2, ffn.getWGate(), Value(), Value(), matrix(ffn.getWGate()));
+          Value up = k.linear(x2, ffn.getWUp(), Value(), Value(), matrix(ffn.getWUp()));
+          hidden = k.gatedActivation(gate, up, ffn.getActivation(), ffn.getTanhApprox());
+        } else {
+          hidden = k.gatedHidden(x2, ffn.getWGate(), ffn.getWUp(), ffn.getActivation(),
+                                 ffn.getTanhApprox());
+        }
         out = k.linear(hidden, ffn.getWDown(), Value(), ffn.getResidual(), ffn.getType());
         // `hidden` is [m, hidden] already, so linear() returns [m, dim]:
         // restore the input's leading dims.
@@ -237,6 +299,17 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
       }
       op->getResult(0).replaceAllUsesWith(out);
       op->erase();
+    }
+    // Stored weights the calls above did not fold (another op reads the
+    // matrix): dequantized by a kernel, once per call of the function.
+    SmallVector<DequantizeOp> dequantizes;
+    module.walk([&](DequantizeOp op) { dequantizes.push_back(op); });
+    for (DequantizeOp op : dequantizes) {
+      if (!op.getResult().use_empty()) {
+        OpCalls k(module, op);
+        op.getResult().replaceAllUsesWith(k.dequantize(op));
+      }
+      op.erase();
     }
   }
 };

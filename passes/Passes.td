@@ -151,6 +151,15 @@ def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::
     func.func @forward(%tokens: tensor<1x?xi64>, %w: tensor<512x64xf32>) -> ...
         attributes {tessel.weights = ["token_embd.weight"]} {
     ```
+
+    A weight with a `storage` format becomes an argument holding its bytes,
+    dequantized where it was used (a kernel reads the bytes directly once
+    `tessel-lower-to-kernels` folds the `tessel.dequantize` into its call):
+    ```mlir
+    %w = tessel.weight "blk.0.attn_q.weight" {storage = "q8_0"} : tensor<64x64xf32>
+    // becomes an argument %bytes: tensor<2176xi8> and
+    %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<64x64xf32>
+    ```
   }];
 }
 
@@ -179,7 +188,14 @@ def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
       * a gated `tessel.ffn` without biases (SwiGLU, GeGLU) ->
         `tessel_glu_f32` (`act(x wg^T) * (x wu^T)`, the activation fused into
         the up-projection's epilogue) then `tessel_linear[_residual]_f32`
-        for the down-projection.
+        for the down-projection;
+      * a weight that comes from `tessel.dequantize` (a stored bf16, q8_0
+        or q4_0 matrix) is read as its bytes: `tessel_linear_q[_bias]
+        [_residual]_f32(x, bytes, ..., format, rows, k)` (format = GGML's
+        type id), with no norm or RoPE fused; a gated FFN on such weights
+        becomes two of those, `tessel_gated_activation_f32` and the down
+        projection. A `tessel.dequantize` still used by anything else is
+        materialised by `tessel_dequantize_f32`.
 
     Each call takes its operands as memrefs of any layout
     (`bufferization.to_buffer read_only`: the tensor's own buffer, no copy)

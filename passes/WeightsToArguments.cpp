@@ -30,22 +30,38 @@ struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgu
     fn.walk([&](WeightOp op) { ops.push_back(op); });
     for (WeightOp op : ops) {
       std::string name = op.getName().str();
+      // A stored weight arrives as its bytes and is dequantized where it is
+      // used (tessel-lower-to-kernels folds that into the kernels).
+      Type argType = op.getType();
+      std::optional<StorageBlock> block;
+      if (auto storage = op.getStorage()) {
+        block = storageBlock(*storage);
+        auto matrix = op.getType();
+        argType = RankedTensorType::get(
+            {storageBytes(*block, matrix.getDimSize(0), matrix.getDimSize(1))},
+            IntegerType::get(&getContext(), 8));
+      }
       auto it = args.find(name);
       if (it == args.end()) {
         unsigned index = fn.getNumArguments();
-        if (failed(fn.insertArgument(index, op.getType(), {}, op.getLoc()))) {
+        if (failed(fn.insertArgument(index, argType, {}, op.getLoc()))) {
           op.emitOpError() << "cannot add an argument for weight '" << name << "'";
           return signalPassFailure();
         }
         it = args.emplace(name, fn.getArgument(index)).first;
         names.push_back(StringAttr::get(&getContext(), name));
-      } else if (it->second.getType() != op.getType()) {
+      } else if (it->second.getType() != argType) {
         op.emitOpError() << "weight '" << name
                          << "' is used with two types: " << it->second.getType() << " and "
-                         << op.getType();
+                         << argType;
         return signalPassFailure();
       }
-      op.replaceAllUsesWith(it->second);
+      Value value = it->second;
+      if (block) {
+        OpBuilder b(op);
+        value = DequantizeOp::create(b, op.getLoc(), op.getType(), value, *op.getStorage());
+      }
+      op.replaceAllUsesWith(value);
       op.erase();
     }
     if (!names.empty())

@@ -11,6 +11,8 @@ std::string dtypeName(DType t) {
     return "i64";
   case DType::I1:
     return "i1";
+  case DType::I8:
+    return "i8";
   }
   return "?";
 }

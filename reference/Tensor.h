@@ -16,7 +16,9 @@ namespace tessel::ref {
 
 /// Element types the reference handles. Integers of any width are held as
 /// int64 (ids, positions, scalars); i1 masks as 0/1.
-enum class DType { F32, I64, I1 };
+/// I8 is raw bytes: stored (quantized) weights the runtime hands to compiled
+/// code without a Tensor (codegen::BufferRef); the evaluator never sees it.
+enum class DType { F32, I64, I1, I8 };
 
 std::string dtypeName(DType t);
 

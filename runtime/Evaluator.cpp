@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   entries.forward = !probe;
   entries.step = false;
   entries.attentionProbsLayer = options.attentionLayer;
+  entries.storedWeights = storedWeightFormats(c, model.weights);
   const std::string entry = probe ? "attention_probs" : "forward";
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())
@@ -46,10 +47,7 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   e->cacheNote_ = std::move(code->note);
 
   e->entry_ = entry;
-  auto names = e->jit_->weightNames(entry);
-  if (!names.ok())
-    return names.status();
-  auto weights = weightsAsF32(model.weights, *names);
+  auto weights = bindWeights(model.weights, *e->jit_, entry);
   if (!weights.ok())
     return weights.status();
   e->weights_ = std::move(*weights);
@@ -84,8 +82,7 @@ absl::StatusOr<ref::Tensor> Evaluator::evaluate(const std::vector<int32_t> &toke
   }
   std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
                                           codegen::BufferRef::of(positions)};
-  for (ref::Tensor &w : weights_)
-    args.push_back(codegen::BufferRef::of(w));
+  args.insert(args.end(), weights_.args.begin(), weights_.args.end());
   auto out = jit_->call(entry, args);
   if (!out.ok())
     return out.status();

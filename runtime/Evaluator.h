@@ -26,6 +26,7 @@
 #include "codegen/Pipeline.h"
 #include "frontends/ModelLoader.h"
 #include "reference/Tensor.h"
+#include "runtime/Weights.h"
 
 namespace tessel::codegen {
 class JitModule;
@@ -80,7 +81,7 @@ private:
   Evaluator() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
-  std::vector<ref::Tensor> weights_; // @forward's trailing arguments, f32
+  BoundWeights weights_; // the entry point's trailing arguments (stored bytes or f32)
   std::string entry_ = "forward"; // the compiled entry point
   int64_t context_ = 0;
   double compileSeconds_ = 0;

@@ -70,6 +70,7 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
     b.cacheRows = window - 1 + kRollingChunk;
   }
   entries.cacheLength = b.cacheRows;
+  entries.storedWeights = storedWeightFormats(c, model.weights);
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();
@@ -214,11 +215,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   // Profiled code names its ops by id; the profiler reports them by name.
   if (options.cpu.profile)
     Profiler::global().setOpNames(jit->profileOps());
-  auto names = jit->weightNames(b->entry);
-  if (!names.ok())
-    return names.status();
   std::unique_ptr<Session> s(new Session());
-  auto weights = weightsAsF32(model.weights, *names);
+  auto weights = bindWeights(model.weights, *jit, b->entry);
   if (!weights.ok())
     return weights.status();
   s->weights_ = std::move(*weights);
@@ -229,8 +227,7 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   // and weights are bound once, not per call.
   for (ref::Tensor &cache : s->caches_)
     s->boundArgs_.push_back(codegen::BufferRef::of(cache));
-  for (ref::Tensor &w : s->weights_)
-    s->boundArgs_.push_back(codegen::BufferRef::of(w));
+  s->boundArgs_.insert(s->boundArgs_.end(), s->weights_.args.begin(), s->weights_.args.end());
   s->cacheRows_ = b->cacheRows;
   s->keepRows_ = b->keepRows;
   s->context_ = context;

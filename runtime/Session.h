@@ -24,6 +24,7 @@
 #include "codegen/Pipeline.h"
 #include "frontends/ModelLoader.h"
 #include "reference/Tensor.h"
+#include "runtime/Weights.h"
 
 namespace tessel::runtime {
 
@@ -103,7 +104,7 @@ private:
   Session() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
-  std::vector<ref::Tensor> weights_;          // the entry point's trailing arguments, f32
+  BoundWeights weights_; // the entry point's trailing arguments (stored bytes or f32)
   std::vector<ref::Tensor> caches_;           // K and V per layer: [1, context, kv_heads, head_dim]
   std::vector<codegen::BufferRef> boundArgs_; // caches_ then weights_, as @step takes them
   std::vector<codegen::BufferRef> callArgs_;  // reused by evaluate(): no per-call copies

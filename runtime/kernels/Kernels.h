@@ -198,6 +198,64 @@ void tessel_gemm_packed_f32(int64_t m, int64_t n, int64_t k, const float *a, int
                             const float *packed, const float *bias, float *c, int64_t ldc);
 
 /*===-------------------------------------------------------------------===*
+ * GEMV / GEMM on weights in GGUF block formats, dequantized in the kernel
+ *===-------------------------------------------------------------------===*/
+
+/* The formats, by their GGML type ids (frontends::WeightType's). Row j of
+ * W[n, k] starts at (const uint8_t *)w + j * ldw_bytes (any byte offset;
+ * even for bf16) and holds k values:
+ *  - BF16: k x 2 bytes, the upper halves of f32 (little-endian).
+ *  - Q8_0: k / 32 blocks of 34 bytes: an f16 scale d, then 32 int8 q;
+ *          value j of a block is d * q[j].
+ *  - Q4_0: k / 32 blocks of 18 bytes: an f16 scale d, then 16 bytes; byte
+ *          j holds value j in its low nibble and value j + 16 in its high
+ *          one, each d * (nibble - 8).
+ * k must be a multiple of 32 for Q8_0 and Q4_0 (GGUF rows are whole
+ * blocks); any k for BF16. The values are exactly frontends' dequantizeRow
+ * values (d * q is exact in f32). */
+#define TESSEL_WEIGHT_Q4_0 2
+#define TESSEL_WEIGHT_Q8_0 8
+#define TESSEL_WEIGHT_BF16 30
+
+/** y[n] = W[n, k] x[k] + bias[n], W in a block format as above; `bias`
+ *  nullable. Threaded like tessel_gemv_f32 (rows of W split across the
+ *  pool, each row computed by one thread): the same result for any number
+ *  of threads. Each weight byte is read once and dequantized in registers;
+ *  per 32-value block the products are summed in f32 and scaled by d once.
+ *  Agrees with the f64 dot product of the dequantized weights to 1e-5 of
+ *  sum |w x| (see the tests). */
+void tessel_gemv_q8_0_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y);
+void tessel_gemv_q4_0_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y);
+void tessel_gemv_bf16_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y);
+
+/** c[m, n] = a[m, k] W^T + bias[n] (prefill), a and c as in tessel_gemm_f32,
+ *  W as above; `bias` nullable. m <= 4 runs the GEMV above once per row of
+ *  a (bit for bit its result). Larger m: blocks of 256 weight rows x 256
+ *  (kKC) deep are dequantized into per-thread scratch (256 KiB) and run
+ *  through tessel_gemm_f32's packed path, so W is decoded once per call
+ *  and the result is bit for bit tessel_gemm_f32 on the dequantized W.
+ *  Threaded like tessel_gemm_f32: the same result for any number of
+ *  threads. */
+void tessel_gemm_q8_0_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc);
+void tessel_gemm_q4_0_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc);
+void tessel_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc);
+
+/** out[j, :] = the f32 values of row j of W[n, k] stored as above (what
+ *  frontends' dequantizeRow gives), out[j, p] = out[j*ldo + p]. Threaded
+ *  over rows. For a stored weight that no kernel reads directly. */
+void tessel_dequantize_rows_f32(int weight_type, int64_t n, int64_t k, const void *w,
+                                int64_t ldw_bytes, float *out, int64_t ldo);
+
+/*===-------------------------------------------------------------------===*
  * Normalisation (over the last dimension; `rows` rows of `dim` contiguous
  * floats; in place is fine)
  *===-------------------------------------------------------------------===*/
@@ -437,6 +495,13 @@ void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, co
                 const float *bias, float *c, int64_t ldc, ThreadPool *pool);
 void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,
           float *y, ThreadPool *pool);
+/** tessel_gemv_{q8_0,q4_0,bf16}_f32 and tessel_gemm_*_f32 by weight type
+ *  (TESSEL_WEIGHT_*). */
+void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
+               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool);
+void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
+               ThreadPool *pool);
 
 /** The arguments of tessel_attention_f32, by name. */
 struct AttentionArgs {

@@ -18,8 +18,9 @@
 #include "nlohmann/json.hpp"
 #include "reference/ModelEvaluator.h"
 #include "runtime/Session.h"
-#include "gtest/gtest.h"
+#include "runtime/Weights.h"
 #include "tests/unit/TestPaths.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -34,6 +35,7 @@ struct ModelCase {
   std::string name;
   std::string description; // file in examples/models, or a path
   int64_t kvHeads = 0;     // override num_key_value_heads (0: keep)
+  std::string dtype;       // override the random weights' type ("": keep)
 };
 
 void PrintTo(const ModelCase &c, std::ostream *os) { *os << c.name; }
@@ -48,27 +50,27 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   auto want = (*reference)->forward(tokens);
   ASSERT_TRUE(want.ok()) << want.status();
 
+  // The weights the kernels read in their stored form (bf16, q8_0, q4_0
+  // matrices of linear layers) are passed as the file's bytes.
   frontends::EntryPoints forwardOnly;
   forwardOnly.step = false;
+  forwardOnly.storedWeights = runtime::storedWeightFormats(m.config, m.weights);
   auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
   ASSERT_TRUE(ir.ok()) << ir.status();
   auto jit = codegen::JitModule::compile(*ir, m.path);
   ASSERT_TRUE(jit.ok()) << jit.status();
-  auto names = (*jit)->weightNames("forward");
-  ASSERT_TRUE(names.ok()) << names.status();
-  std::vector<ref::Tensor> args(2, ref::Tensor::zerosI64({1, static_cast<int64_t>(tokens.size())}));
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    args[0].i[i] = tokens[i];
-    args[1].i[i] = static_cast<int64_t>(i);
+  auto weights = runtime::bindWeights(m.weights, **jit, "forward");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  ref::Tensor ids = ref::Tensor::zerosI64({1, n}), positions = ref::Tensor::zerosI64({1, n});
+  for (int64_t i = 0; i < n; ++i) {
+    ids.i[i] = tokens[i];
+    positions.i[i] = i;
   }
-  for (const std::string &name : *names) {
-    auto w = m.weights.get(name);
-    ASSERT_TRUE(w.ok()) << w.status();
-    ref::Tensor t = ref::Tensor::zerosF32((*w)->shape);
-    t.f = (*w)->toF32();
-    args.push_back(std::move(t));
-  }
-  auto got = (*jit)->run("forward", args);
+  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
+                                          codegen::BufferRef::of(positions)};
+  args.insert(args.end(), weights->args.begin(), weights->args.end());
+  auto got = (*jit)->call("forward", args);
   ASSERT_TRUE(got.ok()) << got.status();
   const ref::Tensor &logits = (*got)[0];
   ASSERT_EQ(logits.numel(), want->numel());
@@ -132,10 +134,13 @@ class ModelJitTest : public ::testing::TestWithParam<ModelCase> {};
 TEST_P(ModelJitTest, CompiledLogitsMatchTheReference) {
   const ModelCase &c = GetParam();
   fs::path path = kExamples / c.description;
-  if (c.kvHeads) {
+  if (c.kvHeads || !c.dtype.empty()) {
     std::ifstream in(path);
     json j = json::parse(in);
-    j["num_key_value_heads"] = c.kvHeads;
+    if (c.kvHeads)
+      j["num_key_value_heads"] = c.kvHeads;
+    if (!c.dtype.empty())
+      j["weights"]["random"]["dtype"] = c.dtype;
     path = fs::path(::testing::TempDir()) / (c.name + ".json");
     std::ofstream(path) << j.dump();
   }
@@ -154,6 +159,19 @@ INSTANTIATE_TEST_SUITE_P(Dense, ModelJitTest,
                                            ModelCase{"qwen2_qkv_bias", "tiny-qwen2.json"},
                                            ModelCase{"gemma_geglu", "tiny-gemma.json"},
                                            ModelCase{"gpt2_layernorm_gelu", "tiny-gpt2.json"}),
+                         [](const auto &info) { return info.param.name; });
+
+// Weights the kernels read in their stored form (bf16, q8_0, q4_0 blocks:
+// tessel_linear_q*, dequantized in registers or per cache block) give the
+// reference's logits on the same dequantized values; the gated FFN's
+// activation is then a call of its own.
+INSTANTIATE_TEST_SUITE_P(Stored, ModelJitTest,
+                         ::testing::Values(ModelCase{"llama_q8_0", "tiny-llama.json", 0, "q8_0"},
+                                           ModelCase{"llama_q4_0", "tiny-llama.json", 0, "q4_0"},
+                                           ModelCase{"llama_bf16", "tiny-llama.json", 0, "bf16"},
+                                           ModelCase{"gemma_q8_0", "tiny-gemma.json", 0, "q8_0"},
+                                           ModelCase{"qwen2_bias_q4_0", "tiny-qwen2.json", 0,
+                                                     "q4_0"}),
                          [](const auto &info) { return info.param.name; });
 
 // Mixtures of experts (tessel.moe as one call of the MoE kernel): Mixtral

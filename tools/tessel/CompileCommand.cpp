@@ -20,6 +20,7 @@
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
 #include "runtime/Session.h"
+#include "runtime/Weights.h"
 #include "tools/tessel/Commands.h"
 #include "tools/tessel/Flags.h"
 
@@ -59,12 +60,12 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: --emit=lib writes a directory: name it with -o DIR\n");
     return 2;
   }
-  // Compiling needs the config, not the weights: a description's random
-  // weights (5 GB for a Llama-3.2-1B shape) are never generated, and a
-  // GGUF's are never read. `tessel run DIR` reads them from the model file.
-  frontends::LoadOptions configOnly;
-  configOnly.weights = false;
-  auto model = frontends::loadModel(args[0], configOnly);
+  // Compiling needs the config and the weights' types (which stay stored),
+  // not their values: a description's random weights (5 GB for a
+  // Llama-3.2-1B shape) are never generated; a GGUF is only mapped.
+  frontends::LoadOptions typesOnly;
+  typesOnly.randomValues = false;
+  auto model = frontends::loadModel(args[0], typesOnly);
   if (!model.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(model.status().message()).c_str());
     return 1;
@@ -99,6 +100,7 @@ int runCompile(const std::vector<std::string> &args) {
   }
   frontends::EntryPoints entries;
   entries.cacheLength = absl::GetFlag(FLAGS_context);
+  entries.storedWeights = runtime::storedWeightFormats(model->config, model->weights);
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {

@@ -739,3 +739,29 @@ func.func @rope_freq_factors_shape(%x: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64
   %r = tessel.rope %x, %pos freq_factors(%ff) {layout = #tessel.rope_layout<half_split>} : (tensor<1x4x8x8xf32>, tensor<1x4xi64>, tensor<8xf32>) -> tensor<1x4x8x8xf32>
   return
 }
+
+// -----
+
+// storage: a known format, on a matrix whose rows fill whole blocks.
+func.func @weight_storage_format() {
+  // expected-error @+1 {{storage 'q5_k' is not a storage format (bf16, q8_0 or q4_0)}}
+  %w = tessel.weight "blk.0.attn_q.weight" {storage = "q5_k"} : tensor<32x64xf32>
+  return
+}
+
+// -----
+
+func.func @weight_storage_blocks() {
+  // expected-error @+1 {{storage 'q8_0' needs k (40) to be a multiple of 32}}
+  %w = tessel.weight "blk.0.attn_q.weight" {storage = "q8_0"} : tensor<32x40xf32>
+  return
+}
+
+// -----
+
+// dequantize: exactly the matrix's bytes.
+func.func @dequantize_bytes(%b: tensor<2000xi8>) {
+  // expected-error @+1 {{input holds 2000 bytes; a q8_0 matrix of this shape takes 2176}}
+  %w = tessel.dequantize %b {format = "q8_0"} : tensor<2000xi8> -> tensor<32x64xf32>
+  return
+}

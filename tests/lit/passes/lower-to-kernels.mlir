@@ -188,3 +188,43 @@ func.func @moe_gelu(%x: tensor<5x16xf32>, %r: tensor<3x16xf32>, %up: tensor<3x24
   %y = tessel.moe %x router(%r) experts(%up, %down) {top_k = 1 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<gelu>, tanh_approx} : (tensor<5x16xf32>, tensor<3x16xf32>, tensor<3x24x16xf32>, tensor<3x16x24xf32>) -> tensor<5x16xf32>
   return %y : tensor<5x16xf32>
 }
+
+// -----
+
+// A stored weight: the kernel reads the bytes (tessel_linear_q*), with the
+// format (GGML's type id: 8 = q8_0) and the matrix's shape as scalars; no
+// norm or RoPE is fused into it, and no dequantized matrix is built.
+// CHECK: func.func private @tessel_linear_q_residual_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64)
+// CHECK-LABEL: func.func @stored_linear
+// CHECK-DAG: %[[Q8:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[N:.*]] = arith.constant 32 : i64
+// CHECK-DAG: %[[K:.*]] = arith.constant 64 : i64
+// CHECK: call @tessel_linear_q_residual_f32({{.*}}, %[[Q8]], %[[N]], %[[K]])
+// CHECK-NOT: dequantize
+// CHECK: return
+func.func @stored_linear(%x: tensor<1x?x64xf32>, %r: tensor<1x?x32xf32>, %bytes: tensor<2176xi8>) -> tensor<1x?x32xf32> {
+  %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
+  %y = tessel.linear %x, %w residual(%r) : (tensor<1x?x64xf32>, tensor<32x64xf32>, tensor<1x?x32xf32>) -> tensor<1x?x32xf32>
+  return %y : tensor<1x?x32xf32>
+}
+
+// -----
+
+// A gated FFN on stored (q4_0 = 2) weights: gate and up as two GEMMs on the
+// bytes, the activation as a call of its own, then the down projection.
+// A stored matrix something else reads is dequantized by a kernel.
+// CHECK-LABEL: func.func @stored_ffn
+// CHECK: call @tessel_dequantize_f32
+// CHECK: call @tessel_linear_q_f32
+// CHECK: call @tessel_linear_q_f32
+// CHECK: call @tessel_gated_activation_f32
+// CHECK: call @tessel_linear_q_f32
+// CHECK-NOT: tessel.dequantize
+// CHECK: return
+func.func @stored_ffn(%x: tensor<1x?x64xf32>, %g: tensor<2304xi8>, %u: tensor<2304xi8>, %d: tensor<2304xi8>) -> (tensor<1x?x64xf32>, tensor<64x64xf32>) {
+  %wg = tessel.dequantize %g {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
+  %wu = tessel.dequantize %u {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
+  %wd = tessel.dequantize %d {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
+  %y = tessel.ffn %x up(%wu) gate(%wg) down(%wd) {activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
+  return %y, %wd : tensor<1x?x64xf32>, tensor<64x64xf32>
+}

@@ -18,3 +18,16 @@ func.func @forward(%x: tensor<1x4x8xf32>) -> tensor<1x4x16xf32> {
   %y = tessel.linear %n2, %e : (tensor<1x4x8xf32>, tensor<16x8xf32>) -> tensor<1x4x16xf32>
   return %y : tensor<1x4x16xf32>
 }
+
+// A weight with a storage format arrives as its bytes (32 rows x 2 blocks
+// of 34 bytes for q8_0) and is dequantized where it was used.
+// CHECK-LABEL: func.func @stored
+// CHECK-SAME: (%{{.*}}: tensor<1x4x64xf32>, %[[BYTES:.*]]: tensor<2176xi8>)
+// CHECK-SAME: tessel.weights = ["blk.0.attn_q.weight"]
+// CHECK: %[[W:.*]] = tessel.dequantize %[[BYTES]] {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
+// CHECK: tessel.linear %{{.*}}, %[[W]]
+func.func @stored(%x: tensor<1x4x64xf32>) -> tensor<1x4x32xf32> {
+  %w = tessel.weight "blk.0.attn_q.weight" {storage = "q8_0"} : tensor<32x64xf32>
+  %y = tessel.linear %x, %w : (tensor<1x4x64xf32>, tensor<32x64xf32>) -> tensor<1x4x32xf32>
+  return %y : tensor<1x4x32xf32>
+}

@@ -17,7 +17,7 @@
 //
 // DISABLED_StreamingBandwidth prints GB/s; it is run by hand, never timed
 // against a threshold:
-//   ./build/bin/quant_gemv_test --gtest_also_run_disabled_tests \
+//   ./build/bin/quant_gemv_test --gtest_also_run_disabled_tests
 //       --gtest_filter='*StreamingBandwidth*'
 //
 //===----------------------------------------------------------------------===//
@@ -182,8 +182,8 @@ TEST_P(QuantGemvTest, GemvMatchesDequantizedReference) {
           for (bool withBias : {false, true}) {
             const float *b = withBias ? bias.data() : nullptr;
             const Oracle o = oracle(q, 1, x.data(), k, b);
-            const std::string what = describe(t, 1, n, k) + (withBias ? " bias" : "") +
-                                     (pad ? " padded" : "");
+            const std::string what =
+                describe(t, 1, n, k) + (withBias ? " bias" : "") + (pad ? " padded" : "");
             std::vector<float> y(n, -7.0f);
             cAbiGemv(t, n, k, x.data(), q.bytes.data(), q.ldw, b, y.data());
             expectClose(o, 1, n, y.data(), n, what);
@@ -191,8 +191,7 @@ TEST_P(QuantGemvTest, GemvMatchesDequantizedReference) {
             for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool1, &pool2, &pool3}) {
               std::vector<float> yt(n, -3.0f);
               gemvQuant(kernelType(t), n, k, x.data(), q.bytes.data(), q.ldw, b, yt.data(), pool);
-              ASSERT_EQ(y, yt) << what << " with " << (pool ? pool->numThreads() : 0)
-                               << " threads";
+              ASSERT_EQ(y, yt) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
             }
           }
         }
@@ -247,8 +246,8 @@ TEST_P(QuantGemvTest, GemvRowDoesNotDependOnItsNeighbours) {
         gemvQuant(kernelType(t), rows, k, x.data(), q.bytes.data() + r0 * q.ldw, q.ldw, nullptr,
                   part.data(), nullptr);
         for (int64_t i = 0; i < rows; ++i)
-          ASSERT_EQ(part[i], y[r0 + i]) << describe(t, 1, n, k) << " rows " << r0 << ".."
-                                        << r0 + rows - 1;
+          ASSERT_EQ(part[i], y[r0 + i])
+              << describe(t, 1, n, k) << " rows " << r0 << ".." << r0 + rows - 1;
       }
   }
 }
@@ -310,12 +309,12 @@ struct Shape {
   int64_t m, n, k;
 };
 
-// m = 1 (the GEMV), the skinny f32 path (m <= 4), the packed path; n past
-// one dequantized block (256 rows) and one panel remainder; k past one K
-// block (256); sizes that thread by columns (3 x 600), by rows (300 x 20:
-// one panel) or not at all; k = 0.
+// m <= 4 (the GEMV per row) and the packed path (m > 4); n past one
+// dequantized block (256 rows), with a panel remainder; k past one K block
+// (256); sizes that thread by columns (17 x 300, 40 x 520), by rows
+// (300 x 20: one panel) or not at all; k = 0.
 const Shape kGemmShapes[] = {
-    {1, 33, 288},  {2, 33, 64},  {3, 600, 288}, {4, 7, 544},    {5, 33, 288},  {17, 300, 544},
+    {1, 33, 288},  {2, 33, 64},   {3, 600, 288}, {4, 7, 544},    {5, 33, 288}, {17, 300, 544},
     {100, 33, 32}, {300, 20, 64}, {40, 520, 96}, {6, 300, 1056}, {5, 7, 0},    {2, 9, 0},
 };
 
@@ -351,11 +350,14 @@ TEST_P(QuantGemvTest, GemmMatchesDequantizedReference) {
           gemm(s.m, s.n, s.k, a.data(), lda, q.dequant.data(), s.k, b, cf.data(), ldc, nullptr);
           ASSERT_EQ(c, cf) << what << " vs tessel_gemm_f32";
         }
-        if (s.m == 1) { // the GEMV
-          std::vector<float> y(s.n);
-          gemvQuant(kernelType(t), s.n, s.k, a.data(), q.bytes.data(), q.ldw, b, y.data(),
-                    nullptr);
-          ASSERT_EQ(0, std::memcmp(y.data(), c.data(), s.n * sizeof(float))) << what;
+        if (s.m <= 4) { // the GEMV per row
+          for (int64_t i = 0; i < s.m; ++i) {
+            std::vector<float> y(s.n);
+            gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b,
+                      y.data(), nullptr);
+            ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
+                << what << " row " << i;
+          }
         }
       }
     }
@@ -407,9 +409,9 @@ TEST(QuantGemvBench, DISABLED_StreamingBandwidth) {
         const auto t0 = std::chrono::steady_clock::now();
         for (const auto &m : mats)
           call(m);
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-                             .count() /
-                         static_cast<double>(copies);
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+            static_cast<double>(copies);
         best = std::min(best, s);
       }
       std::printf("%-5s %d thread(s): %8.1f us/GEMV  %6.1f GB/s of weights (%.1f MB)\n",

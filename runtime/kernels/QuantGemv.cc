@@ -1,0 +1,222 @@
+//===- QuantGemv.cc - GEMV / GEMM on bf16, q8_0, q4_0 weights: policy -----===//
+//
+// Weights kept in their GGUF block formats and dequantized inside the
+// kernels (issue 6): decode then streams 1.06 (q8_0), 0.56 (q4_0) or 2
+// (bf16) bytes per weight instead of f32's 4. This file holds the policy
+// (argument checks, thread splits, scratch); the per-target code is
+// quant-inl.h, compiled once per Highway target through foreach_target.h
+// and called through HWY_DYNAMIC_DISPATCH.
+//
+//===----------------------------------------------------------------------===//
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "runtime/kernels/QuantGemv.cc"
+#include "hwy/foreach_target.h" // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "runtime/kernels/quant-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace tessel::kernels::HWY_NAMESPACE {
+
+void QuantGemvRows(const QuantArgs &q, int64_t row0, int64_t row1) {
+  quant::QuantGemvRowsImpl(q, row0, row1);
+}
+
+void QuantGemmRegion(const QuantArgs &q, float *buf, int64_t row0, int64_t row1, int64_t col0,
+                     int64_t col1) {
+  quant::QuantGemmRegionImpl(q, buf, row0, row1, col0, col1);
+}
+
+void DequantRow(QuantFormat format, const uint8_t *row, int64_t k, float *dst) {
+  quant::DequantSpan(format, row, 0, k, dst);
+}
+
+} // namespace tessel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <algorithm>
+#include <new>
+
+#include "runtime/kernels/ThreadPool.h"
+
+namespace tessel::kernels {
+
+HWY_EXPORT(QuantGemvRows);
+HWY_EXPORT(QuantGemmRegion);
+HWY_EXPORT(DequantRow);
+
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The calling thread's buffer for one dequantized block of the prefill GEMM
+// (kQuantNC x kKC floats, 256 KiB), 64-byte aligned. Its own buffer rather
+// than a Scratch slot: the f32 GEMM it feeds uses the kPackA / kPackB slots
+// at the same time.
+float *dequantBuffer() {
+  struct Buffer {
+    float *data = nullptr;
+    ~Buffer() { ::operator delete(data, std::align_val_t(64)); }
+  };
+  constexpr size_t kBytes = sizeof(float) * kQuantNC * kKC;
+  thread_local Buffer buffer;
+  if (!buffer.data)
+    buffer.data = static_cast<float *>(::operator new(kBytes, std::align_val_t(64)));
+  return buffer.data;
+}
+
+QuantFormat formatOf(int weightType) {
+  switch (weightType) {
+  case TESSEL_WEIGHT_Q4_0:
+    return QuantFormat::kQ4_0;
+  case TESSEL_WEIGHT_BF16:
+    return QuantFormat::kBf16;
+  default:
+    return QuantFormat::kQ8_0;
+  }
+}
+
+// Splits the rows of W like gemv() splits tessel_gemv_f32's: contiguous
+// groups of four rows, task t pinned to thread t so that a core streams
+// the same rows call after call. Every row is computed by one thread and by
+// the same instructions wherever it falls, so the result does not depend on
+// the number of threads.
+void runQuantGemv(const QuantArgs &q, ThreadPool *pool) {
+  if (q.n <= 0)
+    return;
+  auto rows = HWY_DYNAMIC_DISPATCH(QuantGemvRows);
+  if (q.n * q.k < kParallelMinGemvFloats || !pool || pool->numThreads() <= 1 || q.n < 8)
+    return rows(q, 0, q.n);
+  const int64_t units = ceilDiv(q.n, 4);
+  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
+  pool->runPinned(tasks, [&](int64_t t) {
+    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    rows(q, u0 * 4, std::min(q.n, u1 * 4));
+  });
+}
+
+// Up to kSkinnyRows rows of A: one GEMV per row. W is streamed once per
+// row, but each pass runs at the GEMV's rate; decoding W into f32 scratch
+// for the f32 GEMM's skinny path measured slower up to m = 8 (one thread,
+// n = k = 4096, q8_0: m = 2 took 3.6 ms that way, 1.9 ms as two GEMVs).
+// Larger m: blocks of W dequantized for the f32 GEMM's packed path, split
+// like runGemm (Gemm.cc) splits it: by columns in whole panels when there
+// are enough, else by rows in multiples of 24 (each thread then
+// dequantizes all of W for its rows); never K.
+void runQuantGemm(const QuantArgs &q, ThreadPool *pool) {
+  if (q.m <= 0 || q.n <= 0)
+    return;
+  if (q.m <= kSkinnyRows) {
+    for (int64_t i = 0; i < q.m; ++i) {
+      QuantArgs row = q;
+      row.m = 1, row.a = q.a + i * q.lda, row.c = q.c + i * q.ldc;
+      runQuantGemv(row, pool);
+    }
+    return;
+  }
+  auto region = HWY_DYNAMIC_DISPATCH(QuantGemmRegion);
+  int64_t threads = pool ? pool->numThreads() : 1;
+  if (q.m * q.n * std::max<int64_t>(q.k, 1) < kParallelMinFlops)
+    threads = 1;
+  if (threads <= 1)
+    return region(q, dequantBuffer(), 0, q.m, 0, q.n);
+  const int64_t units = ceilDiv(q.n, kPanel);
+  if (units >= threads) {
+    const int64_t tasks = std::min(threads, units);
+    pool->runPinned(tasks, [&](int64_t t) {
+      const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+      region(q, dequantBuffer(), 0, q.m, u0 * kPanel, std::min(q.n, u1 * kPanel));
+    });
+    return;
+  }
+  const int64_t rowUnit = 24;
+  const int64_t rowUnits = ceilDiv(q.m, rowUnit);
+  const int64_t tasks = std::min(threads, rowUnits);
+  pool->runPinned(tasks, [&](int64_t t) {
+    const int64_t u0 = rowUnits * t / tasks, u1 = rowUnits * (t + 1) / tasks;
+    region(q, dequantBuffer(), u0 * rowUnit, std::min(q.m, u1 * rowUnit), 0, q.n);
+  });
+}
+
+} // namespace
+
+void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
+               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool) {
+  QuantArgs q;
+  q.format = formatOf(weightType);
+  q.m = 1, q.n = n, q.k = k, q.a = x, q.lda = k;
+  q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
+  q.bias = bias, q.c = y, q.ldc = n;
+  runQuantGemv(q, pool);
+}
+
+void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
+               ThreadPool *pool) {
+  QuantArgs q;
+  q.format = formatOf(weightType);
+  q.m = m, q.n = n, q.k = k, q.a = a, q.lda = lda;
+  q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
+  q.bias = bias, q.c = c, q.ldc = ldc;
+  runQuantGemm(q, pool);
+}
+
+} // namespace tessel::kernels
+
+using tessel::kernels::ThreadPool;
+
+extern "C" {
+
+void tessel_dequantize_rows_f32(int weight_type, int64_t n, int64_t k, const void *w,
+                                int64_t ldw_bytes, float *out, int64_t ldo) {
+  using namespace tessel::kernels;
+  const QuantFormat format = formatOf(weight_type);
+  const auto *bytes = static_cast<const uint8_t *>(w);
+  ThreadPool::global().run(n, [&](int64_t j) {
+    HWY_DYNAMIC_DISPATCH(DequantRow)(format, bytes + j * ldw_bytes, k, out + j * ldo);
+  });
+}
+
+void tessel_gemv_q8_0_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y) {
+  tessel::kernels::gemvQuant(TESSEL_WEIGHT_Q8_0, n, k, x, w, ldw_bytes, bias, y,
+                             &ThreadPool::global());
+}
+
+void tessel_gemv_q4_0_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y) {
+  tessel::kernels::gemvQuant(TESSEL_WEIGHT_Q4_0, n, k, x, w, ldw_bytes, bias, y,
+                             &ThreadPool::global());
+}
+
+void tessel_gemv_bf16_f32(int64_t n, int64_t k, const float *x, const void *w, int64_t ldw_bytes,
+                          const float *bias, float *y) {
+  tessel::kernels::gemvQuant(TESSEL_WEIGHT_BF16, n, k, x, w, ldw_bytes, bias, y,
+                             &ThreadPool::global());
+}
+
+void tessel_gemm_q8_0_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc) {
+  tessel::kernels::gemmQuant(TESSEL_WEIGHT_Q8_0, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
+                             &ThreadPool::global());
+}
+
+void tessel_gemm_q4_0_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc) {
+  tessel::kernels::gemmQuant(TESSEL_WEIGHT_Q4_0, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
+                             &ThreadPool::global());
+}
+
+void tessel_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const void *w, int64_t ldw_bytes, const float *bias, float *c,
+                          int64_t ldc) {
+  tessel::kernels::gemmQuant(TESSEL_WEIGHT_BF16, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
+                             &ThreadPool::global());
+}
+
+} // extern "C"
+#endif // HWY_ONCE
