@@ -76,43 +76,92 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
   return bound;
 }
 
+namespace {
+
+// Whether tessel-lower-to-kernels hands weight `name` to a kernel as bytes
+// when it is stored: linear layers (attention projections, the output) and
+// the projections of a gated FFN without biases in a dense layer. MLA reads
+// its projections inside tessel.mla.
+bool kernelsReadStored(const frontends::ModelConfig &config, const frontends::WeightStore &weights,
+                       const std::string &name, const frontends::WeightTensor &w) {
+  if (config.isMla() || w.shape.size() != 2)
+    return false;
+  if (name == "output.weight")
+    return true;
+  int64_t layer = -1;
+  std::string rest;
+  if (absl::StartsWith(name, "blk.")) {
+    size_t dot = name.find('.', 4);
+    if (dot != std::string::npos && absl::SimpleAtoi(name.substr(4, dot - 4), &layer))
+      rest = name.substr(dot + 1);
+  }
+  if (rest == "attn_q.weight" || rest == "attn_k.weight" || rest == "attn_v.weight" ||
+      rest == "attn_output.weight")
+    return true;
+  return (rest == "ffn_gate.weight" || rest == "ffn_up.weight" || rest == "ffn_down.weight") &&
+         layer >= 0 && layer < config.numLayers && !config.layers[layer].moe &&
+         config.activation != frontends::FfnActivation::Gelu &&
+         weights.contains(absl::StrCat("blk.", layer, ".ffn_gate.weight")) &&
+         !weights.contains(absl::StrCat("blk.", layer, ".ffn_up.bias")) &&
+         !weights.contains(absl::StrCat("blk.", layer, ".ffn_down.bias"));
+}
+
+const char *storedFormatName(frontends::WeightType type) {
+  switch (type) {
+  case frontends::WeightType::BF16:
+    return "bf16";
+  case frontends::WeightType::Q8_0:
+    return "q8_0";
+  case frontends::WeightType::Q4_0:
+    return "q4_0";
+  default:
+    return nullptr;
+  }
+}
+
+} // namespace
+
 std::map<std::string, std::string> storedWeightFormats(const frontends::ModelConfig &config,
                                                        const frontends::WeightStore &weights) {
   std::map<std::string, std::string> out;
-  if (config.isMla())
-    return out; // tessel.mla reads its projections itself
-  for (const auto &[name, w] : weights.all()) {
-    const char *format = w.type == frontends::WeightType::BF16   ? "bf16"
-                         : w.type == frontends::WeightType::Q8_0 ? "q8_0"
-                         : w.type == frontends::WeightType::Q4_0 ? "q4_0"
-                                                                 : nullptr;
-    if (!format || w.shape.size() != 2)
-      continue;
-    // Only what tessel-lower-to-kernels hands to a kernel as bytes: linear
-    // layers (attention projections, the output) and the projections of a
-    // gated FFN without biases in a dense layer.
-    bool linear = name == "output.weight";
-    int64_t layer = -1;
-    std::string rest;
-    if (absl::StartsWith(name, "blk.")) {
-      size_t dot = name.find('.', 4);
-      if (dot != std::string::npos && absl::SimpleAtoi(name.substr(4, dot - 4), &layer))
-        rest = name.substr(dot + 1);
-    }
-    if (rest == "attn_q.weight" || rest == "attn_k.weight" || rest == "attn_v.weight" ||
-        rest == "attn_output.weight")
-      linear = true;
-    if ((rest == "ffn_gate.weight" || rest == "ffn_up.weight" || rest == "ffn_down.weight") &&
-        layer >= 0 && layer < config.numLayers && !config.layers[layer].moe &&
-        config.activation != frontends::FfnActivation::Gelu &&
-        weights.contains(absl::StrCat("blk.", layer, ".ffn_gate.weight")) &&
-        !weights.contains(absl::StrCat("blk.", layer, ".ffn_up.bias")) &&
-        !weights.contains(absl::StrCat("blk.", layer, ".ffn_down.bias")))
-      linear = true;
-    if (linear)
+  for (const auto &[name, w] : weights.all())
+    if (const char *format = storedFormatName(w.type);
+        format && kernelsReadStored(config, weights, name, w))
       out[name] = format;
-  }
   return out;
+}
+
+absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type) {
+  if (!storedFormatName(type))
+    return absl::InvalidArgumentError(
+        absl::StrCat("--quantize: ", frontends::weightTypeInfo(type).name,
+                     " is not a format the kernels read (bf16, q8_0 or q4_0)"));
+  const int64_t block = frontends::weightTypeInfo(type).blockElems;
+  std::vector<frontends::WeightTensor> converted;
+  for (const auto &[name, w] : model.weights.all()) {
+    const bool wide = w.type == frontends::WeightType::F32 || w.type == frontends::WeightType::F16;
+    if (!wide || !kernelsReadStored(model.config, model.weights, name, w) ||
+        w.shape.back() % block != 0)
+      continue;
+    frontends::WeightTensor q = w;
+    q.type = type;
+    if (!w.data) { // a description loaded without values: the type is what counts
+      q.bytes = frontends::storageBytes(type, w.numel()).value();
+      converted.push_back(std::move(q));
+      continue;
+    }
+    std::vector<float> values = w.toF32();
+    auto bytes = std::make_shared<std::vector<uint8_t>>(
+        frontends::storageBytes(type, values.size()).value());
+    frontends::quantizeRow(type, values.data(), bytes->data(), static_cast<int64_t>(values.size()));
+    q.data = bytes->data();
+    q.bytes = bytes->size();
+    q.owner = bytes;
+    converted.push_back(std::move(q));
+  }
+  for (frontends::WeightTensor &q : converted)
+    model.weights.add(std::move(q));
+  return static_cast<int64_t>(converted.size());
 }
 
 } // namespace tessel::runtime

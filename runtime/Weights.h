@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "codegen/Jit.h"
 #include "frontends/ModelConfig.h"
+#include "frontends/ModelLoader.h"
 #include "frontends/WeightStore.h"
 #include "reference/Tensor.h"
 
@@ -46,6 +47,12 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
 /// that can read them); embeddings, MoE experts, MLA and norms stay f32.
 std::map<std::string, std::string> storedWeightFormats(const frontends::ModelConfig &config,
                                                        const frontends::WeightStore &weights);
+
+/// `--quantize`: converts the f32 / f16 matrices the kernels can read in
+/// stored form (those storedWeightFormats would pick) to `type` (bf16, q8_0
+/// or q4_0), as llama.cpp's quantizer rounds; returns how many. The model's
+/// other weights are untouched.
+absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type);
 
 } // namespace tessel::runtime
 

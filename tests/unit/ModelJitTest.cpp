@@ -15,6 +15,7 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
+#include "frontends/WeightTypes.h"
 #include "nlohmann/json.hpp"
 #include "reference/ModelEvaluator.h"
 #include "runtime/Session.h"
@@ -185,6 +186,28 @@ INSTANTIATE_TEST_SUITE_P(MoE, ModelJitTest,
                                            ModelCase{"deepseek2_shared_experts",
                                                      "tiny-deepseek2.json"}),
                          [](const auto &info) { return info.param.name; });
+
+// --quantize: an f32 model's linear-layer matrices converted at load; the
+// kernels then read the converted blocks, and the reference evaluates the
+// same converted values. Embeddings and norms stay f32.
+TEST(ModelJit, QuantizedAtLoadMatchesTheReference) {
+  for (frontends::WeightType type :
+       {frontends::WeightType::Q8_0, frontends::WeightType::Q4_0, frontends::WeightType::BF16}) {
+    SCOPED_TRACE(frontends::weightTypeInfo(type).name);
+    auto m = frontends::loadModel((kExamples / "tiny-llama.json").string());
+    ASSERT_TRUE(m.ok()) << m.status();
+    auto count = runtime::quantizeWeights(*m, type);
+    ASSERT_TRUE(count.ok()) << count.status();
+    // 2 layers x (q, k, v, output, gate, up, down) + the output projection;
+    // ffn_down's rows (ffn_hidden = 172 values) fill no whole 32-blocks.
+    const int64_t expected = type == frontends::WeightType::BF16 ? 2 * 7 + 1 : 2 * 6 + 1;
+    EXPECT_EQ(*count, expected);
+    EXPECT_EQ(static_cast<int64_t>(runtime::storedWeightFormats(m->config, m->weights).size()),
+              expected);
+    EXPECT_EQ((*m->weights.get("token_embd.weight"))->type, frontends::WeightType::F32);
+    expectCompiledMatchesReference(*m);
+  }
+}
 
 TEST(ModelJit, Stories260KCompiledMatchesReference) {
   ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";

@@ -133,6 +133,8 @@ int runBench(const std::vector<std::string> &args) {
   auto model = frontends::loadModel(args[0]);
   if (!model.ok())
     return fail(model.status());
+  if (absl::Status st = quantizeFromFlags(*model); !st.ok())
+    return fail(st);
   const runtime::ModelCost cost = runtime::estimateCost(*model);
   const frontends::ModelConfig config = model->config;
   const std::string path = model->path;
@@ -161,6 +163,8 @@ int runBench(const std::vector<std::string> &args) {
     auto again = frontends::loadModel(path);
     if (!again.ok())
       return fail(again.status());
+    if (absl::Status st = quantizeFromFlags(*again); !st.ok())
+      return fail(st);
     auto cached = runtime::Session::create(std::move(*again), options);
     if (!cached.ok())
       return fail(cached.status());

@@ -66,6 +66,9 @@ int runCompile(const std::vector<std::string> &args) {
   frontends::LoadOptions typesOnly;
   typesOnly.randomValues = false;
   auto model = frontends::loadModel(args[0], typesOnly);
+  if (model.ok())
+    if (absl::Status st = quantizeFromFlags(*model); !st.ok())
+      model = st;
   if (!model.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(model.status().message()).c_str());
     return 1;

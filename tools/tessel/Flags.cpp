@@ -1,6 +1,9 @@
 //===- Flags.cpp - flags shared by the tessel subcommands -----------------===//
 #include "tools/tessel/Flags.h"
 
+#include "frontends/WeightTypes.h"
+#include "runtime/Weights.h"
+
 ABSL_FLAG(std::string, entry, "main", "eval: function to run");
 ABSL_FLAG(int64_t, seed, -1,
           "eval: seed for generated inputs (default 0); mkmodel: weight seed (default: the "
@@ -35,6 +38,9 @@ ABSL_FLAG(int64_t, reps, 3, "bench: timed runs (the median is reported) after on
 ABSL_FLAG(std::string, gemm, "",
           "bench: M,N,K: time the f32 GEMM kernel alone (no MODEL) on 1 thread and on -t "
           "threads, against the measured FMA peak");
+ABSL_FLAG(std::string, quantize, "",
+          "run, compile, bench, logits, perplexity: convert the f32/f16 matrices of linear layers "
+          "and gated FFNs to bf16, q8_0 or q4_0 at load; the kernels then read them in that form");
 ABSL_FLAG(bool, compile, false,
           "bench: also time a cold compile into an empty cache and a load from it");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
@@ -111,6 +117,18 @@ absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags() {
   else
     return absl::InvalidArgumentError("--attention=" + attention + ": expected kernel or loops");
   return options;
+}
+
+absl::Status quantizeFromFlags(frontends::LoadedModel &model) {
+  const std::string name = absl::GetFlag(FLAGS_quantize);
+  if (name.empty())
+    return absl::OkStatus();
+  auto type = frontends::parseWeightType(name);
+  if (!type.ok() || (*type != frontends::WeightType::BF16 && *type != frontends::WeightType::Q8_0 &&
+                     *type != frontends::WeightType::Q4_0))
+    return absl::InvalidArgumentError("--quantize=" + name + ": expected bf16, q8_0 or q4_0");
+  auto count = runtime::quantizeWeights(model, *type);
+  return count.ok() ? absl::OkStatus() : count.status();
 }
 
 } // namespace tessel::cli

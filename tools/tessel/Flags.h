@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "codegen/Pipeline.h"
+#include "frontends/ModelLoader.h"
 
 ABSL_DECLARE_FLAG(std::string, entry);
 ABSL_DECLARE_FLAG(int64_t, seed);
@@ -35,6 +36,7 @@ ABSL_DECLARE_FLAG(int64_t, p);
 ABSL_DECLARE_FLAG(int64_t, t);
 ABSL_DECLARE_FLAG(int64_t, reps);
 ABSL_DECLARE_FLAG(bool, compile);
+ABSL_DECLARE_FLAG(std::string, quantize);
 ABSL_DECLARE_FLAG(std::string, gemm);
 ABSL_DECLARE_FLAG(double, temp);
 ABSL_DECLARE_FLAG(int64_t, top_k);
@@ -64,6 +66,9 @@ ABSL_DECLARE_FLAG(int64_t, tokens);
 namespace tessel::cli {
 /// --attention as pipeline options; an unknown value is an error naming it.
 absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags();
+/// --quantize TYPE: the model's eligible f32/f16 matrices converted to TYPE
+/// (runtime::quantizeWeights); nothing without the flag.
+absl::Status quantizeFromFlags(frontends::LoadedModel &model);
 } // namespace tessel::cli
 
 #endif // TESSEL_TOOLS_TESSEL_FLAGS_H

@@ -56,7 +56,7 @@ const std::vector<Command> &table() {
         // Looking inside a run: the profiler (--profile, --trace) and the
         // attention map (--attention_map, written to --out). Their examples
         // go at the end of the examples below.
-        "profile", "trace", "attention_map", "out"},
+        "profile", "trace", "attention_map", "out", "quantize"},
        {
            "# Random weights from a description: no tokenizer, so ids in and ids out:",
            "tessel run examples/models/tiny-llama.json --prompt_ids \"1 15 27 3\" -n 8 "
@@ -95,7 +95,7 @@ const std::vector<Command> &table() {
        "MLIR stages parse in tessel-opt. --print_ir_after_all, --print_ir_before=PASS and "
        "--print_ir_after=PASS print IR to stderr as mlir-opt does; --dump_ir_dir DIR writes the "
        "IR after every pass to a numbered file; --pass_pipeline replaces the CPU pipeline.",
-       {"o", "emit", "context", "attention", "debug_info", "print_ir_after_all", "print_ir_before",
+       {"o", "emit", "context", "attention", "quantize", "debug_info", "print_ir_after_all", "print_ir_before",
         "print_ir_after", "dump_ir_dir", "pass_pipeline"},
        {"tessel compile examples/models/tiny-llama.json --emit=tessel --debug_info -o tiny.mlir",
         "tessel compile examples/models/tiny-llama.json --emit=llvm --dump_ir_dir passes -o "
@@ -160,9 +160,10 @@ const std::vector<Command> &table() {
        "into an empty cache and a load from it.\n\n"
        "With --gemm M,N,K and no MODEL it times the f32 GEMM kernel alone (C[M,N] = A[M,K] "
        "W[N,K]^T) on one thread and on -t threads, against one core's measured FMA peak.",
-       {"p", "n", "t", "reps", "json", "compile", "attention", "gemm"},
+       {"p", "n", "t", "reps", "json", "compile", "attention", "quantize", "gemm"},
        {"tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1",
         "tessel bench --gemm 256,256,256 --reps 2",
+        "tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1 --quantize q8_0",
         "tessel bench examples/models/tiny-mixtral.json -p 32 -n 4 -t 1 --json"}},
       {"logits",
        runLogits,
@@ -176,7 +177,7 @@ const std::vector<Command> &table() {
        "--ids_file holds ids separated by whitespace or commas, used as given (no BOS); --text "
        "is tokenized with the model's tokenizer and BOS is prepended, as 'tessel run --prompt' "
        "does.",
-       {"ids_file", "text", "out", "summary", "attention", "no_cache"},
+       {"ids_file", "text", "out", "summary", "attention", "no_cache", "quantize"},
        {"tessel mkmodel examples/models/tiny-llama.json -o tiny.gguf",
         "tessel logits tiny.gguf --text \"Once upon a time\" --summary",
         "tessel tokenize tiny.gguf --text \"Once upon a time\" --bos > ids.txt",
@@ -195,7 +196,7 @@ const std::vector<Command> &table() {
        "evaluates the tokens and windows such a file holds and reports KL(base || model) "
        "(mean, median, 99th percentile, maximum), how often both models pick the same top-1 "
        "token and PPL(model) - PPL(base): what quantization (mkmodel --dtype) costs.",
-       {"file", "ctx", "chunks", "save_logits", "kl_base", "attention", "no_cache"},
+       {"file", "ctx", "chunks", "save_logits", "kl_base", "attention", "no_cache", "quantize"},
        {"tessel mkmodel examples/models/tiny-llama.json -o tiny.gguf",
         "tessel perplexity tiny.gguf --file tests/data/perplexity.txt --ctx 128 --chunks 4 "
         "--save_logits tiny.logits",

@@ -62,6 +62,8 @@ modelTokenizer(const frontends::LoadedModel &m) {
 absl::StatusOr<std::unique_ptr<runtime::Evaluator>>
 evaluatorFromFlags(frontends::LoadedModel model, int64_t context, const char *command,
                    int64_t attentionLayer) {
+  if (absl::Status st = quantizeFromFlags(model); !st.ok())
+    return st;
   runtime::EvaluatorOptions options;
   options.context = context;
   options.attentionLayer = attentionLayer;

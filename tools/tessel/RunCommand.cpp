@@ -76,6 +76,8 @@ int runRun(const std::vector<std::string> &args) {
   auto model = frontends::loadModel(modelPath);
   if (!model.ok())
     return fail(model.status());
+  if (absl::Status st = quantizeFromFlags(*model); !st.ok())
+    return fail(st);
   double loadSeconds = seconds(start);
   // Checked before generating, so a typo fails at once.
   std::optional<AttentionMapRequest> attentionMap;
