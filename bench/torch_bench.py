@@ -66,6 +66,11 @@ GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
+class UnsupportedModel(Exception):
+    """A model feature this PyTorch peer does not implement; run_bench.py
+    then reports the peer's column as n/a for that shape."""
+
+
 class GGUF:
     def __init__(self, path):
         self.path = path
@@ -148,7 +153,7 @@ class GGUF:
             q = np.concatenate([b["q"] & 0x0F, b["q"] >> 4], axis=1).astype(np.float32) - 8.0
             a = (b["d"].astype(np.float32)[:, None] * q).reshape(-1)
         else:
-            raise NotImplementedError(f"{name}: GGML type {ttype} is not read by torch_bench.py")
+            raise UnsupportedModel(f"{name}: GGML type {ttype} is not read by torch_bench.py")
         return torch.from_numpy(a.reshape(shape))
 
 
@@ -212,20 +217,20 @@ class Model:
         m = g.meta
         self.arch = arch = m["general.architecture"]
         if arch not in ("llama", "mistral", "deepseek2"):
-            raise NotImplementedError(f"architecture '{arch}'")
+            raise UnsupportedModel(f"architecture '{arch}'")
         k = lambda s, d=None: m.get(f"{arch}.{s}", d)
         self.dim = k("embedding_length")
         self.n_layer = k("block_count")
         self.n_head = k("attention.head_count")
         self.n_kv = k("attention.head_count_kv", self.n_head)
         if isinstance(self.n_kv, np.ndarray):
-            raise NotImplementedError("per-layer head counts")
+            raise UnsupportedModel("per-layer head counts")
         if k("attention.sliding_window", 0):
-            raise NotImplementedError("sliding-window attention")
+            raise UnsupportedModel("sliding-window attention")
         self.eps = k("attention.layer_norm_rms_epsilon", 1e-5)
         self.theta = k("rope.freq_base", 10000.0)
         if k("rope.scaling.type", "none") not in ("none",) and arch == "deepseek2":
-            raise NotImplementedError(f"rope scaling '{k('rope.scaling.type')}' for deepseek2")
+            raise UnsupportedModel(f"rope scaling '{k('rope.scaling.type')}' for deepseek2")
         self.n_expert = k("expert_count", 0)
         self.n_expert_used = k("expert_used_count", 0)
         self.mla = arch == "deepseek2"
@@ -243,7 +248,7 @@ class Model:
             self.norm_topk = bool(k("expert_weights_norm", False))
             self.gating = k("expert_gating_func", 1)  # 1 softmax, 2 sigmoid
             if g.has("blk.0.attn_k_b.weight") and not g.has("blk.0.attn_kv_b.weight"):
-                raise NotImplementedError("MLA with split attn_k_b/attn_v_b tensors")
+                raise UnsupportedModel("MLA with split attn_k_b/attn_v_b tensors")
         else:
             self.head_dim = k("attention.key_length", self.dim // self.n_head)
             self.rope_dim = k("rope.dimension_count", self.head_dim)
@@ -274,7 +279,7 @@ class Model:
                 ly["wkv_b"] = Linear(t(L(i, "attn_kv_b")))
             else:
                 if g.has(L(i, "attn_qkv")):
-                    raise NotImplementedError("fused attn_qkv")
+                    raise UnsupportedModel("fused attn_qkv")
                 ly["wq"] = Linear(t(L(i, "attn_q")))
                 ly["wk"] = Linear(t(L(i, "attn_k")))
                 ly["wv"] = Linear(t(L(i, "attn_v")))
@@ -409,7 +414,7 @@ def main():
     t0 = time.monotonic()
     try:
         model = Model(g)
-    except (NotImplementedError, KeyError) as e:
+    except (UnsupportedModel, KeyError) as e:
         print(json.dumps({"model": a.model, "unsupported": f"torch_bench.py: {e}"}))
         return 3
     load_s = time.monotonic() - t0
