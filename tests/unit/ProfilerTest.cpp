@@ -375,8 +375,7 @@ TEST_F(ProfilerModelTest, LlamaEveryCallRecordedAndOpsCoverTheWallTime) {
 // steps are so short (~80 us) that the runtime's fixed cost per call is
 // ~10% of them, so coverage is checked on the model above.
 TEST_F(ProfilerModelTest, Stories260KEveryCallRecorded) {
-  if (!fs::exists(kStories))
-    GTEST_SKIP() << kStories << " is not there";
+  ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
   auto model = frontends::loadModel(kStories.string());
   ASSERT_TRUE(model.ok()) << model.status();
   // "Once upon a time".
