@@ -12,8 +12,9 @@ namespace tessel::runtime {
 const char *const kCostFormula =
     "decode FLOPs/token = 2 * active params (all weight matrices; token_embd only when tied; "
     "stacked experts scaled by top-k/experts, router and shared experts whole); prefill of N "
-    "tokens = N * decode + layers * 2*2*N*N/2 * heads * head_dim (causal attention); weight "
-    "bytes/token = bytes of the active weights";
+    "tokens = N * (decode - 2 * LM head) + 2 * LM head (logits of the last position) + layers "
+    "* 2*2*N*N/2 * heads * head_dim (causal attention); weight bytes/token = bytes of the "
+    "active weights";
 
 namespace {
 bool endsWith(const std::string &s, const std::string &suffix) {
@@ -42,6 +43,9 @@ ModelCost estimateCost(const frontends::LoadedModel &model) {
     else if (endsWith(name, "_exps.weight"))
       share = moeFraction;
     cost.activeParams += share * double(n);
+    if (name == "output.weight" || (name == "token_embd.weight" && c.tiedEmbeddings &&
+                                    !model.weights.contains("output.weight")))
+      cost.headParams = double(n);
     cost.activeWeightBytes += share * double(w.bytes);
   }
   std::vector<std::pair<uint64_t, std::string>> types;
@@ -71,7 +75,8 @@ double attentionFlops(const frontends::ModelConfig &c, int64_t tokens) {
 }
 
 double prefillFlops(const ModelCost &cost, const frontends::ModelConfig &c, int64_t tokens) {
-  return 2 * cost.activeParams * double(tokens) + attentionFlops(c, tokens);
+  return 2 * (cost.activeParams - cost.headParams) * double(tokens) + 2 * cost.headParams +
+         attentionFlops(c, tokens);
 }
 
 } // namespace tessel::runtime

@@ -10,8 +10,10 @@
 //                  router and shared experts counted whole
 //   decode         FLOPs/token = 2 * active params; weight bytes/token = the
 //                  bytes of those weights in the model file's types
-//   prefill of N   2 * active params * N + layers * 2*2 * N*N/2 * heads *
-//                  head_dim (QK^T and PV over the causal half)
+//   prefill of N   2 * (active params - LM head) * N + 2 * LM head (the
+//                  logits of the last position only, as @step computes)
+//                  + layers * 2*2 * N*N/2 * heads * head_dim (QK^T and PV
+//                  over the causal half)
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_RUNTIME_MODELCOST_H
@@ -35,6 +37,7 @@ struct ModelCost {
   std::map<std::string, WeightTypeTotal> byType; // GGUF type name -> totals
   std::string weightTypes;                       // "f32", or "q8_0+f32" (by bytes, largest first)
   double activeParams = 0;                       // per token
+  double headParams = 0;                         // the LM head (output projection)
   double activeWeightBytes = 0;                  // per token, in the file's types
   int64_t kvBytesPerToken = 0;                   // f32 caches, all layers
 };
@@ -45,7 +48,8 @@ ModelCost estimateCost(const frontends::LoadedModel &model);
 /// Causal attention FLOPs of a prefill of `tokens` (scores and sums).
 double attentionFlops(const frontends::ModelConfig &config, int64_t tokens);
 
-/// FLOPs of a prefill of `tokens`: 2 * active params * tokens + attention.
+/// FLOPs of a prefill of `tokens` that returns the last position's logits:
+/// 2 * (active params - head) * tokens + 2 * head + attention.
 double prefillFlops(const ModelCost &cost, const frontends::ModelConfig &config, int64_t tokens);
 
 /// The formulas, as `tessel inspect` prints them.
