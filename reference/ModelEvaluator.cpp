@@ -24,14 +24,9 @@ ModelEvaluator::create(const frontends::LoadedModel &model) {
 }
 
 absl::StatusOr<Tensor> ModelEvaluator::run(const ReferenceProgram &program,
-                                            const std::string &entry,
-                                            const std::vector<int32_t> &tokens) const {
-  int64_t n = static_cast<int64_t>(tokens.size());
-  Tensor ids = Tensor::zerosI64({1, n}), positions = Tensor::zerosI64({1, n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.i[i] = tokens[i];
-    positions.i[i] = i;
-  }
+                                           const std::string &entry,
+                                           const std::vector<int32_t> &tokens) const {
+  TokenInputs in = tokenInputs(tokens.data(), static_cast<int64_t>(tokens.size()));
   WeightProvider provider = [this](const std::string &name,
                                    const std::vector<int64_t> &shape) -> absl::StatusOr<Tensor> {
     auto cached = weights_.find(name);
@@ -45,7 +40,7 @@ absl::StatusOr<Tensor> ModelEvaluator::run(const ReferenceProgram &program,
     weights_.emplace(name, t);
     return t;
   };
-  auto out = program.run({ids, positions}, entry, provider);
+  auto out = program.run({in.ids, in.positions}, entry, provider);
   if (!out.ok())
     return out.status();
   return std::move((*out)[0]);

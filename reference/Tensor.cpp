@@ -17,6 +17,15 @@ std::string dtypeName(DType t) {
   return "?";
 }
 
+TokenInputs tokenInputs(const int32_t *tokens, int64_t count, int64_t firstPosition) {
+  TokenInputs in{Tensor::zerosI64({1, count}), Tensor::zerosI64({1, count})};
+  for (int64_t i = 0; i < count; ++i) {
+    in.ids.i[i] = tokens[i];
+    in.positions.i[i] = firstPosition + i;
+  }
+  return in;
+}
+
 int64_t numElements(const std::vector<int64_t> &shape) {
   int64_t n = 1;
   for (int64_t d : shape)

@@ -40,6 +40,13 @@ struct Tensor {
 };
 
 /// Product of the dims; 1 for a scalar.
+/// What every model entry point takes first: token ids and their absolute
+/// positions, both i64 [1, count], positions counting from `firstPosition`.
+struct TokenInputs {
+  Tensor ids, positions;
+};
+TokenInputs tokenInputs(const int32_t *tokens, int64_t count, int64_t firstPosition = 0);
+
 int64_t numElements(const std::vector<int64_t> &shape);
 std::string shapeString(const std::vector<int64_t> &shape);
 

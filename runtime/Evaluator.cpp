@@ -61,9 +61,9 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
 absl::StatusOr<ref::Tensor> Evaluator::evaluate(const std::vector<int32_t> &tokens,
                                                 const std::string &entry) {
   if (entry != entry_)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this evaluator compiled @", entry_, ", not @", entry,
-        entry == "attention_probs" ? " (set EvaluatorOptions::attentionLayer)" : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("this evaluator compiled @", entry_, ", not @", entry,
+                     entry == "attention_probs" ? " (set EvaluatorOptions::attentionLayer)" : ""));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0)
     return absl::InvalidArgumentError("no tokens to evaluate");
@@ -75,13 +75,9 @@ absl::StatusOr<ref::Tensor> Evaluator::evaluate(const std::vector<int32_t> &toke
       return absl::InvalidArgumentError(
           absl::StrCat("token id ", t, " is outside the ", vocabSize(), "-token vocabulary"));
 
-  ref::Tensor ids = ref::Tensor::zerosI64({1, n}), positions = ref::Tensor::zerosI64({1, n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.i[i] = tokens[i];
-    positions.i[i] = i;
-  }
-  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
-                                          codegen::BufferRef::of(positions)};
+  ref::TokenInputs in = ref::tokenInputs(tokens.data(), n);
+  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
+                                          codegen::BufferRef::of(in.positions)};
   args.insert(args.end(), weights_.args.begin(), weights_.args.end());
   auto out = jit_->call(entry, args);
   if (!out.ok())

@@ -299,12 +299,7 @@ absl::StatusOr<std::vector<float>> Session::appendToCache(int64_t from) {
 }
 
 absl::StatusOr<std::vector<float>> Session::evaluate(int64_t first, int64_t count, int64_t fill) {
-  ref::Tensor ids = ref::Tensor::zerosI64({1, count}),
-              positions = ref::Tensor::zerosI64({1, count});
-  for (int64_t i = 0; i < count; ++i) {
-    ids.i[i] = history_[first + i];
-    positions.i[i] = first + i;
-  }
+  ref::TokenInputs in = ref::tokenInputs(history_.data() + first, count, first);
   ref::Tensor fillArg = ref::Tensor::zerosI64({});
   fillArg.i[0] = fill;
   // The first two or three arguments change per call; the rest are bound.
@@ -314,8 +309,8 @@ absl::StatusOr<std::vector<float>> Session::evaluate(int64_t first, int64_t coun
     args.assign(leading, codegen::BufferRef{});
     args.insert(args.end(), boundArgs_.begin(), boundArgs_.end());
   }
-  args[0] = codegen::BufferRef::of(ids);
-  args[1] = codegen::BufferRef::of(positions);
+  args[0] = codegen::BufferRef::of(in.ids);
+  args[1] = codegen::BufferRef::of(in.positions);
   if (hasKvCache())
     args[2] = codegen::BufferRef::of(fillArg);
   auto out = jit_->call(hasKvCache() ? "step" : "forward", args);

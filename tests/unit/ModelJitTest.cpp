@@ -62,14 +62,9 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   ASSERT_TRUE(jit.ok()) << jit.status();
   auto weights = runtime::bindWeights(m.weights, **jit, "forward");
   ASSERT_TRUE(weights.ok()) << weights.status();
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  ref::Tensor ids = ref::Tensor::zerosI64({1, n}), positions = ref::Tensor::zerosI64({1, n});
-  for (int64_t i = 0; i < n; ++i) {
-    ids.i[i] = tokens[i];
-    positions.i[i] = i;
-  }
-  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(ids),
-                                          codegen::BufferRef::of(positions)};
+  ref::TokenInputs in = ref::tokenInputs(tokens.data(), static_cast<int64_t>(tokens.size()));
+  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
+                                          codegen::BufferRef::of(in.positions)};
   args.insert(args.end(), weights->args.begin(), weights->args.end());
   auto got = (*jit)->call("forward", args);
   ASSERT_TRUE(got.ok()) << got.status();
