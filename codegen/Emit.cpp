@@ -1,10 +1,11 @@
-//===- Emit.cpp - print a model at any stage of the CPU pipeline ----------===//
+//===- Emit.cpp - print a model at any stage of a pipeline ----------------===//
 #include "codegen/Emit.h"
 
 #include "absl/strings/str_join.h"
 
 #include "codegen/Jit.h"
 #include "codegen/Lowering.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -28,7 +29,43 @@ const std::vector<std::string> &emitStages() {
   return kStages;
 }
 
+const std::vector<std::string> &gpuEmitStages() {
+  static const std::vector<std::string> kStages = [] {
+    std::vector<std::string> names = {"tessel"};
+    for (const PipelineStage &s : gpuPipeline()) {
+      names.push_back(s.name);
+      if (s.name == "nvvm")
+        names.push_back("ptx");
+    }
+    names.push_back("ir");
+    names.push_back("asm");
+    return names;
+  }();
+  return kStages;
+}
+
 namespace {
+
+// The PTX gpu-module-to-binary{format=isa} put in each gpu.binary.
+absl::StatusOr<std::string> printPtx(ModuleOp module) {
+  std::string text;
+  module.walk([&](gpu::BinaryOp binary) {
+    for (Attribute object : binary.getObjects()) {
+      auto o = cast<gpu::ObjectAttr>(object);
+      if (o.getFormat() != gpu::CompilationTarget::Assembly)
+        continue;
+      text += "// gpu.module @" + binary.getSymName().str() + "\n";
+      text += o.getObject().getValue().str();
+      if (!text.empty() && text.back() == '\0')
+        text.pop_back();
+      if (!text.empty() && text.back() != '\n')
+        text += '\n';
+    }
+  });
+  if (text.empty())
+    return absl::InternalError("the nvvm stage produced no PTX (no gpu.binary in PTX form)");
+  return text;
+}
 
 std::string print(ModuleOp module) {
   std::string text;
@@ -42,7 +79,9 @@ std::string print(ModuleOp module) {
 absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_view sourceName,
                                       const std::string &stage, const CpuOptions &options,
                                       const EmitOptions &emit) {
-  const auto &stages = emitStages();
+  const auto &stages = emit.cuda ? gpuEmitStages() : emitStages();
+  const std::vector<PipelineStage> pipeline =
+      emit.cuda ? gpuPipeline(*emit.cuda) : cpuPipeline(options);
   if (std::find(stages.begin(), stages.end(), stage) == stages.end())
     return absl::InvalidArgumentError("unknown stage '" + stage +
                                       "'; stages: " + absl::StrJoin(stages, ", "));
@@ -72,6 +111,8 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
   if (!emit.passPipeline.empty()) {
     if (auto st = run(emit.passPipeline); !st.ok())
       return st;
+    if (stage == "ptx")
+      return printPtx(**module);
     if (stage != "llvm" && stage != "ir" && stage != "asm")
       return print(**module);
     // Translation needs the LLVM dialect throughout.
@@ -87,15 +128,17 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
       return absl::InvalidArgumentError(
           "--pass_pipeline must lower to the LLVM dialect for --emit=" + stage +
           ", but its result still has '" + foreign->getName().getStringRef().str() +
-          "' ops; end it with the llvm stage's passes: " + cpuPipeline(options).back().passes);
+          "' ops; end it with the llvm stage's passes: " + pipeline.back().passes);
     if (stage == "llvm")
       return print(**module);
   } else {
-    for (const PipelineStage &s : cpuPipeline(options)) {
+    for (const PipelineStage &s : pipeline) {
       if (auto st = run(s.passes); !st.ok())
         return st;
       if (s.name == stage)
         return print(**module);
+      if (s.name == "nvvm" && stage == "ptx")
+        return printPtx(**module);
     }
   }
 

@@ -17,6 +17,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "runtime/Profiler.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "support/Progress.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 
@@ -66,6 +67,46 @@ void fillDescriptor(int64_t *d, void *data, const std::vector<int64_t> &shape) {
   }
 }
 
+int64_t numElements(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+size_t elementBytes(ref::DType dtype) {
+  switch (dtype) {
+  case ref::DType::F32:
+    return 4;
+  case ref::DType::I64:
+    return 8;
+  default: // I1 (one byte per element) and I8
+    return 1;
+  }
+}
+
+// Device copies of host arguments for one call, freed when it returns.
+class DeviceTemporaries {
+public:
+  ~DeviceTemporaries() {
+    for (void *p : buffers_)
+      runtime::cuda::deviceFree(p);
+  }
+  absl::StatusOr<void *> upload(const void *host, int64_t bytes) {
+    auto buffer = runtime::cuda::deviceAlloc(static_cast<size_t>(bytes));
+    if (!buffer.ok())
+      return buffer.status();
+    buffers_.push_back(*buffer);
+    if (absl::Status st = runtime::cuda::copyToDevice(*buffer, host, static_cast<size_t>(bytes));
+        !st.ok())
+      return st;
+    return *buffer;
+  }
+
+private:
+  std::vector<void *> buffers_;
+};
+
 } // namespace
 
 struct JitModule::Impl {
@@ -76,6 +117,7 @@ struct JitModule::Impl {
   // `_mlir__mlir_ciface_<fn>`: the C interface with every argument and the
   // result pointer packed into one array of pointers.
   std::map<std::string, void (*)(void **)> entryPoints;
+  bool cuda = false; // code for runtime/cuda: buffers live on the device
 
   ~Impl() {
     engine.reset();
@@ -186,6 +228,24 @@ std::function<llvm::Error(llvm::Module *)> llvmOptimizer() {
 absl::StatusOr<std::unique_ptr<JitModule>>
 JitModule::compile(std::string_view mlirText, std::string_view sourceName,
                    const std::vector<PipelineStage> &pipeline) {
+  return compileWith(mlirText, sourceName, pipeline, /*cuda=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<JitModule>> JitModule::compileCuda(std::string_view mlirText,
+                                                                  std::string_view sourceName,
+                                                                  const GpuOptions &gpu) {
+  // The module's constructors load its PTX: fail here, with the driver's
+  // own message, rather than at the first call.
+  if (absl::Status st = runtime::cuda::ensureDevice(); !st.ok())
+    return st;
+  return compileWith(mlirText, sourceName, gpuPipeline(gpu), /*cuda=*/true);
+}
+
+bool JitModule::onDevice() const { return impl_->cuda; }
+
+absl::StatusOr<std::unique_ptr<JitModule>>
+JitModule::compileWith(std::string_view mlirText, std::string_view sourceName,
+                       const std::vector<PipelineStage> &pipeline, bool cuda) {
   // Declared before the module, which must go first.
   MLIRContext context;
   prepareContext(context);
@@ -225,11 +285,18 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
                                diagnostics.text());
   }
   impl->engine = std::move(*engine);
-  impl->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+  impl->cuda = cuda;
+  impl->engine->registerSymbols([cuda](llvm::orc::MangleAndInterner interner) {
     llvm::orc::SymbolMap symbols;
     for (const auto &[name, address] : kernelAbiSymbols())
       symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                                  llvm::JITSymbolFlags::Exported};
+    // The mgpu* functions gpu-to-llvm's launches and the kernels' module
+    // constructors call.
+    if (cuda)
+      for (const auto &[name, address] : runtime::cuda::runtimeSymbols())
+        symbols[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                   llvm::JITSymbolFlags::Exported};
     return symbols;
   });
   // ORC compiles on first lookup: look every entry point up now, so that
@@ -243,6 +310,13 @@ JitModule::compile(std::string_view mlirText, std::string_view sourceName,
       return absl::InternalError("JIT compilation of @" + fn + " failed: " + msg);
     }
     impl->entryPoints[fn] = *symbol;
+  }
+  // CUDA code has constructors: each loads one kernel module (its PTX) into
+  // the driver. Run them now; a module the driver rejects fails here.
+  if (cuda) {
+    impl->engine->initialize();
+    if (absl::Status st = runtime::cuda::takeError(); !st.ok())
+      return st;
   }
   progress.finish();
   return std::unique_ptr<JitModule>(new JitModule(std::move(impl)));
@@ -339,6 +413,9 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
   size_t argWords = 0;
   for (const TensorKind &t : sig.args)
     argWords += t.rank >= 0 ? descriptorWords(t.rank) : 1;
+  // CUDA code reads device memory only: host arguments (token ids,
+  // positions) travel to the device for the call.
+  DeviceTemporaries temporaries;
   std::vector<int64_t> words(argWords);
   std::vector<void *> descriptorPointers(args.size()), argPointers(args.size());
   size_t at = 0;
@@ -354,7 +431,17 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
       argPointers[i] = &words[at++];
       continue;
     }
-    fillDescriptor(&words[at], args[i].data, args[i].shape);
+    void *data = args[i].data;
+    if (impl_->cuda && !args[i].onDevice) {
+      auto copy = temporaries.upload(data, numElements(args[i].shape) * elementBytes(t.dtype));
+      if (!copy.ok())
+        return copy.status();
+      data = *copy;
+    } else if (!impl_->cuda && args[i].onDevice) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "argument ", i, " of @", function, " is in device memory, but the code runs on the CPU"));
+    }
+    fillDescriptor(&words[at], data, args[i].shape);
     descriptorPointers[i] = &words[at];
     argPointers[i] = &descriptorPointers[i];
     at += descriptorWords(t.rank);
@@ -375,6 +462,15 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
     const bool profiling = tessel::runtime::Profiler::enabled();
     const int64_t start = profiling ? tessel::runtime::profileNowNs() : 0;
     impl_->entryPoints.at(function)(packed.data());
+    if (impl_->cuda) {
+      // Launches are asynchronous: the call has finished once the device
+      // has; a failed launch or allocation surfaces here.
+      absl::Status st = runtime::cuda::synchronize();
+      if (absl::Status launch = runtime::cuda::takeError(); !launch.ok())
+        st = launch;
+      if (!st.ok())
+        return absl::Status(st.code(), absl::StrCat("@", function, ": ", st.message()));
+    }
     if (profiling)
       tessel::runtime::Profiler::global().call(function, start);
   }
@@ -389,6 +485,19 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
     void *allocated, *aligned;
     std::memcpy(&allocated, &d[0], sizeof(void *));
     std::memcpy(&aligned, &d[1], sizeof(void *));
+    // A device result comes back whole (every element its strides reach)
+    // and is read from the host copy.
+    std::vector<uint8_t> hostCopy;
+    if (impl_->cuda && t.numel() > 0) {
+      int64_t last = d[2];
+      for (int64_t k = 0; k < r.rank; ++k)
+        last += (shape[k] - 1) * d[3 + r.rank + k];
+      const size_t bytes = static_cast<size_t>(last + 1) * elementBytes(r.dtype);
+      hostCopy.resize(bytes);
+      if (absl::Status st = runtime::cuda::copyToHost(hostCopy.data(), aligned, bytes); !st.ok())
+        return st;
+      aligned = hostCopy.data();
+    }
     // Copy element by element through the strides (results may be views).
     int64_t n = t.numel();
     std::vector<int64_t> index(r.rank, 0);
@@ -415,7 +524,9 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
     bool aliasesInput = false;
     for (const BufferRef &in : args)
       aliasesInput |= allocated == in.data;
-    if (!aliasesInput)
+    if (!aliasesInput && impl_->cuda)
+      runtime::cuda::deviceFree(allocated);
+    else if (!aliasesInput)
       std::free(allocated);
     results.push_back(std::move(t));
   }

@@ -32,6 +32,9 @@ struct BufferRef {
   ref::DType dtype = ref::DType::F32;
   void *data = nullptr;
   std::vector<int64_t> shape;
+  /// `data` is device memory (runtime/cuda) a CUDA module's code reads in
+  /// place; host buffers passed to such a module are copied for the call.
+  bool onDevice = false;
 
   static BufferRef of(ref::Tensor &t) {
     return {t.dtype, t.dtype == ref::DType::F32 ? static_cast<void *>(t.f.data()) : t.i.data(),
@@ -61,6 +64,17 @@ public:
   compile(std::string_view mlirText, std::string_view sourceName,
           const std::vector<PipelineStage> &pipeline = cpuPipeline());
   ~JitModule();
+
+  /// The same through the CUDA pipeline (codegen::gpuPipeline): the host
+  /// code is JIT-compiled here and launches the kernels' PTX through the
+  /// runtime/cuda driver wrapper. Fails with the driver's message when no
+  /// GPU can be used. Its entry points take device buffers (host ones are
+  /// uploaded per call) and return results copied back to the host.
+  static absl::StatusOr<std::unique_ptr<JitModule>>
+  compileCuda(std::string_view mlirText, std::string_view sourceName, const GpuOptions &gpu);
+
+  /// Whether the module's code runs on a CUDA device.
+  bool onDevice() const;
 
   /// Wraps a shared library written by compileAot (codegen/Aot.h) whose
   /// entry points are `functions`. `imports` are the kernel symbols it
@@ -102,6 +116,9 @@ public:
 private:
   struct Impl;
   explicit JitModule(std::unique_ptr<Impl> impl);
+  static absl::StatusOr<std::unique_ptr<JitModule>>
+  compileWith(std::string_view mlirText, std::string_view sourceName,
+              const std::vector<PipelineStage> &pipeline, bool cuda);
   std::unique_ptr<Impl> impl_;
 };
 

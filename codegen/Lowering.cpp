@@ -7,10 +7,11 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
-#include "mlir/Pass/PassInstrumentation.h"
+#include "passes/GpuKernelBuilder.h"
 #include "passes/Passes.h"
 #include "support/Progress.h"
 #include "llvm/ADT/DenseMap.h"
@@ -37,6 +38,7 @@ void prepareContext(MLIRContext &context) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
+  tessel::registerGpuLaunchMemoryEffects(registry); // see tessel-attention-to-gpu
   registry.insert<TesselDialect>();
   context.appendDialectRegistry(registry);
   context.loadAllAvailableDialects();

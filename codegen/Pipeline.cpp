@@ -1,6 +1,9 @@
 //===- Pipeline.cpp -------------------------------------------------------===//
 #include "codegen/Pipeline.h"
 
+#include <cstdlib>
+#include <filesystem>
+
 namespace tessel::codegen {
 
 std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
@@ -29,6 +32,48 @@ std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
                "finalize-memref-to-llvm,convert-math-to-llvm,convert-math-to-libm,"
                "convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
                "reconcile-unrealized-casts)"},
+  };
+}
+
+std::string defaultCudaToolkit() {
+  if (const char *home = std::getenv("CUDA_HOME"); home && *home)
+    return home;
+  std::error_code ec;
+  return std::filesystem::exists("/usr/local/cuda/nvvm/libdevice", ec) ? "/usr/local/cuda" : "";
+}
+
+std::vector<PipelineStage> gpuPipeline(const GpuOptions &options) {
+  const std::string target =
+      "nvvm-attach-target{chip=" + options.chip + " features=" + options.features + " O=3}";
+  const std::string toBinary =
+      "gpu-module-to-binary{format=isa" +
+      (options.toolkit.empty() ? std::string() : " toolkit=" + options.toolkit) + "}";
+  return {
+      // Attention the GPU kernels do not take (masks, sinks) is tiled into
+      // loops, which become kernels like the rest.
+      {"tiled", "builtin.module(func.func(tessel-lower-mla,tessel-fuse-residual),"
+                "tessel-attention-to-gpu,func.func(tessel-tile-attention,tessel-lower-einsum))"},
+      {"linalg", "builtin.module(func.func(tessel-lower-to-linalg,canonicalize))"},
+      // As on the CPU up to deallocation; then every buffer the host
+      // allocates moves to the device and every linalg op becomes a kernel:
+      // parallel dimensions map to blocks and threads, reductions stay
+      // loops inside the kernel.
+      {"gpu", "builtin.module(one-shot-bufferize{bufferize-function-boundaries=1 "
+              "function-boundary-type-conversion=identity-layout-map "
+              "allow-return-allocs-from-loops=1},"
+              "func.func(tessel-drop-aliased-results),buffer-deallocation-pipeline,"
+              "func.func(tessel-gpu-host-buffers,convert-linalg-to-parallel-loops,"
+              "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),"
+              "gpu-kernel-outlining,canonicalize)"},
+      {"nvvm", "builtin.module(gpu.module(lower-affine,convert-scf-to-cf,convert-gpu-to-nvvm,"
+               "canonicalize,cse,reconcile-unrealized-casts)," +
+                   target + "," + toBinary + ")"},
+      // One stream per chain of dependent launches (gpu-async-region), so
+      // the host neither waits after each kernel nor allocates synchronously.
+      {"llvm", "builtin.module(func.func(gpu-async-region),expand-strided-metadata,lower-affine,"
+               "convert-scf-to-cf,gpu-to-llvm,finalize-memref-to-llvm,convert-math-to-llvm,"
+               "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm,"
+               "convert-cf-to-llvm,reconcile-unrealized-casts)"},
   };
 }
 

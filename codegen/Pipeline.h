@@ -1,4 +1,4 @@
-//===- Pipeline.h - the CPU lowering pipeline, stage by stage ---*- C++ -*-===//
+//===- Pipeline.h - the CPU and CUDA lowering pipelines, stage by stage -*- C++ -*-===//
 //
 // One list of named stages is the single source of truth for what the JIT
 // runs, what AOT compiles and what `tessel compile --emit=STAGE` prints.
@@ -39,6 +39,33 @@ struct CpuOptions {
 ///           kernel calls
 ///   llvm    the LLVM dialect, ready for translation
 std::vector<PipelineStage> cpuPipeline(const CpuOptions &options = {});
+
+/// $CUDA_HOME, else /usr/local/cuda when it exists, else "".
+std::string defaultCudaToolkit();
+
+/// What the CUDA pipeline targets. PTX for `chip` is JIT-compiled by the
+/// driver for the GPU it runs on (any of at least that compute capability).
+struct GpuOptions {
+  std::string chip = "sm_80";      // sm_80: A100 and later (H100/H200 are sm_90)
+  std::string features = "+ptx80"; // PTX ISA 8.0 (CUDA 12+); LLVM's default 6.0 aborts for sm_90
+  /// The CUDA toolkit whose libdevice kernels calling math functions link
+  /// (gpu-module-to-binary's `toolkit`): $CUDA_HOME, else /usr/local/cuda
+  /// if present; "" lets MLIR search PATH.
+  std::string toolkit = defaultCudaToolkit();
+};
+
+/// The CUDA pipeline after tessel-weights-to-arguments:
+///   tiled   residual adds fused; attention as FlashAttention / split-KV
+///           decode GPU kernels (tessel-attention-to-gpu); einsum lowered
+///   linalg  every other op in linalg on tensors
+///   gpu     bufferized; each linalg op a parallel loop nest mapped to
+///           blocks and threads and outlined into a gpu.module kernel;
+///           host buffers in device memory
+///   nvvm    kernels in the NVVM dialect, each gpu.module serialised to PTX
+///           (a gpu.binary); the host still launches them by name
+///   llvm    the host in the LLVM dialect: launches become calls of the
+///           mgpu* runtime (runtime/cuda), streams from gpu-async-region
+std::vector<PipelineStage> gpuPipeline(const GpuOptions &options = {});
 
 /// All stages as one --pass-pipeline string (for tessel-opt).
 std::string pipelineText(const std::vector<PipelineStage> &stages);

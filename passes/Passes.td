@@ -566,4 +566,149 @@ def TesselProfileOps : Pass<"tessel-profile-ops", "mlir::ModuleOp"> {
   let dependentDialects = ["mlir::arith::ArithDialect", "mlir::func::FuncDialect"];
 }
 
+def TesselGpuHostBuffers : Pass<"tessel-gpu-host-buffers", "mlir::func::FuncOp"> {
+  let summary = "Host-side buffers of a GPU entry point live in device memory";
+  let description = [{
+    Run on bufferized host functions of the GPU pipeline, after the
+    deallocation pipeline and before the parallel loops become kernels.
+    Every buffer the host code of an entry point allocates is read and
+    written only by kernels, so it is allocated in device memory
+    (`gpu.alloc`, freed by `gpu.dealloc`), and every copy between buffers
+    becomes a `linalg.copy`, which later turns into a kernel like any other
+    linalg op (a KV cache slot write is a strided copy into a subview; the
+    host must never dereference device memory). The function's arguments
+    (weights, KV caches, token ids) are device buffers the runtime owns.
+
+    Allocations inside `gpu.launch` bodies and `memref.alloca`s (small host
+    scratch of the deallocation helpers, holding pointers, not data) are left
+    alone.
+
+    Before:
+    ```mlir
+    func.func @step(%x: memref<1x64xf32>, %cache: memref<1x128x4x8xf32>) -> memref<1x64xf32> {
+      %a = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+      memref.copy %x, %a : memref<1x64xf32> to memref<1x64xf32>
+      return %a : memref<1x64xf32>
+    }
+    ```
+    After:
+    ```mlir
+    func.func @step(%x: memref<1x64xf32>, %cache: memref<1x128x4x8xf32>) -> memref<1x64xf32> {
+      %a = gpu.alloc () : memref<1x64xf32>
+      linalg.copy ins(%x : memref<1x64xf32>) outs(%a : memref<1x64xf32>)
+      return %a : memref<1x64xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::linalg::LinalgDialect"];
+}
+
+def TesselAttentionToGpu : Pass<"tessel-attention-to-gpu", "mlir::ModuleOp"> {
+  let summary = "Replace tessel.attention by launches of GPU FlashAttention kernels";
+  let description = [{
+    The GPU pipeline's attention: each `tessel.attention` inside a
+    `func.func` with static `head_dim` and `v_head_dim` (at most 256), no
+    `mask` and no `sinks` becomes launches of kernels that this pass writes
+    into `gpu.module @tessel_attention_kernels` (one kernel per distinct
+    combination of heads, dims, causal, window and scale, named after it;
+    the module becomes a `gpu.container_module`). Other ops are left for
+    the generic path. Batch, q_len and kv_len may be static or dynamic;
+    the kernels read them from their memref arguments.
+
+      * `flash_attention_*` (FlashAttention-2): grid
+        `(ceil(q_len / block-q), num_heads, batch)`, `block-q *
+        threads-per-row` threads; K/V tiles of `block-kv` keys staged in
+        workgroup memory between `gpu.barrier`s, online softmax per query
+        row in registers, tiles hidden by `causal`/`window` skipped;
+      * `flash_decoding_*` + `flash_decoding_combine_*` (split-KV) when
+        q_len is at most `decode-max-query-len` (a run-time `scf.if` when
+        q_len is dynamic): grid `(splits, num_heads, batch * q_len)`; each
+        block reduces a contiguous range of keys to a partial state in a
+        workspace, and the combine kernel (grid `(num_heads, batch *
+        q_len)`) merges the splits. `splits = clamp(ceil(kv_len /
+        decode-keys-per-split), 1, decode-max-splits)`, at run time.
+
+    GQA/MQA by indexing (query head `h` reads K/V head `h / (num_heads /
+    num_kv_heads)`), query row `i` at position `i + kv_len - q_len`, rows
+    that see no key give zeros, as the op defines. Q, K and V are read in
+    place through `bufferization.to_buffer` (any strides: a KV-cache view
+    is not copied); the result is a new buffer returned through
+    `bufferization.to_tensor restrict writable`, so one-shot-bufferize
+    accepts the function. The pass also declares what `gpu.launch_func`
+    does to memory (reads and writes its memrefs; upstream leaves it
+    unknown, which the deallocation pipeline rejects); a tool that replays
+    later stages on IR with the launches calls
+    `tessel::registerGpuLaunchMemoryEffects` (passes/GpuKernelBuilder.h).
+
+    Before:
+    ```mlir
+    %o = tessel.attention %q, %k, %v {num_heads = 8 : i64, num_kv_heads = 4 : i64, causal}
+        : (tensor<1x?x8x64xf32>, tensor<1x?x4x64xf32>, tensor<1x?x4x64xf32>) -> tensor<1x?x8x64xf32>
+    ```
+    After (abridged):
+    ```mlir
+    module attributes {gpu.container_module} {
+      func.func @f(...) {
+        %qb = bufferization.to_buffer %q read_only : tensor<1x?x8x64xf32> to memref<1x?x8x64xf32, strided<[?, ?, ?, ?], offset: ?>>
+        ...
+        %ob = memref.alloc(%len) : memref<1x?x8x64xf32>
+        scf.if %nonempty {
+          scf.if %short {   // q_len <= decode-max-query-len
+            %wsm = memref.alloc(%rows, %splits) : memref<?x8x?xf32>
+            ...
+            gpu.launch_func @tessel_attention_kernels::@flash_decoding_h8_kv4_d64_causal
+                blocks in (%splits, %c8, %rows) threads in (%c128, %c1, %c1) args(%qc : ..., %wsm : ..., ...)
+            gpu.launch_func @tessel_attention_kernels::@flash_decoding_combine_h8_dv64
+                blocks in (%c8, %rows, %c1) threads in (%c64, %c1, %c1) args(...)
+          } else {
+            gpu.launch_func @tessel_attention_kernels::@flash_attention_h8_kv4_d64_causal
+                blocks in (%qblocks, %c8, %c1) threads in (%c256, %c1, %c1) args(%qc : ..., %kc : ..., %vc : ..., %oc : ...)
+          }
+        }
+        %o = bufferization.to_tensor %ob restrict writable : memref<1x?x8x64xf32> to tensor<1x?x8x64xf32>
+      }
+      gpu.module @tessel_attention_kernels {
+        gpu.func @flash_attention_h8_kv4_d64_causal(%q: memref<?x?x8x64xf32, strided<[?, ?, ?, ?], offset: ?>>, ...)
+            workgroup(%kt : memref<32x64xf32, #gpu.address_space<workgroup>>, %vt : memref<32x64xf32, #gpu.address_space<workgroup>>)
+            kernel attributes {known_block_size = array<i32: 256, 1, 1>} { ... }
+        ...
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"64",
+           "Query rows per flash-attention block: every K/V tile loaded into shared memory "
+           "serves 64 rows (64 FMAs per element loaded from global memory), and 64 x 4 "
+           "threads = 8 warps hide shared-memory latency. A multiple of 32 unless "
+           "threads-per-row is 1">,
+    Option<"blockKv", "block-kv", "int64_t", /*default=*/"32",
+           "Keys per shared-memory K/V tile (rounded down to a multiple of 8, and lowered "
+           "until the K and V tiles fit the 48 KiB of static shared memory): 32 keys of "
+           "head_dim 128 take 32 KiB, so two blocks share an A100/H100 SM">,
+    Option<"threadsPerRow", "threads-per-row", "int64_t", /*default=*/"4",
+           "Lanes sharing one query row (power of two <= 32; lowered to divide head_dim and "
+           "v_head_dim). Each lane keeps head_dim/4 query and v_head_dim/4 accumulator "
+           "values in registers (64 for head_dim 128) at the cost of 2 shuffles per key">,
+    Option<"decodeMaxQueryLen", "decode-max-query-len", "int64_t", /*default=*/"4",
+           "Largest q_len that uses the split-KV kernels (decode is 1; speculative decoding "
+           "verifies a few tokens); 0 disables them">,
+    Option<"decodeThreads", "decode-threads", "int64_t", /*default=*/"128",
+           "Threads per split-KV block (a multiple of 32): 4 warps, 16 keys in flight">,
+    Option<"decodeThreadsPerKey", "decode-threads-per-key", "int64_t", /*default=*/"8",
+           "Lanes sharing one key's dot product in the split-KV kernel (power of two <= 32; "
+           "raised until a lane holds at most 16 dims, lowered to divide head_dim and "
+           "v_head_dim): 8 lanes read a 32-byte sector of a key row per load">,
+    Option<"decodeKeysPerSplit", "decode-keys-per-split", "int64_t", /*default=*/"256",
+           "Keys per split: splits = ceil(kv_len / 256) at run time, so a 4096-key context "
+           "with 32 heads gives 512 blocks, enough for every SM, while a short one uses few">,
+    Option<"decodeMaxSplits", "decode-max-splits", "int64_t", /*default=*/"64",
+           "Most splits (bounds the workspace and the combine's loop)">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect", "mlir::math::MathDialect",
+                           "mlir::tensor::TensorDialect"];
+}
+
 #endif // TESSEL_PASSES_TD

@@ -19,6 +19,7 @@
 #include "runtime/Compiled.h"
 #include "runtime/Profiler.h"
 #include "runtime/Weights.h"
+#include "runtime/cuda/CudaDevice.h"
 
 namespace tessel::runtime {
 
@@ -45,7 +46,7 @@ struct Build {
 // `debugInfo` keeps the ops' locations (layer and tensor names) through the
 // IR text; the profiler names ops by them.
 absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context,
-                              bool debugInfo = false) {
+                              bool debugInfo = false, bool storedWeights = true) {
   const frontends::ModelConfig &c = model.config;
   Build b;
   b.context = context > 0 ? context : c.contextLength;
@@ -70,7 +71,8 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
     b.cacheRows = window - 1 + kRollingChunk;
   }
   entries.cacheLength = b.cacheRows;
-  entries.storedWeights = storedWeightFormats(c, model.weights);
+  if (storedWeights)
+    entries.storedWeights = storedWeightFormats(c, model.weights);
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();
@@ -122,6 +124,32 @@ std::string defaultCacheDir() {
     return (fs::path(home) / ".cache" / "tessel").string();
   return "";
 }
+
+// Device memory a CUDA session owns: every weight and cache, uploaded or
+// zeroed once.
+struct Session::DeviceBuffers {
+  std::vector<void *> buffers;
+  ~DeviceBuffers() {
+    for (void *p : buffers)
+      cuda::deviceFree(p);
+  }
+  // A device copy of `ref` (or zeros when `zero`), which compiled code reads
+  // in place.
+  absl::StatusOr<codegen::BufferRef> place(const codegen::BufferRef &ref, size_t bytes, bool zero) {
+    auto buffer = cuda::deviceAlloc(bytes);
+    if (!buffer.ok())
+      return buffer.status();
+    buffers.push_back(*buffer);
+    absl::Status st =
+        zero ? cuda::fillZero(*buffer, bytes) : cuda::copyToDevice(*buffer, ref.data, bytes);
+    if (!st.ok())
+      return st;
+    codegen::BufferRef placed = ref;
+    placed.data = *buffer;
+    placed.onDevice = true;
+    return placed;
+  }
+};
 
 Session::~Session() = default;
 
@@ -180,10 +208,23 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
                        context, " -o ", aotDir));
     package = std::move(*manifest);
   }
-  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package);
+  const bool onGpu = options.cuda.has_value();
+  if (onGpu && package)
+    return absl::InvalidArgumentError(
+        absl::StrCat(aotDir, " is a CPU package; --device cuda compiles the model itself: give "
+                             "the model file (tessel run MODEL --device cuda)"));
+  // The GPU kernels read f32 weights: stored types are dequantized at load.
+  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package,
+                   /*storedWeights=*/!onGpu);
   if (!b.ok())
     return b.status();
   context = b->context;
+  if (onGpu && b->keepRows > 0)
+    return absl::UnimplementedError(
+        absl::StrCat(model.path, ": every layer has a sliding window, so its KV cache rolls (",
+                     b->cacheRows, " rows for a context of ", context,
+                     "); rolling caches are not supported with --device cuda yet: pass --context ",
+                     b->cacheRows, " or less, or run on the CPU"));
 
   std::unique_ptr<codegen::JitModule> jit;
   std::string origin = "JIT", note;
@@ -203,6 +244,15 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
                           absl::StrCat(loaded.status().message(), " (", recompile, ")"));
     jit = std::move(*loaded);
     origin = "AOT: " + aotDir;
+  } else if (onGpu) {
+    // JIT only: PTX is JIT-compiled by the driver anyway, and the host
+    // code is small.
+    auto code = codegen::JitModule::compileCuda(b->ir, model.path, *options.cuda);
+    if (!code.ok())
+      return code.status();
+    jit = std::move(*code);
+    auto device = cuda::deviceDescription();
+    origin = "JIT for " + (device.ok() ? *device : std::string("CUDA"));
   } else {
     auto code = compileForRuntime(b->ir, model.path, options.cacheDir, modelMetadata(model, *b),
                                   options.cpu);
@@ -220,14 +270,48 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   if (!weights.ok())
     return weights.status();
   s->weights_ = std::move(*weights);
+  s->kvCache_ = b->kvCache;
+  std::vector<std::vector<int64_t>> cacheShapes;
   if (b->kvCache)
-    for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(c, b->cacheRows))
-      s->caches_.push_back(ref::Tensor::zerosF32(shape));
+    cacheShapes = frontends::kvCacheShapes(c, b->cacheRows);
+  for (const std::vector<int64_t> &shape : cacheShapes) {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    s->kvCacheBytes_ += n * static_cast<int64_t>(sizeof(float));
+  }
   // The arguments after tokens, positions (and fill) never move: the caches
   // and weights are bound once, not per call.
-  for (ref::Tensor &cache : s->caches_)
-    s->boundArgs_.push_back(codegen::BufferRef::of(cache));
-  s->boundArgs_.insert(s->boundArgs_.end(), s->weights_.args.begin(), s->weights_.args.end());
+  if (onGpu) {
+    // Uploaded once; the caches start zeroed, as on the CPU.
+    s->device_ = std::make_unique<DeviceBuffers>();
+    for (const std::vector<int64_t> &shape : cacheShapes) {
+      codegen::BufferRef cache{ref::DType::F32, nullptr, shape};
+      size_t bytes = sizeof(float);
+      for (int64_t d : shape)
+        bytes *= static_cast<size_t>(d);
+      auto placed = s->device_->place(cache, bytes, /*zero=*/true);
+      if (!placed.ok())
+        return placed.status();
+      s->boundArgs_.push_back(*placed);
+    }
+    for (size_t i = 0; i < s->weights_.args.size(); ++i) {
+      const codegen::BufferRef &w = s->weights_.args[i];
+      size_t bytes = w.dtype == ref::DType::F32 ? sizeof(float) : 1;
+      for (int64_t d : w.shape)
+        bytes *= static_cast<size_t>(d);
+      auto placed = s->device_->place(w, bytes, /*zero=*/false);
+      if (!placed.ok())
+        return placed.status();
+      s->boundArgs_.push_back(*placed);
+    }
+  } else {
+    for (const std::vector<int64_t> &shape : cacheShapes)
+      s->caches_.push_back(ref::Tensor::zerosF32(shape));
+    for (ref::Tensor &cache : s->caches_)
+      s->boundArgs_.push_back(codegen::BufferRef::of(cache));
+    s->boundArgs_.insert(s->boundArgs_.end(), s->weights_.args.begin(), s->weights_.args.end());
+  }
   s->cacheRows_ = b->cacheRows;
   s->keepRows_ = b->keepRows;
   s->context_ = context;
@@ -238,13 +322,6 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   s->compileSeconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;
-}
-
-int64_t Session::kvCacheBytes() const {
-  int64_t bytes = 0;
-  for (const ref::Tensor &t : caches_)
-    bytes += static_cast<int64_t>(t.f.size() * sizeof(float));
-  return bytes;
 }
 
 absl::StatusOr<std::vector<float>> Session::append(const std::vector<int32_t> &tokens) {

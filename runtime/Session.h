@@ -16,6 +16,7 @@
 #define TESSEL_RUNTIME_SESSION_H
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct SessionOptions {
   /// With `cpu.profile` the code comes from the JIT and its op names go to
   /// runtime::Profiler (which times nothing until it is enabled).
   codegen::CpuOptions cpu;
+  /// Set: the model runs on a CUDA GPU (codegen::gpuPipeline, JIT only):
+  /// the weights are uploaded once and the KV caches live on the device.
+  std::optional<codegen::GpuOptions> cuda;
 };
 
 /// The compile cache's usual place: $TESSEL_CACHE_DIR, else
@@ -78,10 +82,10 @@ public:
   /// worked or was off).
   const std::string &cacheNote() const { return cacheNote_; }
   /// Whether generation uses a KV cache (false: the sequence is re-evaluated).
-  bool hasKvCache() const { return !caches_.empty(); }
+  bool hasKvCache() const { return kvCache_; }
   /// Bytes held by the KV cache: sized from the context, or, when every
   /// layer has a sliding window, from the window (the cache rolls).
-  int64_t kvCacheBytes() const;
+  int64_t kvCacheBytes() const { return kvCacheBytes_; }
   /// Rows (tokens) each cache holds: the context, or a rolling window's.
   int64_t kvCacheRows() const { return cacheRows_; }
 
@@ -104,8 +108,14 @@ private:
   Session() = default;
   frontends::LoadedModel model_;
   std::unique_ptr<codegen::JitModule> jit_;
-  BoundWeights weights_; // the entry point's trailing arguments (stored bytes or f32)
-  std::vector<ref::Tensor> caches_;           // K and V per layer: [1, context, kv_heads, head_dim]
+  BoundWeights weights_;            // the entry point's trailing arguments (stored bytes or f32)
+  std::vector<ref::Tensor> caches_; // K and V per layer: [1, context, kv_heads, head_dim]
+  bool kvCache_ = false;
+  int64_t kvCacheBytes_ = 0;
+  // With --device cuda: the weights' and caches' device copies, which
+  // boundArgs_ point to (caches_ stays empty).
+  struct DeviceBuffers;
+  std::unique_ptr<DeviceBuffers> device_;
   std::vector<codegen::BufferRef> boundArgs_; // caches_ then weights_, as @step takes them
   std::vector<codegen::BufferRef> callArgs_;  // reused by evaluate(): no per-call copies
   std::vector<int32_t> history_;

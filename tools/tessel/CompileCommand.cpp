@@ -4,7 +4,8 @@
 // config and either compiles it ahead of time (--emit=lib, the default with
 // -o DIR: DIR/model.so + DIR/manifest.json, run with `tessel run DIR`) or
 // prints the requested stage of the CPU pipeline: tessel, tiled, linalg,
-// llvm (MLIR, each parses in tessel-opt), ir (LLVM IR), asm.
+// llvm (MLIR, each parses in tessel-opt), ir (LLVM IR), asm; with --device
+// cuda, of the CUDA pipeline, whose `ptx` stage is the kernels' PTX.
 //
 //===----------------------------------------------------------------------===//
 #include <algorithm>
@@ -50,10 +51,21 @@ int runCompile(const std::vector<std::string> &args) {
       }
     emit = out.empty() ? "tessel" : "lib";
   }
-  const auto &stages = codegen::emitStages();
+  auto gpu = gpuOptionsFromFlags();
+  if (!gpu.ok()) {
+    std::fprintf(stderr, "tessel compile: %s\n", std::string(gpu.status().message()).c_str());
+    return 2;
+  }
+  const auto &stages = *gpu ? codegen::gpuEmitStages() : codegen::emitStages();
   if (emit != "lib" && std::find(stages.begin(), stages.end(), emit) == stages.end()) {
     std::fprintf(stderr, "tessel compile: --emit=%s: choose lib or a stage: %s\n", emit.c_str(),
                  absl::StrJoin(stages, ", ").c_str());
+    return 2;
+  }
+  if (*gpu && emit == "lib") {
+    std::fprintf(stderr, "tessel compile: --device cuda compiles with the JIT ('tessel run "
+                         "--device cuda'); packages (-o DIR) are CPU-only for now: print a stage "
+                         "with --emit=STAGE, e.g. --emit=ptx\n");
     return 2;
   }
   if (emit == "lib" && out.empty()) {
@@ -103,7 +115,9 @@ int runCompile(const std::vector<std::string> &args) {
   }
   frontends::EntryPoints entries;
   entries.cacheLength = absl::GetFlag(FLAGS_context);
-  entries.storedWeights = runtime::storedWeightFormats(model->config, model->weights);
+  // The GPU kernels read f32 weights (stored types are dequantized at load).
+  if (!*gpu)
+    entries.storedWeights = runtime::storedWeightFormats(model->config, model->weights);
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {
@@ -121,14 +135,15 @@ int runCompile(const std::vector<std::string> &args) {
   emitOptions.print.after = absl::GetFlag(FLAGS_print_ir_after);
   emitOptions.print.dumpDir = absl::GetFlag(FLAGS_dump_ir_dir);
   emitOptions.passPipeline = absl::GetFlag(FLAGS_pass_pipeline);
+  emitOptions.cuda = *gpu;
   bool lowering = emitOptions.print.any() || !emitOptions.passPipeline.empty();
   if (emit == "tessel" && lowering) {
     std::fprintf(stderr, "tessel compile: --print_ir_*, --dump_ir_dir and --pass_pipeline act on "
                          "the lowering: name a later stage, e.g. --emit=llvm\n");
     return 2;
   }
-  auto text = emit == "tessel" ? tessel
-                               : codegen::emitStage(*tessel, args[0], emit, *cpu, emitOptions);
+  auto text =
+      emit == "tessel" ? tessel : codegen::emitStage(*tessel, args[0], emit, *cpu, emitOptions);
   if (!text.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(text.status().message()).c_str());
     return 1;

@@ -1,6 +1,10 @@
 //===- Flags.cpp - flags shared by the tessel subcommands -----------------===//
 #include "tools/tessel/Flags.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
 #include "frontends/WeightTypes.h"
 #include "runtime/Weights.h"
 
@@ -46,6 +50,12 @@ ABSL_FLAG(bool, compile, false,
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
 ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
+ABSL_FLAG(std::string, device, "cpu",
+          "run, compile: where the model runs: cpu (this CPU, Highway kernels) or cuda (an "
+          "NVIDIA GPU through the driver library, loaded at run time)");
+ABSL_FLAG(std::string, gpu_arch, "sm_80",
+          "run, compile with --device cuda: the GPU architecture the PTX targets (sm_80 runs on "
+          "A100 and later; sm_90 for H100/H200)");
 ABSL_FLAG(std::string, attention, "kernel",
           "run, compile, logits, perplexity: how compiled code computes attention: kernel (one "
           "call of the Highway "
@@ -117,6 +127,30 @@ absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags() {
   else
     return absl::InvalidArgumentError("--attention=" + attention + ": expected kernel or loops");
   return options;
+}
+
+absl::StatusOr<std::optional<codegen::GpuOptions>> gpuOptionsFromFlags() {
+  const std::string device = absl::GetFlag(FLAGS_device);
+  const std::string arch = absl::GetFlag(FLAGS_gpu_arch);
+  if (device == "cpu") {
+    if (arch != "sm_80")
+      return absl::InvalidArgumentError("--gpu_arch=" + arch + " needs --device cuda");
+    return std::optional<codegen::GpuOptions>();
+  }
+  if (device != "cuda")
+    return absl::InvalidArgumentError("--device=" + device + ": expected cpu or cuda");
+  // sm_XY with a compute capability the PTX ISA 8.0 covers (up to sm_90a).
+  const bool known = arch.size() >= 5 && arch.rfind("sm_", 0) == 0 &&
+                     std::all_of(arch.begin() + 3, arch.end(),
+                                 [](char c) { return std::isdigit(c) || c == 'a'; }) &&
+                     std::atoi(arch.c_str() + 3) >= 50 && std::atoi(arch.c_str() + 3) <= 90;
+  if (!known)
+    return absl::InvalidArgumentError("--gpu_arch=" + arch +
+                                      ": expected sm_XY between sm_50 and sm_90a, e.g. sm_80 or "
+                                      "sm_90");
+  codegen::GpuOptions gpu;
+  gpu.chip = arch;
+  return std::optional<codegen::GpuOptions>(gpu);
 }
 
 absl::Status quantizeFromFlags(frontends::LoadedModel &model) {

@@ -8,6 +8,7 @@
 #define TESSEL_TOOLS_TESSEL_FLAGS_H
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/flags/declare.h"
@@ -20,6 +21,8 @@ ABSL_DECLARE_FLAG(std::string, entry);
 ABSL_DECLARE_FLAG(int64_t, seed);
 ABSL_DECLARE_FLAG(int, values);
 ABSL_DECLARE_FLAG(std::string, emit);
+ABSL_DECLARE_FLAG(std::string, device);
+ABSL_DECLARE_FLAG(std::string, gpu_arch);
 ABSL_DECLARE_FLAG(std::string, o);
 ABSL_DECLARE_FLAG(bool, debug_info);
 ABSL_DECLARE_FLAG(std::string, format);
@@ -66,6 +69,9 @@ ABSL_DECLARE_FLAG(int64_t, tokens);
 namespace tessel::cli {
 /// --attention as pipeline options; an unknown value is an error naming it.
 absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags();
+/// --device and --gpu_arch: nothing for the CPU, the CUDA pipeline's
+/// options for cuda; an unknown device or architecture is an error.
+absl::StatusOr<std::optional<codegen::GpuOptions>> gpuOptionsFromFlags();
 /// --quantize TYPE: the model's eligible f32/f16 matrices converted to TYPE
 /// (runtime::quantizeWeights); nothing without the flag.
 absl::Status quantizeFromFlags(frontends::LoadedModel &model);

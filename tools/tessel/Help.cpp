@@ -50,13 +50,20 @@ const std::vector<Command> &table() {
        "Tessel build ($TESSEL_CACHE_DIR, else $XDG_CACHE_HOME/tessel or ~/.cache/tessel); "
        "stderr says whether it was a cache hit. --no_cache or TESSEL_CACHE=0 compiles with the "
        "JIT only. DIR is a package 'tessel compile MODEL -o DIR' wrote: nothing is compiled, and "
-       "the weights come from the model file its manifest names (or a copy of it inside DIR).",
+       "the weights come from the model file its manifest names (or a copy of it inside DIR).\n\n"
+       "--device cuda runs MODEL on an NVIDIA GPU instead: the CUDA pipeline's PTX (for "
+       "--gpu_arch) is loaded through the driver library, found at run time (libcuda.so.1, or "
+       "$TESSEL_CUDA_DRIVER), the weights are uploaded once and the KV cache stays on the "
+       "device. Without a GPU it fails with the driver's message.",
        {"prompt", "prompt_ids", "n", "temp", "top_k", "top_p", "seed", "print_token_ids", "context",
         "attention", "no_cache",
         // Looking inside a run: the profiler (--profile, --trace) and the
         // attention map (--attention_map, written to --out). Their examples
         // go at the end of the examples below.
-        "profile", "trace", "attention_map", "out", "quantize"},
+        "profile", "trace", "attention_map", "out", "quantize",
+        // On an NVIDIA GPU (--device cuda): no example, as most machines
+        // running the examples have none.
+        "device", "gpu_arch"},
        {
            "# Random weights from a description: no tokenizer, so ids in and ids out:",
            "tessel run examples/models/tiny-llama.json --prompt_ids \"1 15 27 3\" -n 8 "
@@ -79,7 +86,8 @@ const std::vector<Command> &table() {
        runCompile,
        "compile ahead of time, or print the IR at any pipeline stage",
        {"compile MODEL -o DIR [--context C] [--attention kernel|loops]",
-        "compile MODEL [--emit=STAGE] [-o FILE] [--debug_info] [IR printing flags]"},
+        "compile MODEL [--emit=STAGE] [-o FILE] [--debug_info] [IR printing flags]",
+        "compile MODEL --device cuda [--gpu_arch sm_80|sm_90] --emit=STAGE [-o FILE]"},
        "With -o DIR (and no --emit, or --emit=lib) compiles ahead of time: DIR/model.so holds "
        "native code for this CPU, DIR/manifest.json the entry points, the CPU, the Tessel build "
        "and the model file. 'tessel run DIR' loads them and compiles nothing.\n\n"
@@ -94,14 +102,25 @@ const std::vector<Command> &table() {
        "  asm     assembly for this CPU\n\n"
        "MLIR stages parse in tessel-opt. --print_ir_after_all, --print_ir_before=PASS and "
        "--print_ir_after=PASS print IR to stderr as mlir-opt does; --dump_ir_dir DIR writes the "
-       "IR after every pass to a numbered file; --pass_pipeline replaces the CPU pipeline.",
-       {"o", "emit", "context", "attention", "quantize", "debug_info", "print_ir_after_all", "print_ir_before",
-        "print_ir_after", "dump_ir_dir", "pass_pipeline"},
+       "IR after every pass to a numbered file; --pass_pipeline replaces the CPU pipeline.\n\n"
+       "With --device cuda the stages are those of the CUDA pipeline (no GPU is needed to "
+       "compile):\n\n"
+       "  tiled   attention as FlashAttention and split-KV decode GPU kernels\n"
+       "  linalg  every other op in linalg on tensors\n"
+       "  gpu     bufferized, each op a kernel in a gpu.module, buffers on the device\n"
+       "  nvvm    kernels in NVVM, serialised to PTX for --gpu_arch\n"
+       "  ptx     the PTX itself (ptxas accepts it)\n"
+       "  llvm    the host code, launching the kernels through the CUDA runtime\n"
+       "  ir, asm the host code as LLVM IR or assembly",
+       {"o", "emit", "context", "attention", "quantize", "debug_info", "print_ir_after_all",
+        "print_ir_before", "print_ir_after", "dump_ir_dir", "pass_pipeline", "device", "gpu_arch"},
        {"tessel compile examples/models/tiny-llama.json --emit=tessel --debug_info -o tiny.mlir",
         "tessel compile examples/models/tiny-llama.json --emit=llvm --dump_ir_dir passes -o "
         "tiny.llvm.mlir",
         "tessel compile examples/models/tiny-llama.json --emit=asm --attention loops -o tiny.s",
         "tessel compile examples/models/tiny-llama.json -o tiny.aot --context 256",
+        "tessel compile examples/models/tiny-llama.json --device cuda --gpu_arch sm_90 --emit=ptx "
+        "-o tiny.ptx",
         "tessel run tiny.aot --prompt_ids \"1 15 27 3\" -n 8 --print_token_ids"}},
       {"inspect",
        runInspect,

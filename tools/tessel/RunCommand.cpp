@@ -11,8 +11,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -21,6 +21,7 @@
 #include "runtime/Profiler.h"
 #include "runtime/Sampler.h"
 #include "runtime/Session.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "runtime/kernels/Kernels.h"
 #include "tools/tessel/AttentionMap.h"
 #include "tools/tessel/Commands.h"
@@ -124,6 +125,13 @@ int runRun(const std::vector<std::string> &args) {
   if (!cpu.ok())
     return fail(cpu.status());
   sessionOptions.cpu = *cpu;
+  auto gpu = gpuOptionsFromFlags();
+  if (!gpu.ok())
+    return fail(gpu.status());
+  sessionOptions.cuda = *gpu;
+  if (*gpu && (absl::GetFlag(FLAGS_profile) || !absl::GetFlag(FLAGS_trace).empty() || attentionMap))
+    return fail(absl::InvalidArgumentError(
+        "--profile, --trace and --attention_map run on the CPU only for now: drop --device cuda"));
   // --profile / --trace: ops are timed through calls compiled into the code
   // (JIT only); a package has none, so only its kernels are.
   const bool printProfile = absl::GetFlag(FLAGS_profile);
@@ -137,7 +145,7 @@ int runRun(const std::vector<std::string> &args) {
                  args[0].c_str());
   if (aot)
     sessionOptions.aotDir = args[0];
-  else if (!absl::GetFlag(FLAGS_no_cache) && !profiling)
+  else if (!absl::GetFlag(FLAGS_no_cache) && !profiling && !*gpu)
     sessionOptions.cacheDir = runtime::defaultCacheDir();
   auto session = runtime::Session::create(std::move(*model), sessionOptions);
   if (!session.ok())
@@ -227,6 +235,17 @@ int runRun(const std::vector<std::string> &args) {
       static_cast<long long>(session_.kvCacheRows()),
       static_cast<long long>(
           session_.kvCacheRows() > 0 ? session_.kvCacheBytes() / session_.kvCacheRows() : 0));
+  if (*gpu) {
+    // What crossed the bus: the weights once, then ids in and logits out.
+    runtime::cuda::DeviceStats device = runtime::cuda::stats();
+    std::fprintf(stderr,
+                 "cuda: %llu kernel launches, %llu modules loaded; %.1f MB to the device, "
+                 "%.1f MB back\n",
+                 static_cast<unsigned long long>(device.kernelLaunches),
+                 static_cast<unsigned long long>(device.moduleLoads),
+                 static_cast<double>(device.bytesToDevice) / 1e6,
+                 static_cast<double>(device.bytesToHost) / 1e6);
+  }
   const frontends::ModelConfig &mc = session_.model().config;
   if (mc.numExperts > 0 && generated > 1) {
     // What decode reads of the routed experts, against all of them: MoE's
