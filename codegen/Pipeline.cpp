@@ -53,7 +53,11 @@ std::vector<PipelineStage> gpuPipeline(const GpuOptions &options) {
       // loops, which become kernels like the rest.
       {"tiled", "builtin.module(func.func(tessel-lower-mla,tessel-fuse-residual),"
                 "tessel-attention-to-gpu,func.func(tessel-tile-attention,tessel-lower-einsum))"},
-      {"linalg", "builtin.module(func.func(tessel-lower-to-linalg,canonicalize))"},
+      // Elementwise consumers fuse into their producers (activation into
+      // the GLU product, scaling into the norm...): fewer kernels, fewer
+      // round trips through device memory.
+      {"linalg", "builtin.module(func.func(tessel-lower-to-linalg,canonicalize,"
+                 "linalg-fuse-elementwise-ops,canonicalize))"},
       // As on the CPU up to deallocation; then every buffer the host
       // allocates moves to the device and every linalg op becomes a kernel:
       // parallel dimensions map to blocks and threads, reductions stay

@@ -331,9 +331,8 @@ public:
     Value batch = lb.dim(q, 0), qLen = lb.dim(q, 1), kvLen = lb.dim(k, 1), headDim = lb.dim(q, 3);
     Value grouped = tensor::ExpandShapeOp::create(
         b, loc,
-        RankedTensorType::get({qType.getDimSize(0), qType.getDimSize(1), kvHeads, group,
-                               qType.getDimSize(3)},
-                              f32),
+        RankedTensorType::get(
+            {qType.getDimSize(0), qType.getDimSize(1), kvHeads, group, qType.getDimSize(3)}, f32),
         q, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}, {4}},
         SmallVector<OpFoldResult>{lb.ofr(batch), lb.ofr(qLen), b.getIndexAttr(kvHeads),
                                   b.getIndexAttr(group), lb.ofr(headDim)});
@@ -344,12 +343,11 @@ public:
     SmallVector<IteratorType> contract = parallel(5), reduce = parallel(4);
     contract.push_back(IteratorType::reduction);
     reduce.push_back(IteratorType::reduction);
-    Value scores = lb.generic(6, {grouped, k}, {{0, 3, 1, 2, 5}, {0, 4, 1, 5}},
-                              lb.fill(dims, lb.f32(0.0)), iota(5), contract,
-                              [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                                return arith::AddFOp::create(
-                                    nb, nl, a[2], arith::MulFOp::create(nb, nl, a[0], a[1]));
-                              });
+    Value scores = lb.generic(
+        6, {grouped, k}, {{0, 3, 1, 2, 5}, {0, 4, 1, 5}}, lb.fill(dims, lb.f32(0.0)), iota(5),
+        contract, [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+          return arith::AddFOp::create(nb, nl, a[2], arith::MulFOp::create(nb, nl, a[0], a[1]));
+        });
 
     double scaleValue = op.getScale() ? op.getScale()->convertToDouble()
                                       : 1.0 / std::sqrt(static_cast<double>(qType.getDimSize(3)));
@@ -394,16 +392,15 @@ public:
     // Sinks [num_heads] seen as [kv_heads, group].
     Value sinks;
     if (op.getSinks())
-      sinks = tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({kvHeads, group}, f32),
-                                            op.getSinks(),
-                                            SmallVector<ReassociationIndices>{{0, 1}});
+      sinks =
+          tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get({kvHeads, group}, f32),
+                                        op.getSinks(), SmallVector<ReassociationIndices>{{0, 1}});
     auto expShifted = [](OpBuilder &nb, Location nl, Value v, Value m) -> Value {
       return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, v, m));
     };
-    Value maxInit =
-        sinks ? lb.generic(4, {sinks}, {{1, 2}}, lb.empty(rows, f32), row, parallel(4),
-                           [](OpBuilder &, Location, ValueRange a) { return a[0]; })
-              : lb.fill(rows, negInf);
+    Value maxInit = sinks ? lb.generic(4, {sinks}, {{1, 2}}, lb.empty(rows, f32), row, parallel(4),
+                                       [](OpBuilder &, Location, ValueRange a) { return a[0]; })
+                          : lb.fill(rows, negInf);
     Value max = lb.generic(5, {masked}, {iota(5)}, maxInit, row, reduce,
                            [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
                              return arith::MaximumFOp::create(nb, nl, a[0], a[1]);
@@ -414,20 +411,21 @@ public:
                              return expShifted(nb, nl, a[0], a[1]);
                            })
               : lb.fill(rows, lb.f32(0.0));
-    Value sum = lb.generic(5, {masked, max}, {iota(5), row}, sumInit, row, reduce,
-                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                             return arith::AddFOp::create(nb, nl, a[2],
-                                                          expShifted(nb, nl, a[0], a[1]));
-                           });
+    Value sum =
+        lb.generic(5, {masked, max}, {iota(5), row}, sumInit, row, reduce,
+                   [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                     return arith::AddFOp::create(nb, nl, a[2], expShifted(nb, nl, a[0], a[1]));
+                   });
     Value zero = lb.f32(0.0);
-    Value probs = lb.generic(
-        5, {masked, max, sum}, {iota(5), row, row}, lb.empty(dims, f32), iota(5), parallel(5),
-        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-          // max is -inf only when the row sees no key: exp would give NaN.
-          Value none = arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[1], negInf);
-          Value p = arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
-          return arith::SelectOp::create(nb, nl, none, zero, p);
-        });
+    Value probs =
+        lb.generic(5, {masked, max, sum}, {iota(5), row, row}, lb.empty(dims, f32), iota(5),
+                   parallel(5), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                     // max is -inf only when the row sees no key: exp would give NaN.
+                     Value none =
+                         arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, a[1], negInf);
+                     Value p = arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
+                     return arith::SelectOp::create(nb, nl, none, zero, p);
+                   });
     Value merged = tensor::CollapseShapeOp::create(
         b, loc, probs, SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
     if (merged.getType() != op.getType())
@@ -449,6 +447,42 @@ public:
                         Value v = tensor::ExtractOp::create(nb, nl, table, ValueRange{row, col});
                         return arith::MulFOp::create(nb, nl, v, scale);
                       });
+  }
+
+  // A bf16 matrix from its stored bytes: value e is the little-endian pair
+  // of bytes 2e and 2e + 1, the high half of its f32. On the CPU
+  // tessel-lower-to-kernels hands stored weights to kernels before this
+  // runs; the CUDA pipeline keeps bf16 weights stored and lowers here what
+  // its tensor-core GEMM does not take. q8_0/q4_0 only ever reach kernels.
+  Value dequantize(DequantizeOp op) {
+    if (op.getFormat() != "bf16")
+      return Value();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value bytes = op.getInput();
+    SmallVector<Value> outDims = {lb.dim(op.getResult(), 0), lb.dim(op.getResult(), 1)};
+    Value k = lb.index(type.getDimSize(1));
+    Type i32 = b.getI32Type();
+    return lb.generic(
+        2, {}, {}, lb.empty(outDims, f32), {0, 1}, parallel(2),
+        [&](OpBuilder &nb, Location nl, ValueRange) -> Value {
+          Value row = linalg::IndexOp::create(nb, nl, 0);
+          Value col = linalg::IndexOp::create(nb, nl, 1);
+          Value e = arith::AddIOp::create(nb, nl, arith::MulIOp::create(nb, nl, row, k), col);
+          Value two = arith::ConstantIndexOp::create(nb, nl, 2);
+          Value lo = arith::MulIOp::create(nb, nl, e, two);
+          Value hi = arith::AddIOp::create(nb, nl, lo, arith::ConstantIndexOp::create(nb, nl, 1));
+          auto byteAt = [&](Value at) -> Value {
+            Value v = tensor::ExtractOp::create(nb, nl, bytes, ValueRange{at});
+            return arith::ExtUIOp::create(nb, nl, i32, v);
+          };
+          Value bits = arith::OrIOp::create(
+              nb, nl,
+              arith::ShLIOp::create(nb, nl, byteAt(lo),
+                                    arith::ConstantIntOp::create(nb, nl, i32, 16)),
+              arith::ShLIOp::create(nb, nl, byteAt(hi),
+                                    arith::ConstantIntOp::create(nb, nl, i32, 24)));
+          return arith::BitcastOp::create(nb, nl, f32, bits);
+        });
   }
 
   // The cache with rows [position, position + n) replaced: in place once
@@ -508,14 +542,16 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
                       .Case([&](EmbeddingOp o) { return l.embedding(o); })
                       .Case([&](KVCacheUpdateOp o) { return l.kvCacheUpdate(o); })
                       .Case([&](KVCacheViewOp o) { return l.kvCacheView(o); })
+                      .Case([&](DequantizeOp o) { return l.dequantize(o); })
                       .Default([](Operation *) { return Value(); });
       if (!out) {
         if (allowUnlowered)
           continue;
-        op->emitOpError() << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
-                             "layer_norm, rope, ffn, residual_add, softmax, attention_probs, "
-                             "kv_cache_update, kv_cache_view; attention and einsum "
-                             "by their own passes)";
+        op->emitOpError()
+            << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
+               "layer_norm, rope, ffn, residual_add, softmax, attention_probs, "
+               "kv_cache_update, kv_cache_view, bf16 dequantize; attention and einsum "
+               "by their own passes)";
         return signalPassFailure();
       }
       op->getResult(0).replaceAllUsesWith(out);

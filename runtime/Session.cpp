@@ -46,7 +46,7 @@ struct Build {
 // `debugInfo` keeps the ops' locations (layer and tensor names) through the
 // IR text; the profiler names ops by them.
 absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context,
-                              bool debugInfo = false, bool storedWeights = true) {
+                              bool debugInfo = false, bool cuda = false) {
   const frontends::ModelConfig &c = model.config;
   Build b;
   b.context = context > 0 ? context : c.contextLength;
@@ -71,8 +71,8 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
     b.cacheRows = window - 1 + kRollingChunk;
   }
   entries.cacheLength = b.cacheRows;
-  if (storedWeights)
-    entries.storedWeights = storedWeightFormats(c, model.weights);
+  entries.storedWeights =
+      cuda ? gpuStoredWeightFormats(c, model.weights) : storedWeightFormats(c, model.weights);
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();
@@ -213,9 +213,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     return absl::InvalidArgumentError(
         absl::StrCat(aotDir, " is a CPU package; --device cuda compiles the model itself: give "
                              "the model file (tessel run MODEL --device cuda)"));
-  // The GPU kernels read f32 weights: stored types are dequantized at load.
-  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package,
-                   /*storedWeights=*/!onGpu);
+  // On the GPU only bf16 linear weights stay stored (tensor cores read
+  // them); the rest are f32 on the device.
+  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package, onGpu);
   if (!b.ok())
     return b.status();
   context = b->context;

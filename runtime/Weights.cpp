@@ -131,6 +131,15 @@ std::map<std::string, std::string> storedWeightFormats(const frontends::ModelCon
   return out;
 }
 
+std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::ModelConfig &config,
+                                                          const frontends::WeightStore &weights) {
+  std::map<std::string, std::string> out;
+  for (const auto &[name, format] : storedWeightFormats(config, weights))
+    if (format == "bf16" && name.find(".ffn_") == std::string::npos)
+      out[name] = format;
+  return out;
+}
+
 absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type) {
   if (!storedFormatName(type))
     return absl::InvalidArgumentError(

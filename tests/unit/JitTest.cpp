@@ -7,6 +7,7 @@
 // against the reference's naive attention.
 //
 //===----------------------------------------------------------------------===//
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -97,6 +98,39 @@ func.func @t(%a: tensor<?x3xf32>) -> tensor<3x?xf32> {
   auto bad = codegen::JitModule::compile("func.func @f(", "bad.mlir");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("bad.mlir"), std::string_view::npos);
+}
+
+// The linalg lowering of a bf16 tessel.dequantize (what the CUDA pipeline
+// runs for stored weights its tensor-core GEMM does not take), compiled for
+// the CPU with the kernel folding taken out: every value is the byte pair
+// moved to the high half of an f32, exactly.
+TEST(Jit, Bf16DequantizeLowersToLinalgExactly) {
+  std::vector<codegen::PipelineStage> pipeline = codegen::cpuPipeline();
+  codegen::setPassOptions(pipeline, "tessel-lower-to-kernels,", "");
+  auto jit = codegen::JitModule::compile(R"mlir(
+func.func @d(%bytes: tensor<40xi8>) -> tensor<4x5xf32> {
+  %w = tessel.dequantize %bytes {format = "bf16"} : tensor<40xi8> -> tensor<4x5xf32>
+  return %w : tensor<4x5xf32>
+})mlir",
+                                         "dequantize.mlir", pipeline);
+  ASSERT_TRUE(jit.ok()) << jit.status();
+  std::mt19937 rng(7);
+  std::vector<uint8_t> bytes(40);
+  std::vector<float> expected(20);
+  for (int e = 0; e < 20; ++e) {
+    // Any finite bf16: random sign and mantissa, exponent below all-ones.
+    uint16_t bits =
+        static_cast<uint16_t>(rng() & 0x807f) | static_cast<uint16_t>((rng() % 255) << 7);
+    bytes[2 * e] = static_cast<uint8_t>(bits & 0xff);
+    bytes[2 * e + 1] = static_cast<uint8_t>(bits >> 8);
+    uint32_t f32bits = static_cast<uint32_t>(bits) << 16;
+    std::memcpy(&expected[e], &f32bits, sizeof(float));
+  }
+  codegen::BufferRef in{ref::DType::I8, bytes.data(), {40}};
+  auto out = (*jit)->call("d", {in});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].shape, (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ((*out)[0].f, expected);
 }
 
 // FlashAttention tiling (tessel-tile-attention) compiled and run, against

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 
 #include "codegen/Jit.h"
 #include "frontends/ModelLoader.h"
@@ -44,7 +46,11 @@ void PrintTo(const ModelCase &c, std::ostream *os) { *os << c.name; }
 // Compiled logits minus reference logits, compared with a tolerance of
 // 1e-4 absolute + 1e-4 relative: the compiled code accumulates in f32 over
 // dims of at most a few hundred, the reference in f64.
-void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
+// `pipeline` and `stored` default to the CPU's.
+void expectCompiledMatchesReference(
+    const frontends::LoadedModel &m,
+    const std::vector<codegen::PipelineStage> &pipeline = codegen::cpuPipeline(),
+    std::optional<std::map<std::string, std::string>> stored = std::nullopt) {
   std::vector<int32_t> tokens = {1, 7, 42, 3, 99, 5, 17, 2};
   auto reference = ref::ModelEvaluator::create(m);
   ASSERT_TRUE(reference.ok()) << reference.status();
@@ -55,10 +61,10 @@ void expectCompiledMatchesReference(const frontends::LoadedModel &m) {
   // matrices of linear layers) are passed as the file's bytes.
   frontends::EntryPoints forwardOnly;
   forwardOnly.step = false;
-  forwardOnly.storedWeights = runtime::storedWeightFormats(m.config, m.weights);
+  forwardOnly.storedWeights = stored ? *stored : runtime::storedWeightFormats(m.config, m.weights);
   auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
   ASSERT_TRUE(ir.ok()) << ir.status();
-  auto jit = codegen::JitModule::compile(*ir, m.path);
+  auto jit = codegen::JitModule::compile(*ir, m.path, pipeline);
   ASSERT_TRUE(jit.ok()) << jit.status();
   auto weights = runtime::bindWeights(m.weights, **jit, "forward");
   ASSERT_TRUE(weights.ok()) << weights.status();
@@ -202,6 +208,42 @@ TEST(ModelJit, QuantizedAtLoadMatchesTheReference) {
     EXPECT_EQ((*m->weights.get("token_embd.weight"))->type, frontends::WeightType::F32);
     expectCompiledMatchesReference(*m);
   }
+}
+
+// The CUDA pipeline up to its tensor stages, finished by the CPU's: what
+// the GPU kernels of the `gpu` stage are generated from (every op in
+// linalg, elementwise ops fused, bf16 weights dequantized from their bytes)
+// computes the model, checked on a machine without a GPU. Attention takes
+// the FlashAttention loops here; its GPU kernels are checked on their own.
+std::vector<codegen::PipelineStage> cudaTensorStagesThenCpu() {
+  std::vector<codegen::PipelineStage> gpu = codegen::gpuPipeline(), cpu = codegen::cpuPipeline();
+  std::vector<codegen::PipelineStage> stages;
+  for (codegen::PipelineStage &s : gpu)
+    if (s.name == "tiled" || s.name == "linalg")
+      stages.push_back(s);
+  // Passes that build GPU kernels have nothing to build for on the CPU.
+  for (const char *gpuOnly : {"tessel-attention-to-gpu,", "tessel-linear-to-gpu-mma,"})
+    codegen::setPassOptions(stages, gpuOnly, "");
+  for (codegen::PipelineStage &s : cpu)
+    if (s.name == "kernel" || s.name == "llvm")
+      stages.push_back(s);
+  return stages;
+}
+
+TEST(ModelJit, CudaTensorStagesMatchTheReference) {
+  ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
+  auto stories = frontends::loadModel(kStories.string());
+  ASSERT_TRUE(stories.ok()) << stories.status();
+  expectCompiledMatchesReference(
+      *stories, cudaTensorStagesThenCpu(),
+      runtime::gpuStoredWeightFormats(stories->config, stories->weights));
+  // bf16 attention and output projections stay stored on the GPU.
+  auto m = frontends::loadModel((kExamples / "tiny-llama.json").string());
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_TRUE(runtime::quantizeWeights(*m, frontends::WeightType::BF16).ok());
+  auto stored = runtime::gpuStoredWeightFormats(m->config, m->weights);
+  EXPECT_EQ(stored.size(), 2u * 4 + 1); // q, k, v, output per layer + the output projection
+  expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(), stored);
 }
 
 TEST(ModelJit, Stories260KCompiledMatchesReference) {

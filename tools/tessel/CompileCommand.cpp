@@ -115,9 +115,9 @@ int runCompile(const std::vector<std::string> &args) {
   }
   frontends::EntryPoints entries;
   entries.cacheLength = absl::GetFlag(FLAGS_context);
-  // The GPU kernels read f32 weights (stored types are dequantized at load).
-  if (!*gpu)
-    entries.storedWeights = runtime::storedWeightFormats(model->config, model->weights);
+  // On the GPU only bf16 linear weights stay stored (see Session).
+  entries.storedWeights = *gpu ? runtime::gpuStoredWeightFormats(model->config, model->weights)
+                               : runtime::storedWeightFormats(model->config, model->weights);
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {

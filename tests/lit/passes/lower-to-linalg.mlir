@@ -146,3 +146,26 @@ func.func @attention_probs_sinks(%q: tensor<1x4x8x16xf32>, %k: tensor<1x6x4x16xf
   %p = tessel.attention_probs %q, %k mask(%m) sinks(%s) {num_heads = 8 : i64, num_kv_heads = 4 : i64} : (tensor<1x4x8x16xf32>, tensor<1x6x4x16xf32>, tensor<1x6xi1>, tensor<8xf32>) -> tensor<1x8x4x6xf32>
   return %p : tensor<1x8x4x6xf32>
 }
+
+// -----
+
+// A bf16 weight from its stored bytes (the CUDA pipeline's fallback; on the
+// CPU kernels read the bytes): bytes 2e and 2e + 1 become the high half of
+// value e's f32.
+// CHECK-LABEL: func.func @dequantize_bf16
+// CHECK-SAME: (%[[BYTES:.*]]: tensor<40xi8>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} outs(%{{.*}} : tensor<4x5xf32>)
+// CHECK-DAG: %[[ROW:.*]] = linalg.index 0
+// CHECK-DAG: %[[COL:.*]] = linalg.index 1
+// CHECK: %[[ROWSTART:.*]] = arith.muli %[[ROW]], %{{.*}} : index
+// CHECK: %[[E:.*]] = arith.addi %[[ROWSTART]], %[[COL]]
+// CHECK: %[[LO:.*]] = arith.muli %[[E]], %{{.*}} : index
+// CHECK: %[[HI:.*]] = arith.addi %[[LO]], %{{.*}} : index
+// CHECK-DAG: %[[HIBYTE:.*]] = tensor.extract %[[BYTES]][%[[HI]]]
+// CHECK-DAG: %[[LOBYTE:.*]] = tensor.extract %[[BYTES]][%[[LO]]]
+// CHECK: %[[BITS:.*]] = arith.ori
+// CHECK: arith.bitcast %[[BITS]] : i32 to f32
+func.func @dequantize_bf16(%bytes: tensor<40xi8>) -> tensor<4x5xf32> {
+  %w = tessel.dequantize %bytes {format = "bf16"} : tensor<40xi8> -> tensor<4x5xf32>
+  return %w : tensor<4x5xf32>
+}
