@@ -50,9 +50,11 @@ std::vector<PipelineStage> gpuPipeline(const GpuOptions &options) {
       (options.toolkit.empty() ? std::string() : " toolkit=" + options.toolkit) + "}";
   return {
       // Attention the GPU kernels do not take (masks, sinks) is tiled into
-      // loops, which become kernels like the rest.
+      // loops, which become kernels like the rest. Linear layers on bf16
+      // weights run on tensor cores; the others become linalg.
       {"tiled", "builtin.module(func.func(tessel-lower-mla,tessel-fuse-residual),"
-                "tessel-attention-to-gpu,func.func(tessel-tile-attention,tessel-lower-einsum))"},
+                "tessel-attention-to-gpu,tessel-linear-to-gpu-mma,"
+                "func.func(tessel-tile-attention,tessel-lower-einsum))"},
       // Elementwise consumers fuse into their producers (activation into
       // the GLU product, scaling into the norm...): fewer kernels, fewer
       // round trips through device memory.

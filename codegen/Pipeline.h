@@ -56,7 +56,9 @@ struct GpuOptions {
 
 /// The CUDA pipeline after tessel-weights-to-arguments:
 ///   tiled   residual adds fused; attention as FlashAttention / split-KV
-///           decode GPU kernels (tessel-attention-to-gpu); einsum lowered
+///           decode GPU kernels (tessel-attention-to-gpu), bf16 linear
+///           layers as tensor-core GEMMs (tessel-linear-to-gpu-mma);
+///           einsum lowered
 ///   linalg  every other op in linalg on tensors
 ///   gpu     bufferized; each linalg op a parallel loop nest mapped to
 ///           blocks and threads and outlined into a gpu.module kernel;

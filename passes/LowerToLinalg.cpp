@@ -287,7 +287,10 @@ public:
 
   Value softmax(SoftmaxOp op) {
     Value x = op.getInput();
-    int64_t r = op.getType().getRank(), axis = op.getAxis() < 0 ? op.getAxis() + r : op.getAxis();
+    // I64Attr's getter is unsigned: -1 (the last axis) must be read signed.
+    int64_t r = op.getType().getRank(), axis = static_cast<int64_t>(op.getAxis());
+    if (axis < 0)
+      axis += r;
     // Loops: the other dims in order, then the axis last.
     SmallVector<int64_t> xMap;
     for (int64_t d = 0; d < r; ++d)

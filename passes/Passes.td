@@ -711,4 +711,241 @@ def TesselAttentionToGpu : Pass<"tessel-attention-to-gpu", "mlir::ModuleOp"> {
                            "mlir::tensor::TensorDialect"];
 }
 
+def TesselGpuKernelsToCpu : Pass<"tessel-gpu-kernels-to-cpu", "mlir::ModuleOp"> {
+  let summary = "For testing: GPU kernels become CPU functions the GPU emulator runs";
+  let description = [{
+    Testing only (CI has no GPU): rewrites the GPU code of the CUDA pipeline
+    so that tests/gpu/emulator runs it on the CPU, one coroutine per GPU
+    thread, with exact `gpu.barrier` and `gpu.shuffle` semantics.
+
+    Every `gpu.func` kernel of every `gpu.module` becomes a `func.func
+    @<module>__<kernel>` (with `llvm.emit_c_interface`) in the top-level
+    module. It takes the kernel's arguments, then one memref per workgroup
+    attribution (the address space dropped; the emulator allocates a fresh
+    buffer per block), then twelve `index` arguments: thread id x/y/z,
+    block id x/y/z, block dims x/y/z and grid dims x/y/z, which replace
+    `gpu.thread_id`, `gpu.block_id`, `gpu.block_dim` and `gpu.grid_dim`
+    (`gpu.global_id` and `gpu.lane_id` are computed from them). Private
+    attributions become `memref.alloca`s. `gpu.barrier` becomes `call
+    @tessel_emu_barrier()`; `gpu.shuffle` (f32 or i32, any mode) becomes
+    `call @tessel_emu_shuffle_f32(value, offset, width, mode)` (or `_i32`;
+    mode 0 xor, 1 down, 2 up, 3 idx) and, when its `valid` result is used,
+    `call @tessel_emu_shuffle_valid()`. `nvvm.mma.sync` in the forms
+    tessel-linear-to-gpu-mma emits (m16n8k16, row.col, bf16 or f16
+    multiplicands two to a 32-bit register, f32 accumulators) becomes `call
+    @tessel_emu_mma_m16n8k16_bf16(a0, a1, a2, a3, b0, b1, c0, c1, c2, c3,
+    %d)` (or `_f16`): the registers as `i32`, `%d` a 4 x f32 `llvm.alloca`
+    in the kernel's entry block that the call fills with the lane's D (read
+    back with `llvm.load`s; the emulator answers once the whole warp has
+    called, and computes D = A * B + C with the PTX ISA's fragment layout).
+    In kernels, `arith.truncf` / `arith.extf` between f32 and bf16 become
+    integer arithmetic (round to nearest even, as the GPU rounds), which
+    the CPU backend would otherwise leave to a runtime function. Any other
+    GPU op in a kernel (`gpu.all_reduce`, `gpu.subgroup_reduce`, other
+    NVVM ops and mma forms, dynamic shared memory, ...) is an error that
+    names it: nothing is translated approximately. Kernels may keep
+    `vector` ops (the GEMMs' staging): run `convert-vector-to-llvm` before
+    the CPU's lowering to LLVM.
+
+    Without `record-launches` the `gpu.module`s and the `gpu.launch_func`s
+    are erased: a test calls the kernels itself through the emulator. With
+    it, the host code keeps working on the CPU: each `gpu.launch_func`
+    becomes `call @tessel_emu_launch_<module>__<kernel>(grid x/y/z, block
+    x/y/z, args...)`, a generated function that passes the arguments
+    (memref descriptors and scalars, packed as the ExecutionEngine's
+    `_mlir_ciface_` wrappers take them), the workgroup buffer shapes and
+    `@tessel_emu_thread_<module>__<kernel>` (which unpacks them and calls
+    the kernel) to the C function `tessel_emu_launch`; host-side
+    `gpu.alloc`, `gpu.dealloc` and `gpu.memcpy` (and a plain `gpu.wait`) become their
+    memref equivalents. The whole host function then runs on the CPU
+    unchanged, its kernels in the emulator; the kernel functions are then
+    private (only the trampolines call them).
+
+    Before:
+    ```mlir
+    module attributes {gpu.container_module} {
+      func.func @f(%x: memref<64xf32>) {
+        %c1 = arith.constant 1 : index
+        %c64 = arith.constant 64 : index
+        gpu.launch_func @kernels::@scale blocks in (%c1, %c1, %c1) threads in (%c64, %c1, %c1)
+            args(%x : memref<64xf32>)
+        return
+      }
+      gpu.module @kernels {
+        gpu.func @scale(%x: memref<64xf32>)
+            workgroup(%t : memref<64xf32, #gpu.address_space<workgroup>>) kernel {
+          %i = gpu.thread_id x
+          %v = memref.load %x[%i] : memref<64xf32>
+          memref.store %v, %t[%i] : memref<64xf32, #gpu.address_space<workgroup>>
+          gpu.barrier
+          ...
+          gpu.return
+        }
+      }
+    }
+    ```
+    After (without `record-launches`):
+    ```mlir
+    module {
+      func.func @f(%x: memref<64xf32>) {
+        ...
+        return
+      }
+      func.func @kernels__scale(%x: memref<64xf32>, %t: memref<64xf32>,
+          %tx: index, %ty: index, %tz: index, %bx: index, %by: index, %bz: index,
+          %ntx: index, %nty: index, %ntz: index, %nbx: index, %nby: index, %nbz: index)
+          attributes {llvm.emit_c_interface} {
+        %v = memref.load %x[%tx] : memref<64xf32>
+        memref.store %v, %t[%tx] : memref<64xf32>
+        call @tessel_emu_barrier() : () -> ()
+        ...
+        return
+      }
+      func.func private @tessel_emu_barrier()
+    }
+    ```
+  }];
+  let options = [
+    Option<"recordLaunches", "record-launches", "bool", /*default=*/"false",
+           "Keep the host code: each gpu.launch_func becomes a call that runs the kernel "
+           "in the emulator (tessel_emu_launch), and host gpu.alloc/dealloc/memcpy "
+           "become memref ops">,
+  ];
+  let dependentDialects = ["mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+                           "mlir::arith::ArithDialect", "mlir::LLVM::LLVMDialect"];
+}
+
+def TesselLinearToGpuMma : Pass<"tessel-linear-to-gpu-mma", "mlir::ModuleOp"> {
+  let summary = "Replace tessel.linear / gated tessel.ffn with bf16 weights by tensor-core GEMM "
+                "launches, with RMSNorm, RoPE and the GLU activation fused";
+  let description = [{
+    The GPU pipeline's linear layers with 16-bit weights: each
+    `tessel.linear` inside a `func.func` whose weight is a
+    `tessel.dequantize` with format `bf16` (or `f16`, once the verifier
+    accepts it), with `K` (in features) a multiple of 16 and `N` (out
+    features) a multiple of 8, becomes a launch of a kernel that this pass
+    writes into `gpu.module @tessel_mma_kernels` (one kernel per weight
+    type, `N`, `K`, bias and residual, named after them; the module becomes a
+    `gpu.container_module`). The weight stays in its stored form on the
+    device: its bytes are viewed (`memref.view`) as the `[N, K]` bf16 matrix
+    they are, and the tensor cores multiply it with `x` rounded to bf16,
+    accumulating in f32 (`nvvm.mma.sync` m16n8k16: sm_80 and later). Other
+    linear layers (f32 or q8_0/q4_0 weights, other shapes) are left alone.
+
+      * `mma_gemm_*`: grid `(N / block-n, ceil(M / block-m))`, `32 *
+        warps-m * warps-n` threads; tiles of `x` and `W` of `block-k`
+        columns staged in workgroup memory between `gpu.barrier`s,
+        accumulators in registers, then `+ bias[n]`, `+ residual[m, n]` and
+        the store of the rows `m < M` (`M` = the product of `x`'s leading
+        dims, static or dynamic).
+      * `mma_gemv_*` (decode: `M <= decode-max-rows`, an `scf.if` at run time
+        when `M` is dynamic): the same kernel with 16-row tiles of
+        `decode-block-n` columns and `decode-warps-k` warps splitting the
+        reduction: decode reads every weight once, and narrow tiles give
+        enough blocks to stream `W` at full bandwidth.
+
+    Fusions (the kernels' names say which; see GpuMmaBuilder.cpp):
+      * a linear layer whose input is a `tessel.rms_norm` (bf16 weight)
+        applies the norm in its prologue (`_rms`, `_rmsu` for
+        `unit_offset`): `x * gamma` is staged, the squares of `x` summed on
+        the way, and the sums scaled by `1 / rms` per row. The norm stays
+        only while another op reads its result (q, k and v share one).
+      * a linear layer whose only use is split into heads and rotated by a
+        `tessel.rope` (i64 positions, no `freq_factors`; interleaved, or
+        half-split with `rotary_dim` a multiple of 16) rotates in its
+        epilogue (`_rope_i` / `_rope_h_dD_rR`; a half-split block is one
+        head wide).
+      * a gated `tessel.ffn` (`swiglu`, `geglu`, no biases) whose three
+        weights are bf16 becomes two launches: `_glu_silu` / `_glu_gelu` /
+        `_glu_gelutanh` (gate and up GEMMs over one x tile, the input's norm
+        folded in, `act(g) * u` in the epilogue, h written once), then the
+        down projection with the residual.
+    FFNs with biases, plain activations or other weights are left to
+    tessel-lower-to-linalg, as are norms and ropes that cannot be folded.
+
+    Tiles shrink to divisors of `N` and `K` (only rows are masked). `x` and
+    `residual` are read in place (`bufferization.to_buffer`, flattened to
+    `[M, .]`); the result is a new buffer returned through
+    `bufferization.to_tensor restrict writable`, so one-shot-bufferize
+    accepts the function; the pass registers what `gpu.launch_func` does to
+    memory, as tessel-attention-to-gpu does. The weight's bytes must be
+    16-byte aligned (one device allocation per weight: 256).
+
+    Before:
+    ```mlir
+    %w = tessel.dequantize %bytes {format = "bf16"} : tensor<8192xi8> -> tensor<64x64xf32>
+    %y = tessel.linear %x, %w bias(%b) : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+    ```
+    After (abridged):
+    ```mlir
+    module attributes {gpu.container_module} {
+      func.func @f(...) {
+        %xc = tensor.collapse_shape %x [[0, 1], [2]] : tensor<1x?x64xf32> into tensor<?x64xf32>
+        %xb = bufferization.to_buffer %xc read_only : tensor<?x64xf32> to memref<?x64xf32, strided<[?, ?], offset: ?>>
+        %bytesb = bufferization.to_buffer %bytes read_only : tensor<8192xi8> to memref<8192xi8>
+        %wv = memref.view %bytesb[%c0][] : memref<8192xi8> to memref<64x64xbf16>
+        ...
+        %yb = memref.alloc(%len) : memref<1x?x64xf32>
+        %yc = memref.collapse_shape %yb [[0, 1], [2]] : memref<1x?x64xf32> into memref<?x64xf32>
+        scf.if %nonempty {
+          scf.if %short {   // M <= decode-max-rows
+            gpu.launch_func @tessel_mma_kernels::@mma_gemv_bf16_n64_k64_bias
+                blocks in (%c4, %mblocks16, %c1) threads in (%c128, %c1, %c1) args(%xb : ..., %wv : ..., %bb : ..., %yc : ...)
+          } else {
+            gpu.launch_func @tessel_mma_kernels::@mma_gemm_bf16_n64_k64_bias
+                blocks in (%c1, %mblocks64, %c1) threads in (%c128, %c1, %c1) args(...)
+          }
+        }
+        %y = bufferization.to_tensor %yb restrict writable : memref<1x?x64xf32> to tensor<1x?x64xf32>
+      }
+      gpu.module @tessel_mma_kernels {
+        gpu.func @mma_gemm_bf16_n64_k64_bias(%x: memref<?x64xf32, strided<[?, ?], offset: ?>>, %w: memref<64x64xbf16>,
+                                             %b: memref<64xf32, strided<[?], offset: ?>>, %y: memref<?x64xf32>)
+            workgroup(%as : memref<64x20xi32, #gpu.address_space<workgroup>>, %bs : memref<64x20xi32, #gpu.address_space<workgroup>>)
+            kernel attributes {known_block_size = array<i32: 128, 1, 1>} {
+          ... nvvm.mma.sync A[...] B[...] C[...] {shape = #nvvm.shape<m = 16, n = 8, k = 16>, ...} ...
+        }
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockM", "block-m", "int64_t", /*default=*/"64",
+           "Rows of x per block (a multiple of 16 * warps-m): every element of W staged in "
+           "shared memory serves 64 rows">,
+    Option<"blockN", "block-n", "int64_t", /*default=*/"64",
+           "Output columns per block (a multiple of 8 * warps-n; lowered to divide N): every "
+           "staged element of x serves 64 columns">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"32",
+           "Columns of the reduction staged per step (a multiple of 16; lowered to divide K): "
+           "x and W tiles of 64 x 32 take 10 KiB with padding, so several blocks share an SM">,
+    Option<"warpsM", "warps-m", "int64_t", /*default=*/"2",
+           "Warps across a block's rows: 2 x 2 warps of 32 x 32 (8 mmas per k16 step, 32 "
+           "accumulator registers per lane)">,
+    Option<"warpsN", "warps-n", "int64_t", /*default=*/"2",
+           "Warps across a block's columns">,
+    Option<"decodeMaxRows", "decode-max-rows", "int64_t", /*default=*/"16",
+           "Largest M that uses the decode layout (one m16 tile of rows); 0 disables it">,
+    Option<"decodeBlockN", "decode-block-n", "int64_t", /*default=*/"16",
+           "Output columns per decode block (a multiple of 8; lowered to divide N): N / 16 "
+           "blocks (128 at N = 2048) keep every SM reading W">,
+    Option<"decodeBlockK", "decode-block-k", "int64_t", /*default=*/"128",
+           "Columns of the reduction per decode step (a multiple of 16 * decode-warps-k; "
+           "lowered to divide K): 4 KiB of W per step and block at decode-block-n = 16">,
+    Option<"decodeWarpsK", "decode-warps-k", "int64_t", /*default=*/"4",
+           "Warps splitting each decode step's k16 slices; their partial sums meet in shared "
+           "memory at the end">,
+    ListOption<"extraKernels", "extra-kernels", "std::string",
+               "Also build these kernels, whether or not an op asks for them, in both layouts "
+               "(E_nN_kK[_rms|_rmsu][_glu_silu|_glu_gelu|_glu_gelutanh][_rope_i|_rope_h"
+               "_dD_rR][_bias][_residual], E = bf16 or f16): for tests and ahead-of-time "
+               "checks of paths no model reaches yet (f16)">,
+  ];
+  let dependentDialects = ["mlir::gpu::GPUDialect", "mlir::memref::MemRefDialect",
+                           "mlir::bufferization::BufferizationDialect", "mlir::scf::SCFDialect",
+                           "mlir::arith::ArithDialect", "mlir::tensor::TensorDialect",
+                           "mlir::vector::VectorDialect", "mlir::NVVM::NVVMDialect",
+                           "mlir::LLVM::LLVMDialect", "mlir::math::MathDialect"];
+}
+
 #endif // TESSEL_PASSES_TD

@@ -213,8 +213,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
     return absl::InvalidArgumentError(
         absl::StrCat(aotDir, " is a CPU package; --device cuda compiles the model itself: give "
                              "the model file (tessel run MODEL --device cuda)"));
-  // On the GPU only bf16 linear weights stay stored (tensor cores read
-  // them); the rest are f32 on the device.
+  // On the GPU only bf16 matrices stay stored (tensor cores read them);
+  // the rest are f32 on the device.
   auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package, onGpu);
   if (!b.ok())
     return b.status();

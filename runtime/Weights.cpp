@@ -135,7 +135,7 @@ std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::Model
                                                           const frontends::WeightStore &weights) {
   std::map<std::string, std::string> out;
   for (const auto &[name, format] : storedWeightFormats(config, weights))
-    if (format == "bf16" && name.find(".ffn_") == std::string::npos)
+    if (format == "bf16")
       out[name] = format;
   return out;
 }

@@ -37,7 +37,9 @@ export TESSEL_SOURCE_DIR="$ROOT"
 export TESSEL_SHARED_DIR="${TESSEL_SHARED_DIR:-$ROOT/../shared}"
 
 # name:needs-tokenizer
-TARGETS_ALL=(gguf:0 safetensors:0 config_json:0 llama2c:0 tokenizer:1 tokenizer_vocab:1)
+TARGETS_ALL=(gguf:0 safetensors:0 config_json:0 llama2c:0 tokenizer:1 tokenizer_vocab:1 npy:0)
+# Sources outside frontends/ that a target links besides its own file.
+declare -A EXTRA_SOURCES=([npy]="support/Npy.cpp")
 read -r -a WANT <<<"${FUZZ_TARGETS:-}"
 
 log() { echo "run_fuzzers: $*"; }
@@ -115,7 +117,8 @@ obj() { local s="${1%.cpp}"; echo "obj/${s//\//_}.o"; }
   echo "rule link"
   echo "  command = \$cxx -fsanitize=fuzzer,address,undefined \$in -o \$out \$libs \$extra"
   echo "  description = LINK \$out"
-  for s in "${FRONTENDS[@]}" "${TOKENIZER[@]}"; do
+  # shellcheck disable=SC2068 # the extra sources are words on purpose
+  for s in "${FRONTENDS[@]}" "${TOKENIZER[@]}" $(printf '%s\n' ${EXTRA_SOURCES[@]} | sort -u); do
     echo "build $(obj "$s"): cxx $ROOT/$s"
   done
   for entry in "${TARGETS[@]}"; do
@@ -123,6 +126,7 @@ obj() { local s="${1%.cpp}"; echo "obj/${s//\//_}.o"; }
     tok="${entry##*:}"
     objs="obj/${name}_fuzzer.o"
     for s in "${FRONTENDS[@]}"; do objs+=" $(obj "$s")"; done
+    for s in ${EXTRA_SOURCES[$name]:-}; do objs+=" $(obj "$s")"; done
     extra=""
     if [[ "$tok" == 1 ]]; then
       for s in "${TOKENIZER[@]}"; do objs+=" $(obj "$s")"; done

@@ -237,12 +237,12 @@ TEST(ModelJit, CudaTensorStagesMatchTheReference) {
   expectCompiledMatchesReference(
       *stories, cudaTensorStagesThenCpu(),
       runtime::gpuStoredWeightFormats(stories->config, stories->weights));
-  // bf16 attention and output projections stay stored on the GPU.
+  // bf16 projections stay stored on the GPU.
   auto m = frontends::loadModel((kExamples / "tiny-llama.json").string());
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(runtime::quantizeWeights(*m, frontends::WeightType::BF16).ok());
   auto stored = runtime::gpuStoredWeightFormats(m->config, m->weights);
-  EXPECT_EQ(stored.size(), 2u * 4 + 1); // q, k, v, output per layer + the output projection
+  EXPECT_EQ(stored.size(), 2u * 7 + 1); // q, k, v, output, gate, up, down per layer + the output
   expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(), stored);
 }
 

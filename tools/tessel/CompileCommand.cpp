@@ -115,7 +115,7 @@ int runCompile(const std::vector<std::string> &args) {
   }
   frontends::EntryPoints entries;
   entries.cacheLength = absl::GetFlag(FLAGS_context);
-  // On the GPU only bf16 linear weights stay stored (see Session).
+  // On the GPU only bf16 matrices stay stored (see Session).
   entries.storedWeights = *gpu ? runtime::gpuStoredWeightFormats(model->config, model->weights)
                                : runtime::storedWeightFormats(model->config, model->weights);
   auto tessel =

@@ -38,7 +38,10 @@ ABSL_FLAG(std::string, prompt_ids, "",
 ABSL_FLAG(int, n, 32, "run: how many tokens to generate; bench: decode steps (tg N)");
 ABSL_FLAG(int64_t, p, 128, "bench: prompt tokens to prefill (pp N)");
 ABSL_FLAG(int64_t, t, 0, "bench: threads for the kernels (0: TESSEL_NUM_THREADS or one per core)");
-ABSL_FLAG(int64_t, reps, 3, "bench: timed runs (the median is reported) after one warm-up run");
+ABSL_FLAG(int64_t, reps, 3,
+          "bench: timed runs (the median is reported) after one warm-up run; eval --compiled: "
+          "time this many calls of the compiled function after the first (0: none), CUDA calls "
+          "with the device sync");
 ABSL_FLAG(std::string, gemm, "",
           "bench: M,N,K: time the f32 GEMM kernel alone (no MODEL) on 1 thread and on -t "
           "threads, against the measured FMA peak");
@@ -52,15 +55,16 @@ ABSL_FLAG(int64_t, top_k, 0, "run: sample among the k most likely tokens (0 = al
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass");
 ABSL_FLAG(std::string, device, "cpu",
           "run, compile: where the model runs: cpu (this CPU, Highway kernels) or cuda (an "
-          "NVIDIA GPU through the driver library, loaded at run time)");
+          "NVIDIA GPU through the driver library, loaded at run time); eval: cpu (the reference "
+          "evaluator, or with --compiled the CPU pipeline's code) or cuda (the CUDA pipeline's "
+          "code: always compiled)");
 ABSL_FLAG(std::string, gpu_arch, "sm_80",
-          "run, compile with --device cuda: the GPU architecture the PTX targets (sm_80 runs on "
-          "A100 and later; sm_90 for H100/H200)");
+          "run, compile, eval --device cuda: the GPU architecture the PTX targets (sm_80 "
+          "runs on A100 and later; sm_90 for H100/H200)");
 ABSL_FLAG(std::string, attention, "kernel",
-          "run, compile, logits, perplexity: how compiled code computes attention: kernel (one "
-          "call of the Highway "
-          "flash-attention kernel: SIMD, threaded) or loops (the FlashAttention loops "
-          "tessel-tile-attention generates)");
+          "run, compile, logits, perplexity, eval --compiled: how compiled code computes "
+          "attention: kernel (one call of the Highway flash-attention kernel: SIMD, threaded) "
+          "or loops (the FlashAttention loops tessel-tile-attention generates)");
 ABSL_FLAG(int64_t, context, 0,
           "run, compile, inspect: tokens the KV cache holds, prompt included (default: the "
           "model's context length; for run DIR, the one DIR was compiled for)");
@@ -112,8 +116,25 @@ ABSL_FLAG(std::string, pass_pipeline, "",
           "compile --emit=STAGE: a builtin.module(...) pipeline run instead of the CPU pipeline, "
           "after tessel-weights-to-arguments; for --emit=llvm|ir|asm it must end in the LLVM "
           "dialect");
-ABSL_FLAG(bool, json, false, "inspect, bench: print JSON instead of text");
+ABSL_FLAG(bool, json, false,
+          "inspect, bench: print JSON instead of text; eval: print one JSON object (results, "
+          "comparison, per-call times) instead of text");
 ABSL_FLAG(int64_t, tokens, 512, "inspect: prompt length for the prefill estimates");
+ABSL_FLAG(bool, compiled, false,
+          "eval: run the function compiled through --device's pipeline (JIT) instead of the "
+          "reference evaluator");
+ABSL_FLAG(bool, compare, false,
+          "eval: also run the reference evaluator on the same inputs and check that every "
+          "result element of the compiled code is within --tolerance of it (exit 1 if not)");
+ABSL_FLAG(double, tolerance, 1e-4,
+          "eval --compare: the largest absolute difference allowed between compiled and "
+          "reference results");
+ABSL_FLAG(std::string, inputs, "",
+          "eval: read argument N from DIR/argN.npy (numpy.save's format: float32, int64 or bool, "
+          "C order, the argument's shape) instead of generating it");
+ABSL_FLAG(std::string, outputs, "",
+          "eval: write result N to DIR/resultN.npy and argument N (the inputs used) to "
+          "DIR/argN.npy, which --inputs DIR reads back (DIR is created)");
 
 namespace tessel::cli {
 

@@ -65,6 +65,11 @@ ABSL_DECLARE_FLAG(std::string, dump_ir_dir);
 ABSL_DECLARE_FLAG(std::string, pass_pipeline);
 ABSL_DECLARE_FLAG(bool, json);
 ABSL_DECLARE_FLAG(int64_t, tokens);
+ABSL_DECLARE_FLAG(bool, compiled);
+ABSL_DECLARE_FLAG(bool, compare);
+ABSL_DECLARE_FLAG(double, tolerance);
+ABSL_DECLARE_FLAG(std::string, inputs);
+ABSL_DECLARE_FLAG(std::string, outputs);
 
 namespace tessel::cli {
 /// --attention as pipeline options; an unknown value is an error naming it.

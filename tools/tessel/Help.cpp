@@ -223,18 +223,42 @@ const std::vector<Command> &table() {
         "tessel perplexity tiny-q8_0.gguf --kl_base tiny.logits"}},
       {"eval",
        runEval,
-       "run an MLIR function with the reference evaluator",
-       {"eval FILE.mlir [--entry FUNCTION] [--seed S] [--values N]"},
+       "run an MLIR function with the reference evaluator or compiled, and compare",
+       {"eval FILE.mlir [--entry FUNCTION] [--seed S] [--values N]",
+        "eval FILE.mlir --compiled [--device cpu|cuda] [--compare [--tolerance T]] [--reps N]",
+        "eval FILE.mlir [--inputs DIR] [--outputs DIR] [--json]"},
        "Parses and verifies FILE.mlir, runs @main (or --entry) with the reference evaluator "
        "(plain C++ with f64 accumulation: the oracle compiled code is tested against) and "
        "prints each result's shape, mean, standard deviation, range and first values. The "
        "inputs are made up from --seed: f32 tensors uniform in +-sqrt(3/fan_in), rank-1 "
        "tensors (norm weights, biases) near 1, integer [batch, seq] tensors counting "
-       "0..seq-1, masks all true.",
-       {"entry", "seed", "values"},
+       "0..seq-1, masks all true.\n\n"
+       "--compiled runs the function compiled instead, through the pipeline of --device: the "
+       "CPU pipeline's JIT (--attention picks the kernel or the loops), or with --device cuda "
+       "the CUDA pipeline's code on an NVIDIA GPU (always compiled: there is no reference "
+       "evaluator on the GPU; without a GPU it fails with the driver's message). --compare "
+       "also runs the reference on the same inputs and prints 'max |compiled - reference| = X "
+       "(tolerance T): ok' or FAIL, exiting 1 on FAIL. The first compiled call warms up; "
+       "--reps more are timed (on CUDA including the device sync; the inputs are uploaded "
+       "once) and their median, minimum and mean printed.\n\n"
+       "--inputs DIR reads argument N from DIR/argN.npy instead (float32, int64 or bool as "
+       "numpy.save writes them, C order, the argument's shape; a dynamic dimension takes any "
+       "extent). --outputs DIR writes result N to DIR/resultN.npy and the inputs used to "
+       "DIR/argN.npy (so '--inputs DIR' repeats the run), for a script to check the results "
+       "against another implementation. --json prints one JSON object: the "
+       "results' summaries, the comparison and the per-call times in milliseconds.",
+       {"entry", "seed", "values", "compiled", "device", "gpu_arch", "attention", "compare",
+        "tolerance", "reps", "inputs", "outputs", "json"},
        {"tessel eval examples/llama_decoder_block.mlir",
         "tessel eval examples/gqa_attention.mlir --seed 3 --values 8",
-        "tessel eval examples/moe_deepseek.mlir --entry main --seed 1"}},
+        "tessel eval examples/moe_deepseek.mlir --entry main --seed 1",
+        "# The same function compiled for this CPU, checked against the reference:",
+        "tessel eval examples/gqa_attention.mlir --compiled --compare",
+        "# Inputs and results as .npy files (gqa/argN.npy, gqa/resultN.npy), and back in:",
+        "tessel eval examples/gqa_attention.mlir --seed 3 --outputs gqa",
+        "tessel eval examples/gqa_attention.mlir --inputs gqa --compiled --compare",
+        "# Time 5 calls of the compiled function, as JSON:",
+        "tessel eval examples/sliding_window.mlir --compiled --reps 5 --json"}},
   };
   return kCommands;
 }

@@ -78,6 +78,19 @@ func.func @softmax(%x: tensor<2x5x3xf32>) -> tensor<2x5x3xf32> {
   return %y : tensor<2x5x3xf32>
 }
 
+// -----
+
+// axis = -1 is the last axis: the reduction reads x through (d0, d1, d2)
+// and keeps the [2, 5] row statistics.
+// CHECK-DAG: #[[X:.*]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-LABEL: func.func @softmax_last_axis
+// CHECK: linalg.generic {indexing_maps = [#[[X]], #[[ROW]]], iterator_types = ["parallel", "parallel", "reduction"]} {{.*}} outs(%{{.*}} : tensor<2x5xf32>)
+func.func @softmax_last_axis(%x: tensor<2x5x3xf32>) -> tensor<2x5x3xf32> {
+  %y = tessel.softmax %x {axis = -1 : i64} : tensor<2x5x3xf32>
+  return %y : tensor<2x5x3xf32>
+}
+
 
 // -----
 
