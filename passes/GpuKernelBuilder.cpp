@@ -73,6 +73,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/GpuKernelBuilder.h"
+#include "passes/GpuEmitter.h"
 
 #include <cmath>
 #include <limits>
@@ -93,49 +94,21 @@ namespace {
 constexpr double kLog2e = 1.4426950408889634;
 constexpr int32_t kWarpSize = 32;
 
-// Small builders for kernel bodies: everything at `b`'s insertion point.
-// No call below passes two arguments that both create ops: C++ leaves the
-// order of their evaluation open, and the IR (and its lit test) must not
-// depend on the compiler.
-class Emitter {
+// The attention kernels' builders: GpuEmitter's, and the online softmax's.
+class Emitter : public GpuEmitter {
 public:
-  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  using GpuEmitter::GpuEmitter;
 
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
-  Value f32(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
   Value negInf() { return f32(-std::numeric_limits<double>::infinity()); }
-
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value add(Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
-  Value sub(Value x, int64_t y) { return y == 0 ? x : sub(x, idx(y)); }
-  Value mul(Value x, int64_t y) { return y == 1 ? x : arith::MulIOp::create(b, loc, x, idx(y)); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
-  Value divu(Value x, int64_t y) { return y == 1 ? x : arith::DivUIOp::create(b, loc, x, idx(y)); }
-  Value divu(Value x, Value y) { return arith::DivUIOp::create(b, loc, x, y); }
-  Value remu(Value x, int64_t y) {
-    return y == 1 ? idx(0) : arith::RemUIOp::create(b, loc, x, idx(y)).getResult();
-  }
-  Value remu(Value x, Value y) { return arith::RemUIOp::create(b, loc, x, y); }
   Value ceilDiv(Value x, Value y) { return arith::CeilDivSIOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
   Value clamp(Value x, int64_t lo, Value hi) { return min(max(x, idx(lo)), hi); }
-  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, p, x, y);
-  }
-  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
   Value le(Value x, Value y) { return cmp(arith::CmpIPredicate::sle, x, y); }
   Value ge(Value x, Value y) { return cmp(arith::CmpIPredicate::sge, x, y); }
   Value eq(Value x, Value y) { return cmp(arith::CmpIPredicate::eq, x, y); }
   Value both(Value x, Value y) { return arith::AndIOp::create(b, loc, x, y); }
-  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
 
-  Value addf(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
   Value subf(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value maxf(Value x, Value y) { return arith::MaxNumFOp::create(b, loc, x, y); }
-  Value fma(Value x, Value y, Value acc) { return math::FmaOp::create(b, loc, x, y, acc); }
   Value exp2(Value x) { return math::Exp2Op::create(b, loc, x); }
   Value isNegInf(Value x) {
     return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, negInf());
@@ -152,19 +125,6 @@ public:
     return select(seen, inverse, f32(0.0));
   }
 
-  /// Extent `d` of memref `m`: a constant when static.
-  Value dim(Value m, int64_t d) {
-    auto t = cast<MemRefType>(m.getType());
-    if (!t.isDynamicDim(d))
-      return idx(t.getDimSize(d));
-    return memref::DimOp::create(b, loc, m, d);
-  }
-  Value load(Value m, ValueRange at) { return memref::LoadOp::create(b, loc, m, at); }
-  void store(Value x, Value m, ValueRange at) { memref::StoreOp::create(b, loc, x, m, at); }
-
-  Value threadId() { return gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x); }
-  Value blockId(gpu::Dimension d) { return gpu::BlockIdOp::create(b, loc, d); }
-  void barrier() { gpu::BarrierOp::create(b, loc); }
   /// x plus its value in the lane `offset` away (xor): after offsets 1, 2,
   /// ..., lanes/2 every lane of an aligned group of `lanes` holds the
   /// group's sum. Float addition commutes, so all lanes get the same bits.
@@ -204,15 +164,6 @@ public:
       return {};
     });
   }
-  void ifThen(Value cond, llvm::function_ref<void()> body) {
-    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(op.thenBlock()->getTerminator());
-    body();
-  }
-
-  OpBuilder &b;
-  Location loc;
 };
 
 /// The online-softmax state of one query row (or lane group), in registers:

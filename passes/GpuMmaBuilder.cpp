@@ -114,6 +114,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/GpuMmaBuilder.h"
+#include "passes/GpuEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -140,50 +141,15 @@ constexpr int64_t kWeightVector = 8;
 // Static shared memory without the opt-in to dynamic shared memory.
 constexpr int64_t kMaxSharedBytes = 48 * 1024;
 
-// Small builders for kernel bodies, at `b`'s insertion point. No call
-// below passes two arguments that both create ops: C++ leaves their order
-// open, and the IR (and its lit test) must not depend on the compiler.
-class Emitter {
+// The GEMM kernels' builders: GpuEmitter's, and the packing of mma
+// registers.
+class Emitter : public GpuEmitter {
 public:
-  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  using GpuEmitter::GpuEmitter;
 
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
   Value i32(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
-  Value f32(double v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
-  Value add(Value x, int64_t y) { return y == 0 ? x : add(x, idx(y)); }
-  Value sub(Value x, int64_t y) { return y == 0 ? x : arith::SubIOp::create(b, loc, x, idx(y)); }
-  Value mul(Value x, int64_t y) { return y == 1 ? x : arith::MulIOp::create(b, loc, x, idx(y)); }
-  Value divu(Value x, int64_t y) { return y == 1 ? x : arith::DivUIOp::create(b, loc, x, idx(y)); }
-  Value remu(Value x, int64_t y) {
-    return y == 1 ? idx(0) : arith::RemUIOp::create(b, loc, x, idx(y)).getResult();
-  }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
-  Value lt(Value x, Value y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, y);
-  }
-  Value eqConst(Value x, int64_t y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, idx(y));
-  }
-  Value neConst(Value x, int64_t y) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, idx(y));
-  }
-  Value addf(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value fma(Value x, Value y, Value z) { return math::FmaOp::create(b, loc, x, y, z); }
-
-  Value dim(Value m, int64_t d) {
-    auto t = cast<MemRefType>(m.getType());
-    if (!t.isDynamicDim(d))
-      return idx(t.getDimSize(d));
-    return memref::DimOp::create(b, loc, m, d);
-  }
-  Value load(Value m, ValueRange at) { return memref::LoadOp::create(b, loc, m, at); }
-  void store(Value x, Value m, ValueRange at) { memref::StoreOp::create(b, loc, x, m, at); }
-
-  Value threadId() { return gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x); }
-  Value blockId(gpu::Dimension d) { return gpu::BlockIdOp::create(b, loc, d); }
-  void barrier() { gpu::BarrierOp::create(b, loc); }
+  Value eqConst(Value x, int64_t y) { return cmp(arith::CmpIPredicate::eq, x, idx(y)); }
+  Value neConst(Value x, int64_t y) { return cmp(arith::CmpIPredicate::ne, x, idx(y)); }
 
   /// Two f32 rounded to `elem` and packed into one i32, `lo` in the low
   /// half: the layout of an f16x2 / bf16x2 mma register (and of two
@@ -227,16 +193,6 @@ public:
                          scf::YieldOp::create(b, loc);
                        });
   }
-
-  void ifThen(Value cond, llvm::function_ref<void()> body) {
-    auto op = scf::IfOp::create(b, loc, cond, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(op.thenBlock()->getTerminator());
-    body();
-  }
-
-  OpBuilder &b;
-  Location loc;
 };
 
 MemRefType sharedType(MLIRContext *ctx, ArrayRef<int64_t> shape, Type elem) {

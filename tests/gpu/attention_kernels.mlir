@@ -1,4 +1,4 @@
-// Input of check_attention_ptx.sh: tessel.attention ops of the shapes real
+// Input of check_kernels_ptx.sh attention: tessel.attention ops of the shapes real
 // models have, so that tessel-attention-to-gpu writes every kernel variant
 // at production head dims (the lit test uses tiny ones): prefill, split-KV
 // and combine for head_dim 64, 128 and 256, GQA, MQA, MHA, causal, a

@@ -1,4 +1,4 @@
-// Input of check_mma_ptx.sh: tessel.linear ops with bf16 weights (as
+// Input of check_kernels_ptx.sh mma: tessel.linear ops with bf16 weights (as
 // tessel-weights-to-arguments leaves them: the bytes through
 // tessel.dequantize) at the shapes real models have, so that
 // tessel-linear-to-gpu-mma writes every kernel variant at production sizes

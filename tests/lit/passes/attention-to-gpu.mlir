@@ -4,7 +4,7 @@
 
 // Host side (buffers, grid and block of each launch) and kernel bodies
 // (workgroup tiles, GQA head index, masking comparisons, shuffles, online
-// softmax). tests/gpu/check_attention_ptx.sh assembles the kernels with
+// softmax). tests/gpu/check_kernels_ptx.sh (attention) assembles the kernels with
 // ptxas.
 
 // BAD: tessel-attention-to-gpu: block-q must be a multiple of 32

@@ -7,7 +7,7 @@
 
 // Host side (buffers, the weight's bytes viewed as bf16, grid and block of
 // each launch) and kernel bodies (workgroup tiles, staging, mma fragments,
-// epilogue, the row bound). tests/gpu/check_mma_ptx.sh assembles the
+// epilogue, the row bound). tests/gpu/check_kernels_ptx.sh (mma) assembles the
 // kernels with ptxas.
 
 // BAD: tessel-linear-to-gpu-mma: block-m (24) must be a multiple of 16 * warps-m

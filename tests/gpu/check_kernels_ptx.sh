@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The tensor-core GEMM kernels tessel-linear-to-gpu-mma writes are valid PTX
-# for sm_80 and sm_90: run the pass on tests/gpu/mma_kernels.mlir (bf16
-# weights at production shapes, with the fused forms: RMSNorm prologue,
-# gated FFN, RoPE epilogue; plus f16 kernels through the pass's
-# extra-kernels option), check that the result bufferizes (one-shot-bufferize
-# + the deallocation pipeline, as the GPU pipeline runs them), lower the
-# gpu.module to PTX (convert-gpu-to-nvvm, nvvm-attach-target,
-# gpu-module-to-binary{format=isa}) and assemble it with ptxas for each
-# architecture. Every kernel must use mma.sync m16n8k16 (bf16 or f16 in,
-# f32 accumulators). Prints one line per architecture ("ptxas sm_80: 13
-# kernels ok") and each kernel's registers, shared memory and spills.
+# The kernels a GPU kernel pass writes are valid PTX for sm_80 and sm_90:
+# run the pass on its input, check that the result bufferizes
+# (one-shot-bufferize + the deallocation pipeline, as the GPU pipeline runs
+# them), lower the gpu.module to PTX (convert-gpu-to-nvvm,
+# nvvm-attach-target, gpu-module-to-binary{format=isa}) and assemble it with
+# ptxas for each architecture. Prints one line per architecture ("ptxas
+# sm_80: 13 kernels ok") and each kernel's registers, shared memory and
+# spills. KERNELS picks the pass and its input:
+#   attention  tessel-attention-to-gpu on tests/gpu/attention_kernels.mlir
+#              (FlashAttention, split-KV decode and combine; head dims 64..256)
+#   mma        tessel-linear-to-gpu-mma on tests/gpu/mma_kernels.mlir (bf16
+#              weights at production shapes with the fused forms: RMSNorm
+#              prologue, gated FFN, RoPE epilogue; f16 kernels through the
+#              pass's extra-kernels option); every kernel must use mma.sync
+#              m16n8k16 (bf16 or f16 in, f32 accumulators)
 #
-#   check_mma_ptx.sh TESSEL_OPT SOURCE_DIR
+#   check_kernels_ptx.sh TESSEL_OPT SOURCE_DIR attention|mma
 #
 # PTXAS (default /usr/local/cuda/bin/ptxas) and MLIR_OPT (default
 # /usr/lib/llvm-22/bin/mlir-opt: used for the PTX serialisation only when
@@ -23,10 +27,27 @@ tessel_opt=$(realpath "$1")
 src=$(realpath "$2")
 ptxas=${PTXAS:-/usr/local/cuda/bin/ptxas}
 mlir_opt=${MLIR_OPT:-/usr/lib/llvm-22/bin/mlir-opt}
-input=$src/tests/gpu/mma_kernels.mlir
-# f16 weights: no storage format reaches them yet, so the pass is asked
-# for the kernels directly (both layouts each).
-pass="tessel-linear-to-gpu-mma{extra-kernels=f16_n2048_k768_bias,f16_n8192_k2048,f16_n64_k64_residual,f16_n5632_k2048_glu_silu,f16_n2048_k2048_rope_h_d64_r64}"
+case "${3:-}" in
+  attention)
+    input=$src/tests/gpu/attention_kernels.mlir
+    pass=tessel-attention-to-gpu
+    # What the pass must leave no trace of.
+    replaced="tessel\.attention"
+    ;;
+  mma)
+    input=$src/tests/gpu/mma_kernels.mlir
+    # f16 weights: no storage format reaches them yet, so the pass is asked
+    # for the kernels directly (both layouts each).
+    pass="tessel-linear-to-gpu-mma{extra-kernels=f16_n2048_k768_bias,f16_n8192_k2048,f16_n64_k64_residual,f16_n5632_k2048_glu_silu,f16_n2048_k2048_rope_h_d64_r64}"
+    # No linear, FFN (nor their dequantize), norm or RoPE: all folded in.
+    replaced="tessel\.linear\|tessel\.dequantize\|tessel\.ffn\|tessel\.rms_norm\|tessel\.rope"
+    ;;
+  *)
+    echo "usage: check_kernels_ptx.sh TESSEL_OPT SOURCE_DIR attention|mma" >&2
+    exit 2
+    ;;
+esac
+pass_name=${pass%%\{*}
 if [ ! -x "$ptxas" ]; then
   echo "SKIP: no ptxas at $ptxas (set PTXAS)"
   exit 77
@@ -41,16 +62,14 @@ fail() {
   exit 1
 }
 
-# 1. The pass: no tessel.linear, tessel.ffn (nor their tessel.dequantize)
-# left, and no norm or RoPE (all folded into the kernels); kernels in one
-# gpu.module.
+# 1. The pass: nothing it replaces left, kernels in one gpu.module.
 "$tessel_opt" "$input" --pass-pipeline="builtin.module($pass)" -o "$work/gpu.mlir" 2>"$work/err" ||
-  { cat "$work/err" >&2; fail "tessel-linear-to-gpu-mma failed on $input"; }
-if grep -q "tessel\.linear\|tessel\.dequantize\|tessel\.ffn\|tessel\.rms_norm\|tessel\.rope" "$work/gpu.mlir"; then
-  fail "tessel.linear, ffn, rms_norm, rope or dequantize left after tessel-linear-to-gpu-mma"
+  { cat "$work/err" >&2; fail "$pass_name failed on $input"; }
+if grep -q "$replaced" "$work/gpu.mlir"; then
+  fail "ops matching '$replaced' left after $pass_name"
 fi
 kernels=$(grep -c "gpu.func @" "$work/gpu.mlir" || true)
-echo "tessel-linear-to-gpu-mma: $kernels kernels"
+echo "$pass_name: $kernels kernels"
 
 # 2. The host side bufferizes like the GPU pipeline's. (In the same run as
 # the pass: it registers what gpu.launch_func does to memory, which the
@@ -99,13 +118,13 @@ for arch in sm_80 sm_90; do
   extract_ptx "$work/$arch.mlir" "$work/$arch.ptx" || fail "no PTX in the gpu.binary for $arch"
   entries=$(grep -c "^\.visible \.entry" "$work/$arch.ptx" || true)
   [ "$entries" = "$kernels" ] || fail "$arch: $entries PTX entries for $kernels kernels"
-  # Every entry runs the tensor cores, with the weight's element type.
-  missing=$(awk '
+  # Every GEMM entry runs the tensor cores, with the weight's element type.
+  [ "$3" = mma ] && missing=$(awk '
     /^\.visible \.entry/ { if (name != "" && !ok) print name; match($0, /entry [a-z0-9_]+/); name = substr($0, RSTART + 6, RLENGTH - 6); ok = 0 }
     /mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32/ { if (name ~ /_bf16_/) ok = 1 }
     /mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32/ { if (name ~ /_f16_/) ok = 1 }
     END { if (name != "" && !ok) print name }' "$work/$arch.ptx")
-  [ -z "$missing" ] || fail "$arch: no mma.sync m16n8k16 of the weight's type in: $missing"
+  [ "$3" != mma ] || [ -z "$missing" ] || fail "$arch: no mma.sync m16n8k16 of the weight's type in: $missing"
   if ! "$ptxas" -arch="$arch" -v "$work/$arch.ptx" -o "$work/$arch.cubin" 2>"$work/ptxas.log"; then
     cat "$work/ptxas.log" >&2
     fail "ptxas -arch=$arch rejected the PTX"
@@ -118,7 +137,7 @@ for arch in sm_80 sm_90; do
     /Used [0-9]+ registers/ {
       smem = "0"; if (match($0, /[0-9]+ bytes smem/)) smem = substr($0, RSTART, RLENGTH - 11)
       match($0, /Used [0-9]+ registers/); regs = substr($0, RSTART + 5, RLENGTH - 15)
-      printf "  %s %-42s %3d registers %6d bytes smem %s\n", arch, name, regs, smem,
+      printf "  %s %-50s %3d registers %6d bytes smem %s\n", arch, name, regs, smem,
              (spills > 0 ? "WARNING: " spills " bytes spilled" : "no spills")
     }' "$work/ptxas.log"
 done
