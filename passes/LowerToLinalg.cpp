@@ -254,26 +254,214 @@ public:
     return x;
   }
 
+  // act(gate) * up, or act(up) without a gate, elementwise.
+  Value activated(Value up, Value gate, Activation act, bool tanhApprox) {
+    int64_t r = cast<RankedTensorType>(up.getType()).getRank();
+    if (gate)
+      return lb.generic(r, {gate, up}, {iota(r), iota(r)}, lb.empty(lb.dims(up), f32), iota(r),
+                        parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                          return arith::MulFOp::create(
+                              nb, nl, activate(nb, nl, act, tanhApprox, a[0]), a[1]);
+                        });
+    return lb.generic(r, {up}, {iota(r)}, lb.empty(lb.dims(up), f32), iota(r), parallel(r),
+                      [&](OpBuilder &nb, Location nl, ValueRange a) {
+                        return activate(nb, nl, act, tanhApprox, a[0]);
+                      });
+  }
+
   Value ffn(FFNOp op) {
     Value up = linear(op.getInput(), op.getWUp(), op.getBUp());
-    int64_t r = cast<RankedTensorType>(up.getType()).getRank();
+    Value gate;
+    if (Value gateW = op.getWGate())
+      gate = linear(op.getInput(), gateW, Value());
+    Value hidden = activated(up, gate, op.getActivation(), op.getTanhApprox());
+    return linear(hidden, op.getWDown(), op.getBDown(), op.getResidual());
+  }
+
+  // Tokens flattened to [T, dim]. The router's scores pick each token's
+  // top_k experts in top_k rounds of an (max, argmax) reduction over E that
+  // skips the experts earlier rounds took; only those experts' weights are
+  // read (tensor.extract at the chosen expert), as in reference/Ops.cpp moe.
+  Value moe(MoEOp op) {
+    Value x = op.getInput();
+    auto xType = cast<RankedTensorType>(x.getType());
+    int64_t r = xType.getRank();
+    if (r < 2)
+      return Value();
+    SmallVector<Value> xDims = lb.dims(x);
+    Value flat = x;
+    if (r > 2) {
+      SmallVector<ReassociationIndices> re = {iota(r - 1), {r - 1}};
+      flat = tensor::CollapseShapeOp::create(b, loc, x, re);
+    }
+    Value tokens = lb.dim(flat, 0), dimV = lb.dim(flat, 1);
+    Value experts = lb.dim(op.getRouter(), 0);
+    int64_t topK = static_cast<int64_t>(op.getTopK());
     Activation act = op.getActivation();
     bool tanhApprox = op.getTanhApprox();
-    Value hidden;
-    if (Value gateW = op.getWGate()) {
-      Value gate = linear(op.getInput(), gateW, Value());
-      hidden = lb.generic(r, {gate, up}, {iota(r), iota(r)}, lb.empty(lb.dims(up), f32), iota(r),
-                          parallel(r), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
-                            return arith::MulFOp::create(
-                                nb, nl, activate(nb, nl, act, tanhApprox, a[0]), a[1]);
-                          });
+    ValueRange ew = op.getExperts();
+    bool gated = ew.size() == 3; // (up, gate, down) or (up, down)
+    Value wUp = ew[0], wGate = gated ? ew[1] : Value(), wDown = ew.back();
+    Value hidden = lb.dim(wUp, 1);
+    auto add = [](OpBuilder &nb, Location nl, Value acc, Value v) -> Value {
+      return arith::AddFOp::create(nb, nl, acc, v);
+    };
+    auto mul = [](OpBuilder &nb, Location nl, Value p, Value q) -> Value {
+      return arith::MulFOp::create(nb, nl, p, q);
+    };
+    SmallVector<IteratorType> rowReduce = {IteratorType::parallel, IteratorType::reduction};
+
+    // 1. scores [T, E].
+    Value logits = linear(flat, op.getRouter(), Value());
+    Value scores;
+    if (op.getScoring() == MoeScoring::softmax) {
+      Value negInf = lb.f32(-std::numeric_limits<double>::infinity());
+      Value max = lb.generic(2, {logits}, {{0, 1}}, lb.fill({tokens}, negInf), {0}, rowReduce,
+                             [](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                               return arith::MaximumFOp::create(nb, nl, a[0], a[1]);
+                             });
+      auto expShifted = [](OpBuilder &nb, Location nl, Value v, Value m) -> Value {
+        return math::ExpOp::create(nb, nl, arith::SubFOp::create(nb, nl, v, m));
+      };
+      Value sum = lb.generic(2, {logits, max}, {{0, 1}, {0}}, lb.fill({tokens}, lb.f32(0.0)), {0},
+                             rowReduce, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                               return add(nb, nl, a[2], expShifted(nb, nl, a[0], a[1]));
+                             });
+      scores =
+          lb.generic(2, {logits, max, sum}, {{0, 1}, {0}, {0}}, lb.empty({tokens, experts}, f32),
+                     {0, 1}, parallel(2), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                       return arith::DivFOp::create(nb, nl, expShifted(nb, nl, a[0], a[1]), a[2]);
+                     });
     } else {
-      hidden = lb.generic(r, {up}, {iota(r)}, lb.empty(lb.dims(up), f32), iota(r), parallel(r),
-                          [&](OpBuilder &nb, Location nl, ValueRange a) {
-                            return activate(nb, nl, act, tanhApprox, a[0]);
+      Value one = lb.f32(1.0);
+      scores = lb.generic(2, {logits}, {{0, 1}}, lb.empty({tokens, experts}, f32), {0, 1},
+                          parallel(2), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                            Value e =
+                                math::ExpOp::create(nb, nl, arith::NegFOp::create(nb, nl, a[0]));
+                            return arith::DivFOp::create(nb, nl, one, add(nb, nl, one, e));
                           });
     }
-    return linear(hidden, op.getWDown(), op.getBDown(), op.getResidual());
+
+    // 2. top_k rounds: (score, expert) [T] each. An expert beats the
+    // accumulator with a greater score, or an equal one and a lower index,
+    // so the result does not depend on the order the reduction visits E.
+    Type i64 = b.getI64Type();
+    MLIRContext *ctx = b.getContext();
+    AffineMap rowMap = AffineMap::get(2, 0, {getAffineDimExpr(0, ctx)}, ctx);
+    AffineMap fullMap = AffineMap::getMultiDimIdentityMap(2, ctx);
+    Value noneScore = lb.f32(-std::numeric_limits<double>::infinity());
+    Value noneId = arith::ConstantIntOp::create(b, loc, i64, std::numeric_limits<int64_t>::max());
+    SmallVector<Value> roundIds, roundScores;
+    for (int64_t k = 0; k < topK; ++k) {
+      SmallVector<Value> ins = {scores};
+      ins.append(roundIds);
+      SmallVector<AffineMap> maps = {fullMap};
+      maps.append(roundIds.size(), rowMap);
+      maps.append(2, rowMap);
+      Value initScore = lb.fill({tokens}, noneScore), initId = lb.fill({tokens}, noneId);
+      int64_t taken = roundIds.size();
+      auto round = linalg::GenericOp::create(
+          b, loc, TypeRange{initScore.getType(), initId.getType()}, ins,
+          ValueRange{initScore, initId}, maps, rowReduce,
+          [&](OpBuilder &nb, Location nl, ValueRange a) {
+            Value e = arith::IndexCastOp::create(nb, nl, i64, linalg::IndexOp::create(nb, nl, 1));
+            Value s = a[0], accScore = a[1 + taken], accId = a[2 + taken];
+            Value better = arith::OrIOp::create(
+                nb, nl, arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OGT, s, accScore),
+                arith::AndIOp::create(
+                    nb, nl, arith::CmpFOp::create(nb, nl, arith::CmpFPredicate::OEQ, s, accScore),
+                    arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::slt, e, accId)));
+            for (int64_t j = 0; j < taken; ++j) {
+              Value free = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ne, e, a[1 + j]);
+              better = arith::AndIOp::create(nb, nl, better, free);
+            }
+            linalg::YieldOp::create(nb, nl,
+                                    ValueRange{arith::SelectOp::create(nb, nl, better, s, accScore),
+                                               arith::SelectOp::create(nb, nl, better, e, accId)});
+          });
+      roundScores.push_back(round.getResult(0));
+      roundIds.push_back(round.getResult(1));
+    }
+    // The rounds side by side: [T, top_k].
+    Value kV = lb.index(topK);
+    auto stack = [&](ArrayRef<Value> rounds, Type elem) {
+      SmallVector<SmallVector<int64_t>> maps(rounds.size(), SmallVector<int64_t>{0});
+      return lb.generic(2, rounds, maps, lb.empty({tokens, kV}, elem), {0, 1}, parallel(2),
+                        [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                          Value s = linalg::IndexOp::create(nb, nl, 1);
+                          Value v = a[0];
+                          for (int64_t j = 1; j < topK; ++j) {
+                            Value is =
+                                arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, s,
+                                                      arith::ConstantIndexOp::create(nb, nl, j));
+                            v = arith::SelectOp::create(nb, nl, is, a[j], v);
+                          }
+                          return v;
+                        });
+    };
+    Value ids = stack(roundIds, i64), picked = stack(roundScores, f32);
+    Value scale = lb.f32(op.getRoutedScale().convertToDouble());
+    Value weights;
+    if (op.getNormalizeTopK()) {
+      Value sum = lb.generic(2, {picked}, {{0, 1}}, lb.fill({tokens}, lb.f32(0.0)), {0}, rowReduce,
+                             [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                               return add(nb, nl, a[1], a[0]);
+                             });
+      weights = lb.generic(2, {picked, sum}, {{0, 1}, {0}}, lb.empty({tokens, kV}, f32), {0, 1},
+                           parallel(2), [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return mul(nb, nl, arith::DivFOp::create(nb, nl, a[0], a[1]), scale);
+                           });
+    } else {
+      weights = lb.generic(2, {picked}, {{0, 1}}, lb.empty({tokens, kV}, f32), {0, 1}, parallel(2),
+                           [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                             return mul(nb, nl, a[0], scale);
+                           });
+    }
+
+    // 3. The chosen experts only: loops (t, s, out, in); out[t, s, o] =
+    // sum_i in[t, (s,) i] * w[ids[t, s], o, i].
+    SmallVector<IteratorType> contract = parallel(3);
+    contract.push_back(IteratorType::reduction);
+    auto gathered = [&](Value in, SmallVector<int64_t> inDims, Value w, Value outExtent) {
+      return lb.generic(
+          4, {in, ids}, {inDims, {0, 1}}, lb.fill({tokens, kV, outExtent}, lb.f32(0.0)), {0, 1, 2},
+          contract, [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+            Value e = arith::IndexCastOp::create(nb, nl, nb.getIndexType(), a[1]);
+            Value v = tensor::ExtractOp::create(nb, nl, w,
+                                                ValueRange{e, linalg::IndexOp::create(nb, nl, 2),
+                                                           linalg::IndexOp::create(nb, nl, 3)});
+            return add(nb, nl, a[2], mul(nb, nl, a[0], v));
+          });
+    };
+    Value up = gathered(flat, {0, 3}, wUp, hidden);
+    Value gate = wGate ? gathered(flat, {0, 3}, wGate, hidden) : Value();
+    Value down = gathered(activated(up, gate, act, tanhApprox), {0, 1, 3}, wDown, dimV);
+
+    // 4. y[t, d] = shared(x)[t, d] + sum_s weights[t, s] down[t, s, d].
+    Value init;
+    ValueRange sw = op.getShared();
+    if (sw.empty()) {
+      init = lb.fill({tokens, dimV}, lb.f32(0.0));
+    } else {
+      Value sUp = linear(flat, sw[0], Value());
+      Value sGate = gated ? linear(flat, sw[1], Value()) : Value();
+      init = linear(activated(sUp, sGate, act, tanhApprox), sw.back(), Value());
+    }
+    Value y = lb.generic(3, {weights, down}, {{0, 2}, {0, 2, 1}}, init, {0, 1},
+                         {IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
+                         [&](OpBuilder &nb, Location nl, ValueRange a) -> Value {
+                           return add(nb, nl, a[2], mul(nb, nl, a[0], a[1]));
+                         });
+    if (r > 2) {
+      SmallVector<ReassociationIndices> re = {iota(r - 1), {r - 1}};
+      SmallVector<OpFoldResult> shape;
+      for (Value d : xDims)
+        shape.push_back(lb.ofr(d));
+      y = tensor::ExpandShapeOp::create(b, loc, xType, y, re, shape);
+    }
+    if (y.getType() != op.getType())
+      y = tensor::CastOp::create(b, loc, op.getType(), y);
+    return y;
   }
 
   Value residualAdd(ResidualAddOp op) {
@@ -539,6 +727,7 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
                       .Case([&](LayerNormOp o) { return l.layerNorm(o); })
                       .Case([&](RopeOp o) { return l.rope(o); })
                       .Case([&](FFNOp o) { return l.ffn(o); })
+                      .Case([&](MoEOp o) { return l.moe(o); })
                       .Case([&](ResidualAddOp o) { return l.residualAdd(o); })
                       .Case([&](SoftmaxOp o) { return l.softmax(o); })
                       .Case([&](AttentionProbsOp o) { return l.attentionProbs(o); })
@@ -552,7 +741,7 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
           continue;
         op->emitOpError()
             << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
-               "layer_norm, rope, ffn, residual_add, softmax, attention_probs, "
+               "layer_norm, rope, ffn, moe, residual_add, softmax, attention_probs, "
                "kv_cache_update, kv_cache_view, bf16 dequantize; attention and einsum "
                "by their own passes)";
         return signalPassFailure();

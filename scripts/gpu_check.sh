@@ -35,7 +35,8 @@
 #            decode" section of bench/RESULTS.md. --no-bench leaves it out.
 #
 # What the CUDA backend reports it does not do yet (an op "not lowered to
-# linalg yet", e.g. tessel.moe; anything "not supported with --device cuda")
+# linalg yet"; anything "not supported with --device cuda", e.g. a rolling
+# sliding-window cache)
 # is a SKIP that names it, listed in the summary, not a FAIL.
 #
 # --only kernels,model,torch,bench picks sections (e.g. to stay under a time

@@ -246,6 +246,19 @@ TEST(ModelJit, CudaTensorStagesMatchTheReference) {
   expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(), stored);
 }
 
+// tessel.moe in linalg (top-k rounds, the picked experts' weights gathered)
+// on the CUDA pipeline's tensor stages: Mixtral (softmax, normalised),
+// DeepSeek-V2 (MLA, shared experts) and a hybrid of dense and MoE layers.
+TEST(ModelJit, CudaTensorStagesRunMixturesOfExperts) {
+  for (const char *name : {"tiny-mixtral.json", "tiny-deepseek2.json", "hybrid-moe.json"}) {
+    SCOPED_TRACE(name);
+    auto m = frontends::loadModel((kExamples / name).string());
+    ASSERT_TRUE(m.ok()) << m.status();
+    expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(),
+                                   runtime::gpuStoredWeightFormats(m->config, m->weights));
+  }
+}
+
 TEST(ModelJit, Stories260KCompiledMatchesReference) {
   ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
   auto m = frontends::loadModel(kStories.string());

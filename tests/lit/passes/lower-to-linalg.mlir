@@ -182,3 +182,71 @@ func.func @dequantize_bf16(%bytes: tensor<40xi8>) -> tensor<4x5xf32> {
   %w = tessel.dequantize %bytes {format = "bf16"} : tensor<40xi8> -> tensor<4x5xf32>
   return %w : tensor<4x5xf32>
 }
+
+// -----
+
+// Mixtral-style MoE (SwiGLU, top-2 of 4, softmax, normalised): tokens
+// flattened, softmax scores, then one (max, argmax) reduction over the
+// experts per round, the second skipping the first's pick; only the picked
+// experts' weights are read, at the expert index, and the expert outputs
+// are summed with their weights.
+// CHECK-LABEL: func.func @moe_mixtral
+// CHECK-SAME: (%[[X:.*]]: tensor<1x?x16xf32>, %{{.*}}: tensor<4x16xf32>, %[[UP:.*]]: tensor<4x32x16xf32>, %[[GATE:.*]]: tensor<4x32x16xf32>, %[[DOWN:.*]]: tensor<4x16x32xf32>)
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]]
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: %[[R0:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[SCORES:.*]] : tensor<?x4xf32>) outs(%{{.*}}, %{{.*}} : tensor<?xf32>, tensor<?xi64>)
+// CHECK: %[[E0:.*]] = linalg.index 1
+// CHECK: arith.cmpf ogt
+// CHECK: linalg.yield %{{.*}}, %{{.*}} : f32, i64
+// CHECK: %[[R1:.*]]:2 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[SCORES]], %[[R0]]#1 : tensor<?x4xf32>, tensor<?xi64>)
+// CHECK: %[[E1:.*]] = arith.index_cast
+// CHECK: arith.cmpi ne, %[[E1]], %{{.*}} : i64
+// CHECK: %[[IDS:.*]] = linalg.generic {{.*}} ins(%[[R0]]#1, %[[R1]]#1 : tensor<?xi64>, tensor<?xi64>) outs(%{{.*}} : tensor<?x2xi64>)
+// CHECK: %[[PICKED:.*]] = linalg.generic {{.*}} ins(%[[R0]]#0, %[[R1]]#0 : tensor<?xf32>, tensor<?xf32>) outs(%{{.*}} : tensor<?x2xf32>)
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[PICKED]] : tensor<?x2xf32>) outs(%{{.*}} : tensor<?xf32>)
+// CHECK: %[[W:.*]] = linalg.generic {{.*}} ins(%[[PICKED]], %[[SUM]] : tensor<?x2xf32>, tensor<?xf32>)
+// CHECK: arith.divf
+// CHECK: %[[U:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[FLAT]], %[[IDS]] : tensor<?x16xf32>, tensor<?x2xi64>) outs(%{{.*}} : tensor<?x2x32xf32>)
+// CHECK: tensor.extract %[[UP]][%{{.*}}, %{{.*}}, %{{.*}}] : tensor<4x32x16xf32>
+// CHECK: %[[G:.*]] = linalg.generic {{.*}} ins(%[[FLAT]], %[[IDS]] : tensor<?x16xf32>, tensor<?x2xi64>)
+// CHECK: tensor.extract %[[GATE]][%{{.*}}, %{{.*}}, %{{.*}}] : tensor<4x32x16xf32>
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%[[G]], %[[U]] : tensor<?x2x32xf32>, tensor<?x2x32xf32>)
+// CHECK: math.exp
+// CHECK: %[[D:.*]] = linalg.generic {{.*}} ins(%[[A]], %[[IDS]] : tensor<?x2x32xf32>, tensor<?x2xi64>) outs(%{{.*}} : tensor<?x2x16xf32>)
+// CHECK: tensor.extract %[[DOWN]][%{{.*}}, %{{.*}}, %{{.*}}] : tensor<4x16x32xf32>
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[W]], %[[D]] : tensor<?x2xf32>, tensor<?x2x16xf32>) outs(%{{.*}} : tensor<?x16xf32>)
+// CHECK: tensor.expand_shape %[[Y]] {{\[\[}}0, 1], [2]] output_shape [1, %{{.*}}, 16]
+// CHECK-NOT: tessel.moe
+func.func @moe_mixtral(%x: tensor<1x?x16xf32>, %r: tensor<4x16xf32>, %up: tensor<4x32x16xf32>, %gate: tensor<4x32x16xf32>, %down: tensor<4x16x32xf32>) -> tensor<1x?x16xf32> {
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, normalize_top_k, activation = #tessel.activation<swiglu>} : (tensor<1x?x16xf32>, tensor<4x16xf32>, tensor<4x32x16xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// Sigmoid scores, three rounds (the third skips both earlier picks), no
+// normalisation but routed_scale, ungated GELU experts, and a shared expert
+// FFN whose output starts the weighted sum.
+// CHECK-LABEL: func.func @moe_shared_sigmoid
+// CHECK-SAME: %[[SUP:[^:]*]]: tensor<12x16xf32>, %[[SDOWN:[^:]*]]: tensor<16x12xf32>)
+// CHECK: arith.negf
+// CHECK: math.exp
+// CHECK: %[[R0:.*]]:2 = linalg.generic
+// CHECK: %[[R1:.*]]:2 = linalg.generic {{.*}} ins(%{{.*}}, %[[R0]]#1 : tensor<6x8xf32>, tensor<6xi64>)
+// CHECK: %[[R2:.*]]:2 = linalg.generic {{.*}} ins(%{{.*}}, %[[R0]]#1, %[[R1]]#1 : tensor<6x8xf32>, tensor<6xi64>, tensor<6xi64>)
+// CHECK-COUNT-2: arith.cmpi ne
+// CHECK: arith.constant 2.500000e+00 : f32
+// CHECK: tensor.extract %{{.*}} : tensor<8x8x16xf32>
+// CHECK: math.tanh
+// CHECK: %[[D:.*]] = linalg.generic
+// CHECK: tensor.extract %{{.*}} : tensor<8x16x8xf32>
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[SUP]] : tensor<6x16xf32>, tensor<12x16xf32>)
+// CHECK: %[[SHARED:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %[[SDOWN]] : tensor<6x12xf32>, tensor<16x12xf32>)
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[D]] : tensor<6x3xf32>, tensor<6x3x16xf32>) outs(%[[SHARED]] : tensor<6x16xf32>)
+// CHECK: tensor.expand_shape
+// CHECK-NOT: tessel.moe
+func.func @moe_shared_sigmoid(%x: tensor<2x3x16xf32>, %r: tensor<8x16xf32>, %up: tensor<8x8x16xf32>, %down: tensor<8x16x8xf32>, %sup: tensor<12x16xf32>, %sdown: tensor<16x12xf32>) -> tensor<2x3x16xf32> {
+  %y = tessel.moe %x router(%r) experts(%up, %down) shared(%sup, %sdown) {top_k = 3 : i64, scoring = #tessel.moe_scoring<sigmoid>, routed_scale = 2.5 : f32, activation = #tessel.activation<gelu>, tanh_approx} : (tensor<2x3x16xf32>, tensor<8x16xf32>, tensor<8x8x16xf32>, tensor<8x16x8xf32>, tensor<12x16xf32>, tensor<16x12xf32>) -> tensor<2x3x16xf32>
+  return %y : tensor<2x3x16xf32>
+}
