@@ -178,7 +178,7 @@ void checkWindow(Checker &c, std::optional<uint64_t> window, bool causal) {
 //===----------------------------------------------------------------------===//
 
 std::optional<StorageBlock> tessel::storageBlock(llvm::StringRef format) {
-  if (format == "bf16")
+  if (format == "bf16" || format == "f16")
     return StorageBlock{1, 2};
   if (format == "q8_0")
     return StorageBlock{32, 34};
@@ -196,7 +196,7 @@ namespace {
 void checkStoredMatrix(Checker &c, RankedTensorType matrix, StringRef format, StringRef what) {
   auto block = storageBlock(format);
   c.check(block.has_value(),
-          what + " '" + format + "' is not a storage format (bf16, q8_0 or q4_0)");
+          what + " '" + format + "' is not a storage format (bf16, f16, q8_0 or q4_0)");
   c.check(!c.ok() || (matrix.getRank() == 2 && matrix.getElementType().isF32()),
           what + " needs an f32 [rows, k] matrix");
   if (c.ok())

@@ -53,10 +53,11 @@ def Tessel_WeightOp : Tessel_Op<"weight"> {
 }
 
 def Tessel_DequantizeOp : Tessel_Op<"dequantize"> {
-  let summary = "A weight matrix from its stored bytes (bf16, q8_0, q4_0)";
+  let summary = "A weight matrix from its stored bytes (bf16, f16, q8_0, q4_0)";
   let description = [{
     The f32 values of a `[rows, k]` weight matrix stored row by row in
-    GGUF's `format`: `bf16` (2 bytes a value), `q8_0` (blocks of 32 values:
+    GGUF's `format`: `bf16` or `f16` (2 bytes a value; f16 only the CUDA
+    pipeline keeps stored), `q8_0` (blocks of 32 values:
     an f16 scale and 32 int8, 34 bytes) or `q4_0` (an f16 scale and 16 bytes
     of 4-bit values minus 8, 18 bytes; low nibbles are values 0..15 of the
     block, high nibbles 16..31). `input` holds exactly `rows * k / block *

@@ -49,6 +49,10 @@ std::optional<StoredWeight> storedWeight(Value w) {
                        .Case("q8_0", 8)
                        .Case("bf16", 30)
                        .Default(-1);
+  // f16 (the CUDA pipeline's) has no CPU kernel: tessel-lower-to-linalg
+  // dequantizes it.
+  if (format < 0)
+    return std::nullopt;
   return StoredWeight{dequantize.getInput(), format, matrix.getDimSize(0), matrix.getDimSize(1)};
 }
 
@@ -305,6 +309,8 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
     SmallVector<DequantizeOp> dequantizes;
     module.walk([&](DequantizeOp op) { dequantizes.push_back(op); });
     for (DequantizeOp op : dequantizes) {
+      if (!storedWeight(op.getResult()))
+        continue; // no kernel reads this format: tessel-lower-to-linalg does
       if (!op.getResult().use_empty()) {
         OpCalls k(module, op);
         op.getResult().replaceAllUsesWith(k.dequantize(op));

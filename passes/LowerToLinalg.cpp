@@ -640,13 +640,15 @@ public:
                       });
   }
 
-  // A bf16 matrix from its stored bytes: value e is the little-endian pair
-  // of bytes 2e and 2e + 1, the high half of its f32. On the CPU
+  // A bf16 or f16 matrix from its stored bytes: value e is the
+  // little-endian pair of bytes 2e and 2e + 1 (for bf16 the high half of
+  // its f32). On the CPU
   // tessel-lower-to-kernels hands stored weights to kernels before this
   // runs; the CUDA pipeline keeps bf16 weights stored and lowers here what
   // its tensor-core GEMM does not take. q8_0/q4_0 only ever reach kernels.
   Value dequantize(DequantizeOp op) {
-    if (op.getFormat() != "bf16")
+    const bool half = op.getFormat() == "f16";
+    if (op.getFormat() != "bf16" && !half)
       return Value();
     auto type = cast<RankedTensorType>(op.getType());
     Value bytes = op.getInput();
@@ -666,13 +668,19 @@ public:
             Value v = tensor::ExtractOp::create(nb, nl, bytes, ValueRange{at});
             return arith::ExtUIOp::create(nb, nl, i32, v);
           };
+          // bf16 is the high half of an f32; f16 widens exactly to f32.
+          const int64_t shift = half ? 0 : 16;
           Value bits = arith::OrIOp::create(
               nb, nl,
               arith::ShLIOp::create(nb, nl, byteAt(lo),
-                                    arith::ConstantIntOp::create(nb, nl, i32, 16)),
+                                    arith::ConstantIntOp::create(nb, nl, i32, shift)),
               arith::ShLIOp::create(nb, nl, byteAt(hi),
-                                    arith::ConstantIntOp::create(nb, nl, i32, 24)));
-          return arith::BitcastOp::create(nb, nl, f32, bits);
+                                    arith::ConstantIntOp::create(nb, nl, i32, shift + 8)));
+          if (!half)
+            return arith::BitcastOp::create(nb, nl, f32, bits);
+          Value h = arith::TruncIOp::create(nb, nl, nb.getI16Type(), bits);
+          Value f = arith::BitcastOp::create(nb, nl, nb.getF16Type(), h);
+          return arith::ExtFOp::create(nb, nl, f32, f);
         });
   }
 
@@ -742,7 +750,7 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
         op->emitOpError()
             << "is not lowered to linalg yet (lowered: embedding, linear, rms_norm, "
                "layer_norm, rope, ffn, moe, residual_add, softmax, attention_probs, "
-               "kv_cache_update, kv_cache_view, bf16 dequantize; attention and einsum "
+               "kv_cache_update, kv_cache_view, bf16/f16 dequantize; attention and einsum "
                "by their own passes)";
         return signalPassFailure();
       }

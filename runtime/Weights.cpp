@@ -134,17 +134,22 @@ std::map<std::string, std::string> storedWeightFormats(const frontends::ModelCon
 std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::ModelConfig &config,
                                                           const frontends::WeightStore &weights) {
   std::map<std::string, std::string> out;
-  for (const auto &[name, format] : storedWeightFormats(config, weights))
-    if (format == "bf16")
+  for (const auto &[name, w] : weights.all()) {
+    const char *format = w.type == frontends::WeightType::BF16  ? "bf16"
+                         : w.type == frontends::WeightType::F16 ? "f16"
+                                                                : nullptr;
+    if (format && kernelsReadStored(config, weights, name, w))
       out[name] = format;
+  }
   return out;
 }
 
 absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type) {
-  if (!storedFormatName(type))
+  // f16 only the GPU's kernels read (the CPU's dequantize it at load).
+  if (!storedFormatName(type) && type != frontends::WeightType::F16)
     return absl::InvalidArgumentError(
         absl::StrCat("--quantize: ", frontends::weightTypeInfo(type).name,
-                     " is not a format the kernels read (bf16, q8_0 or q4_0)"));
+                     " is not a format the kernels read (bf16, f16, q8_0 or q4_0)"));
   const int64_t block = frontends::weightTypeInfo(type).blockElems;
   std::vector<frontends::WeightTensor> converted;
   for (const auto &[name, w] : model.weights.all()) {

@@ -48,10 +48,10 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
 std::map<std::string, std::string> storedWeightFormats(const frontends::ModelConfig &config,
                                                        const frontends::WeightStore &weights);
 
-/// The same for the CUDA pipeline: the bf16 matrices (linear layers and
-/// bias-free gated FFNs), which tessel-linear-to-gpu-mma multiplies on
-/// tensor cores straight from their bytes. q8_0/q4_0 matrices are f32 on
-/// the device.
+/// The same for the CUDA pipeline: the bf16 and f16 matrices (linear
+/// layers and bias-free gated FFNs), which tessel-linear-to-gpu-mma
+/// multiplies on tensor cores straight from their bytes. q8_0/q4_0
+/// matrices are f32 on the device.
 std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::ModelConfig &config,
                                                           const frontends::WeightStore &weights);
 

@@ -508,10 +508,15 @@ constexpr double kTensorCoreLogitTolerance = 0.05;
 // values rounded at the same points (a diagnostic, not kept) gave the
 // emulated logits within 1e-6, and GpuMmaGemmTest shows each GEMM exact
 // to its f32 sums. The tolerance leaves 3x margin over what bf16 costs.
-TEST(GpuEmulation, TinyLlamaBf16StepOnTensorCoresMatchesTheReference) {
+//
+// The same with f16 matrices (--quantize f16): the f16 kernels, without the
+// norm folded in (x * gamma could leave f16's range), and f16's 11
+// significant bits round less than bf16's 8.
+void expectTinyLlamaStepOnTensorCoresMatchesTheReference(frontends::WeightType type,
+                                                         const std::string &format) {
   auto m = frontends::loadModel((testing::kExamples / "tiny-llama.json").string());
   ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_TRUE(runtime::quantizeWeights(*m, frontends::WeightType::BF16).ok());
+  ASSERT_TRUE(runtime::quantizeWeights(*m, type).ok());
   std::vector<int32_t> tokens;
   for (int32_t i = 0; i < 24; ++i)
     tokens.push_back((i * 37 + 11) % 500 + 3);
@@ -525,7 +530,7 @@ TEST(GpuEmulation, TinyLlamaBf16StepOnTensorCoresMatchesTheReference) {
   entries.cacheLength = 32;
   entries.storedWeights = runtime::gpuStoredWeightFormats(m->config, m->weights);
   for (const char *name : {"blk.0.attn_q.weight", "blk.1.attn_output.weight", "output.weight"})
-    EXPECT_EQ(entries.storedWeights[name], "bf16") << name;
+    EXPECT_EQ(entries.storedWeights[name], format) << name;
   auto ir = frontends::modelToMlir(m->config, m->path, /*debugInfo=*/false, entries);
   ASSERT_TRUE(ir.ok()) << ir.status();
   auto jit = codegen::JitModule::compile(*ir, m->path, emulatedCudaPipeline());
@@ -569,10 +574,18 @@ TEST(GpuEmulation, TinyLlamaBf16StepOnTensorCoresMatchesTheReference) {
         worstPrefill = std::max(worstPrefill, err);
     }
   }
-  RecordProperty("max_abs_error", absl::StrCat(worst));
-  std::cout << "bf16 tiny-llama @step on tensor cores: max |logit error| " << worst << " (prefill "
-            << worstPrefill << "), " << gpuemu::stats().mmas << " warp mmas, "
+  ::testing::Test::RecordProperty("max_abs_error", absl::StrCat(worst));
+  std::cout << format << " tiny-llama @step on tensor cores: max |logit error| " << worst
+            << " (prefill " << worstPrefill << "), " << gpuemu::stats().mmas << " warp mmas, "
             << gpuemu::stats().launches << " launches\n";
+}
+
+TEST(GpuEmulation, TinyLlamaBf16StepOnTensorCoresMatchesTheReference) {
+  expectTinyLlamaStepOnTensorCoresMatchesTheReference(frontends::WeightType::BF16, "bf16");
+}
+
+TEST(GpuEmulation, TinyLlamaF16StepOnTensorCoresMatchesTheReference) {
+  expectTinyLlamaStepOnTensorCoresMatchesTheReference(frontends::WeightType::F16, "f16");
 }
 
 //===----------------------------------------------------------------------===//

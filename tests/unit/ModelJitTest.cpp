@@ -244,6 +244,16 @@ TEST(ModelJit, CudaTensorStagesMatchTheReference) {
   auto stored = runtime::gpuStoredWeightFormats(m->config, m->weights);
   EXPECT_EQ(stored.size(), 2u * 7 + 1); // q, k, v, output, gate, up, down per layer + the output
   expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(), stored);
+  // f16 too (no CPU kernel reads it: tessel-lower-to-linalg dequantizes it).
+  auto h = frontends::loadModel((kExamples / "tiny-llama.json").string());
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(runtime::quantizeWeights(*h, frontends::WeightType::F16).ok());
+  auto halves = runtime::gpuStoredWeightFormats(h->config, h->weights);
+  EXPECT_EQ(halves.size(), 2u * 7 + 1);
+  EXPECT_EQ(halves["blk.0.ffn_down.weight"], "f16");
+  expectCompiledMatchesReference(*h, cudaTensorStagesThenCpu(), halves);
+  // ... and the CPU pipeline given f16 storage leaves it to linalg as well.
+  expectCompiledMatchesReference(*h, codegen::cpuPipeline(), halves);
 }
 
 // tessel.moe in linalg (top-k rounds, the picked experts' weights gathered)

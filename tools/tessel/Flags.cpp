@@ -47,7 +47,8 @@ ABSL_FLAG(std::string, gemm, "",
           "threads, against the measured FMA peak");
 ABSL_FLAG(std::string, quantize, "",
           "run, compile, bench, logits, perplexity: convert the f32/f16 matrices of linear layers "
-          "and gated FFNs to bf16, q8_0 or q4_0 at load; the kernels then read them in that form");
+          "and gated FFNs to bf16, q8_0 or q4_0 at load; the kernels then read them in that form "
+          "(f16: the GPU's tensor cores read it, the CPU reads it as f32)");
 ABSL_FLAG(bool, compile, false,
           "bench: also time a cold compile into an empty cache and a load from it");
 ABSL_FLAG(double, temp, 0.0, "run: sampling temperature; 0 = greedy");
@@ -179,9 +180,9 @@ absl::Status quantizeFromFlags(frontends::LoadedModel &model) {
   if (name.empty())
     return absl::OkStatus();
   auto type = frontends::parseWeightType(name);
-  if (!type.ok() || (*type != frontends::WeightType::BF16 && *type != frontends::WeightType::Q8_0 &&
-                     *type != frontends::WeightType::Q4_0))
-    return absl::InvalidArgumentError("--quantize=" + name + ": expected bf16, q8_0 or q4_0");
+  if (!type.ok() || (*type != frontends::WeightType::BF16 && *type != frontends::WeightType::F16 &&
+                     *type != frontends::WeightType::Q8_0 && *type != frontends::WeightType::Q4_0))
+    return absl::InvalidArgumentError("--quantize=" + name + ": expected bf16, f16, q8_0 or q4_0");
   auto count = runtime::quantizeWeights(model, *type);
   return count.ok() ? absl::OkStatus() : count.status();
 }

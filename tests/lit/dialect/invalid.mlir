@@ -744,7 +744,7 @@ func.func @rope_freq_factors_shape(%x: tensor<1x4x8x8xf32>, %pos: tensor<1x4xi64
 
 // storage: a known format, on a matrix whose rows fill whole blocks.
 func.func @weight_storage_format() {
-  // expected-error @+1 {{storage 'q5_k' is not a storage format (bf16, q8_0 or q4_0)}}
+  // expected-error @+1 {{storage 'q5_k' is not a storage format (bf16, f16, q8_0 or q4_0)}}
   %w = tessel.weight "blk.0.attn_q.weight" {storage = "q5_k"} : tensor<32x64xf32>
   return
 }
