@@ -44,6 +44,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "passes/GpuKernelBuilder.h"
 #include "passes/GpuMmaBuilder.h"
+#include "passes/LinearFusion.h"
 #include "passes/Passes.h"
 
 namespace tessel {
@@ -92,23 +93,12 @@ RMSNormOp foldableNorm(Value x) {
   return norm;
 }
 
-// The RoPE the epilogue can apply to a linear layer's result, as
-// LowerToKernels matches it: the result's only use splits its last
-// dimension into [heads, head_dim] (leading dims [batch, seq] kept), and
-// that split's only use is a tessel.rope with i64 positions and no
-// frequency factors.
+// The RoPE the epilogue can apply to a linear layer's result: the one
+// LowerToKernels folds (ropeAfterLinear), on [batch, seq, heads * dim]
+// with i64 positions.
 RopeOp foldableRope(LinearOp linear, tensor::ExpandShapeOp &split) {
-  if (!linear.getResult().hasOneUse())
-    return nullptr;
-  split = dyn_cast<tensor::ExpandShapeOp>(*linear.getResult().getUsers().begin());
-  if (!split || !split.getResult().hasOneUse())
-    return nullptr;
-  auto in = cast<RankedTensorType>(split.getSrc().getType());
-  auto reassociation = split.getReassociationIndices();
-  if (in.getRank() != 3 || reassociation.size() != 3 || reassociation.back().size() != 2)
-    return nullptr;
-  auto rope = dyn_cast<RopeOp>(*split.getResult().getUsers().begin());
-  if (!rope || rope.getInput() != split.getResult() || rope.getFreqFactors())
+  RopeOp rope = ropeAfterLinear(linear, split);
+  if (!rope || cast<RankedTensorType>(split.getSrc().getType()).getRank() != 3)
     return nullptr;
   auto pos = cast<RankedTensorType>(rope.getPositions().getType());
   if (!pos.getElementType().isInteger(64))

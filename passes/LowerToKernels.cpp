@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
 #include "passes/KernelCalls.h"
+#include "passes/LinearFusion.h"
 #include "passes/Passes.h"
 #include "llvm/ADT/StringSwitch.h"
 
@@ -193,29 +194,6 @@ private:
 // can apply it: f32 [..., k] rows normalised over k.
 RMSNormOp foldableNorm(LinearOp linear) { return linear.getInput().getDefiningOp<RMSNormOp>(); }
 
-// The RoPE applied to a linear layer's output, if the GEMM's epilogue can
-// apply it: the output's only use is a split into heads
-// ([..., heads * dim] -> [..., heads, dim]) whose only use is a tessel.rope
-// with one position per row and no frequency factors.
-RopeOp foldableRope(LinearOp linear, tensor::ExpandShapeOp &split) {
-  if (!linear.getResult().hasOneUse())
-    return nullptr;
-  split = dyn_cast<tensor::ExpandShapeOp>(*linear.getResult().getUsers().begin());
-  if (!split || !split.getResult().hasOneUse())
-    return nullptr;
-  auto in = cast<RankedTensorType>(split.getSrc().getType());
-  auto reassociation = split.getReassociationIndices();
-  if (reassociation.size() != static_cast<size_t>(in.getRank()) || reassociation.back().size() != 2)
-    return nullptr;
-  for (size_t i = 0; i + 1 < reassociation.size(); ++i)
-    if (reassociation[i].size() != 1)
-      return nullptr;
-  auto rope = dyn_cast<RopeOp>(*split.getResult().getUsers().begin());
-  if (!rope || rope.getInput() != split.getResult() || rope.getFreqFactors())
-    return nullptr;
-  return rope;
-}
-
 // linear(rms_norm(x)) and rope(split(linear(x))) as one fused kernel call
 // each (both when both apply: Q and K of every llama layer). Linear layers
 // with a bias or residual keep the plain path.
@@ -226,7 +204,7 @@ bool lowerFused(OpCalls &k, LinearOp linear) {
     return false;
   RMSNormOp norm = foldableNorm(linear);
   tensor::ExpandShapeOp split;
-  RopeOp rope = foldableRope(linear, split);
+  RopeOp rope = ropeAfterLinear(linear, split);
   if (!norm && !rope)
     return false;
   int64_t headDim = rope ? cast<RankedTensorType>(rope.getType()).getShape().back() : 0;
