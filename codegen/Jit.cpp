@@ -16,10 +16,12 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Target/LLVMIR/Export.h"
 #include "runtime/Profiler.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "support/Progress.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/Module.h"
 
 namespace tessel::codegen {
 
@@ -276,6 +278,22 @@ JitModule::compileWith(std::string_view mlirText, std::string_view sourceName,
     return error;
   };
   options.transformer = optimize;
+  // The engine gives every external function a packed `_mlir_<name>(void **)`
+  // wrapper. We call the C interfaces' (`_mlir__mlir_ciface_<fn>`); the
+  // wrapper of an entry point itself would be a call with every memref
+  // field as a scalar argument (about 1,400 for stories110M's @step), whose
+  // stack stores SelectionDAG combines in quadratic time: 7 of its 8 s of
+  // compile. Internal entry points get no wrapper, as in the AOT library.
+  std::function<std::unique_ptr<llvm::Module>(Operation *, llvm::LLVMContext &)> translate =
+      [&impl](Operation *op, llvm::LLVMContext &llvmContext) {
+        std::unique_ptr<llvm::Module> m = translateModuleToLLVMIR(op, llvmContext);
+        if (m)
+          for (const auto &[fn, sig] : impl->signatures)
+            if (llvm::Function *f = m->getFunction(fn); f && !f->isDeclaration())
+              f->setLinkage(llvm::GlobalValue::InternalLinkage);
+        return m;
+      };
+  options.llvmModuleBuilder = translate;
   auto engine = ExecutionEngine::create(**module, options, std::move(*machine));
   if (!engine) {
     std::string msg;

@@ -182,6 +182,16 @@ struct MoeScalars {
   int64_t activation, tanhApprox;
 };
 
+// Router GEMM, each token's top_k expert FFNs (2 or 3 matrices of hidden x
+// dim) and the shared experts'. The MoE calls' bytes are the weights the
+// kernel reports reading (only the selected experts') plus x and out.
+double moeFlops(int64_t tokens, int64_t experts, int64_t dim, int64_t topK, int64_t hidden,
+                bool gated, int64_t sharedHidden) {
+  const double matrices = gated ? 3 : 2, tokensD = static_cast<double>(tokens);
+  return gemmFlops(tokens, experts, dim) + tokensD * topK * matrices * 2.0 * hidden * dim +
+         tokensD * matrices * 2.0 * sharedHidden * dim;
+}
+
 // tessel.moe: x [tokens, dim], router [E, dim], experts (up, gate?, down),
 // shared experts (up, gate?, down) or none; gate operands are null for
 // non-gated activations. Checks the shapes agree (a mismatch is a bug in
@@ -204,15 +214,7 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
   }
   const int64_t tokens = x->sizes[0], dim = x->sizes[1], experts = router->sizes[0];
   const int64_t hidden = up->sizes[1], sharedHidden = sharedUp ? sharedUp->sizes[0] : 0;
-  // Router GEMM, each token's top_k expert FFNs (2 or 3 matrices of
-  // hidden x dim) and the shared experts'; bytes are the weights the kernel
-  // reports reading (only the selected experts') plus x and out.
-  const double tokensD = static_cast<double>(tokens);
-  KernelTimer timer(name,
-                    gemmFlops(tokens, experts, dim) +
-                        tokensD * p.topK * (gate ? 3 : 2) * 2.0 * hidden * dim +
-                        (sharedUp ? tokensD * (sharedGate ? 3 : 2) * 2.0 * sharedHidden * dim : 0),
-                    0);
+  KernelTimer timer(name, moeFlops(tokens, experts, dim, p.topK, hidden, gate, sharedHidden), 0);
   const int64_t weightBytesBefore = timer.active() ? tessel_moe_bytes_read() : 0;
   const bool shapesAgree =
       router->sizes[1] == dim && up->sizes[0] == experts && up->sizes[2] == dim &&
@@ -240,7 +242,76 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
                  out->strides[0]);
   if (timer.active())
     timer.setBytes(static_cast<double>(tessel_moe_bytes_read() - weightBytesBefore) +
-                   2 * kF32 * tokensD * dim);
+                   2 * kF32 * static_cast<double>(tokens) * dim);
+}
+
+// The scalars the stored MoE entry points add (the bytes carry no shape):
+// the experts' format (TESSEL_WEIGHT_*) and hidden size, then the shared
+// experts' (0 and 0 without them).
+struct StoredMoeShape {
+  int64_t format, hidden, sharedFormat, sharedHidden;
+};
+
+// tessel.moe with stored expert (and shared expert) weights: as moe()
+// above, with the stacks as bytes, checked against the sizes their format
+// and the shapes give, then tessel_moe_stored_f32.
+void storedMoe(const Matrix *x, const Matrix *router, const Bytes *up, const Bytes *gate,
+               const Bytes *down, const Bytes *sharedUp, const Bytes *sharedGate,
+               const Bytes *sharedDown, const Matrix *out, const MoeScalars &p,
+               const StoredMoeShape &shape, const char *name) {
+  requireRows(x, name, "x");
+  requireRows(out, name, "out");
+  requireDense(router, name, "router");
+  for (const Bytes *b : {up, gate, down, sharedUp, sharedGate, sharedDown})
+    if (b)
+      requireContiguous(b->sizes[0], b->strides[0], name, "stored expert weights");
+  const int64_t tokens = x->sizes[0], dim = x->sizes[1], experts = router->sizes[0];
+  const int64_t hidden = shape.hidden, sharedHidden = sharedUp ? shape.sharedHidden : 0;
+  auto known = [](int64_t f) {
+    return f == TESSEL_WEIGHT_Q8_0 || f == TESSEL_WEIGHT_Q4_0 || f == TESSEL_WEIGHT_BF16;
+  };
+  // Bytes of `rows` rows of k values in `format`; -1 when k does not fill
+  // whole blocks (never a real size, so the comparisons below fail).
+  auto bytesOf = [](int64_t format, int64_t rows, int64_t k) -> int64_t {
+    if (format != TESSEL_WEIGHT_BF16 && k % 32 != 0)
+      return -1;
+    return rows * static_cast<int64_t>(storedBytesPerValue(format) * k);
+  };
+  auto holds = [](const Bytes *b, int64_t want) { return !b || b->sizes[0] == want; };
+  const bool shapesAgree =
+      known(shape.format) && hidden > 0 && router->sizes[1] == dim &&
+      holds(up, bytesOf(shape.format, experts * hidden, dim)) &&
+      holds(gate, bytesOf(shape.format, experts * hidden, dim)) &&
+      holds(down, bytesOf(shape.format, experts * dim, hidden)) &&
+      (!sharedUp || (known(shape.sharedFormat) && sharedHidden > 0 &&
+                     holds(sharedUp, bytesOf(shape.sharedFormat, sharedHidden, dim)) &&
+                     holds(sharedGate, bytesOf(shape.sharedFormat, sharedHidden, dim)) &&
+                     holds(sharedDown, bytesOf(shape.sharedFormat, dim, sharedHidden)))) &&
+      out->sizes[0] == tokens && out->sizes[1] == dim;
+  if (!shapesAgree || p.topK < 1 || p.topK > experts) {
+    std::fprintf(stderr,
+                 "tessel: %s: stored weights that do not match their shapes (tokens %lld, dim "
+                 "%lld, experts %lld, hidden %lld, format %lld, shared hidden %lld, format %lld) "
+                 "or top_k %lld\n",
+                 name, static_cast<long long>(tokens), static_cast<long long>(dim),
+                 static_cast<long long>(experts), static_cast<long long>(hidden),
+                 static_cast<long long>(shape.format), static_cast<long long>(sharedHidden),
+                 static_cast<long long>(shape.sharedFormat), static_cast<long long>(p.topK));
+    std::abort();
+  }
+  KernelTimer timer(name, moeFlops(tokens, experts, dim, p.topK, hidden, gate, sharedHidden), 0);
+  const int64_t weightBytesBefore = timer.active() ? tessel_moe_bytes_read() : 0;
+  tessel_moe_stored_f32(
+      tokens, dim, hidden, experts, p.topK, x->data(), x->strides[0], router->data(),
+      static_cast<int>(shape.format), up->data(), gate ? gate->data() : nullptr, down->data(),
+      static_cast<int>(p.scoring), static_cast<int>(p.normalizeTopK), p.routedScale,
+      static_cast<int>(p.activation), static_cast<int>(p.tanhApprox),
+      static_cast<int>(sharedUp ? shape.sharedFormat : TESSEL_WEIGHT_F32),
+      sharedUp ? sharedUp->data() : nullptr, sharedGate ? sharedGate->data() : nullptr,
+      sharedUp ? sharedDown->data() : nullptr, sharedHidden, out->data(), out->strides[0]);
+  if (timer.active())
+    timer.setBytes(static_cast<double>(tessel_moe_bytes_read() - weightBytesBefore) +
+                   2 * kF32 * static_cast<double>(tokens) * dim);
 }
 
 // The fused projections of tessel-lower-to-kernels: RMSNorm of x in the
@@ -512,6 +583,50 @@ void _mlir_ciface_tessel_moe_gated_shared_f32(Matrix *x, Matrix *router, Experts
       "tessel_moe_gated_shared_f32");
 }
 
+// The same with stored expert weights (`_q`): the experts' (and shared
+// experts') matrices as bytes, and after the scalars above the experts'
+// format and hidden size, then the shared experts' (0 and 0 without them).
+void _mlir_ciface_tessel_moe_q_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *down, Matrix *out,
+                                   int64_t topK, int64_t scoring, int64_t normalizeTopK,
+                                   float routedScale, int64_t activation, int64_t tanhApprox,
+                                   int64_t format, int64_t hidden, int64_t sharedFormat,
+                                   int64_t sharedHidden) {
+  storedMoe(x, router, up, nullptr, down, nullptr, nullptr, nullptr, out,
+            {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
+            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_f32");
+}
+void _mlir_ciface_tessel_moe_q_gated_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *gate,
+                                         Bytes *down, Matrix *out, int64_t topK, int64_t scoring,
+                                         int64_t normalizeTopK, float routedScale,
+                                         int64_t activation, int64_t tanhApprox, int64_t format,
+                                         int64_t hidden, int64_t sharedFormat,
+                                         int64_t sharedHidden) {
+  storedMoe(x, router, up, gate, down, nullptr, nullptr, nullptr, out,
+            {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
+            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_gated_f32");
+}
+void _mlir_ciface_tessel_moe_q_shared_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *down,
+                                          Bytes *sharedUp, Bytes *sharedDown, Matrix *out,
+                                          int64_t topK, int64_t scoring, int64_t normalizeTopK,
+                                          float routedScale, int64_t activation, int64_t tanhApprox,
+                                          int64_t format, int64_t hidden, int64_t sharedFormat,
+                                          int64_t sharedHidden) {
+  storedMoe(x, router, up, nullptr, down, sharedUp, nullptr, sharedDown, out,
+            {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
+            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_shared_f32");
+}
+void _mlir_ciface_tessel_moe_q_gated_shared_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *gate,
+                                                Bytes *down, Bytes *sharedUp, Bytes *sharedGate,
+                                                Bytes *sharedDown, Matrix *out, int64_t topK,
+                                                int64_t scoring, int64_t normalizeTopK,
+                                                float routedScale, int64_t activation,
+                                                int64_t tanhApprox, int64_t format, int64_t hidden,
+                                                int64_t sharedFormat, int64_t sharedHidden) {
+  storedMoe(x, router, up, gate, down, sharedUp, sharedGate, sharedDown, out,
+            {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
+            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_gated_shared_f32");
+}
+
 // tessel-profile-ops puts these around every tessel op of a function
 // compiled for profiling (`tessel run --profile`); `id` indexes the module's
 // tessel.profile_ops table.
@@ -611,6 +726,13 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_shared_f32)},
       {"_mlir_ciface_tessel_moe_gated_shared_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_shared_f32)},
+      {"_mlir_ciface_tessel_moe_q_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_f32)},
+      {"_mlir_ciface_tessel_moe_q_gated_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_gated_f32)},
+      {"_mlir_ciface_tessel_moe_q_shared_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_shared_f32)},
+      {"_mlir_ciface_tessel_moe_q_gated_shared_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_gated_shared_f32)},
       {"memrefCopy", reinterpret_cast<void *>(&memrefCopy)},
       {"tessel_profile_begin", reinterpret_cast<void *>(&tessel_profile_begin)},
       {"tessel_profile_end", reinterpret_cast<void *>(&tessel_profile_end)},

@@ -191,17 +191,25 @@ int64_t tessel::storageBytes(const StorageBlock &block, int64_t rows, int64_t k)
   return rows * (k / block.elements) * block.bytes;
 }
 
+int64_t tessel::storageBytes(const StorageBlock &block, llvm::ArrayRef<int64_t> shape) {
+  int64_t rows = 1;
+  for (int64_t d : shape.drop_back())
+    rows *= d;
+  return storageBytes(block, rows, shape.back());
+}
+
 namespace {
-// A stored weight matrix: the format is known and k fills whole blocks.
+// A stored weight: the format is known, the tensor is f32 [..., rows, k]
+// and k fills whole blocks.
 void checkStoredMatrix(Checker &c, RankedTensorType matrix, StringRef format, StringRef what) {
   auto block = storageBlock(format);
   c.check(block.has_value(),
           what + " '" + format + "' is not a storage format (bf16, f16, q8_0 or q4_0)");
-  c.check(!c.ok() || (matrix.getRank() == 2 && matrix.getElementType().isF32()),
-          what + " needs an f32 [rows, k] matrix");
+  c.check(!c.ok() || (matrix.getRank() >= 2 && matrix.getElementType().isF32()),
+          what + " needs an f32 [..., rows, k] tensor of rank 2 or more");
   if (c.ok())
-    c.check(matrix.getDimSize(1) % block->elements == 0,
-            what + " '" + format + "' needs k (" + Twine(matrix.getDimSize(1)) +
+    c.check(matrix.getShape().back() % block->elements == 0,
+            what + " '" + format + "' needs k (" + Twine(matrix.getShape().back()) +
                 ") to be a multiple of " + Twine(block->elements));
 }
 } // namespace
@@ -224,13 +232,10 @@ LogicalResult DequantizeOp::verify() {
   c.check(!c.ok() || (input.getRank() == 1 && input.getElementType().isInteger(8)),
           "input must be the bytes, tensor<Nxi8>");
   if (c.ok() && result.hasStaticShape() && input.hasStaticShape()) {
-    int64_t want =
-        storageBytes(*storageBlock(getFormat()), result.getDimSize(0), result.getDimSize(1));
+    int64_t want = storageBytes(*storageBlock(getFormat()), result.getShape());
     c.check(input.getDimSize(0) == want, "input holds " + Twine(input.getDimSize(0)) +
                                              " bytes; a " + getFormat() +
-                                             " matrix of this shape "
-                                             "takes " +
-                                             Twine(want));
+                                             " tensor of this shape takes " + Twine(want));
   }
   return c.result();
 }

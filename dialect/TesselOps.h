@@ -37,6 +37,10 @@ std::optional<StorageBlock> storageBlock(llvm::StringRef format);
 /// Bytes a `[rows, k]` matrix takes in `format` (k a multiple of the block).
 int64_t storageBytes(const StorageBlock &block, int64_t rows, int64_t k);
 
+/// Bytes a `[..., rows, k]` tensor takes: its rows (the product of all
+/// dimensions but the last) one after another.
+int64_t storageBytes(const StorageBlock &block, llvm::ArrayRef<int64_t> shape);
+
 } // namespace tessel
 
 #endif // TESSEL_DIALECT_TESSELOPS_H

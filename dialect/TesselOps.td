@@ -38,8 +38,11 @@ def Tessel_WeightOp : Tessel_Op<"weight"> {
     inside the kernels instead of at load: `tessel-weights-to-arguments`
     then passes its bytes (`tensor<BYTESxi8>`) through `tessel.dequantize`.
     The values, and so the reference semantics, are those of the
-    dequantized f32 weight either way. Only `[rows, k]` matrices can have
-    it, with `k` a multiple of the format's block (32 for q8_0 and q4_0).
+    dequantized f32 weight either way. Only `[..., rows, k]` tensors of rank
+    2 or more can have it (matrices, and the `[experts, rows, k]` stacks of
+    a mixture of experts), with `k` a multiple of the format's block (32
+    for q8_0 and q4_0); the rows of all leading dimensions are stored one
+    after another.
 
     Example:
     ```mlir
@@ -55,22 +58,24 @@ def Tessel_WeightOp : Tessel_Op<"weight"> {
 def Tessel_DequantizeOp : Tessel_Op<"dequantize"> {
   let summary = "A weight matrix from its stored bytes (bf16, f16, q8_0, q4_0)";
   let description = [{
-    The f32 values of a `[rows, k]` weight matrix stored row by row in
+    The f32 values of a `[..., rows, k]` weight (a matrix, or a stack of
+    experts' matrices) stored row by row, leading dimensions outermost, in
     GGUF's `format`: `bf16` or `f16` (2 bytes a value; f16 only the CUDA
     pipeline keeps stored), `q8_0` (blocks of 32 values:
     an f16 scale and 32 int8, 34 bytes) or `q4_0` (an f16 scale and 16 bytes
     of 4-bit values minus 8, 18 bytes; low nibbles are values 0..15 of the
-    block, high nibbles 16..31). `input` holds exactly `rows * k / block *
-    block_bytes` bytes.
+    block, high nibbles 16..31). `input` holds exactly `R * k / block *
+    block_bytes` bytes, R the product of all dimensions but the last.
 
     `tessel-weights-to-arguments` creates it for weights with a `storage`
     attribute; `tessel-lower-to-kernels` then folds it into the linear
-    layer's kernel call (the kernel reads the bytes), and only a use no
-    kernel can fold materialises the f32 matrix.
+    layer's or the mixture of experts' kernel call (the kernel reads the
+    bytes), and only a use no kernel can fold materialises the f32 values.
 
     Example:
     ```mlir
     %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<64x64xf32>
+    %up = tessel.dequantize %exps {format = "q4_0"} : tensor<73728xi8> -> tensor<8x128x64xf32>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input, StrAttr:$format);

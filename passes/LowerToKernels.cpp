@@ -33,7 +33,8 @@ namespace tessel {
 namespace {
 
 // A weight the kernels read in its stored form: the bytes and the format's
-// number (GGML's type ids, TESSEL_WEIGHT_* in Kernels.h).
+// number (GGML's type ids, TESSEL_WEIGHT_* in Kernels.h). `rows` counts the
+// rows of every leading dimension (all experts' for an expert stack).
 struct StoredWeight {
   Value bytes;
   int64_t format = 0;
@@ -54,7 +55,10 @@ std::optional<StoredWeight> storedWeight(Value w) {
   // dequantizes it.
   if (format < 0)
     return std::nullopt;
-  return StoredWeight{dequantize.getInput(), format, matrix.getDimSize(0), matrix.getDimSize(1)};
+  int64_t rows = 1;
+  for (int64_t d : matrix.getShape().drop_back())
+    rows *= d;
+  return StoredWeight{dequantize.getInput(), format, rows, matrix.getShape().back()};
 }
 
 // The calls this pass makes, on top of the generic builder: linear layers
@@ -94,14 +98,25 @@ public:
                 {i64Constant(act == Activation::swiglu ? 0 : 1), i64Constant(tanhApprox ? 1 : 0)});
   }
 
-  // The f32 matrix of a stored weight no kernel call could fold.
+  // The f32 values of a stored weight no kernel call could fold: its rows
+  // as one [rows, k] matrix, reshaped to an expert stack's rank 3.
   Value dequantize(DequantizeOp op) {
     std::optional<StoredWeight> stored = storedWeight(op.getResult());
     SmallVector<OpFoldResult> outDims = {b.getIndexAttr(stored->rows), b.getIndexAttr(stored->k)};
     Value out =
         call("tessel_dequantize_f32", {stored->bytes}, outDims,
              {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k)});
-    return tensor::CastOp::create(b, loc, op.getType(), out);
+    auto type = cast<RankedTensorType>(op.getType());
+    auto matrix = RankedTensorType::get({stored->rows, stored->k}, type.getElementType());
+    if (out.getType() != matrix)
+      out = tensor::CastOp::create(b, loc, matrix, out);
+    if (type.getRank() == 2)
+      return out;
+    SmallVector<ReassociationIndices> groups(1);
+    for (int64_t i = 0; i + 1 < type.getRank(); ++i)
+      groups[0].push_back(i);
+    groups.push_back({type.getRank() - 1});
+    return tensor::ExpandShapeOp::create(b, loc, type, out, groups);
   }
 
   /// A linear layer with its input's RMSNorm folded into the GEMM's
@@ -151,12 +166,34 @@ public:
   /// the shared experts' matrices; then the output and the scalars
   /// (top_k, scoring, normalize_top_k, routed_scale, activation,
   /// tanh_approx) with the numbering of TESSEL_MOE_* in Kernels.h.
+  ///
+  /// When every expert matrix is stored in one format, and the shared
+  /// experts' (if any) in one format too, the kernel reads their bytes:
+  /// tessel_moe_q[_gated][_shared]_f32, with the formats and hidden sizes
+  /// as four more scalars. Otherwise stored stacks are dequantized (after
+  /// this pass, by the loop that materialises the leftovers).
   Value moe(MoEOp op) {
     Value x2 = asMatrix(op.getInput());
     SmallVector<Value> operands = {x2, op.getRouter()};
-    operands.append(op.getExperts().begin(), op.getExperts().end());
-    operands.append(op.getShared().begin(), op.getShared().end());
-    std::string name = "tessel_moe";
+    // One format over a group of matrices, or nothing.
+    auto storedGroup = [](ValueRange weights) -> std::optional<int64_t> {
+      std::optional<int64_t> format;
+      for (Value w : weights) {
+        std::optional<StoredWeight> s = storedWeight(w);
+        if (!s || (format && *format != s->format))
+          return std::nullopt;
+        format = s->format;
+      }
+      return format;
+    };
+    std::optional<int64_t> expertFormat = storedGroup(op.getExperts());
+    std::optional<int64_t> sharedFormat = storedGroup(op.getShared());
+    const bool stored = expertFormat && (op.getShared().empty() || sharedFormat);
+    for (Value w : op.getExperts())
+      operands.push_back(stored ? storedWeight(w)->bytes : w);
+    for (Value w : op.getShared())
+      operands.push_back(stored ? storedWeight(w)->bytes : w);
+    std::string name = stored ? "tessel_moe_q" : "tessel_moe";
     if (op.getExperts().size() == 3)
       name += "_gated";
     if (!op.getShared().empty())
@@ -167,6 +204,17 @@ public:
                                   f32Constant(op.getRoutedScale().convertToDouble()),
                                   i64Constant(moeActivation(op.getActivation())),
                                   i64Constant(op.getTanhApprox() ? 1 : 0)};
+    if (stored) {
+      // up is [experts, hidden, dim]; the shared up [shared_hidden, dim].
+      auto upType = cast<RankedTensorType>(op.getExperts().front().getType());
+      scalars.push_back(i64Constant(*expertFormat));
+      scalars.push_back(i64Constant(upType.getDimSize(1)));
+      int64_t sharedHidden = 0;
+      if (!op.getShared().empty())
+        sharedHidden = cast<RankedTensorType>(op.getShared().front().getType()).getDimSize(0);
+      scalars.push_back(i64Constant(sharedHidden > 0 ? *sharedFormat : 0));
+      scalars.push_back(i64Constant(sharedHidden));
+    }
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
     return fromMatrix(call(name + "_f32", operands, outDims, scalars), op.getInput(), op.getType());
   }

@@ -651,16 +651,21 @@ public:
     if (op.getFormat() != "bf16" && !half)
       return Value();
     auto type = cast<RankedTensorType>(op.getType());
+    const int64_t r = type.getRank();
     Value bytes = op.getInput();
-    SmallVector<Value> outDims = {lb.dim(op.getResult(), 0), lb.dim(op.getResult(), 1)};
-    Value k = lb.index(type.getDimSize(1));
+    SmallVector<Value> outDims = lb.dims(op.getResult());
     Type i32 = b.getI32Type();
     return lb.generic(
-        2, {}, {}, lb.empty(outDims, f32), {0, 1}, parallel(2),
+        r, {}, {}, lb.empty(outDims, f32), iota(r), parallel(r),
         [&](OpBuilder &nb, Location nl, ValueRange) -> Value {
-          Value row = linalg::IndexOp::create(nb, nl, 0);
-          Value col = linalg::IndexOp::create(nb, nl, 1);
-          Value e = arith::AddIOp::create(nb, nl, arith::MulIOp::create(nb, nl, row, k), col);
+          // Row-major element number (static shape: the verifier's bytes).
+          Value e = linalg::IndexOp::create(nb, nl, 0);
+          for (int64_t i = 1; i < r; ++i)
+            e = arith::AddIOp::create(
+                nb, nl,
+                arith::MulIOp::create(nb, nl, e,
+                                      arith::ConstantIndexOp::create(nb, nl, type.getDimSize(i))),
+                linalg::IndexOp::create(nb, nl, i));
           Value two = arith::ConstantIndexOp::create(nb, nl, 2);
           Value lo = arith::MulIOp::create(nb, nl, e, two);
           Value hi = arith::AddIOp::create(nb, nl, lo, arith::ConstantIndexOp::create(nb, nl, 1));

@@ -36,10 +36,8 @@ struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgu
       std::optional<StorageBlock> block;
       if (auto storage = op.getStorage()) {
         block = storageBlock(*storage);
-        auto matrix = op.getType();
-        argType = RankedTensorType::get(
-            {storageBytes(*block, matrix.getDimSize(0), matrix.getDimSize(1))},
-            IntegerType::get(&getContext(), 8));
+        argType = RankedTensorType::get({storageBytes(*block, op.getType().getShape())},
+                                        IntegerType::get(&getContext(), 8));
       }
       auto it = args.find(name);
       if (it == args.end()) {

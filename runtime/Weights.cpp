@@ -47,10 +47,23 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
     return absl::NotFoundError("no function @" + function + " in the compiled module");
   const std::vector<codegen::TensorKind> &kinds = sig->second.args;
   const size_t first = kinds.size() - names->size(); // weights are the trailing arguments
+  // f32 weights stored as f32 are passed in place (the mapped file, read
+  // only): copying a 1B-parameter model's 5 GB cost more than compiling it.
+  // The rest of the f32 arguments are dequantized into owned tensors.
+  auto inPlace = [](const frontends::WeightTensor &w) {
+    return w.type == frontends::WeightType::F32 &&
+           reinterpret_cast<uintptr_t>(w.data) % alignof(float) == 0;
+  };
   std::vector<std::string> dequantized;
-  for (size_t i = 0; i < names->size(); ++i)
-    if (kinds[first + i].dtype != ref::DType::I8)
+  for (size_t i = 0; i < names->size(); ++i) {
+    if (kinds[first + i].dtype == ref::DType::I8)
+      continue;
+    auto w = weights.get((*names)[i]);
+    if (!w.ok())
+      return w.status();
+    if (!inPlace(**w))
       dequantized.push_back((*names)[i]);
+  }
   BoundWeights bound;
   auto f32 = weightsAsF32(weights, dequantized);
   if (!f32.ok())
@@ -59,7 +72,12 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
   size_t next = 0;
   for (size_t i = 0; i < names->size(); ++i) {
     if (kinds[first + i].dtype != ref::DType::I8) {
-      bound.args.push_back(codegen::BufferRef::of(bound.f32[next++]));
+      const frontends::WeightTensor &w = **weights.get((*names)[i]);
+      if (inPlace(w))
+        // Read only: the compiled code never writes a weight argument.
+        bound.args.push_back({ref::DType::F32, const_cast<uint8_t *>(w.data), w.shape});
+      else
+        bound.args.push_back(codegen::BufferRef::of(bound.f32[next++]));
       continue;
     }
     // The compiled code reads these bytes in the format the IR was built
@@ -79,15 +97,13 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
 namespace {
 
 // Whether tessel-lower-to-kernels hands weight `name` to a kernel as bytes
-// when it is stored: linear layers (attention projections, the output) and
-// the projections of a gated FFN without biases in a dense layer. MLA reads
-// its projections inside tessel.mla.
+// when it is stored: linear layers (attention projections, the output), the
+// projections of a gated FFN without biases in a dense layer, and with
+// `moeExperts` (the CPU's MoE kernel; not the GPU's) the experts' stacks and
+// shared experts of a MoE layer. MLA reads its attention projections inside
+// tessel.mla, so those stay f32.
 bool kernelsReadStored(const frontends::ModelConfig &config, const frontends::WeightStore &weights,
-                       const std::string &name, const frontends::WeightTensor &w) {
-  if (config.isMla() || w.shape.size() != 2)
-    return false;
-  if (name == "output.weight")
-    return true;
+                       const std::string &name, const frontends::WeightTensor &w, bool moeExperts) {
   int64_t layer = -1;
   std::string rest;
   if (absl::StartsWith(name, "blk.")) {
@@ -95,11 +111,24 @@ bool kernelsReadStored(const frontends::ModelConfig &config, const frontends::We
     if (dot != std::string::npos && absl::SimpleAtoi(name.substr(4, dot - 4), &layer))
       rest = name.substr(dot + 1);
   }
+  const bool moeLayer = layer >= 0 && layer < config.numLayers && config.layers[layer].moe;
+  if (moeExperts && moeLayer &&
+      (((rest == "ffn_up_exps.weight" || rest == "ffn_gate_exps.weight" ||
+         rest == "ffn_down_exps.weight") &&
+        w.shape.size() == 3) ||
+       ((rest == "ffn_up_shexp.weight" || rest == "ffn_gate_shexp.weight" ||
+         rest == "ffn_down_shexp.weight") &&
+        w.shape.size() == 2)))
+    return true;
+  if (w.shape.size() != 2)
+    return false;
+  if (name == "output.weight")
+    return true;
   if (rest == "attn_q.weight" || rest == "attn_k.weight" || rest == "attn_v.weight" ||
       rest == "attn_output.weight")
-    return true;
+    return !config.isMla();
   return (rest == "ffn_gate.weight" || rest == "ffn_up.weight" || rest == "ffn_down.weight") &&
-         layer >= 0 && layer < config.numLayers && !config.layers[layer].moe &&
+         layer >= 0 && layer < config.numLayers && !moeLayer &&
          config.activation != frontends::FfnActivation::Gelu &&
          weights.contains(absl::StrCat("blk.", layer, ".ffn_gate.weight")) &&
          !weights.contains(absl::StrCat("blk.", layer, ".ffn_up.bias")) &&
@@ -126,7 +155,7 @@ std::map<std::string, std::string> storedWeightFormats(const frontends::ModelCon
   std::map<std::string, std::string> out;
   for (const auto &[name, w] : weights.all())
     if (const char *format = storedFormatName(w.type);
-        format && kernelsReadStored(config, weights, name, w))
+        format && kernelsReadStored(config, weights, name, w, /*moeExperts=*/true))
       out[name] = format;
   return out;
 }
@@ -138,7 +167,7 @@ std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::Model
     const char *format = w.type == frontends::WeightType::BF16  ? "bf16"
                          : w.type == frontends::WeightType::F16 ? "f16"
                                                                 : nullptr;
-    if (format && kernelsReadStored(config, weights, name, w))
+    if (format && kernelsReadStored(config, weights, name, w, /*moeExperts=*/false))
       out[name] = format;
   }
   return out;
@@ -154,7 +183,7 @@ absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends
   std::vector<frontends::WeightTensor> converted;
   for (const auto &[name, w] : model.weights.all()) {
     const bool wide = w.type == frontends::WeightType::F32 || w.type == frontends::WeightType::F16;
-    if (!wide || !kernelsReadStored(model.config, model.weights, name, w) ||
+    if (!wide || !kernelsReadStored(model.config, model.weights, name, w, /*moeExperts=*/true) ||
         w.shape.back() % block != 0)
       continue;
     frontends::WeightTensor q = w;

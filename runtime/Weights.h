@@ -4,7 +4,8 @@
 // order JitModule::weightNames gives. A weight the IR stores (a `storage`
 // format: bf16, q8_0, q4_0) is an i8 argument: the model file's own bytes
 // are passed, not copied, and the kernels dequantize them. Every other
-// weight is an f32 argument, dequantized once, here, at load.
+// weight is an f32 argument: an f32 tensor is passed in place too (the
+// mapped file), any other type is dequantized once, here, at load.
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_RUNTIME_WEIGHTS_H
@@ -29,7 +30,7 @@ absl::StatusOr<std::vector<ref::Tensor>> weightsAsF32(const frontends::WeightSto
 
 /// The weights of one entry point, ready to pass: `args[i]` is weight i,
 /// pointing into `f32` (owned, dequantized) or into the model's mapped
-/// bytes (the store must outlive it).
+/// bytes, stored or f32 (the store must outlive it).
 struct BoundWeights {
   std::vector<ref::Tensor> f32;
   std::vector<codegen::BufferRef> args;
@@ -44,7 +45,8 @@ absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
 /// The weights to keep in their stored form when compiling `config` from
 /// `weights`: name -> "bf16" / "q8_0" / "q4_0" for every bf16, q8_0 or
 /// q4_0 matrix that only linear layers and gated FFNs read (the kernels
-/// that can read them); embeddings, MoE experts, MLA and norms stay f32.
+/// that can read them, the MoE kernel included); embeddings, MLA's
+/// attention projections and norms stay f32.
 std::map<std::string, std::string> storedWeightFormats(const frontends::ModelConfig &config,
                                                        const frontends::WeightStore &weights);
 

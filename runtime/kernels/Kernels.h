@@ -213,6 +213,7 @@ void tessel_gemm_packed_f32(int64_t m, int64_t n, int64_t k, const float *a, int
  * k must be a multiple of 32 for Q8_0 and Q4_0 (GGUF rows are whole
  * blocks); any k for BF16. The values are exactly frontends' dequantizeRow
  * values (d * q is exact in f32). */
+#define TESSEL_WEIGHT_F32 0 /* plain f32 rows (the MoE kernel takes either) */
 #define TESSEL_WEIGHT_Q4_0 2
 #define TESSEL_WEIGHT_Q8_0 8
 #define TESSEL_WEIGHT_BF16 30
@@ -375,13 +376,33 @@ void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_exp
                     const float *shared_gate, const float *shared_down, int64_t shared_hidden,
                     float *out, int64_t ldo);
 
+/** tessel_moe_f32 with the experts' matrices, and the shared experts',
+ *  in a stored format (TESSEL_WEIGHT_*; TESSEL_WEIGHT_F32 for f32):
+ *  `weight_type` for w_up, w_gate and w_down, `shared_weight_type` for the
+ *  shared ones. The stacks are the GGUF layout: expert e's up (gate) rows
+ *  are rows [e * hidden, (e + 1) * hidden) of a [num_experts * hidden, dim]
+ *  stored matrix, its down rows [e * dim, (e + 1) * dim) of a
+ *  [num_experts * dim, hidden] one. Each expert's FFN reads its bytes with
+ *  the stored-weight GEMV / GEMM (tessel_gemm_q8_0_f32 ...): gate and up as
+ *  two products, then act(gate) * up, then down; so a decoding token
+ *  streams top_k experts' stored bytes, a quarter (q8_0) to an eighth (q4_0)
+ *  of their f32 size. k (dim for up/gate, hidden for down) must fill whole
+ *  blocks for q8_0 and q4_0. Routing and the combine are tessel_moe_f32's. */
+void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_experts,
+                           int64_t top_k, const float *x, int64_t ldx, const float *router,
+                           int weight_type, const void *w_up, const void *w_gate,
+                           const void *w_down, int scoring, int normalize_topk, float routed_scale,
+                           int activation, int tanh_approx, int shared_weight_type,
+                           const void *shared_up, const void *shared_gate, const void *shared_down,
+                           int64_t shared_hidden, float *out, int64_t ldo);
+
 /** Bytes of weights the MoE calls handed to their GEMMs since the last
  *  reset, summed over all threads: each router, expert or shared matrix
  *  counts once per GEMM that reads it (an expert group of more than 384
- *  rows is run in blocks, each re-reading the expert). For a call with one
- *  token that is exactly 4 * (num_experts * dim + top_k * (2 or 3) *
- *  hidden * dim + (2 or 3) * shared_hidden * dim): the measure behind
- *  "decode reads only the selected experts". */
+ *  rows is run in blocks, each re-reading the expert), in its stored size.
+ *  For an f32 call with one token that is exactly 4 * (num_experts * dim +
+ *  top_k * (2 or 3) * hidden * dim + (2 or 3) * shared_hidden * dim): the
+ *  measure behind "decode reads only the selected experts". */
 int64_t tessel_moe_bytes_read(void);
 /** Measured machine limits, for roofline fractions (tessel bench); each the
  *  best of `reps` runs. Read bandwidth in GB/s: the global pool's threads
@@ -528,13 +549,17 @@ struct MoeArgs {
   const float *x = nullptr;
   int64_t ldx = 0;
   const float *router = nullptr;
-  const float *wUp = nullptr, *wGate = nullptr, *wDown = nullptr;
+  /// The experts' matrices: f32 (weightType TESSEL_WEIGHT_F32) or stored
+  /// bytes in that format, and likewise the shared experts'.
+  const void *wUp = nullptr, *wGate = nullptr, *wDown = nullptr;
+  int weightType = TESSEL_WEIGHT_F32;
   int scoring = TESSEL_MOE_SOFTMAX;
   bool normalizeTopK = false;
   float routedScale = 1.0f;
   int activation = TESSEL_MOE_SWIGLU;
   bool tanhApprox = false;
-  const float *sharedUp = nullptr, *sharedGate = nullptr, *sharedDown = nullptr;
+  const void *sharedUp = nullptr, *sharedGate = nullptr, *sharedDown = nullptr;
+  int sharedWeightType = TESSEL_WEIGHT_F32;
   int64_t sharedHidden = 0;
   float *out = nullptr;
   int64_t ldo = 0;

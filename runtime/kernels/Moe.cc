@@ -1,6 +1,7 @@
 //===- Moe.cc - mixture-of-experts policy and dispatch --------------------===//
 //
-// tessel_moe_f32 (see Kernels.h). The work is the experts' GEMMs, which the
+// tessel_moe_f32 and tessel_moe_stored_f32 (see Kernels.h). The work is the
+// experts' GEMMs (f32, or stored bytes read in place), which the
 // GEMM kernels already do well; what this file adds is the policy around
 // them: route every token, group the tokens by expert so that each expert
 // runs one GEMM over all of its tokens (its weights are streamed once per
@@ -17,19 +18,21 @@
 HWY_BEFORE_NAMESPACE();
 namespace tessel::kernels::HWY_NAMESPACE {
 
-// The activation of a non-gated expert over n floats of h, in place (the
-// hidden rows are contiguous, so one call covers them all). kind:
-// TESSEL_MOE_RELU, _GELU or _SILU.
-void ActivateHidden(int kind, int tanhApprox, int64_t n, float *h) {
+// The hidden activation over n floats of h, in place (the hidden rows are
+// contiguous, so one call covers them all): act(h) for a non-gated expert
+// (`up` null), act(h) * up for a gated one whose gate (h) and up products
+// were computed apart (stored weights). kind: TESSEL_MOE_*.
+void ActivateHidden(int kind, int tanhApprox, int64_t n, float *h, const float *up) {
   switch (kind) {
   case TESSEL_MOE_RELU:
     return ReluRow(n, h);
   case TESSEL_MOE_SILU:
-    return ActivateRow<Act::kSilu>(n, h, nullptr, h);
+  case TESSEL_MOE_SWIGLU:
+    return ActivateRow<Act::kSilu>(n, h, up, h);
   default:
     if (tanhApprox)
-      return ActivateRow<Act::kGeluTanh>(n, h, nullptr, h);
-    return ActivateRow<Act::kGeluErf>(n, h, nullptr, h);
+      return ActivateRow<Act::kGeluTanh>(n, h, up, h);
+    return ActivateRow<Act::kGeluErf>(n, h, up, h);
   }
 }
 
@@ -83,7 +86,42 @@ struct MoeScratch {
   std::vector<int64_t> next;   // [E]: the counting sort's next free slot per expert
   std::vector<int64_t> token;  // [tokens * top_k], grouped by expert
   std::vector<float> weight;   // likewise
-  std::vector<float> rows, hidden, result;
+  std::vector<float> rows, hidden, up, result;
+};
+
+/// Bytes of one row of k values in `weightType` (TESSEL_WEIGHT_*).
+int64_t rowBytes(int weightType, int64_t k) {
+  switch (weightType) {
+  case TESSEL_WEIGHT_Q8_0:
+    return k / 32 * 34;
+  case TESSEL_WEIGHT_Q4_0:
+    return k / 32 * 18;
+  case TESSEL_WEIGHT_BF16:
+    return k * 2;
+  default:
+    return k * 4;
+  }
+}
+
+/// One FFN's three matrices, f32 or stored (`type`): up and gate [hidden,
+/// dim], down [dim, hidden].
+struct FfnWeights {
+  const void *up, *gate, *down;
+  int type;
+  int64_t hidden;
+
+  /// Expert e's matrices in stacks of such FFNs.
+  FfnWeights expert(int64_t e, int64_t dim) const {
+    const int64_t upBytes = hidden * rowBytes(type, dim), downBytes = dim * rowBytes(type, hidden);
+    auto at = [](const void *p, int64_t offset) -> const void * {
+      return p ? static_cast<const uint8_t *>(p) + offset : nullptr;
+    };
+    return {at(up, e * upBytes), at(gate, e * upBytes), at(down, e * downBytes), type, hidden};
+  }
+  /// Bytes a pass over all its matrices reads.
+  int64_t bytes(int64_t dim) const {
+    return (gate ? 2 : 1) * hidden * rowBytes(type, dim) + dim * rowBytes(type, hidden);
+  }
 };
 
 /// Token t's scores, its top_k experts and their weights, computed exactly
@@ -128,20 +166,41 @@ void routeToken(const MoeArgs &a, int64_t topK, const float *lt, double *scores,
 }
 
 /// One FFN over `rows` rows x[r * ldx + p]: y = act(x up^T [, x gate^T])
-/// down^T into y[r * ldy + d]. `h` is scratch for the hidden activations.
-void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, int64_t hidden,
-             const float *up, const float *gate, const float *down, std::vector<float> &h, float *y,
-             int64_t ldy, ThreadPool *pool) {
-  h.resize(static_cast<size_t>(rows * hidden));
-  if (isGated(a.activation)) {
-    gemmGlu(rows, hidden, a.dim, x, ldx, gate, up, a.dim,
-            a.activation == TESSEL_MOE_SWIGLU ? TESSEL_GLU_SILU : TESSEL_GLU_GELU, a.tanhApprox,
-            h.data(), hidden, pool);
-  } else {
-    gemm(rows, hidden, a.dim, x, ldx, up, a.dim, nullptr, h.data(), hidden, pool);
-    HWY_DYNAMIC_DISPATCH(ActivateHidden)(a.activation, a.tanhApprox, rows * hidden, h.data());
+/// down^T into y[r * ldy + d]. s.hidden (and s.up) are the scratch for the
+/// hidden activations. f32 weights take the fused GLU GEMM; stored ones
+/// the stored-weight GEMMs (which have no GLU epilogue: gate and up apart).
+void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const FfnWeights &w,
+             MoeScratch &s, float *y, int64_t ldy, ThreadPool *pool) {
+  const int64_t hidden = w.hidden, n = rows * hidden;
+  s.hidden.resize(static_cast<size_t>(n));
+  float *h = s.hidden.data();
+  if (w.type == TESSEL_WEIGHT_F32) {
+    const auto *up = static_cast<const float *>(w.up), *gate = static_cast<const float *>(w.gate);
+    if (isGated(a.activation)) {
+      gemmGlu(rows, hidden, a.dim, x, ldx, gate, up, a.dim,
+              a.activation == TESSEL_MOE_SWIGLU ? TESSEL_GLU_SILU : TESSEL_GLU_GELU, a.tanhApprox,
+              h, hidden, pool);
+    } else {
+      gemm(rows, hidden, a.dim, x, ldx, up, a.dim, nullptr, h, hidden, pool);
+      HWY_DYNAMIC_DISPATCH(ActivateHidden)(a.activation, a.tanhApprox, n, h, nullptr);
+    }
+    gemm(rows, a.dim, hidden, h, hidden, static_cast<const float *>(w.down), hidden, nullptr, y,
+         ldy, pool);
+    return;
   }
-  gemm(rows, a.dim, hidden, h.data(), hidden, down, hidden, nullptr, y, ldy, pool);
+  const int64_t upRow = rowBytes(w.type, a.dim);
+  const float *up = nullptr;
+  if (isGated(a.activation)) {
+    s.up.resize(static_cast<size_t>(n));
+    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, s.up.data(), hidden, pool);
+    up = s.up.data();
+    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.gate, upRow, nullptr, h, hidden, pool);
+  } else {
+    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool);
+  }
+  HWY_DYNAMIC_DISPATCH(ActivateHidden)(a.activation, a.tanhApprox, n, h, up);
+  gemmQuant(w.type, rows, a.dim, hidden, h, hidden, w.down, rowBytes(w.type, hidden), nullptr, y,
+            ldy, pool);
 }
 
 } // namespace
@@ -152,7 +211,10 @@ void moe(const MoeArgs &a, ThreadPool *pool) {
   thread_local MoeScratch s;
   const int64_t tokens = a.tokens, dim = a.dim, numExperts = a.numExperts;
   const int64_t topK = std::clamp<int64_t>(a.topK, 0, numExperts);
-  const int64_t matrices = isGated(a.activation) ? 3 : 2; // per FFN
+  const bool gated = isGated(a.activation);
+  const FfnWeights shared{a.sharedUp, gated ? a.sharedGate : nullptr, a.sharedDown,
+                          a.sharedWeightType, a.sharedHidden};
+  const FfnWeights experts{a.wUp, gated ? a.wGate : nullptr, a.wDown, a.weightType, a.hidden};
   int64_t bytes = 0;
 
   // 1. Shared experts over every token, straight into out (no weights, no
@@ -161,9 +223,8 @@ void moe(const MoeArgs &a, ThreadPool *pool) {
   if (a.sharedHidden > 0) {
     for (int64_t r0 = 0; r0 < tokens; r0 += kMoeRows) {
       const int64_t rows = std::min(kMoeRows, tokens - r0);
-      ffnRows(a, rows, a.x + r0 * a.ldx, a.ldx, a.sharedHidden, a.sharedUp, a.sharedGate,
-              a.sharedDown, s.hidden, a.out + r0 * a.ldo, a.ldo, pool);
-      bytes += matrices * a.sharedHidden * dim * 4;
+      ffnRows(a, rows, a.x + r0 * a.ldx, a.ldx, shared, s, a.out + r0 * a.ldo, a.ldo, pool);
+      bytes += shared.bytes(dim);
     }
   } else {
     for (int64_t t = 0; t < tokens; ++t)
@@ -209,8 +270,8 @@ void moe(const MoeArgs &a, ThreadPool *pool) {
   // 4. Each picked expert over its tokens, in blocks of kMoeRows rows:
   // gather the rows, run the FFN, add weight * result into out. Experts
   // with no tokens are skipped, weights and all.
-  const int64_t hidden = a.hidden, expertSize = a.hidden * dim;
   for (int64_t e = 0; e < numExperts; ++e) {
+    const FfnWeights expert = experts.expert(e, dim);
     for (int64_t i0 = s.offset[e]; i0 < s.offset[e + 1]; i0 += kMoeRows) {
       const int64_t rows = std::min(kMoeRows, s.offset[e + 1] - i0);
       const int64_t *token = &s.token[i0];
@@ -219,11 +280,9 @@ void moe(const MoeArgs &a, ThreadPool *pool) {
       float *y = s.result.data();
       for (int64_t r = 0; r < rows; ++r)
         std::copy_n(a.x + token[r] * a.ldx, dim, &s.rows[r * dim]);
-      ffnRows(a, rows, s.rows.data(), dim, hidden, a.wUp + e * expertSize,
-              a.wGate ? a.wGate + e * expertSize : nullptr, a.wDown + e * expertSize, s.hidden, y,
-              dim, pool);
+      ffnRows(a, rows, s.rows.data(), dim, expert, s, y, dim, pool);
       HWY_DYNAMIC_DISPATCH(ScatterAddRows)(rows, dim, y, token, &s.weight[i0], a.out, a.ldo);
-      bytes += matrices * expertSize * 4;
+      bytes += expert.bytes(dim);
     }
   }
   gBytesRead.fetch_add(bytes, std::memory_order_relaxed);
@@ -244,6 +303,25 @@ void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_exp
   a.x = x, a.ldx = ldx, a.router = router, a.wUp = w_up, a.wGate = w_gate, a.wDown = w_down;
   a.scoring = scoring, a.normalizeTopK = normalize_topk != 0, a.routedScale = routed_scale;
   a.activation = activation, a.tanhApprox = tanh_approx != 0;
+  a.sharedUp = shared_up, a.sharedGate = shared_gate, a.sharedDown = shared_down;
+  a.sharedHidden = shared_hidden, a.out = out, a.ldo = ldo;
+  tessel::kernels::moe(a, &tessel::kernels::ThreadPool::global());
+}
+
+void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_experts,
+                           int64_t top_k, const float *x, int64_t ldx, const float *router,
+                           int weight_type, const void *w_up, const void *w_gate,
+                           const void *w_down, int scoring, int normalize_topk, float routed_scale,
+                           int activation, int tanh_approx, int shared_weight_type,
+                           const void *shared_up, const void *shared_gate, const void *shared_down,
+                           int64_t shared_hidden, float *out, int64_t ldo) {
+  tessel::kernels::MoeArgs a;
+  a.tokens = tokens, a.dim = dim, a.hidden = hidden, a.numExperts = num_experts, a.topK = top_k;
+  a.x = x, a.ldx = ldx, a.router = router;
+  a.weightType = weight_type, a.wUp = w_up, a.wGate = w_gate, a.wDown = w_down;
+  a.scoring = scoring, a.normalizeTopK = normalize_topk != 0, a.routedScale = routed_scale;
+  a.activation = activation, a.tanhApprox = tanh_approx != 0;
+  a.sharedWeightType = shared_weight_type;
   a.sharedUp = shared_up, a.sharedGate = shared_gate, a.sharedDown = shared_down;
   a.sharedHidden = shared_hidden, a.out = out, a.ldo = ldo;
   tessel::kernels::moe(a, &tessel::kernels::ThreadPool::global());

@@ -180,13 +180,18 @@ INSTANTIATE_TEST_SUITE_P(Stored, ModelJitTest,
 // (SwiGLU experts, top-2 of 4, softmax, normalised); a hybrid of a dense
 // layer and MoE layers with q8_0 weights and a sliding window; DeepSeek-V2
 // (a dense first layer, then experts with a shared expert and raw softmax
-// weights; MLA attention).
-INSTANTIATE_TEST_SUITE_P(MoE, ModelJitTest,
-                         ::testing::Values(ModelCase{"mixtral", "tiny-mixtral.json"},
-                                           ModelCase{"hybrid_moe", "hybrid-moe.json"},
-                                           ModelCase{"deepseek2_shared_experts",
-                                                     "tiny-deepseek2.json"}),
-                         [](const auto &info) { return info.param.name; });
+// weights; MLA attention). Stored expert stacks (q4_0, q8_0, bf16) are read
+// by the MoE kernel in place (tessel_moe_q*), as are the shared experts,
+// the dense FFN and the output projection of the MLA model.
+INSTANTIATE_TEST_SUITE_P(
+    MoE, ModelJitTest,
+    ::testing::Values(ModelCase{"mixtral", "tiny-mixtral.json"},
+                      ModelCase{"hybrid_moe", "hybrid-moe.json"},
+                      ModelCase{"deepseek2_shared_experts", "tiny-deepseek2.json"},
+                      ModelCase{"mixtral_q4_0", "tiny-mixtral.json", 0, "q4_0"},
+                      ModelCase{"deepseek2_q8_0", "tiny-deepseek2.json", 0, "q8_0"},
+                      ModelCase{"deepseek2_bf16", "tiny-deepseek2.json", 0, "bf16"}),
+    [](const auto &info) { return info.param.name; });
 
 // --quantize: an f32 model's linear-layer matrices converted at load; the
 // kernels then read the converted blocks, and the reference evaluates the

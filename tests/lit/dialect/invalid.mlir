@@ -761,7 +761,24 @@ func.func @weight_storage_blocks() {
 
 // dequantize: exactly the matrix's bytes.
 func.func @dequantize_bytes(%b: tensor<2000xi8>) {
-  // expected-error @+1 {{input holds 2000 bytes; a q8_0 matrix of this shape takes 2176}}
+  // expected-error @+1 {{input holds 2000 bytes; a q8_0 tensor of this shape takes 2176}}
   %w = tessel.dequantize %b {format = "q8_0"} : tensor<2000xi8> -> tensor<32x64xf32>
+  return
+}
+
+// -----
+
+// A stack of experts' matrices: every row of every expert counts.
+func.func @dequantize_expert_bytes(%b: tensor<2176xi8>) {
+  // expected-error @+1 {{input holds 2176 bytes; a q8_0 tensor of this shape takes 8704}}
+  %w = tessel.dequantize %b {format = "q8_0"} : tensor<2176xi8> -> tensor<4x32x64xf32>
+  return
+}
+
+// -----
+
+func.func @weight_storage_vector() {
+  // expected-error @+1 {{storage needs an f32 [..., rows, k] tensor of rank 2 or more}}
+  %w = tessel.weight "blk.0.attn_norm.weight" {storage = "bf16"} : tensor<64xf32>
   return
 }

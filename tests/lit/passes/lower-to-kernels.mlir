@@ -228,3 +228,43 @@ func.func @stored_ffn(%x: tensor<1x?x64xf32>, %g: tensor<2304xi8>, %u: tensor<23
   %y = tessel.ffn %x up(%wu) gate(%wg) down(%wd) {activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
   return %y, %wd : tensor<1x?x64xf32>, tensor<64x64xf32>
 }
+
+// -----
+
+// Stored expert stacks (q4_0 = 2, [4 experts, 32 hidden, 64 dim]) and
+// stored shared experts (q8_0 = 8): the MoE kernel reads the bytes
+// (tessel_moe_q*), with the formats and hidden sizes as four more scalars.
+// CHECK: func.func private @tessel_moe_q_gated_shared_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64, i64, i64, i64, i64)
+// CHECK-LABEL: func.func @stored_moe
+// CHECK: call @tessel_moe_q_gated_shared_f32({{.*}}, {{%c2_i64[_0-9]*}}, {{%c32_i64[_0-9]*}}, {{%c8_i64[_0-9]*}}, {{%c32_i64[_0-9]*}})
+// CHECK-NOT: dequantize
+// CHECK: return
+func.func @stored_moe(%x: tensor<1x?x64xf32>, %r: tensor<4x64xf32>, %u: tensor<4608xi8>, %g: tensor<4608xi8>, %d: tensor<4608xi8>, %su: tensor<2176xi8>, %sg: tensor<2176xi8>, %sd: tensor<2176xi8>) -> tensor<1x?x64xf32> {
+  %up = tessel.dequantize %u {format = "q4_0"} : tensor<4608xi8> -> tensor<4x32x64xf32>
+  %gate = tessel.dequantize %g {format = "q4_0"} : tensor<4608xi8> -> tensor<4x32x64xf32>
+  %down = tessel.dequantize %d {format = "q4_0"} : tensor<4608xi8> -> tensor<4x64x32xf32>
+  %sup = tessel.dequantize %su {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
+  %sgate = tessel.dequantize %sg {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
+  %sdown = tessel.dequantize %sd {format = "q8_0"} : tensor<2176xi8> -> tensor<64x32xf32>
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) shared(%sup, %sgate, %sdown) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<4x64xf32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x32xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// Experts in two formats (q4_0 up, q8_0 gate) take the f32 kernel: each
+// stack is dequantized as one [experts * rows, k] matrix, then reshaped.
+// CHECK-LABEL: func.func @mixed_moe
+// CHECK-DAG: %[[ROWS:.*]] = arith.constant 128 : i64
+// CHECK: call @tessel_dequantize_f32({{.*}}, %{{.*}}, %[[ROWS]], %{{.*}})
+// CHECK: tensor.expand_shape {{.*}} {{\[\[}}0, 1], [2]] output_shape [4, 32, 64] : tensor<128x64xf32> into tensor<4x32x64xf32>
+// CHECK: call @tessel_dequantize_f32
+// CHECK: call @tessel_moe_gated_f32
+// CHECK-NOT: tessel.dequantize
+// CHECK: return
+func.func @mixed_moe(%x: tensor<1x?x64xf32>, %r: tensor<4x64xf32>, %u: tensor<4608xi8>, %g: tensor<8704xi8>, %down: tensor<4x64x32xf32>) -> tensor<1x?x64xf32> {
+  %up = tessel.dequantize %u {format = "q4_0"} : tensor<4608xi8> -> tensor<4x32x64xf32>
+  %gate = tessel.dequantize %g {format = "q8_0"} : tensor<8704xi8> -> tensor<4x32x64xf32>
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<4x64xf32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}

@@ -31,3 +31,13 @@ func.func @stored(%x: tensor<1x4x64xf32>) -> tensor<1x4x32xf32> {
   %y = tessel.linear %x, %w : (tensor<1x4x64xf32>, tensor<32x64xf32>) -> tensor<1x4x32xf32>
   return %y : tensor<1x4x32xf32>
 }
+
+// An expert stack ([experts, rows, k]) is stored row after row: 4 x 32
+// rows of 2 q4_0 blocks (18 bytes each).
+// CHECK-LABEL: func.func @stored_experts
+// CHECK-SAME: %[[BYTES:.*]]: tensor<4608xi8>
+// CHECK: tessel.dequantize %[[BYTES]] {format = "q4_0"} : tensor<4608xi8> -> tensor<4x32x64xf32>
+func.func @stored_experts() -> tensor<4x32x64xf32> {
+  %w = tessel.weight "blk.0.ffn_up_exps.weight" {storage = "q4_0"} : tensor<4x32x64xf32>
+  return %w : tensor<4x32x64xf32>
+}

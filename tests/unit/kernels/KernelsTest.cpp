@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "frontends/WeightTypes.h"
 #include "hwy/aligned_allocator.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "reference/Ops.h"
@@ -1404,10 +1405,11 @@ std::vector<float> runMoe(const MoeCase &c, const MoeData &d, ThreadPool *pool) 
   if (pool) {
     moe(a, pool);
   } else {
-    tessel_moe_f32(a.tokens, a.dim, a.hidden, a.numExperts, a.topK, a.x, a.ldx, a.router, a.wUp,
-                   a.wGate, a.wDown, a.scoring, a.normalizeTopK, a.routedScale, a.activation,
-                   a.tanhApprox, a.sharedUp, a.sharedGate, a.sharedDown, a.sharedHidden, a.out,
-                   a.ldo);
+    auto f32 = [](const void *p) { return static_cast<const float *>(p); };
+    tessel_moe_f32(a.tokens, a.dim, a.hidden, a.numExperts, a.topK, a.x, a.ldx, a.router,
+                   f32(a.wUp), f32(a.wGate), f32(a.wDown), a.scoring, a.normalizeTopK,
+                   a.routedScale, a.activation, a.tanhApprox, f32(a.sharedUp), f32(a.sharedGate),
+                   f32(a.sharedDown), a.sharedHidden, a.out, a.ldo);
   }
   std::vector<float> packed(c.tokens * c.dim);
   for (int64_t t = 0; t < c.tokens; ++t) {
@@ -1479,6 +1481,107 @@ TEST_P(KernelTest, MoeMatchesReference) {
     EXPECT_EQ(runMoe(c, d, &pool2), one) << what << ": 2 threads differ from 1";
     EXPECT_EQ(runMoe(c, d, nullptr), one) << what << ": the C entry point differs";
   }
+}
+
+// Experts stored as q8_0, q4_0 and bf16 (tessel_moe_stored_f32, which reads
+// their bytes with the stored-weight GEMV / GEMM): the reference on the
+// dequantized values (frontends' dequantizeRow, the formats' ground truth),
+// with the tolerance above (the stored kernels' dot products promise the
+// f32 GEMM's 1e-5 of sum |terms|). Gated experts take gate and up as two
+// products here, non-gated ones one; the shared experts stored too, or kept
+// f32 beside stored experts. Threads 1 and 2 and the C entry point agree
+// bit for bit; a decoding token reads the stored sizes of exactly the
+// router, its top_k experts and the shared experts.
+TEST_P(KernelTest, MoeReadsStoredExperts) {
+  using frontends::WeightType;
+  const std::vector<MoeCase> cases = {
+      {"decode_swiglu_shared", 1, 64, 96, 8, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU,
+       false, 32},
+      {"prefill_swiglu", 40, 64, 32, 4, 2, TESSEL_MOE_SOFTMAX, true, 1.0f, TESSEL_MOE_SWIGLU, false,
+       0, 3, 5},
+      {"deepseek2_raw", 9, 32, 64, 6, 3, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_SWIGLU, false,
+       64},
+      {"geglu_sigmoid", 5, 32, 32, 4, 2, TESSEL_MOE_SIGMOID, true, 2.0f, TESSEL_MOE_GEGLU, true,
+       32},
+      {"relu_shared", 6, 32, 64, 3, 2, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_RELU, false, 32},
+      {"silu", 3, 64, 32, 4, 1, TESSEL_MOE_SOFTMAX, false, 1.0f, TESSEL_MOE_SILU, false, 0},
+  };
+  // v (rows of k values) stored as `type`, and back: the values the
+  // kernel must compute with.
+  auto store = [](WeightType type, std::vector<float> &v) {
+    std::vector<uint8_t> bytes(frontends::storageBytes(type, v.size()).value());
+    if (v.empty())
+      return bytes;
+    frontends::quantizeRow(type, v.data(), bytes.data(), static_cast<int64_t>(v.size()));
+    frontends::dequantizeRow(type, bytes.data(), v.data(), static_cast<int64_t>(v.size()));
+    return bytes;
+  };
+  ThreadPool pool1(1), pool2(2);
+  Rng rng(37);
+  for (WeightType type : {WeightType::Q8_0, WeightType::Q4_0, WeightType::BF16})
+    for (bool sharedStored : {true, false})
+      for (const MoeCase &c : cases) {
+        if (!sharedStored && c.sharedHidden == 0)
+          continue;
+        MoeData d = makeMoeData(c, rng);
+        const std::vector<uint8_t> up = store(type, d.up), gate = store(type, d.gate),
+                                   down = store(type, d.down);
+        std::vector<uint8_t> sUp, sGate, sDown;
+        if (sharedStored)
+          sUp = store(type, d.sUp), sGate = store(type, d.sGate), sDown = store(type, d.sDown);
+        const std::vector<float> want = referenceMoe(c, d);
+        const std::string what = std::string(c.name) + " " + frontends::weightTypeInfo(type).name +
+                                 (sharedStored ? "" : ", shared experts f32");
+        const int64_t ldx = c.dim + c.xPad, ldo = c.dim + c.outPad;
+        std::vector<float> x(c.tokens * ldx, NAN);
+        for (int64_t t = 0; t < c.tokens; ++t)
+          std::copy_n(&d.x[t * c.dim], c.dim, &x[t * ldx]);
+        auto orNull = [](const auto &v) -> const void * { return v.empty() ? nullptr : v.data(); };
+        MoeArgs a;
+        a.tokens = c.tokens, a.dim = c.dim, a.hidden = c.hidden, a.numExperts = c.experts;
+        a.topK = c.topK, a.x = x.data(), a.ldx = ldx, a.router = d.router.data();
+        a.weightType = static_cast<int>(type);
+        a.wUp = up.data(), a.wGate = orNull(gate), a.wDown = down.data();
+        a.scoring = c.scoring, a.normalizeTopK = c.normalize, a.routedScale = c.routedScale;
+        a.activation = c.activation, a.tanhApprox = c.tanhApprox;
+        a.sharedWeightType = sharedStored ? static_cast<int>(type) : TESSEL_WEIGHT_F32;
+        a.sharedUp = sharedStored ? orNull(sUp) : orNull(d.sUp);
+        a.sharedGate = sharedStored ? orNull(sGate) : orNull(d.sGate);
+        a.sharedDown = sharedStored ? orNull(sDown) : orNull(d.sDown);
+        a.sharedHidden = c.sharedHidden;
+        auto run = [&](ThreadPool *pool) {
+          std::vector<float> out(c.tokens * ldo, -9.0f);
+          a.out = out.data(), a.ldo = ldo;
+          if (pool)
+            moe(a, pool);
+          else
+            tessel_moe_stored_f32(a.tokens, a.dim, a.hidden, a.numExperts, a.topK, a.x, a.ldx,
+                                  a.router, a.weightType, a.wUp, a.wGate, a.wDown, a.scoring,
+                                  a.normalizeTopK, a.routedScale, a.activation, a.tanhApprox,
+                                  a.sharedWeightType, a.sharedUp, a.sharedGate, a.sharedDown,
+                                  a.sharedHidden, a.out, a.ldo);
+          std::vector<float> packed(c.tokens * c.dim);
+          for (int64_t t = 0; t < c.tokens; ++t) {
+            std::copy_n(&out[t * ldo], c.dim, &packed[t * c.dim]);
+            for (int64_t i = c.dim; i < ldo; ++i)
+              EXPECT_EQ(out[t * ldo + i], -9.0f) << what << ": wrote past row " << t;
+          }
+          return packed;
+        };
+        tessel_moe_reset_bytes_read();
+        const std::vector<float> one = run(&pool1);
+        const int64_t bytesRead = tessel_moe_bytes_read();
+        expectMoe(c, want, moeMagnitude(c, d), one, what);
+        EXPECT_EQ(run(&pool2), one) << what << ": 2 threads differ from 1";
+        EXPECT_EQ(run(nullptr), one) << what << ": the C entry point differs";
+        if (c.tokens == 1) {
+          const int64_t matrices = moeGated(c.activation) ? 3 : 2;
+          const int64_t expertBytes = (up.size() + gate.size() + down.size()) / c.experts;
+          const int64_t sharedBytes = sharedStored ? sUp.size() + sGate.size() + sDown.size()
+                                                   : matrices * c.sharedHidden * c.dim * 4;
+          EXPECT_EQ(bytesRead, c.experts * c.dim * 4 + c.topK * expertBytes + sharedBytes) << what;
+        }
+      }
 }
 
 // Ties go to the lower expert index, as a stable sort orders them (the
