@@ -27,9 +27,10 @@ template <int Rank> struct MemRef {
 };
 using Matrix = MemRef<2>;
 using Vector = MemRef<1>;
-using Heads = MemRef<4>;   // [batch, tokens, heads, head_dim]
-using Experts = MemRef<3>; // [experts, rows, cols]: one matrix per expert
-struct Bytes {             // memref<?xi8>: a stored weight (tessel.dequantize's input)
+using Heads = MemRef<4>; // [batch, tokens, heads, head_dim]
+using Stack = MemRef<3>; // [batch, rows, cols]: one matrix per batch index
+using Experts = Stack;   // [experts, rows, cols]: one matrix per expert
+struct Bytes {           // memref<?xi8>: a stored weight (tessel.dequantize's input)
   int8_t *allocated;
   int8_t *aligned;
   int64_t offset;
@@ -583,6 +584,35 @@ void _mlir_ciface_tessel_moe_gated_shared_f32(Matrix *x, Matrix *router, Experts
       "tessel_moe_gated_shared_f32");
 }
 
+// A batched contraction einsum (tessel-lower-to-kernels): a [batch, m,
+// k], b [batch, k, n] (bKN) or [batch, n, k], out [batch, m, n]; any batch
+// and row strides (a weight slice is passed where it lies), unit inner
+// strides.
+void _mlir_ciface_tessel_batch_matmul_f32(Stack *a, Stack *b, Stack *out, int64_t bKN) {
+  const char *name = "tessel_batch_matmul_f32";
+  const int64_t batch = a->sizes[0], m = a->sizes[1], k = a->sizes[2];
+  const int64_t n = bKN ? b->sizes[2] : b->sizes[1];
+  const bool shapesAgree = b->sizes[0] == batch && (bKN ? b->sizes[1] : b->sizes[2]) == k &&
+                           out->sizes[0] == batch && out->sizes[1] == m && out->sizes[2] == n;
+  if (!shapesAgree) {
+    std::fprintf(
+        stderr, "tessel: %s: [%lld, %lld, %lld] x [%lld, %lld, %lld] -> [%lld, %lld, %lld]\n", name,
+        static_cast<long long>(batch), static_cast<long long>(m), static_cast<long long>(k),
+        static_cast<long long>(b->sizes[0]), static_cast<long long>(b->sizes[1]),
+        static_cast<long long>(b->sizes[2]), static_cast<long long>(out->sizes[0]),
+        static_cast<long long>(out->sizes[1]), static_cast<long long>(out->sizes[2]));
+    std::abort();
+  }
+  requireContiguous(a->sizes[2], a->strides[2], name, "a's rows");
+  requireContiguous(b->sizes[2], b->strides[2], name, "b's rows");
+  requireContiguous(out->sizes[2], out->strides[2], name, "out's rows");
+  const double batchD = static_cast<double>(batch);
+  KernelTimer timer(name, batchD * gemmFlops(m, n, k), batchD * gemmBytes(m, n, k));
+  tessel_batch_gemm_f32(batch, m, n, k, a->data(), a->strides[0], a->strides[1], b->data(),
+                        b->strides[0], b->strides[1], bKN != 0 ? 1 : 0, out->data(),
+                        out->strides[0], out->strides[1]);
+}
+
 // The same with stored expert weights (`_q`): the experts' (and shared
 // experts') matrices as bytes, and after the scalars above the experts'
 // format and hidden size, then the shared experts' (0 and 0 without them).
@@ -727,6 +757,8 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_moe_gated_shared_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_gated_shared_f32)},
       {"_mlir_ciface_tessel_moe_q_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_f32)},
+      {"_mlir_ciface_tessel_batch_matmul_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_batch_matmul_f32)},
       {"_mlir_ciface_tessel_moe_q_gated_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_moe_q_gated_f32)},
       {"_mlir_ciface_tessel_moe_q_shared_f32",

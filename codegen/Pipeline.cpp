@@ -14,9 +14,11 @@ std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
   std::string profile = options.profile ? "tessel-profile-ops," : "";
   return {
       {"tiled", "builtin.module(" + profile + "func.func(tessel-lower-mla,tessel-fuse-residual)," +
-                    attention + "func.func(tessel-tile-attention,tessel-lower-einsum))"},
+                    attention + "func.func(tessel-tile-attention))"},
+      // Einsums that are batched contractions become kernel calls first
+      // (tessel-lower-to-kernels); tessel-lower-einsum takes the rest.
       {"linalg", "builtin.module(tessel-lower-to-kernels,"
-                 "func.func(tessel-lower-to-linalg,canonicalize))"},
+                 "func.func(tessel-lower-einsum,tessel-lower-to-linalg,canonicalize))"},
       // Identity layouts at function boundaries, so that callers see plain
       // strided memrefs; results that are updated arguments (KV caches) are
       // dropped before deallocation would clone them; buffers share storage

@@ -9,11 +9,16 @@
 // writable`, so one-shot bufferization needs no special knowledge of them.
 //
 //===----------------------------------------------------------------------===//
+#include <set>
+#include <string>
+
+#include "dialect/Einsum.h"
 #include "dialect/TesselOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/SymbolTable.h"
@@ -219,6 +224,128 @@ public:
     return fromMatrix(call(name + "_f32", operands, outDims, scalars), op.getInput(), op.getType());
   }
 
+  /// A batched contraction einsum as one tessel_batch_matmul_f32 call, or
+  /// null when the equation is not one (tessel-lower-einsum then lowers it
+  /// to linalg). The form: two f32 operands; A's labels are batch labels
+  /// (in B and the output), m labels (output only) and k labels (B only);
+  /// B's are the batch labels first, then its k and n labels as two runs
+  /// in either order, so that B is read where it lies, [k, n] or [n, k] per
+  /// batch index: a weight (MLA's per-head W_uk / W_uv slices of wkv_b) is
+  /// never copied. A is transposed to [batch, m, k] when its labels come in
+  /// another order (an activation: what one step makes), and the [batch,
+  /// m, n] product to the output's order. Every group must be non-empty.
+  Value einsum(EinsumOp op) {
+    EinsumEquation eq;
+    std::string error;
+    if (op.getInputs().size() != 2 || !parseEinsumEquation(op.getEquation().str(), eq, error))
+      return Value();
+    const std::string &a = eq.inputs[0], &bl = eq.inputs[1], &out = eq.output;
+    auto in = [](const std::string &s, char c) { return s.find(c) != std::string::npos; };
+    auto unique = [](const std::string &s) {
+      return std::set<char>(s.begin(), s.end()).size() == s.size();
+    };
+    if (!unique(a) || !unique(bl) || !unique(out))
+      return Value(); // repeated labels (diagonals) are linalg's
+    std::string m, k, n, batch;
+    for (char c : a) {
+      if (in(bl, c) && in(out, c))
+        continue; // batch: taken in B's order below
+      if (in(out, c))
+        m.push_back(c);
+      else if (!in(bl, c))
+        return Value(); // summed inside A alone
+    }
+    std::string kB;
+    for (char c : bl) {
+      const bool inA = in(a, c), inOut = in(out, c);
+      if (inA && inOut)
+        batch.push_back(c);
+      else if (inA)
+        kB.push_back(c);
+      else if (inOut)
+        n.push_back(c);
+      else
+        return Value(); // summed inside B alone
+    }
+    if (batch.empty() || m.empty() || kB.empty() || n.empty())
+      return Value();
+    bool bKN;
+    if (bl == batch + kB + n)
+      bKN = true;
+    else if (bl == batch + n + kB)
+      bKN = false;
+    else
+      return Value();
+    for (char c : out)
+      if (!in(batch, c) && !in(m, c) && !in(n, c))
+        return Value();
+    for (Value v : op.getInputs())
+      if (!cast<RankedTensorType>(v.getType()).getElementType().isF32())
+        return Value();
+
+    // The extent of a label, from the operand that has it.
+    auto extent = [&](char c) -> OpFoldResult {
+      if (in(a, c))
+        return dimOf(op.getInputs()[0], a.find(c));
+      return dimOf(op.getInputs()[1], bl.find(c));
+    };
+    // x (labels `from`) with its labels in `to` order.
+    auto transposed = [&](Value x, const std::string &from, const std::string &to) -> Value {
+      if (from == to)
+        return x;
+      SmallVector<int64_t> perm;
+      SmallVector<OpFoldResult> sizes;
+      for (char c : to) {
+        perm.push_back(static_cast<int64_t>(from.find(c)));
+        sizes.push_back(extent(c));
+      }
+      auto type = cast<RankedTensorType>(x.getType());
+      Value init = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+      return linalg::TransposeOp::create(b, loc, x, init, perm).getResult()[0];
+    };
+    // Consecutive runs of labels merged into one dimension each.
+    auto runs = [](ArrayRef<size_t> lengths) {
+      SmallVector<ReassociationIndices> groups;
+      int64_t d = 0;
+      for (size_t len : lengths) {
+        groups.emplace_back();
+        for (size_t i = 0; i < len; ++i)
+          groups.back().push_back(d++);
+      }
+      return groups;
+    };
+    auto collapsed = [&](Value x, ArrayRef<size_t> lengths) -> Value {
+      if (llvm::all_of(lengths, [](size_t len) { return len == 1; }))
+        return x;
+      return tensor::CollapseShapeOp::create(b, loc, x, runs(lengths));
+    };
+
+    Value a3 = collapsed(transposed(op.getInputs()[0], a, batch + m + kB),
+                         {batch.size(), m.size(), kB.size()});
+    Value b3 =
+        collapsed(op.getInputs()[1], bKN ? ArrayRef<size_t>{batch.size(), kB.size(), n.size()}
+                                         : ArrayRef<size_t>{batch.size(), n.size(), kB.size()});
+    SmallVector<OpFoldResult> outDims = {dimOf(a3, 0), dimOf(a3, 1), dimOf(b3, bKN ? 2 : 1)};
+    Value product = call("tessel_batch_matmul_f32", {a3, b3}, outDims, {i64Constant(bKN ? 1 : 0)});
+    // [batch, m, n] -> the labels batch + m + n -> the output's order.
+    const std::string natural = batch + m + n;
+    SmallVector<int64_t> shape;
+    SmallVector<OpFoldResult> sizes;
+    for (char c : natural) {
+      sizes.push_back(extent(c));
+      std::optional<int64_t> size = getConstantIntValue(sizes.back());
+      shape.push_back(size ? *size : ShapedType::kDynamic);
+    }
+    if (natural.size() != 3)
+      product =
+          tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get(shape, b.getF32Type()),
+                                        product, runs({batch.size(), m.size(), n.size()}), sizes);
+    Value result = transposed(product, natural, out);
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(b, loc, op.getType(), result);
+    return result;
+  }
+
 private:
   // TESSEL_MOE_RELU .. TESSEL_MOE_GEGLU (runtime/kernels/Kernels.h).
   static int64_t moeActivation(Activation a) {
@@ -283,7 +410,7 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<LinearOp, FFNOp, MoEOp>(op))
+      if (isa<LinearOp, FFNOp, MoEOp, EinsumOp>(op))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
@@ -326,6 +453,10 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         out = k.fromMatrix(out, ffn.getInput(), ffn.getType());
       } else if (auto moe = dyn_cast<MoEOp>(op)) {
         out = k.moe(moe);
+      } else if (auto einsum = dyn_cast<EinsumOp>(op)) {
+        out = k.einsum(einsum);
+        if (!out)
+          continue; // not a batched contraction: tessel-lower-einsum's
       }
       op->getResult(0).replaceAllUsesWith(out);
       op->erase();

@@ -194,8 +194,17 @@ def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
         [_residual]_f32(x, bytes, ..., format, rows, k)` (format = GGML's
         type id), with no norm or RoPE fused; a gated FFN on such weights
         becomes two of those, `tessel_gated_activation_f32` and the down
-        projection. A `tessel.dequantize` still used by anything else is
-        materialised by `tessel_dequantize_f32`.
+        projection. Stored MoE expert stacks (and shared experts) go to
+        `tessel_moe_q[_gated][_shared]_f32`. A `tessel.dequantize` still used
+        by anything else is materialised by `tessel_dequantize_f32` (an
+        expert stack as one [rows, k] matrix, then reshaped);
+      * a `tessel.einsum` that is a batched contraction, with its second
+        operand's labels ordered batch, then a k and an n run (either
+        order) -> `tessel_batch_matmul_f32(a [batch, m, k], b, out, b_kn)`:
+        b is read where it lies ([k, n] or [n, k] per batch index: MLA's
+        per-head slices of wkv_b are never copied), a is transposed to
+        [batch, m, k] when its labels come in another order. Other einsums
+        are left for `tessel-lower-einsum`, which runs after this pass.
 
     Each call takes its operands as memrefs of any layout
     (`bufferization.to_buffer read_only`: the tensor's own buffer, no copy)

@@ -47,14 +47,14 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   e->cacheNote_ = std::move(code->note);
 
   e->entry_ = entry;
+  e->compileSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto weights = bindWeights(model.weights, *e->jit_, entry);
   if (!weights.ok())
     return weights.status();
   e->weights_ = std::move(*weights);
   e->context_ = context;
   e->model_ = std::move(model);
-  e->compileSeconds_ =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return e;
 }
 

@@ -266,7 +266,12 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   if (options.cpu.profile)
     Profiler::global().setOpNames(jit->profileOps());
   std::unique_ptr<Session> s(new Session());
-  auto weights = bindWeights(model.weights, *jit, b->entry);
+  s->compileSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto bindStart = std::chrono::steady_clock::now();
+  // The CUDA session uploads the weights: no host copy first.
+  auto weights = bindWeights(model.weights, *jit, b->entry,
+                             onGpu ? WeightPlacement::kInPlace : options.weights);
   if (!weights.ok())
     return weights.status();
   s->weights_ = std::move(*weights);
@@ -319,8 +324,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
   s->jit_ = std::move(jit);
   s->codeOrigin_ = std::move(origin);
   s->cacheNote_ = std::move(note);
-  s->compileSeconds_ =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  s->weightSeconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - bindStart).count();
   return s;
 }
 

@@ -2,16 +2,17 @@
 //
 // Compiled entry points take their weights as trailing arguments in the
 // order JitModule::weightNames gives. A weight the IR stores (a `storage`
-// format: bf16, q8_0, q4_0) is an i8 argument: the model file's own bytes
-// are passed, not copied, and the kernels dequantize them. Every other
-// weight is an f32 argument: an f32 tensor is passed in place too (the
-// mapped file), any other type is dequantized once, here, at load.
+// format: bf16, q8_0, q4_0) is an i8 argument holding the model file's
+// own bytes, which the kernels dequantize. Every other weight is an f32
+// argument, dequantized once, here, at load when the file has another
+// type. Both are copied onto huge pages, or passed in place.
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_RUNTIME_WEIGHTS_H
 #define TESSEL_RUNTIME_WEIGHTS_H
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,29 +25,35 @@
 
 namespace tessel::runtime {
 
-/// The named weights as f32 tensors, in order; an error names a missing one.
-absl::StatusOr<std::vector<ref::Tensor>> weightsAsF32(const frontends::WeightStore &weights,
-                                                      const std::vector<std::string> &names);
+/// Where bound weights live. kHugePages: copied (stored bytes and f32
+/// values; other types dequantized) into one anonymous mapping on 2 MiB
+/// pages, which streams faster than the mapped file's 4 KiB pages (the
+/// hardware prefetchers stop at page boundaries; fewer TLB misses).
+/// kInPlace: the mapped file's stored bytes and f32 values as they are (no
+/// copy, no extra memory; what the CUDA session uploads from).
+enum class WeightPlacement { kHugePages, kInPlace };
 
 /// The weights of one entry point, ready to pass: `args[i]` is weight i,
-/// pointing into `f32` (owned, dequantized) or into the model's mapped
-/// bytes, stored or f32 (the store must outlive it).
+/// pointing into `memory` or, in place, into the model's mapped bytes (the
+/// store must outlive it).
 struct BoundWeights {
-  std::vector<ref::Tensor> f32;
+  std::shared_ptr<void> memory;
   std::vector<codegen::BufferRef> args;
 };
 
 /// Binds `function`'s weight arguments of `module`: i8 ones to the stored
-/// bytes (checked against the tensor's size), f32 ones dequantized.
+/// bytes, f32 ones to f32 values (dequantized when the file has another
+/// type), placed as `placement` says.
 absl::StatusOr<BoundWeights> bindWeights(const frontends::WeightStore &weights,
                                          const codegen::JitModule &module,
-                                         const std::string &function);
+                                         const std::string &function,
+                                         WeightPlacement placement = WeightPlacement::kHugePages);
 
 /// The weights to keep in their stored form when compiling `config` from
 /// `weights`: name -> "bf16" / "q8_0" / "q4_0" for every bf16, q8_0 or
-/// q4_0 matrix that only linear layers and gated FFNs read (the kernels
-/// that can read them, the MoE kernel included); embeddings, MLA's
-/// attention projections and norms stay f32.
+/// q4_0 matrix that only linear layers, gated FFNs and MoE experts read
+/// (the kernels that can read them); embeddings, norms and MLA's attn_kv_b
+/// (split per head for decode's einsums) stay f32.
 std::map<std::string, std::string> storedWeightFormats(const frontends::ModelConfig &config,
                                                        const frontends::WeightStore &weights);
 

@@ -276,6 +276,40 @@ void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, con
   });
 }
 
+void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, int64_t aBatch,
+               int64_t lda, const float *b, int64_t bBatch, int64_t ldb, bool bKN, float *c,
+               int64_t cBatch, int64_t ldc, ThreadPool *pool) {
+  if (batch <= 0 || m <= 0 || n <= 0)
+    return;
+  auto product = [&](int64_t i) {
+    GemmArgs g;
+    g.m = m, g.n = n, g.k = k, g.a = a + i * aBatch, g.lda = lda;
+    g.b = b + i * bBatch, g.ldb = ldb, g.layout = bKN ? BLayout::kKN : BLayout::kNK;
+    g.c = c + i * cBatch, g.ldc = ldc;
+    return g;
+  };
+  const int64_t work = m * n * std::max<int64_t>(k, 1);
+  const int64_t threads = pool ? pool->numThreads() : 1;
+  if (threads <= 1 || batch * work < kParallelMinFlops) {
+    auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
+    for (int64_t i = 0; i < batch; ++i)
+      region(product(i), 0, m, 0, n);
+    return;
+  }
+  if (work < kParallelMinFlops) {
+    // Whole products per task: one is too small to be worth a split.
+    auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
+    const int64_t tasks = std::min(threads, batch);
+    pool->runPinned(tasks, [&](int64_t t) {
+      for (int64_t i = batch * t / tasks; i < batch * (t + 1) / tasks; ++i)
+        region(product(i), 0, m, 0, n);
+    });
+    return;
+  }
+  for (int64_t i = 0; i < batch; ++i)
+    runGemm(product(i), pool);
+}
+
 const char *targetName() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 void packWeights(int64_t n, int64_t k, const float *w, int64_t ldw, float *packed) {
@@ -295,6 +329,13 @@ void tessel_set_num_threads(int64_t num_threads) {
 int64_t tessel_get_num_threads(void) { return ThreadPool::global().numThreads(); }
 
 const char *tessel_kernels_target(void) { return tessel::kernels::targetName(); }
+
+void tessel_batch_gemm_f32(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                           int64_t a_bs, int64_t lda, const float *b, int64_t b_bs, int64_t ldb,
+                           int b_kn, float *c, int64_t c_bs, int64_t ldc) {
+  tessel::kernels::batchGemm(batch, m, n, k, a, a_bs, lda, b, b_bs, ldb, b_kn != 0, c, c_bs, ldc,
+                             &ThreadPool::global());
+}
 
 void tessel_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w,
                      int64_t ldw, const float *bias, float *c, int64_t ldc) {

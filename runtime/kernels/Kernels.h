@@ -197,6 +197,21 @@ void tessel_gemm_pack_w_f32(int64_t n, int64_t k, const float *w, int64_t ldw, f
 void tessel_gemm_packed_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                             const float *packed, const float *bias, float *c, int64_t ldc);
 
+/** Batched products, for einsums that contract per batch index (MLA's
+ *  absorbed heads: q_nope W_uk and o W_uv^T per head): for b < batch,
+ *  C_b[m, n] = A_b[m, k] B_b with A_b[i, p] = a[b*a_bs + i*lda + p],
+ *  C_b[i, j] = c[b*c_bs + i*ldc + j], and B_b either [k, n] (b_kn != 0:
+ *  B_b[p, j] = b[b*b_bs + p*ldb + j]) or [n, k] (b_kn == 0: b[b*b_bs +
+ *  j*ldb + p], the w^T of tessel_gemm_f32), so neither layout of a weight
+ *  is copied. Each product is computed as tessel_gemm_f32 computes it (the
+ *  skinny or packed path, by m). Threaded: products too small to split
+ *  (decode's per-head GEMVs) are spread over the pool whole, larger ones
+ *  each split as tessel_gemm_f32 splits; the same bits for any number of
+ *  threads. */
+void tessel_batch_gemm_f32(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a,
+                           int64_t a_bs, int64_t lda, const float *b, int64_t b_bs, int64_t ldb,
+                           int b_kn, float *c, int64_t c_bs, int64_t ldc);
+
 /*===-------------------------------------------------------------------===*
  * GEMV / GEMM on weights in GGUF block formats, dequantized in the kernel
  *===-------------------------------------------------------------------===*/
@@ -516,6 +531,9 @@ void gemmPacked(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, co
                 const float *bias, float *c, int64_t ldc, ThreadPool *pool);
 void gemv(int64_t n, int64_t k, const float *x, const float *w, int64_t ldw, const float *bias,
           float *y, ThreadPool *pool);
+void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, int64_t aBatch,
+               int64_t lda, const float *b, int64_t bBatch, int64_t ldb, bool bKN, float *c,
+               int64_t cBatch, int64_t ldc, ThreadPool *pool);
 /** tessel_gemv_{q8_0,q4_0,bf16}_f32 and tessel_gemm_*_f32 by weight type
  *  (TESSEL_WEIGHT_*). */
 void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,

@@ -40,6 +40,7 @@ ABSL_DECLARE_FLAG(int64_t, t);
 ABSL_DECLARE_FLAG(int64_t, reps);
 ABSL_DECLARE_FLAG(bool, compile);
 ABSL_DECLARE_FLAG(std::string, quantize);
+ABSL_DECLARE_FLAG(bool, mmap);
 ABSL_DECLARE_FLAG(std::string, gemm);
 ABSL_DECLARE_FLAG(double, temp);
 ABSL_DECLARE_FLAG(int64_t, top_k);

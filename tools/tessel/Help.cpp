@@ -60,7 +60,7 @@ const std::vector<Command> &table() {
         // Looking inside a run: the profiler (--profile, --trace) and the
         // attention map (--attention_map, written to --out). Their examples
         // go at the end of the examples below.
-        "profile", "trace", "attention_map", "out", "quantize",
+        "profile", "trace", "attention_map", "out", "quantize", "mmap",
         // On an NVIDIA GPU (--device cuda): no example, as most machines
         // running the examples have none.
         "device", "gpu_arch"},
@@ -179,10 +179,11 @@ const std::vector<Command> &table() {
        "into an empty cache and a load from it.\n\n"
        "With --gemm M,N,K and no MODEL it times the f32 GEMM kernel alone (C[M,N] = A[M,K] "
        "W[N,K]^T) on one thread and on -t threads, against one core's measured FMA peak.",
-       {"p", "n", "t", "reps", "json", "compile", "attention", "quantize", "gemm"},
+       {"p", "n", "t", "reps", "json", "compile", "attention", "quantize", "mmap", "gemm"},
        {"tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1",
         "tessel bench --gemm 256,256,256 --reps 2",
         "tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1 --quantize q8_0",
+        "tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1 --mmap",
         "tessel bench examples/models/tiny-mixtral.json -p 32 -n 4 -t 1 --json"}},
       {"logits",
        runLogits,

@@ -125,6 +125,8 @@ int runRun(const std::vector<std::string> &args) {
   if (!cpu.ok())
     return fail(cpu.status());
   sessionOptions.cpu = *cpu;
+  if (absl::GetFlag(FLAGS_mmap))
+    sessionOptions.weights = runtime::WeightPlacement::kInPlace;
   auto gpu = gpuOptionsFromFlags();
   if (!gpu.ok())
     return fail(gpu.status());
@@ -228,7 +230,8 @@ int runRun(const std::vector<std::string> &args) {
       stderr,
       "load %.2f s, compile %.2f s (%s); prefill %zu tokens: %.1f tok/s; decode %d tokens: "
       "%.1f tok/s; KV cache %lld bytes (%lld rows x %lld bytes)\n",
-      loadSeconds, (*session)->compileSeconds(), (*session)->codeOrigin().c_str(), promptLen,
+      loadSeconds + (*session)->weightSeconds(), (*session)->compileSeconds(),
+      (*session)->codeOrigin().c_str(), promptLen,
       prefillSeconds > 0 ? promptLen / prefillSeconds : 0.0, std::max(generated - 1, 0),
       decodeSeconds > 0 ? (generated - 1) / decodeSeconds : 0.0,
       static_cast<long long>(session_.kvCacheBytes()),

@@ -268,3 +268,48 @@ func.func @mixed_moe(%x: tensor<1x?x64xf32>, %r: tensor<4x64xf32>, %u: tensor<46
   %y = tessel.moe %x router(%r) experts(%up, %gate, %down) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<4x64xf32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>) -> tensor<1x?x64xf32>
   return %y : tensor<1x?x64xf32>
 }
+
+// -----
+
+// MLA's absorbed query, one decode step: per head h, q_nope [s, d] times
+// W_uk [d, r] read where it lies (a slice of wkv_b: [k, n] per head, flag
+// 1); q_nope is transposed to [h, s, d] first and the [h, s, r] product
+// back to the output's order.
+// CHECK-LABEL: func.func @einsum_absorb_query
+// CHECK: linalg.transpose
+// CHECK: call @tessel_batch_matmul_f32({{.*}}, %c1_i64) : (memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, i64) -> ()
+// CHECK: tensor.expand_shape
+// CHECK: linalg.transpose
+// CHECK-NOT: tessel.einsum
+// CHECK: return
+func.func @einsum_absorb_query(%q: tensor<1x?x4x16xf32>, %w: tensor<4x32x8xf32>) -> tensor<1x?x4x8xf32> {
+  %wuk = tensor.extract_slice %w[0, 0, 0] [4, 16, 8] [1, 1, 1] : tensor<4x32x8xf32> to tensor<4x16x8xf32>
+  %y = tessel.einsum "bshd,hdr->bshr" %q, %wuk : (tensor<1x?x4x16xf32>, tensor<4x16x8xf32>) -> tensor<1x?x4x8xf32>
+  return %y : tensor<1x?x4x8xf32>
+}
+
+// -----
+
+// MLA's output heads: o [s, r] per head times W_uv^T, W_uv [v, r] per head
+// being [n, k] (flag 0): no copy of the weight.
+// CHECK-LABEL: func.func @einsum_absorb_value
+// CHECK: call @tessel_batch_matmul_f32({{.*}}, %c0_i64)
+// CHECK-NOT: tessel.einsum
+func.func @einsum_absorb_value(%o: tensor<1x?x4x8xf32>, %wuv: tensor<4x16x8xf32>) -> tensor<1x?x4x16xf32> {
+  %y = tessel.einsum "bshr,hvr->bshv" %o, %wuv : (tensor<1x?x4x8xf32>, tensor<4x16x8xf32>) -> tensor<1x?x4x16xf32>
+  return %y : tensor<1x?x4x16xf32>
+}
+
+// -----
+
+// Not a batched contraction (no batch label; one operand): left for
+// tessel-lower-einsum.
+// CHECK-LABEL: func.func @einsum_left_alone
+// CHECK: tessel.einsum "ij,jk->ik"
+// CHECK: tessel.einsum "ij->ji"
+// CHECK-NOT: call @tessel_batch_matmul_f32
+func.func @einsum_left_alone(%a: tensor<3x4xf32>, %b: tensor<4x5xf32>) -> (tensor<3x5xf32>, tensor<4x3xf32>) {
+  %y = tessel.einsum "ij,jk->ik" %a, %b : (tensor<3x4xf32>, tensor<4x5xf32>) -> tensor<3x5xf32>
+  %t = tessel.einsum "ij->ji" %a : (tensor<3x4xf32>) -> tensor<4x3xf32>
+  return %y, %t : tensor<3x5xf32>, tensor<4x3xf32>
+}

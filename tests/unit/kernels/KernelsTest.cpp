@@ -224,6 +224,63 @@ TEST_P(KernelTest, GemmLargeEnoughToThreadMatchesSingleThread) {
   }
 }
 
+// tessel_batch_gemm_f32: each batch index's product against ref::linear
+// (B in the [n, k] layout as given, or transposed into it from [k, n]), at
+// the GEMM tolerance; operands with padded batch and row strides (the
+// padding neither read nor written); threads 1, 2 and 3 and the C entry
+// point bit-identical. Shapes: decode's per-head GEMVs (m = 1: whole
+// products per thread), the skinny path (m = 3), the packed path (m = 40),
+// one product large enough to be split itself, k = 0.
+TEST_P(KernelTest, BatchGemmMatchesReferenceLinear) {
+  struct Case {
+    int64_t batch, m, n, k;
+  };
+  Rng rng(4);
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  for (const Case &t : {Case{8, 1, 128, 64}, Case{8, 1, 64, 128}, Case{3, 3, 17, 33},
+                        Case{2, 40, 67, 300}, Case{2, 96, 160, 257}, Case{5, 2, 9, 0}})
+    for (bool kn : {true, false}) {
+      const GemmShape s{t.m, t.n, t.k};
+      const int64_t lda = t.k + 3, ldb = (kn ? t.n : t.k) + 5, ldc = t.n + 7;
+      const int64_t aBatch = t.m * lda + 11, bBatch = (kn ? t.k : t.n) * ldb + 13,
+                    cBatch = t.m * ldc + 2;
+      std::vector<float> a(t.batch * aBatch, NAN), b(t.batch * bBatch, NAN);
+      std::vector<GemmOracle> oracles;
+      for (int64_t i = 0; i < t.batch; ++i) {
+        std::vector<float> ai(t.m * t.k), wi(t.n * t.k); // w in [n, k]
+        rng.fill(ai);
+        rng.fill(wi);
+        for (int64_t r = 0; r < t.m; ++r)
+          std::copy_n(&ai[r * t.k], t.k, &a[i * aBatch + r * lda]);
+        for (int64_t j = 0; j < t.n; ++j)
+          for (int64_t p = 0; p < t.k; ++p)
+            b[i * bBatch + (kn ? p * ldb + j : j * ldb + p)] = wi[j * t.k + p];
+        oracles.push_back(gemmOracle(s, ai, wi, nullptr));
+      }
+      auto run = [&](ThreadPool *pool) {
+        std::vector<float> c(t.batch * cBatch, -3.0f);
+        if (pool)
+          batchGemm(t.batch, t.m, t.n, t.k, a.data(), aBatch, lda, b.data(), bBatch, ldb, kn,
+                    c.data(), cBatch, ldc, pool);
+        else
+          tessel_batch_gemm_f32(t.batch, t.m, t.n, t.k, a.data(), aBatch, lda, b.data(), bBatch,
+                                ldb, kn ? 1 : 0, c.data(), cBatch, ldc);
+        return c;
+      };
+      const std::vector<float> c1 = run(&pool1);
+      const std::string what = std::string("batch gemm ") + (kn ? "[k, n]" : "[n, k]");
+      for (int64_t i = 0; i < t.batch; ++i) {
+        expectGemm(oracles[i], s, &c1[i * cBatch], ldc, what);
+        for (int64_t r = 0; r < t.m; ++r)
+          for (int64_t j = t.n; j < ldc && i * cBatch + r * ldc + j < t.batch * cBatch; ++j)
+            ASSERT_EQ(c1[i * cBatch + r * ldc + j], -3.0f) << what << ": wrote past a row";
+      }
+      EXPECT_EQ(run(&pool2), c1) << what << ": 2 threads differ from 1";
+      EXPECT_EQ(run(&pool3), c1) << what << ": 3 threads differ from 1";
+      EXPECT_EQ(run(nullptr), c1) << what << ": the C entry point differs";
+    }
+}
+
 TEST_P(KernelTest, PrepackedGemmMatchesReference) {
   Rng rng(3);
   ThreadPool pool2(2);
