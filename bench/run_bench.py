@@ -759,11 +759,10 @@ def render(out, a):
       f"a {a.tg_prompt}-token prompt. Each figure is the median of {a.reps} timed runs after a warm-up run"
       + (f" ({a.big_reps} and tg{a.big_tg} for {BIG})." if BIG in a.shapes else "."))
     w("Roofline (Tessel's, from `tessel bench`): decode ≤ bandwidth / (active weight bytes in the file's type "
-      "+ KV bytes) per token; prefill ≤ FMA peak on all threads / FLOPs per token. `tessel bench` counts "
-      "the LM head's FLOPs at every prompt token although a prefill computes logits for the last one only, "
-      "so the prefill roofline is too low, most for small models with a 32000-token vocabulary "
-      "(stories15M: 2 x 9.2M head parameters against 2 x 6.0M in its layers), and prefill fractions can "
-      "pass 100 %; the FMA peak on all threads is also measured under whatever load the machine has. "
+      "+ KV bytes) per token, the bandwidth read from 2 MiB pages as the weights are placed; prefill ≤ FMA "
+      "peak on all threads / FLOPs per token (the layers' at every prompt token, the LM head's once: a "
+      "prefill computes logits for the last position only), the FMA peak measured under whatever load the "
+      "machine has. "
       "\"others\" is the CPU "
       "(in cores, of 2) that other processes used during the row's slowest-contended run: above ~0.3 the row's "
       "times are inflated by sharing, llama.cpp's most (its threads spin at barriers).")
