@@ -516,8 +516,32 @@ absl::StatusOr<std::vector<ref::Tensor>> JitModule::call(const std::string &func
         return st;
       aligned = hostCopy.data();
     }
-    // Copy element by element through the strides (results may be views).
+    // Copy through the strides (results may be views): whole rows when the
+    // innermost stride is 1 and the element types match (f32, i64: the
+    // logits every decode step returns, 32000+ floats), else element by
+    // element.
     int64_t n = t.numel();
+    const bool rows = r.rank >= 1 && d[3 + 2 * r.rank - 1] == 1 &&
+                      (r.dtype == ref::DType::F32 || r.dtype == ref::DType::I64);
+    if (rows && n > 0) {
+      const int64_t width = shape.back();
+      const size_t bytes = static_cast<size_t>(width) * elementBytes(r.dtype);
+      std::vector<int64_t> outer(r.rank - 1, 0);
+      for (int64_t row = 0; row < n / width; ++row) {
+        int64_t off = d[2];
+        for (int64_t k = 0; k + 1 < r.rank; ++k)
+          off += outer[k] * d[3 + r.rank + k];
+        void *to = r.dtype == ref::DType::F32 ? static_cast<void *>(&t.f[row * width])
+                                              : static_cast<void *>(&t.i[row * width]);
+        std::memcpy(to, static_cast<const uint8_t *>(aligned) + off * elementBytes(r.dtype), bytes);
+        for (int64_t k = r.rank - 2; k >= 0; --k) {
+          if (++outer[k] < shape[k])
+            break;
+          outer[k] = 0;
+        }
+      }
+      n = 0; // done
+    }
     std::vector<int64_t> index(r.rank, 0);
     for (int64_t e = 0; e < n; ++e) {
       int64_t off = d[2];

@@ -398,8 +398,10 @@ absl::StatusOr<std::vector<float>> Session::evaluate(int64_t first, int64_t coun
   auto out = jit_->call(hasKvCache() ? "step" : "forward", args);
   if (!out.ok())
     return out.status();
-  const ref::Tensor &logits = (*out)[0];
+  ref::Tensor &logits = (*out)[0];
   int64_t vocab = logits.shape.back();
+  if (static_cast<int64_t>(logits.f.size()) == vocab) // one row (decode): no copy
+    return std::move(logits.f);
   return std::vector<float>(logits.f.end() - vocab, logits.f.end());
 }
 
