@@ -290,7 +290,11 @@ void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, i
   };
   const int64_t work = m * n * std::max<int64_t>(k, 1);
   const int64_t threads = pool ? pool->numThreads() : 1;
-  if (threads <= 1 || batch * work < kParallelMinFlops) {
+  // Decode-sized products (m <= kSkinnyRows) stream their B: worth threads
+  // once B is as large as a GEMV's threshold, as in gemv().
+  const bool small = m <= kSkinnyRows ? batch * n * k < kParallelMinGemvFloats
+                                      : batch * work < kParallelMinFlops;
+  if (threads <= 1 || small) {
     auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
     for (int64_t i = 0; i < batch; ++i)
       region(product(i), 0, m, 0, n);
