@@ -104,4 +104,29 @@ bool inferEinsumShape(const EinsumEquation &eq,
   return true;
 }
 
+bool classifyContraction(const EinsumEquation &eq, ContractionLabels &labels) {
+  if (eq.inputs.size() != 2)
+    return false;
+  const std::string &a = eq.inputs[0], &b = eq.inputs[1], &out = eq.output;
+  auto in = [](const std::string &s, char c) { return s.find(c) != std::string::npos; };
+  labels = {};
+  for (char c : a) {
+    if (in(b, c) && in(out, c))
+      labels.batch.push_back(c);
+    else if (in(out, c))
+      labels.m.push_back(c);
+    else if (in(b, c))
+      labels.k.push_back(c);
+    else
+      return false; // summed inside the first input alone
+  }
+  for (char c : b) {
+    if (!in(a, c) && in(out, c))
+      labels.n.push_back(c);
+    else if (!in(a, c))
+      return false; // summed inside the second input alone
+  }
+  return true;
+}
+
 } // namespace tessel

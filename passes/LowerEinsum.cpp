@@ -194,25 +194,10 @@ Value lowerToBatchMatmul(OpBuilder &b, Location loc, const EinsumEquation &eq, V
     if (!cast<RankedTensorType>(v.getType()).hasStaticShape())
       return Value();
   const std::string &a = eq.inputs[0], &bb = eq.inputs[1], &out = eq.output;
-  std::string batch, m, n, k;
-  for (char c : a) {
-    bool inB = bb.find(c) != std::string::npos, inOut = out.find(c) != std::string::npos;
-    if (inB && inOut)
-      batch.push_back(c);
-    else if (inOut)
-      m.push_back(c);
-    else if (inB)
-      k.push_back(c);
-    else
-      return Value(); // summed inside A alone: not a plain contraction
-  }
-  for (char c : bb) {
-    bool inA = a.find(c) != std::string::npos, inOut = out.find(c) != std::string::npos;
-    if (!inA && inOut)
-      n.push_back(c);
-    else if (!inA)
-      return Value();
-  }
+  ContractionLabels roles;
+  if (!classifyContraction(eq, roles))
+    return Value(); // a label summed inside one operand: not a plain contraction
+  const std::string &batch = roles.batch, &m = roles.m, &k = roles.k, &n = roles.n;
   LabelExtents e = collectLabels(eq, inputs);
   auto extent = [&](const std::string &labels) {
     int64_t p = 1;

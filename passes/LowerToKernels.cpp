@@ -9,7 +9,6 @@
 // writable`, so one-shot bufferization needs no special knowledge of them.
 //
 //===----------------------------------------------------------------------===//
-#include <set>
 #include <string>
 
 #include "dialect/Einsum.h"
@@ -237,35 +236,19 @@ public:
   Value einsum(EinsumOp op) {
     EinsumEquation eq;
     std::string error;
-    if (op.getInputs().size() != 2 || !parseEinsumEquation(op.getEquation().str(), eq, error))
+    ContractionLabels roles;
+    if (!parseEinsumEquation(op.getEquation().str(), eq, error) || !classifyContraction(eq, roles))
       return Value();
     const std::string &a = eq.inputs[0], &bl = eq.inputs[1], &out = eq.output;
     auto in = [](const std::string &s, char c) { return s.find(c) != std::string::npos; };
-    auto unique = [](const std::string &s) {
-      return std::set<char>(s.begin(), s.end()).size() == s.size();
-    };
-    if (!unique(a) || !unique(bl) || !unique(out))
-      return Value(); // repeated labels (diagonals) are linalg's
-    std::string m, k, n, batch;
-    for (char c : a) {
-      if (in(bl, c) && in(out, c))
-        continue; // batch: taken in B's order below
-      if (in(out, c))
-        m.push_back(c);
-      else if (!in(bl, c))
-        return Value(); // summed inside A alone
-    }
-    std::string kB;
+    // Batch and k labels in B's order (B is read where it lies); m in A's.
+    const std::string &m = roles.m, &n = roles.n;
+    std::string batch, kB;
     for (char c : bl) {
-      const bool inA = in(a, c), inOut = in(out, c);
-      if (inA && inOut)
+      if (in(roles.batch, c))
         batch.push_back(c);
-      else if (inA)
+      else if (in(roles.k, c))
         kB.push_back(c);
-      else if (inOut)
-        n.push_back(c);
-      else
-        return Value(); // summed inside B alone
     }
     if (batch.empty() || m.empty() || kB.empty() || n.empty())
       return Value();
@@ -276,9 +259,6 @@ public:
       bKN = false;
     else
       return Value();
-    for (char c : out)
-      if (!in(batch, c) && !in(m, c) && !in(n, c))
-        return Value();
     for (Value v : op.getInputs())
       if (!cast<RankedTensorType>(v.getType()).getElementType().isF32())
         return Value();
