@@ -101,11 +101,6 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
                          out->data(), out->strides[0]);
 }
 
-// Bytes per value of a stored weight format (blocks of 32 for q8_0/q4_0).
-double storedBytesPerValue(int64_t format) {
-  return format == TESSEL_WEIGHT_Q8_0 ? 34.0 / 32 : format == TESSEL_WEIGHT_Q4_0 ? 18.0 / 32 : 2.0;
-}
-
 // out = x W^T (+ bias) (+ residual) with W [n, k] stored as `format`
 // (tessel_linear_q*): the quantized GEMV / GEMM read the bytes and
 // dequantize in registers or per cache block; the residual is added after.
@@ -125,7 +120,7 @@ void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Mat
     std::abort();
   }
   const int64_t m = x->sizes[0];
-  const int64_t rowBytes = static_cast<int64_t>(storedBytesPerValue(format) * k);
+  const int64_t rowBytes = tessel::kernels::weightRowBytes(static_cast<int>(format), k);
   if (w->sizes[0] != n * rowBytes || x->sizes[1] != k || out->sizes[1] != n) {
     std::fprintf(stderr, "tessel: %s: %lld weight bytes for [%lld, %lld], x [%lld, %lld]\n", name,
                  static_cast<long long>(w->sizes[0]), static_cast<long long>(n),
@@ -276,7 +271,7 @@ void storedMoe(const Matrix *x, const Matrix *router, const Bytes *up, const Byt
   auto bytesOf = [](int64_t format, int64_t rows, int64_t k) -> int64_t {
     if (format != TESSEL_WEIGHT_BF16 && k % 32 != 0)
       return -1;
-    return rows * static_cast<int64_t>(storedBytesPerValue(format) * k);
+    return rows * tessel::kernels::weightRowBytes(static_cast<int>(format), k);
   };
   auto holds = [](const Bytes *b, int64_t want) { return !b || b->sizes[0] == want; };
   const bool shapesAgree =
@@ -437,7 +432,7 @@ void _mlir_ciface_tessel_dequantize_f32(Bytes *w, Matrix *out, int64_t format, i
   requireRows(out, name, "out");
   requireContiguous(w->sizes[0], w->strides[0], name, "w");
   KernelTimer timer(name, 0, static_cast<double>(w->sizes[0]) + kF32 * static_cast<double>(n) * k);
-  const int64_t rowBytes = static_cast<int64_t>(storedBytesPerValue(format) * k);
+  const int64_t rowBytes = tessel::kernels::weightRowBytes(static_cast<int>(format), k);
   tessel_dequantize_rows_f32(static_cast<int>(format), n, k, w->data(), rowBytes, out->data(),
                              out->strides[0]);
 }

@@ -507,6 +507,16 @@ namespace tessel::kernels {
 
 class ThreadPool;
 
+/** Bytes of one row of k values stored as `weightType` (TESSEL_WEIGHT_*):
+ *  4 per value for f32, 2 for bf16, 34 per 32-value block for q8_0 and 18
+ *  for q4_0 (k a multiple of 32 for those). */
+constexpr int64_t weightRowBytes(int weightType, int64_t k) {
+  return weightType == TESSEL_WEIGHT_Q8_0   ? k / 32 * 34
+         : weightType == TESSEL_WEIGHT_Q4_0 ? k / 32 * 18
+         : weightType == TESSEL_WEIGHT_BF16 ? k * 2
+                                            : k * 4;
+}
+
 /** Explicit-pool overloads: `pool` null runs on the calling thread. The C
  *  functions above call these with ThreadPool::global(). */
 void gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *w, int64_t ldw,

@@ -89,20 +89,6 @@ struct MoeScratch {
   std::vector<float> rows, hidden, up, result;
 };
 
-/// Bytes of one row of k values in `weightType` (TESSEL_WEIGHT_*).
-int64_t rowBytes(int weightType, int64_t k) {
-  switch (weightType) {
-  case TESSEL_WEIGHT_Q8_0:
-    return k / 32 * 34;
-  case TESSEL_WEIGHT_Q4_0:
-    return k / 32 * 18;
-  case TESSEL_WEIGHT_BF16:
-    return k * 2;
-  default:
-    return k * 4;
-  }
-}
-
 /// One FFN's three matrices, f32 or stored (`type`): up and gate [hidden,
 /// dim], down [dim, hidden].
 struct FfnWeights {
@@ -112,7 +98,8 @@ struct FfnWeights {
 
   /// Expert e's matrices in stacks of such FFNs.
   FfnWeights expert(int64_t e, int64_t dim) const {
-    const int64_t upBytes = hidden * rowBytes(type, dim), downBytes = dim * rowBytes(type, hidden);
+    const int64_t upBytes = hidden * weightRowBytes(type, dim),
+                  downBytes = dim * weightRowBytes(type, hidden);
     auto at = [](const void *p, int64_t offset) -> const void * {
       return p ? static_cast<const uint8_t *>(p) + offset : nullptr;
     };
@@ -120,7 +107,7 @@ struct FfnWeights {
   }
   /// Bytes a pass over all its matrices reads.
   int64_t bytes(int64_t dim) const {
-    return (gate ? 2 : 1) * hidden * rowBytes(type, dim) + dim * rowBytes(type, hidden);
+    return (gate ? 2 : 1) * hidden * weightRowBytes(type, dim) + dim * weightRowBytes(type, hidden);
   }
 };
 
@@ -188,7 +175,7 @@ void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const 
          ldy, pool);
     return;
   }
-  const int64_t upRow = rowBytes(w.type, a.dim);
+  const int64_t upRow = weightRowBytes(w.type, a.dim);
   const float *up = nullptr;
   if (isGated(a.activation)) {
     s.up.resize(static_cast<size_t>(n));
@@ -199,8 +186,8 @@ void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const 
     gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool);
   }
   HWY_DYNAMIC_DISPATCH(ActivateHidden)(a.activation, a.tanhApprox, n, h, up);
-  gemmQuant(w.type, rows, a.dim, hidden, h, hidden, w.down, rowBytes(w.type, hidden), nullptr, y,
-            ldy, pool);
+  gemmQuant(w.type, rows, a.dim, hidden, h, hidden, w.down, weightRowBytes(w.type, hidden), nullptr,
+            y, ldy, pool);
 }
 
 } // namespace
