@@ -62,6 +62,16 @@ inline std::string env(const char *name, const std::string &fallback = "") {
 /// The seed directory when this run only writes seeds, else "".
 inline std::string seedDir() { return env("TESSEL_FUZZ_SEEDS"); }
 
+/// Every fuzzer's LLVMFuzzerInitialize starts here: in seed mode
+/// (TESSEL_FUZZ_SEEDS set) it calls `writeSeeds(dir)` and exits, otherwise
+/// it returns and fuzzing goes on.
+template <class WriteSeeds> void writeSeedsAndExitInSeedMode(const WriteSeeds &writeSeeds) {
+  if (std::string dir = seedDir(); !dir.empty()) {
+    writeSeeds(dir);
+    std::exit(0);
+  }
+}
+
 /// The project's source tree (examples/models/*.json) and ../shared.
 inline std::string sourceDir() { return env("TESSEL_SOURCE_DIR", TESSEL_FUZZ_SOURCE_DIR); }
 inline std::string sharedDir() { return env("TESSEL_SHARED_DIR", sourceDir() + "/../shared"); }

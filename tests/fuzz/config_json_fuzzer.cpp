@@ -87,10 +87,7 @@ int64_t weightValues(const ModelConfig &c, int64_t limit) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  if (std::string dir = seedDir(); !dir.empty()) {
-    writeSeeds(dir);
-    std::exit(0);
-  }
+  writeSeedsAndExitInSeedMode(writeSeeds);
   return 0;
 }
 

@@ -124,10 +124,7 @@ void checkGetters(const GgufFile &f) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  if (std::string dir = seedDir(); !dir.empty()) {
-    writeSeeds(dir);
-    std::exit(0);
-  }
+  writeSeedsAndExitInSeedMode(writeSeeds);
   return 0;
 }
 

@@ -47,10 +47,7 @@ void writeSeeds(const std::string &dir) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  if (std::string dir = seedDir(); !dir.empty()) {
-    writeSeeds(dir);
-    std::exit(0);
-  }
+  writeSeedsAndExitInSeedMode(writeSeeds);
   return 0;
 }
 

@@ -170,10 +170,7 @@ void writeSeeds(const std::string &dir) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  if (std::string dir = seedDir(); !dir.empty()) {
-    writeSeeds(dir);
-    std::exit(0);
-  }
+  writeSeedsAndExitInSeedMode(writeSeeds);
   load();
   return 0;
 }
