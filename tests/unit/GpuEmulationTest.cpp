@@ -424,6 +424,52 @@ INSTANTIATE_TEST_SUITE_P(
 // A whole model.
 //===----------------------------------------------------------------------===//
 
+// A model's @step compiled through the emulated CUDA pipeline, its weights
+// bound, and zeroed KV caches of entries.cacheLength rows.
+struct EmulatedStep {
+  std::unique_ptr<codegen::JitModule> jit;
+  runtime::BoundWeights weights;
+  std::vector<ref::Tensor> caches;
+};
+
+// Fills `step` (fatal failures: call it in ASSERT_NO_FATAL_FAILURE).
+void compileEmulatedStep(const frontends::LoadedModel &m, const frontends::EntryPoints &entries,
+                         EmulatedStep &step) {
+  auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, entries);
+  ASSERT_TRUE(ir.ok()) << ir.status();
+  auto jit = codegen::JitModule::compile(*ir, m.path, emulatedCudaPipeline());
+  ASSERT_TRUE(jit.ok()) << jit.status();
+  step.jit = std::move(*jit);
+  auto weights = runtime::bindWeights(m.weights, *step.jit, "step");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  step.weights = std::move(*weights);
+  for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(m.config, entries.cacheLength))
+    step.caches.push_back(ref::Tensor::zerosF32(shape));
+}
+
+// Runs tokens [first, first + count) through `step` (the caches hold the
+// ones before) and returns the logits of the last of them in `last`
+// (fatal failures, as above: a failed call or an emulated launch error).
+void runEmulatedStep(EmulatedStep &step, const std::vector<int32_t> &tokens, int64_t first,
+                     int64_t count, int64_t vocab, std::vector<float> &last) {
+  ref::TokenInputs in = ref::tokenInputs(tokens.data() + first, count, first);
+  ref::Tensor fill = ref::Tensor::zerosI64({});
+  fill.i[0] = first;
+  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
+                                          codegen::BufferRef::of(in.positions),
+                                          codegen::BufferRef::of(fill)};
+  for (ref::Tensor &cache : step.caches)
+    args.push_back(codegen::BufferRef::of(cache));
+  args.insert(args.end(), step.weights.args.begin(), step.weights.args.end());
+  auto got = step.jit->call("step", args);
+  ASSERT_TRUE(got.ok()) << got.status();
+  absl::Status emulated = gpuemu::takeLaunchError();
+  ASSERT_TRUE(emulated.ok()) << emulated;
+  const ref::Tensor &logits = (*got)[0];
+  ASSERT_GE(logits.numel(), vocab);
+  last.assign(logits.f.end() - vocab, logits.f.end());
+}
+
 // stories260K's @step through the CUDA pipeline with every kernel (the
 // outlined linalg kernels, the attention kernels, the KV cache writes)
 // emulated: a prefill of 5 tokens (flash attention), then 3 decode steps
@@ -443,39 +489,19 @@ TEST(GpuEmulation, Stories260KStepMatchesTheReference) {
   frontends::EntryPoints entries;
   entries.forward = false;
   entries.cacheLength = 16;
-  auto ir = frontends::modelToMlir(m->config, m->path, /*debugInfo=*/false, entries);
-  ASSERT_TRUE(ir.ok()) << ir.status();
-  auto jit = codegen::JitModule::compile(*ir, m->path, emulatedCudaPipeline());
-  ASSERT_TRUE(jit.ok()) << jit.status();
-  auto weights = runtime::bindWeights(m->weights, **jit, "step");
-  ASSERT_TRUE(weights.ok()) << weights.status();
-  std::vector<ref::Tensor> caches;
-  for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(m->config, 16))
-    caches.push_back(ref::Tensor::zerosF32(shape));
+  EmulatedStep step;
+  ASSERT_NO_FATAL_FAILURE(compileEmulatedStep(*m, entries, step));
 
   const int64_t vocab = want->shape.back();
   double worst = 0;
   gpuemu::resetStats();
   for (auto [first, count] : {std::pair<int64_t, int64_t>{0, 5}, {5, 1}, {6, 1}, {7, 1}}) {
     SCOPED_TRACE(absl::StrCat("tokens ", first, "..", first + count - 1));
-    ref::TokenInputs in = ref::tokenInputs(tokens.data() + first, count, first);
-    ref::Tensor fill = ref::Tensor::zerosI64({});
-    fill.i[0] = first;
-    std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
-                                            codegen::BufferRef::of(in.positions),
-                                            codegen::BufferRef::of(fill)};
-    for (ref::Tensor &cache : caches)
-      args.push_back(codegen::BufferRef::of(cache));
-    args.insert(args.end(), weights->args.begin(), weights->args.end());
-    auto got = (*jit)->call("step", args);
-    ASSERT_TRUE(got.ok()) << got.status();
-    absl::Status emulated = gpuemu::takeLaunchError();
-    ASSERT_TRUE(emulated.ok()) << emulated;
-    const ref::Tensor &logits = (*got)[0];
-    ASSERT_GE(logits.numel(), vocab);
+    std::vector<float> logits;
+    ASSERT_NO_FATAL_FAILURE(runEmulatedStep(step, tokens, first, count, vocab, logits));
     const int64_t position = first + count - 1;
     for (int64_t t = 0; t < vocab; ++t) {
-      float g = logits.f[logits.numel() - vocab + t], r = want->f[position * vocab + t];
+      float g = logits[t], r = want->f[position * vocab + t];
       ASSERT_NEAR(g, r, kLogitTolerance) << "position " << position << ", logit " << t;
       worst = std::max(worst, std::abs(static_cast<double>(g) - r));
     }
@@ -531,15 +557,8 @@ void expectTinyLlamaStepOnTensorCoresMatchesTheReference(frontends::WeightType t
   entries.storedWeights = runtime::gpuStoredWeightFormats(m->config, m->weights);
   for (const char *name : {"blk.0.attn_q.weight", "blk.1.attn_output.weight", "output.weight"})
     EXPECT_EQ(entries.storedWeights[name], format) << name;
-  auto ir = frontends::modelToMlir(m->config, m->path, /*debugInfo=*/false, entries);
-  ASSERT_TRUE(ir.ok()) << ir.status();
-  auto jit = codegen::JitModule::compile(*ir, m->path, emulatedCudaPipeline());
-  ASSERT_TRUE(jit.ok()) << jit.status();
-  auto weights = runtime::bindWeights(m->weights, **jit, "step");
-  ASSERT_TRUE(weights.ok()) << weights.status();
-  std::vector<ref::Tensor> caches;
-  for (const std::vector<int64_t> &shape : frontends::kvCacheShapes(m->config, 32))
-    caches.push_back(ref::Tensor::zerosF32(shape));
+  EmulatedStep step;
+  ASSERT_NO_FATAL_FAILURE(compileEmulatedStep(*m, entries, step));
 
   const int64_t vocab = want->shape.back();
   double worst = 0, worstPrefill = 0;
@@ -547,26 +566,13 @@ void expectTinyLlamaStepOnTensorCoresMatchesTheReference(frontends::WeightType t
   for (auto [first, count] :
        {std::pair<int64_t, int64_t>{0, 20}, {20, 1}, {21, 1}, {22, 1}, {23, 1}}) {
     SCOPED_TRACE(absl::StrCat("tokens ", first, "..", first + count - 1));
-    ref::TokenInputs in = ref::tokenInputs(tokens.data() + first, count, first);
-    ref::Tensor fill = ref::Tensor::zerosI64({});
-    fill.i[0] = first;
-    std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
-                                            codegen::BufferRef::of(in.positions),
-                                            codegen::BufferRef::of(fill)};
-    for (ref::Tensor &cache : caches)
-      args.push_back(codegen::BufferRef::of(cache));
-    args.insert(args.end(), weights->args.begin(), weights->args.end());
     const int64_t mmasBefore = gpuemu::stats().mmas;
-    auto got = (*jit)->call("step", args);
-    ASSERT_TRUE(got.ok()) << got.status();
-    absl::Status emulated = gpuemu::takeLaunchError();
-    ASSERT_TRUE(emulated.ok()) << emulated;
+    std::vector<float> logits;
+    ASSERT_NO_FATAL_FAILURE(runEmulatedStep(step, tokens, first, count, vocab, logits));
     EXPECT_GT(gpuemu::stats().mmas, mmasBefore); // the linear layers ran on tensor cores
-    const ref::Tensor &logits = (*got)[0];
-    ASSERT_GE(logits.numel(), vocab);
     const int64_t position = first + count - 1;
     for (int64_t t = 0; t < vocab; ++t) {
-      float g = logits.f[logits.numel() - vocab + t], r = want->f[position * vocab + t];
+      float g = logits[t], r = want->f[position * vocab + t];
       ASSERT_NEAR(g, r, kTensorCoreLogitTolerance) << "position " << position << ", logit " << t;
       double err = std::abs(static_cast<double>(g) - r);
       worst = std::max(worst, err);
