@@ -51,7 +51,8 @@ struct Positions { // memref<?xi64>
 
 // Work per kernel call for `tessel run --profile`, counted from the shapes
 // and kept simple: FLOPs are the multiply-adds of the contractions (2 per
-// MAC; norms, activations, RoPE and softmax are not counted), bytes are what
+// MAC; the norms, activations and RoPE fused into them are not counted, the
+// elementwise kernels of their own count a few per value), bytes are what
 // the call must move at least: every operand read once and the output
 // written once, in f32 (real traffic is higher where tiles re-read data).
 constexpr double kF32 = 4;
@@ -105,7 +106,8 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
 // (tessel_linear_q*): the quantized GEMV / GEMM read the bytes and
 // dequantize in registers or per cache block; the residual is added after.
 void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Matrix *residual,
-                  const Matrix *out, int64_t format, int64_t n, int64_t k, const char *name) {
+                  const Matrix *out, int64_t format, int64_t n, int64_t k, int64_t inputFormat,
+                  const char *name) {
   requireRows(x, name, "x");
   requireRows(out, name, "out");
   requireContiguous(w->sizes[0], w->strides[0], name, "w");
@@ -117,6 +119,14 @@ void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Mat
       format != TESSEL_WEIGHT_BF16) {
     std::fprintf(stderr, "tessel: %s: unknown weight format %lld\n", name,
                  static_cast<long long>(format));
+    std::abort();
+  }
+  // inputFormat: 0 (f32 rows) or TESSEL_WEIGHT_Q8_0 (input_format "q8_0":
+  // rows rounded to q8_0, integer products; q8_0 / q4_0 weights only).
+  if ((inputFormat != 0 && inputFormat != TESSEL_WEIGHT_Q8_0) ||
+      (inputFormat != 0 && format == TESSEL_WEIGHT_BF16)) {
+    std::fprintf(stderr, "tessel: %s: input format %lld with weight format %lld\n", name,
+                 static_cast<long long>(inputFormat), static_cast<long long>(format));
     std::abort();
   }
   const int64_t m = x->sizes[0];
@@ -132,19 +142,23 @@ void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Mat
                     static_cast<double>(w->sizes[0]) + kF32 * static_cast<double>(m) * (k + n) +
                         (bias ? kF32 * n : 0) + (residual ? kF32 * static_cast<double>(m) * n : 0));
   const float *b = bias ? bias->data() : nullptr;
-  switch (format) {
-  case TESSEL_WEIGHT_Q8_0:
-    tessel_gemm_q8_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
-                         out->strides[0]);
-    break;
-  case TESSEL_WEIGHT_Q4_0:
-    tessel_gemm_q4_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
-                         out->strides[0]);
-    break;
-  default:
-    tessel_gemm_bf16_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
-                         out->strides[0]);
-  }
+  if (inputFormat != 0)
+    tessel_gemm_q8in_f32(static_cast<int>(format), m, n, k, x->data(), x->strides[0], w->data(),
+                         rowBytes, b, out->data(), out->strides[0]);
+  else
+    switch (format) {
+    case TESSEL_WEIGHT_Q8_0:
+      tessel_gemm_q8_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                           out->strides[0]);
+      break;
+    case TESSEL_WEIGHT_Q4_0:
+      tessel_gemm_q4_0_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                           out->strides[0]);
+      break;
+    default:
+      tessel_gemm_bf16_f32(m, n, k, x->data(), x->strides[0], w->data(), rowBytes, b, out->data(),
+                           out->strides[0]);
+    }
   if (residual)
     for (int64_t i = 0; i < m; ++i) {
       float *o = out->data() + i * out->strides[0];
@@ -386,23 +400,29 @@ void _mlir_ciface_tessel_linear_bias_residual_f32(Matrix *x, Matrix *w, Vector *
 }
 
 // The same with W stored as bf16, q8_0 or q4_0: its bytes, then the format
-// (TESSEL_WEIGHT_*) and W's shape after the output.
+// (TESSEL_WEIGHT_*) and W's shape after the output, and the input's format:
+// 0 for f32 rows, TESSEL_WEIGHT_Q8_0 for rows rounded to q8_0 first
+// (input_format = "q8_0"; tessel_gemm_q8in_f32).
 void _mlir_ciface_tessel_linear_q_f32(Matrix *x, Bytes *w, Matrix *out, int64_t format, int64_t n,
-                                      int64_t k) {
-  storedLinear(x, w, nullptr, nullptr, out, format, n, k, "tessel_linear_q_f32");
+                                      int64_t k, int64_t inputFormat) {
+  storedLinear(x, w, nullptr, nullptr, out, format, n, k, inputFormat, "tessel_linear_q_f32");
 }
 void _mlir_ciface_tessel_linear_q_bias_f32(Matrix *x, Bytes *w, Vector *bias, Matrix *out,
-                                           int64_t format, int64_t n, int64_t k) {
-  storedLinear(x, w, bias, nullptr, out, format, n, k, "tessel_linear_q_bias_f32");
+                                           int64_t format, int64_t n, int64_t k,
+                                           int64_t inputFormat) {
+  storedLinear(x, w, bias, nullptr, out, format, n, k, inputFormat, "tessel_linear_q_bias_f32");
 }
 void _mlir_ciface_tessel_linear_q_residual_f32(Matrix *x, Bytes *w, Matrix *residual, Matrix *out,
-                                               int64_t format, int64_t n, int64_t k) {
-  storedLinear(x, w, nullptr, residual, out, format, n, k, "tessel_linear_q_residual_f32");
+                                               int64_t format, int64_t n, int64_t k,
+                                               int64_t inputFormat) {
+  storedLinear(x, w, nullptr, residual, out, format, n, k, inputFormat,
+               "tessel_linear_q_residual_f32");
 }
 void _mlir_ciface_tessel_linear_q_bias_residual_f32(Matrix *x, Bytes *w, Vector *bias,
                                                     Matrix *residual, Matrix *out, int64_t format,
-                                                    int64_t n, int64_t k) {
-  storedLinear(x, w, bias, residual, out, format, n, k, "tessel_linear_q_bias_residual_f32");
+                                                    int64_t n, int64_t k, int64_t inputFormat) {
+  storedLinear(x, w, bias, residual, out, format, n, k, inputFormat,
+               "tessel_linear_q_bias_residual_f32");
 }
 
 // out = act(gate) * up for SwiGLU (kind 0) / GeGLU (1), [rows, hidden]:
@@ -456,6 +476,52 @@ void _mlir_ciface_tessel_rms_norm_linear_rope_f32(Matrix *x, Vector *normW, Matr
                                                   float scaling) {
   RopeArgs rope{positions, headDim, layout, theta, rotaryDim, scaling};
   fusedLinear(x, normW, eps, unitOffset, w, &rope, out, "tessel_rms_norm_linear_rope_f32");
+}
+
+// tessel.rms_norm that no linear layer folded into its prologue (its
+// consumers read stored weights): rows of x normalised into out.
+void _mlir_ciface_tessel_rms_norm_rows_f32(Matrix *x, Vector *w, Matrix *out, float eps,
+                                           int64_t unitOffset) {
+  const char *name = "tessel_rms_norm_rows_f32";
+  requireRows(x, name, "x");
+  requireRows(out, name, "out");
+  requireContiguous(w->sizes[0], w->strides[0], name, "weight");
+  const int64_t rows = x->sizes[0], dim = x->sizes[1];
+  if (w->sizes[0] != dim || out->sizes[0] != rows || out->sizes[1] != dim) {
+    std::fprintf(stderr, "tessel: %s: x [%lld, %lld], weight [%lld]\n", name,
+                 static_cast<long long>(rows), static_cast<long long>(dim),
+                 static_cast<long long>(w->sizes[0]));
+    std::abort();
+  }
+  // FLOPs: square-and-add, then two multiplies per value.
+  KernelTimer timer(name, 3.0 * rows * dim, kF32 * (2.0 * rows * dim + dim));
+  for (int64_t i = 0; i < rows; ++i)
+    tessel_rms_norm_f32(1, dim, x->data() + i * x->strides[0], w->data(), eps,
+                        static_cast<int>(unitOffset), out->data() + i * out->strides[0]);
+}
+
+// tessel.rope that no linear layer folded into its epilogue: x is [tokens,
+// heads * head_dim] (the op's heads merged), rotated into out.
+void _mlir_ciface_tessel_rope_rows_f32(Matrix *x, Positions *positions, Matrix *out,
+                                       int64_t headDim, int64_t layout, float theta,
+                                       int64_t rotaryDim, float scaling) {
+  const char *name = "tessel_rope_rows_f32";
+  requireRows(x, name, "x");
+  requireRows(out, name, "out");
+  requireContiguous(positions->sizes[0], positions->strides[0], name, "positions");
+  const int64_t tokens = x->sizes[0], width = x->sizes[1];
+  if (headDim <= 0 || width % headDim != 0 || positions->sizes[0] != tokens ||
+      out->sizes[0] != tokens || out->sizes[1] != width) {
+    std::fprintf(stderr, "tessel: %s: x [%lld, %lld], head_dim %lld, %lld positions\n", name,
+                 static_cast<long long>(tokens), static_cast<long long>(width),
+                 static_cast<long long>(headDim), static_cast<long long>(positions->sizes[0]));
+    std::abort();
+  }
+  // FLOPs: each rotated value is two multiplies and an add.
+  KernelTimer timer(name, 3.0 * tokens * width, kF32 * 2.0 * tokens * width + 8.0 * tokens);
+  tessel_rope_f32(tokens, width / headDim, headDim, x->data(), x->strides[0], out->data(),
+                  out->strides[0], positions->data(), static_cast<int>(layout), theta, rotaryDim,
+                  scaling, nullptr);
 }
 
 // tessel.attention without mask or sinks (tessel-attention-to-kernel).
@@ -732,6 +798,10 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
       {"_mlir_ciface_tessel_attention_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_attention_f32)},
       {"_mlir_ciface_tessel_glu_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_f32)},
+      {"_mlir_ciface_tessel_rms_norm_rows_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_rms_norm_rows_f32)},
+      {"_mlir_ciface_tessel_rope_rows_f32",
+       reinterpret_cast<void *>(&_mlir_ciface_tessel_rope_rows_f32)},
       {"_mlir_ciface_tessel_linear_q_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_f32)},
       {"_mlir_ciface_tessel_linear_q_bias_f32",

@@ -252,6 +252,20 @@ LogicalResult EmbeddingOp::verify() {
   return c.result();
 }
 
+// `input_format`, when set: "q8_0", with every rounded row length (`dims`)
+// a whole number of 32-value blocks (dynamic ones are checked by nobody:
+// the weights fix them in practice).
+void checkInputFormat(Checker &c, std::optional<StringRef> format, ArrayRef<int64_t> dims) {
+  if (!format)
+    return;
+  if (!c.check(*format == "q8_0", "input_format must be \"q8_0\", not \"" + *format + "\"").ok())
+    return;
+  for (int64_t d : dims)
+    c.check(ShapedType::isDynamic(d) || d % 32 == 0,
+            "input_format q8_0 rounds blocks of 32 values; a row of " + std::to_string(d) +
+                " is not a whole number of blocks");
+}
+
 LogicalResult LinearOp::verify() {
   Checker c(*this);
   c.f32(getInput(), "input").minRank(getInput(), "input", 1);
@@ -270,6 +284,7 @@ LogicalResult LinearOp::verify() {
     c.f32(getResidual(), "residual")
         .shape(getResidual(), "residual", withLastDim(in.getShape(), outFeatures),
                "(the result's shape)");
+  checkInputFormat(c, getInputFormat(), {inFeatures});
   return c.result();
 }
 
@@ -508,6 +523,7 @@ LogicalResult FFNOp::verify() {
   if (getResidual())
     c.f32(getResidual(), "residual")
         .shape(getResidual(), "residual", in.getShape(), "(the input's shape)");
+  checkInputFormat(c, getInputFormat(), {dim, hidden});
   return c.result();
 }
 

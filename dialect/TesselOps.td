@@ -115,17 +115,28 @@ def Tessel_LinearOp : Tessel_Op<"linear", [AttrSizedOperandSegments]> {
     `tessel.residual_add` into it, so the add happens in the GEMM's
     epilogue instead of in a pass of its own.
 
+    `input_format = "q8_0"` rounds each row of `input` to q8_0 before the
+    product, as llama.cpp rounds activations for its integer kernels: per
+    block of 32 values, `d = max |x| / 127` and `q = x * (1/d)` rounded to
+    the nearest integer (ties to even), giving the values `d * q`. The CPU
+    kernels then multiply q8_0 / q4_0 weights in integers (AVX512-VNNI).
+    The frontends set it on layers whose weights are stored as q8_0 or q4_0
+    unless told not to (`--activations f32`); `in` must be a multiple of 32.
+
     Example:
     ```mlir
     %q = tessel.linear %x, %wq bias(%bq)
         : (tensor<1x4x64xf32>, tensor<64x64xf32>, tensor<64xf32>) -> tensor<1x4x64xf32>
     %h2 = tessel.linear %a, %wo residual(%h)
         : (tensor<1x4x64xf32>, tensor<64x64xf32>, tensor<1x4x64xf32>) -> tensor<1x4x64xf32>
+    %k = tessel.linear %x, %wk {input_format = "q8_0"}
+        : (tensor<1x4x64xf32>, tensor<64x64xf32>) -> tensor<1x4x64xf32>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$weight,
                        Optional<AnyRankedTensor>:$bias,
-                       Optional<AnyRankedTensor>:$residual);
+                       Optional<AnyRankedTensor>:$residual,
+                       OptionalAttr<StrAttr>:$input_format);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`bias` `(` $bias^ `)`)? (`residual` `(` $residual^ `)`)? attr-dict
@@ -361,7 +372,9 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
       * `y = h w_down^T + b_down (+ residual)`.
     `gelu` is exact (erf) unless `tanh_approx` is set (GPT-2, Gemma). The
     optional `residual` (the input's shape) is added last, in the down
-    projection's epilogue (see `tessel-fuse-residual`).
+    projection's epilogue (see `tessel-fuse-residual`). `input_format =
+    "q8_0"` rounds the inputs of all the block's products, `x` and `h`, to
+    q8_0 (as on `tessel.linear`); `dim` and `hidden` must be multiples of 32.
 
     Example (LLaMA's SwiGLU, `w2(silu(w1 x) * w3 x)`: w1 is the gate, w3 the up projection):
     ```mlir
@@ -377,7 +390,8 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
                        Optional<AnyRankedTensor>:$b_down,
                        Optional<AnyRankedTensor>:$residual,
                        Tessel_ActivationAttr:$activation,
-                       UnitAttr:$tanh_approx);
+                       UnitAttr:$tanh_approx,
+                       OptionalAttr<StrAttr>:$input_format);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `up` `(` $w_up `)` (`gate` `(` $w_gate^ `)`)? `down` `(` $w_down `)`

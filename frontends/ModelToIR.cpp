@@ -129,7 +129,7 @@ private:
     }
     h = norm(h, "output_norm");
     Value logits = LinearOp::create(b, loc("output"), resultTypes[0], h, weight("output.weight"),
-                                    Value(), Value());
+                                    Value(), Value(), nullptr);
     SmallVector<Value> results = {logits};
     results.append(caches.begin(), caches.end());
     func::ReturnOp::create(b, loc("output"), results);
@@ -215,7 +215,8 @@ private:
     // is unspecified in C++, and the printed IR must be deterministic).
     Value w = weight(n + ".weight");
     Value bias = optionalWeight(n + ".bias");
-    Value y = LinearOp::create(b, loc(n), activation(heads * c.headDim), x, w, bias, Value());
+    Value y =
+        LinearOp::create(b, loc(n), activation(heads * c.headDim), x, w, bias, Value(), nullptr);
     return splitHeads(y, heads, c.headDim, n);
   }
 
@@ -234,10 +235,10 @@ private:
   // What the layer's heads attend to: [1, heads, seq, seq].
   Value attentionProbs(Value x, int64_t layer) {
     auto [q, k] = queriesAndKeys(x, layer);
-    auto type = RankedTensorType::get(
-        {1, c.numHeads, ShapedType::kDynamic, ShapedType::kDynamic}, b.getF32Type());
-    return AttentionProbsOp::create(b, loc(absl::StrCat("blk.", layer, ".attn_probs")), type, q,
-                                    k, Value(), Value(), b.getI64IntegerAttr(c.numHeads),
+    auto type = RankedTensorType::get({1, c.numHeads, ShapedType::kDynamic, ShapedType::kDynamic},
+                                      b.getF32Type());
+    return AttentionProbsOp::create(b, loc(absl::StrCat("blk.", layer, ".attn_probs")), type, q, k,
+                                    Value(), Value(), b.getI64IntegerAttr(c.numHeads),
                                     b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
                                     windowAttr(layer), nullptr);
   }
@@ -258,7 +259,8 @@ private:
     Value merged = mergeHeads(o, p + "attn_output");
     Value wo = weight(p + "attn_output.weight");
     Value bo = optionalWeight(p + "attn_output.bias");
-    return LinearOp::create(b, loc(p + "attn_output"), activation(c.dim), merged, wo, bo, Value());
+    return LinearOp::create(b, loc(p + "attn_output"), activation(c.dim), merged, wo, bo, Value(),
+                            nullptr);
   }
 
   Value mla(Value x, int64_t layer) {
@@ -324,7 +326,7 @@ private:
                                nullptr);
     };
     auto linearOf = [&](Value v, Value w, int64_t out, const std::string &name) {
-      return LinearOp::create(b, loc(name), activation(out), v, w, Value(), Value());
+      return LinearOp::create(b, loc(name), activation(out), v, w, Value(), Value(), nullptr);
     };
     // Weights in the order of the naive form's op, so both read the same.
     Value q;
@@ -400,7 +402,7 @@ private:
     Value downBias = optionalWeight(p + "ffn_down.bias");
     return FFNOp::create(b, loc(p + "ffn"), x.getType(), x, up, gate, down, upBias, downBias,
                          Value(), ActivationAttr::get(b.getContext(), activationKind()),
-                         c.geluTanh ? b.getUnitAttr() : nullptr);
+                         c.geluTanh ? b.getUnitAttr() : nullptr, nullptr);
   }
 
   Value moe(Value x, const std::string &p) {
@@ -437,6 +439,25 @@ private:
   SmallVector<Value> caches; // @step: the current value of each layer's K and V cache
 };
 
+// input_format = "q8_0" on the linear layers whose weight, and the FFNs
+// all of whose weights, are in `names` (EntryPoints::q8InputWeights).
+void markQ8Inputs(ModuleOp module, const std::set<std::string> &names) {
+  if (names.empty())
+    return;
+  auto listed = [&](Value w) {
+    auto weight = w ? w.getDefiningOp<WeightOp>() : WeightOp();
+    return weight && names.count(weight.getName().str()) > 0;
+  };
+  auto q8 = StringAttr::get(module.getContext(), "q8_0");
+  module.walk([&](Operation *op) {
+    if (auto linear = dyn_cast<LinearOp>(op); linear && listed(linear.getWeight()))
+      linear.setInputFormatAttr(q8);
+    if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
+                                        (!ffn.getWGate() || listed(ffn.getWGate())))
+      ffn.setInputFormatAttr(q8);
+  });
+}
+
 } // namespace
 
 absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
@@ -455,6 +476,7 @@ absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
                   "its probabilities inside the op)"));
   }
   OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build(entries);
+  markQ8Inputs(*module, entries.q8InputWeights);
   std::string diagnostics;
   {
     ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {

@@ -29,6 +29,7 @@
 #define TESSEL_FRONTENDS_MODELTOIR_H
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ struct EntryPoints {
   /// "q8_0" or "q4_0" (the `storage` of their tessel.weight ops; see
   /// runtime::storedWeightFormats for which ones qualify).
   std::map<std::string, std::string> storedWeights;
+  /// Weights whose products round their input rows to q8_0
+  /// (`input_format = "q8_0"`): a linear layer on one of them, a dense FFN
+  /// all of whose weights are among them. runtime::q8InputWeights picks the
+  /// stored q8_0 / q4_0 ones, whose kernels then multiply in integers.
+  std::set<std::string> q8InputWeights;
 };
 
 /// Whether @step can be built (every attention kind has a cached form).

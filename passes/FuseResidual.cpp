@@ -43,11 +43,11 @@ Value withResidual(OpBuilder &b, Operation *projection, Value residual) {
   b.setInsertionPoint(projection);
   if (auto l = dyn_cast<LinearOp>(projection))
     return LinearOp::create(b, l.getLoc(), l.getType(), l.getInput(), l.getWeight(), l.getBias(),
-                            residual);
+                            residual, l.getInputFormatAttr());
   auto f = cast<FFNOp>(projection);
   return FFNOp::create(b, f.getLoc(), f.getType(), f.getInput(), f.getWUp(), f.getWGate(),
                        f.getWDown(), f.getBUp(), f.getBDown(), residual, f.getActivationAttr(),
-                       f.getTanhApproxAttr());
+                       f.getTanhApproxAttr(), f.getInputFormatAttr());
 }
 
 struct FuseResidualPass : impl::TesselFuseResidualBase<FuseResidualPass> {

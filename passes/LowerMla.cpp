@@ -75,7 +75,8 @@ private:
     auto t = cast<RankedTensorType>(x.getType());
     SmallVector<int64_t> shape(t.getShape());
     shape.back() = cast<RankedTensorType>(w.getType()).getDimSize(0);
-    return LinearOp::create(b, loc, RankedTensorType::get(shape, f32), x, w, Value(), Value());
+    return LinearOp::create(b, loc, RankedTensorType::get(shape, f32), x, w, Value(), Value(),
+                            nullptr);
   }
 
   Value norm(Value x, Value w) {

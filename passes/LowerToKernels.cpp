@@ -45,14 +45,16 @@ struct StoredWeight {
   int64_t rows = 0, k = 0;
 };
 
+constexpr int64_t kQ4_0 = 2, kQ8_0 = 8; // TESSEL_WEIGHT_* (GGML's type ids)
+
 std::optional<StoredWeight> storedWeight(Value w) {
   auto dequantize = w.getDefiningOp<DequantizeOp>();
   if (!dequantize)
     return std::nullopt;
   auto matrix = cast<RankedTensorType>(dequantize.getType());
   int64_t format = llvm::StringSwitch<int64_t>(dequantize.getFormat())
-                       .Case("q4_0", 2)
-                       .Case("q8_0", 8)
+                       .Case("q4_0", kQ4_0)
+                       .Case("q8_0", kQ8_0)
                        .Case("bf16", 30)
                        .Default(-1);
   // f16 (the CUDA pipeline's) has no CPU kernel: tessel-lower-to-linalg
@@ -73,8 +75,10 @@ public:
 
   // out = x w^T (+ bias) (+ residual), any leading dims on x. A stored
   // weight goes to tessel_linear_q*: its bytes, then the format and shape
-  // as scalars (the bytes do not carry them).
-  Value linear(Value x, Value w, Value bias, Value residual, RankedTensorType resultType) {
+  // as scalars (the bytes do not carry them), then the input's format (0,
+  // or TESSEL_WEIGHT_Q8_0 with `q8Input`: x rounded to q8_0 in the kernel).
+  Value linear(Value x, Value w, Value bias, Value residual, RankedTensorType resultType,
+               bool q8Input = false) {
     Value x2 = asMatrix(x);
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(w, 0)};
     std::optional<StoredWeight> stored = storedWeight(w);
@@ -82,7 +86,8 @@ public:
     SmallVector<Value> scalars;
     std::string name = stored ? "tessel_linear_q" : "tessel_linear";
     if (stored)
-      scalars = {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k)};
+      scalars = {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k),
+                 i64Constant(q8Input ? kQ8_0 : 0)};
     if (bias) {
       operands.push_back(bias);
       name += "_bias";
@@ -150,6 +155,46 @@ public:
       scalars.push_back(f32Constant(rope.getLinearScaling().convertToDouble()));
     }
     return call(name + "_f32", operands, outDims, scalars);
+  }
+
+  // An RMSNorm no GEMM prologue took (its linear layers read stored
+  // weights): one kernel call over the rows.
+  Value rmsNorm(RMSNormOp op) {
+    Value x2 = asMatrix(op.getInput());
+    SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
+    Value out = call(
+        "tessel_rms_norm_rows_f32", {x2, op.getWeight()}, outDims,
+        {f32Constant(op.getEpsilon().convertToDouble()), i64Constant(op.getUnitOffset() ? 1 : 0)});
+    return fromMatrix(out, op.getInput(), op.getType());
+  }
+
+  // A RoPE no GEMM epilogue took, [..., heads, head_dim] without
+  // freq_factors: the heads merged into rows of [tokens, heads * head_dim]
+  // for one kernel call, then split again. Null for other forms (left to
+  // tessel-lower-to-linalg).
+  Value rope(RopeOp op) {
+    auto type = cast<RankedTensorType>(op.getType());
+    const int64_t rank = type.getRank();
+    if (op.getFreqFactors() || rank < 3 || ShapedType::isDynamic(type.getDimSize(rank - 1)) ||
+        ShapedType::isDynamic(type.getDimSize(rank - 2)))
+      return Value();
+    SmallVector<ReassociationIndices> groups(1);
+    for (int64_t d = 0; d + 2 < rank; ++d)
+      groups[0].push_back(d);
+    groups.push_back({rank - 2, rank - 1});
+    Value x2 = tensor::CollapseShapeOp::create(b, loc, op.getInput(), groups);
+    SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
+    const int64_t headDim = type.getDimSize(rank - 1);
+    Value out =
+        call("tessel_rope_rows_f32", {x2, flatten(op.getPositions())}, outDims,
+             {i64Constant(headDim), i64Constant(op.getLayout() == RopeLayout::interleaved ? 0 : 1),
+              f32Constant(op.getTheta().convertToDouble()),
+              i64Constant(op.getRotaryDim() ? *op.getRotaryDim() : 0),
+              f32Constant(op.getLinearScaling().convertToDouble())});
+    SmallVector<OpFoldResult> shape;
+    for (int64_t d = 0; d < rank; ++d)
+      shape.push_back(dimOf(op.getInput(), d));
+    return tensor::ExpandShapeOp::create(b, loc, type, out, groups, shape);
   }
 
   // SwiGLU / GeGLU hidden activation: act(x wg^T) * (x wu^T).
@@ -393,6 +438,30 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
       if (isa<LinearOp, FFNOp, MoEOp, EinsumOp>(op))
         ops.push_back(op);
     });
+    // input_format = "q8_0" is computed by the integer kernels of q8_0 /
+    // q4_0 weights only; anything else would silently drop the rounding.
+    for (Operation *op : ops) {
+      auto q8InputsStored = [](std::optional<StringRef> format, ValueRange weights) {
+        if (!format)
+          return true;
+        for (Value w : weights) {
+          std::optional<StoredWeight> s = w ? storedWeight(w) : std::nullopt;
+          if (w && (!s || (s->format != kQ8_0 && s->format != kQ4_0)))
+            return false;
+        }
+        return true;
+      };
+      bool ok = true;
+      if (auto linear = dyn_cast<LinearOp>(op))
+        ok = q8InputsStored(linear.getInputFormat(), {linear.getWeight()});
+      else if (auto ffn = dyn_cast<FFNOp>(op))
+        ok = q8InputsStored(ffn.getInputFormat(), {ffn.getWUp(), ffn.getWGate(), ffn.getWDown()});
+      if (!ok) {
+        op->emitOpError("input_format = \"q8_0\" needs weights stored as q8_0 or q4_0 "
+                        "(tessel.weight {storage}), which the integer kernels read");
+        return signalPassFailure();
+      }
+    }
     for (Operation *op : ops) {
       OpCalls k(module, op);
       Value out;
@@ -400,7 +469,7 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         if (lowerFused(k, linear))
           continue;
         out = k.linear(linear.getInput(), linear.getWeight(), linear.getBias(),
-                       linear.getResidual(), linear.getType());
+                       linear.getResidual(), linear.getType(), linear.getInputFormat().has_value());
       } else if (auto ffn = dyn_cast<FFNOp>(op)) {
         // Gated FFNs without biases (every llama-family model): the gate
         // activation is fused into the up-projection's epilogue. Others stay
@@ -420,14 +489,16 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
             return RankedTensorType::get({x2Type.getDimSize(0), type.getDimSize(0)},
                                          type.getElementType());
           };
-          Value gate = k.linear(x2, ffn.getWGate(), Value(), Value(), matrix(ffn.getWGate()));
-          Value up = k.linear(x2, ffn.getWUp(), Value(), Value(), matrix(ffn.getWUp()));
+          const bool q8 = ffn.getInputFormat().has_value();
+          Value gate = k.linear(x2, ffn.getWGate(), Value(), Value(), matrix(ffn.getWGate()), q8);
+          Value up = k.linear(x2, ffn.getWUp(), Value(), Value(), matrix(ffn.getWUp()), q8);
           hidden = k.gatedActivation(gate, up, ffn.getActivation(), ffn.getTanhApprox());
         } else {
           hidden = k.gatedHidden(x2, ffn.getWGate(), ffn.getWUp(), ffn.getActivation(),
                                  ffn.getTanhApprox());
         }
-        out = k.linear(hidden, ffn.getWDown(), Value(), ffn.getResidual(), ffn.getType());
+        out = k.linear(hidden, ffn.getWDown(), Value(), ffn.getResidual(), ffn.getType(),
+                       ffn.getInputFormat().has_value());
         // `hidden` is [m, hidden] already, so linear() returns [m, dim]:
         // restore the input's leading dims.
         out = k.fromMatrix(out, ffn.getInput(), ffn.getType());
@@ -438,6 +509,32 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         if (!out)
           continue; // not a batched contraction: tessel-lower-einsum's
       }
+      op->getResult(0).replaceAllUsesWith(out);
+      op->erase();
+    }
+    // RMSNorms and RoPEs that no fused linear layer took (those around
+    // stored weights): kernel calls too, rather than linalg's scalar loops
+    // (a RoPE there recomputes every angle per head: 13 us per call at
+    // decode on stories110M).
+    SmallVector<Operation *> rest;
+    module.walk([&](Operation *op) {
+      if (isa<RMSNormOp, RopeOp>(op))
+        rest.push_back(op);
+    });
+    for (Operation *op : rest) {
+      auto f32 = [](Value v) {
+        return cast<RankedTensorType>(v.getType()).getElementType().isF32();
+      };
+      if (!f32(op->getOperand(0)))
+        continue;
+      OpCalls k(module, op);
+      Value out;
+      if (auto norm = dyn_cast<RMSNormOp>(op))
+        out = k.rmsNorm(norm);
+      else
+        out = k.rope(cast<RopeOp>(op));
+      if (!out)
+        continue;
       op->getResult(0).replaceAllUsesWith(out);
       op->erase();
     }

@@ -12,6 +12,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "reference/Ops.h"
+#include "support/StatusMacros.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/SourceMgr.h"
@@ -204,6 +205,11 @@ private:
           return embedding(get(o.getTable()), get(o.getIds()), o.getScale().convertToDouble());
         })
         .Case([&](LinearOp o) -> R {
+          if (o.getInputFormat()) {
+            ASSIGN_OR_RETURN(rounded, roundRowsToQ8_0(get(o.getInput())));
+            return withResidual(linear(rounded, get(o.getWeight()), getOpt(o.getBias())),
+                                o.getResidual());
+          }
           return withResidual(linear(get(o.getInput()), get(o.getWeight()), getOpt(o.getBias())),
                               o.getResidual());
         })
@@ -254,7 +260,8 @@ private:
           return mla(get(o.getInput()), get(o.getPositions()), w, getOpt(o.getMask()), p);
         })
         .Case([&](FFNOp o) -> R {
-          FfnParams p{activation(o.getActivation()), o.getTanhApprox()};
+          FfnParams p{activation(o.getActivation()), o.getTanhApprox(),
+                      o.getInputFormat().has_value()};
           FfnWeights w{&get(o.getWUp()), getOpt(o.getWGate()), &get(o.getWDown())};
           return withResidual(
               ffn(get(o.getInput()), w, getOpt(o.getBUp()), getOpt(o.getBDown()), p),

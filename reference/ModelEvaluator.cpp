@@ -9,18 +9,22 @@
 namespace tessel::ref {
 
 ModelEvaluator::ModelEvaluator(const frontends::LoadedModel &model,
-                               std::unique_ptr<ReferenceProgram> program)
-    : model_(model), program_(std::move(program)) {}
+                               std::unique_ptr<ReferenceProgram> program,
+                               std::set<std::string> q8InputWeights)
+    : model_(model), q8InputWeights_(std::move(q8InputWeights)), program_(std::move(program)) {}
 
 absl::StatusOr<std::unique_ptr<ModelEvaluator>>
-ModelEvaluator::create(const frontends::LoadedModel &model) {
-  auto text = frontends::modelToMlir(model.config, model.path);
+ModelEvaluator::create(const frontends::LoadedModel &model, std::set<std::string> q8InputWeights) {
+  frontends::EntryPoints entries;
+  entries.q8InputWeights = q8InputWeights;
+  auto text = frontends::modelToMlir(model.config, model.path, /*debugInfo=*/false, entries);
   if (!text.ok())
     return text.status();
   auto program = ReferenceProgram::parse(*text, model.path);
   if (!program.ok())
     return program.status();
-  return std::unique_ptr<ModelEvaluator>(new ModelEvaluator(model, std::move(*program)));
+  return std::unique_ptr<ModelEvaluator>(
+      new ModelEvaluator(model, std::move(*program), std::move(q8InputWeights)));
 }
 
 absl::StatusOr<Tensor> ModelEvaluator::run(const ReferenceProgram &program,
@@ -61,6 +65,7 @@ absl::StatusOr<Tensor> ModelEvaluator::attentionProbs(const std::vector<int32_t>
     frontends::EntryPoints entries;
     entries.forward = entries.step = false;
     entries.attentionProbsLayer = layer;
+    entries.q8InputWeights = q8InputWeights_;
     auto text = frontends::modelToMlir(model_.config, model_.path, /*debugInfo=*/false, entries);
     if (!text.ok())
       return text.status();

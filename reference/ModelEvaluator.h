@@ -11,6 +11,8 @@
 
 #include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,9 +23,11 @@ namespace tessel::ref {
 
 class ModelEvaluator {
 public:
-  /// `model` must outlive the evaluator.
+  /// `model` must outlive the evaluator. Layers on the weights named in
+  /// `q8InputWeights` round their inputs to q8_0 (frontends::EntryPoints),
+  /// as the compiled model does with runtime::q8InputWeights.
   static absl::StatusOr<std::unique_ptr<ModelEvaluator>>
-  create(const frontends::LoadedModel &model);
+  create(const frontends::LoadedModel &model, std::set<std::string> q8InputWeights = {});
 
   /// Logits `[tokens.size(), vocab]` for `tokens` at positions 0, 1, ...
   absl::StatusOr<Tensor> forward(const std::vector<int32_t> &tokens) const;
@@ -38,8 +42,10 @@ public:
   absl::StatusOr<std::vector<int32_t>> greedy(std::vector<int32_t> prompt, int n) const;
 
 private:
-  ModelEvaluator(const frontends::LoadedModel &model, std::unique_ptr<ReferenceProgram> program);
+  ModelEvaluator(const frontends::LoadedModel &model, std::unique_ptr<ReferenceProgram> program,
+                 std::set<std::string> q8InputWeights);
   const frontends::LoadedModel &model_;
+  std::set<std::string> q8InputWeights_;
   std::unique_ptr<ReferenceProgram> program_;
   mutable std::map<std::string, Tensor> weights_; // dequantized on first use
   mutable std::map<int64_t, std::unique_ptr<ReferenceProgram>> probePrograms_; // per layer

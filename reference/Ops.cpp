@@ -340,18 +340,18 @@ Result attention(const Tensor &q, const Tensor &k, const Tensor &v, const Tensor
   RETURN_IF_ERROR(expectShape(v, {batch, kvLen, kvHeads, vd}, op, "value"));
   int64_t group = kvHeads > 0 ? heads / kvHeads : 1;
   Tensor out = Tensor::zerosF32({batch, qLen, heads, vd});
-  RETURN_IF_ERROR(forEachAttentionRow(
-      op, q, k, mask, sinks, p,
-      [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
-        int64_t kh = h / group;
-        float *o = &out.f[((b * qLen + i) * heads + h) * vd];
-        for (int64_t d = 0; d < vd; ++d) {
-          double acc = 0;
-          for (int64_t j = 0; j < kvLen; ++j) // hidden keys have probability 0
-            acc += probs[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
-          o[d] = static_cast<float>(acc);
-        }
-      }));
+  RETURN_IF_ERROR(
+      forEachAttentionRow(op, q, k, mask, sinks, p,
+                          [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
+                            int64_t kh = h / group;
+                            float *o = &out.f[((b * qLen + i) * heads + h) * vd];
+                            for (int64_t d = 0; d < vd; ++d) {
+                              double acc = 0;
+                              for (int64_t j = 0; j < kvLen; ++j) // hidden keys have probability 0
+                                acc += probs[j] * v.f[((b * kvLen + j) * kvHeads + kh) * vd + d];
+                              o[d] = static_cast<float>(acc);
+                            }
+                          }));
   return out;
 }
 
@@ -361,13 +361,13 @@ Result attentionProbs(const Tensor &q, const Tensor &k, const Tensor *mask, cons
   RETURN_IF_ERROR(expectRank(k, 4, "attention_probs", "key [batch, kv_len, kv_heads, head_dim]"));
   int64_t batch = q.shape[0], qLen = q.shape[1], heads = q.shape[2], kvLen = k.shape[1];
   Tensor out = Tensor::zerosF32({batch, heads, qLen, kvLen});
-  RETURN_IF_ERROR(forEachAttentionRow(
-      "attention_probs", q, k, mask, sinks, p,
-      [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
-        float *o = &out.f[((b * heads + h) * qLen + i) * kvLen];
-        for (int64_t j = 0; j < kvLen; ++j)
-          o[j] = static_cast<float>(probs[j]);
-      }));
+  RETURN_IF_ERROR(
+      forEachAttentionRow("attention_probs", q, k, mask, sinks, p,
+                          [&](int64_t b, int64_t i, int64_t h, const std::vector<double> &probs) {
+                            float *o = &out.f[((b * heads + h) * qLen + i) * kvLen];
+                            for (int64_t j = 0; j < kvLen; ++j)
+                              o[j] = static_cast<float>(probs[j]);
+                          }));
   return out;
 }
 
@@ -420,12 +420,44 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
   return linear(flat, *w.wo, nullptr);
 }
 
+void roundToQ8_0(const float *x, int64_t n, float *out) {
+  for (int64_t b = 0; b + 32 <= n; b += 32) {
+    float amax = 0.0f;
+    for (int64_t j = b; j < b + 32; ++j)
+      amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t j = b; j < b + 32; ++j) {
+      const float q = std::clamp(std::nearbyint(x[j] * inverse), -127.0f, 127.0f);
+      out[j] = d * q;
+    }
+  }
+}
+
+Result roundRowsToQ8_0(const Tensor &x) {
+  const std::string op = "input_format q8_0";
+  RETURN_IF_ERROR(expectF32(x, op, "input"));
+  RETURN_IF_ERROR(expect(x.rank() >= 1 && x.shape.back() % 32 == 0, op,
+                         "rows must be whole blocks of 32 values: " + x.describe()));
+  Tensor out = Tensor::zerosF32(x.shape);
+  const int64_t dim = x.shape.back();
+  for (int64_t r = 0; dim > 0 && r < x.numel() / dim; ++r)
+    roundToQ8_0(&x.f[r * dim], dim, &out.f[r * dim]);
+  return out;
+}
+
 namespace {
 // One token through one FFN, accumulating `weight * FFN(x)` into `acc`.
 // `up`, `gate` point at [hidden, dim], `down` at [dim, hidden].
 void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, const float *gate,
               const float *down, const float *upBias, const FfnParams &p, double weight,
               double *acc) {
+  std::vector<float> rounded;
+  if (p.q8Inputs) {
+    rounded.resize(dim);
+    roundToQ8_0(x, dim, rounded.data());
+    x = rounded.data();
+  }
   std::vector<double> hbuf(hidden);
   for (int64_t f = 0; f < hidden; ++f) {
     double u = upBias ? upBias[f] : 0.0;
@@ -439,6 +471,11 @@ void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, cons
     } else {
       hbuf[f] = activate(p.activation, p.tanhApprox, u);
     }
+  }
+  if (p.q8Inputs) { // h as the f32 values the down projection reads, rounded
+    std::vector<float> h(hbuf.begin(), hbuf.end());
+    roundToQ8_0(h.data(), hidden, h.data());
+    std::copy(h.begin(), h.end(), hbuf.begin());
   }
   for (int64_t d = 0; d < dim; ++d) {
     double y = 0;

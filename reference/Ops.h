@@ -41,6 +41,9 @@ struct AttentionParams {
 struct FfnParams {
   Activation activation = Activation::SwiGLU;
   bool tanhApprox = false;
+  /// input_format = "q8_0": x and h rounded by roundToQ8_0 before their
+  /// products.
+  bool q8Inputs = false;
 };
 
 struct MlaParams {
@@ -84,6 +87,12 @@ using Result = absl::StatusOr<Tensor>;
 
 Result embedding(const Tensor &table, const Tensor &ids, double scale);
 Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
+/// `input_format = "q8_0"` (tessel.linear, tessel.ffn): each block of 32
+/// values rounded as llama.cpp rounds activations, d = max |x| / 127 and
+/// q = nearest-even(x * (1/d)), and replaced by d * q. n % 32 == 0.
+void roundToQ8_0(const float *x, int64_t n, float *out);
+/// roundToQ8_0 over the last dimension of an f32 tensor (a multiple of 32).
+Result roundRowsToQ8_0(const Tensor &x);
 Result rmsNorm(const Tensor &x, const Tensor &w, double eps, bool unitOffset);
 Result layerNorm(const Tensor &x, const Tensor &w, const Tensor *bias, double eps);
 Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,

@@ -32,6 +32,8 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   entries.step = false;
   entries.attentionProbsLayer = options.attentionLayer;
   entries.storedWeights = storedWeightFormats(c, model.weights);
+  if (options.cpu.q8Activations)
+    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
   const std::string entry = probe ? "attention_probs" : "forward";
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())

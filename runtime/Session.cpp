@@ -46,7 +46,8 @@ struct Build {
 // `debugInfo` keeps the ops' locations (layer and tensor names) through the
 // IR text; the profiler names ops by them.
 absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t context,
-                              bool debugInfo = false, bool cuda = false) {
+                              const codegen::CpuOptions &cpu, bool debugInfo = false,
+                              bool cuda = false) {
   const frontends::ModelConfig &c = model.config;
   Build b;
   b.context = context > 0 ? context : c.contextLength;
@@ -73,6 +74,8 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
   entries.cacheLength = b.cacheRows;
   entries.storedWeights =
       cuda ? gpuStoredWeightFormats(c, model.weights) : storedWeightFormats(c, model.weights);
+  if (!cuda && cpu.q8Activations)
+    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();
@@ -155,7 +158,7 @@ Session::~Session() = default;
 
 absl::Status Session::compileAot(const frontends::LoadedModel &model, const SessionOptions &options,
                                  const std::string &dir) {
-  auto b = buildIr(model, options.context);
+  auto b = buildIr(model, options.context, options.cpu);
   if (!b.ok())
     return b.status();
   auto manifest = codegen::compileAot(b->ir, model.path, dir, modelMetadata(model, *b),
@@ -215,7 +218,8 @@ absl::StatusOr<std::unique_ptr<Session>> Session::create(frontends::LoadedModel 
                              "the model file (tessel run MODEL --device cuda)"));
   // On the GPU only bf16 matrices stay stored (tensor cores read them);
   // the rest are f32 on the device.
-  auto b = buildIr(model, context, /*debugInfo=*/options.cpu.profile && !package, onGpu);
+  auto b =
+      buildIr(model, context, options.cpu, /*debugInfo=*/options.cpu.profile && !package, onGpu);
   if (!b.ok())
     return b.status();
   context = b->context;

@@ -234,6 +234,14 @@ std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::Model
   return out;
 }
 
+std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &stored) {
+  std::set<std::string> out;
+  for (const auto &[name, format] : stored)
+    if (format == "q8_0" || format == "q4_0")
+      out.insert(name);
+  return out;
+}
+
 absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type) {
   // f16 only the GPU's kernels read (the CPU's dequantize it at load).
   if (!storedFormatName(type) && type != frontends::WeightType::F16)

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,11 @@ std::map<std::string, std::string> storedWeightFormats(const frontends::ModelCon
 /// matrices are f32 on the device.
 std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::ModelConfig &config,
                                                           const frontends::WeightStore &weights);
+
+/// The weights of `stored` (storedWeightFormats) kept as q8_0 or q4_0: the
+/// layers on them take q8_0-rounded inputs when CpuOptions::q8Activations
+/// is on (frontends::EntryPoints::q8InputWeights).
+std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &stored);
 
 /// `--quantize`: converts the f32 / f16 matrices the kernels can read in
 /// stored form (those storedWeightFormats would pick) to `type` (bf16, q8_0

@@ -265,6 +265,19 @@ void tessel_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *a, int64
                           const void *w, int64_t ldw_bytes, const float *bias, float *c,
                           int64_t ldc);
 
+/** c[m, n] = q8_0(a)[m, k] W^T + bias[n] for W in Q8_0 or Q4_0
+ *  (weight_type): every row of a is first rounded to q8_0 as llama.cpp
+ *  rounds activations (per 32 values x_j: d = max |x_j| / 127, q_j =
+ *  x_j * (1/d) rounded to nearest, ties to even; the values d * q_j), then
+ *  each block product is an exact integer dot product scaled by the two
+ *  blocks' d (AVX512-VNNI where the CPU has it). The semantics of
+ *  `input_format = "q8_0"` on tessel.linear / tessel.ffn. Threaded over
+ *  rows of W; each c[i, j] is the same for any m and any number of
+ *  threads. */
+void tessel_gemm_q8in_f32(int weight_type, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t lda, const void *w, int64_t ldw_bytes, const float *bias,
+                          float *c, int64_t ldc);
+
 /** out[j, :] = the f32 values of row j of W[n, k] stored as above (what
  *  frontends' dequantizeRow gives), out[j, p] = out[j*ldo + p]. Threaded
  *  over rows. For a stored weight that no kernel reads directly. */
@@ -545,12 +558,14 @@ void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, i
                int64_t lda, const float *b, int64_t bBatch, int64_t ldb, bool bKN, float *c,
                int64_t cBatch, int64_t ldc, ThreadPool *pool);
 /** tessel_gemv_{q8_0,q4_0,bf16}_f32 and tessel_gemm_*_f32 by weight type
- *  (TESSEL_WEIGHT_*). */
+ *  (TESSEL_WEIGHT_*); with `q8Input` (Q8_0 / Q4_0 only; ignored for BF16)
+ *  tessel_gemm_q8in_f32's rounding of the input rows to q8_0. */
 void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
-               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool);
+               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool,
+               bool q8Input = false);
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
-               ThreadPool *pool);
+               ThreadPool *pool, bool q8Input = false);
 
 /** The arguments of tessel_attention_f32, by name. */
 struct AttentionArgs {

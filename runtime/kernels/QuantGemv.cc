@@ -9,11 +9,17 @@
 //
 //===----------------------------------------------------------------------===//
 
+// AVX3_DL (Ice Lake, Zen 4: AVX512-VNNI and VBMI) is compiled here on top
+// of Highway's default targets, for q8act-inl.h's integer kernels.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL 1
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "runtime/kernels/QuantGemv.cc"
 #include "hwy/foreach_target.h" // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "runtime/kernels/q8act-inl.h"
 #include "runtime/kernels/quant-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -32,6 +38,18 @@ void DequantRow(QuantFormat format, const uint8_t *row, int64_t k, float *dst) {
   quant::DequantSpan(format, row, 0, k, dst);
 }
 
+void QuantizeRowQ8(const float *x, int64_t k, bool q4, uint8_t *out) {
+  q8act::QuantizeRow(x, k, q4, out);
+}
+
+void Q8InputGemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
+                     const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
+                     int64_t row0, int64_t row1) {
+  if (m == 1)
+    return q8act::GemvRows(q4, k, acts, w, ldw, bias, c, row0, row1);
+  q8act::GemmRows(q4, k, acts, actStride, m, w, ldw, bias, c, ldc, row0, row1);
+}
+
 } // namespace tessel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -46,6 +64,8 @@ namespace tessel::kernels {
 HWY_EXPORT(QuantGemvRows);
 HWY_EXPORT(QuantGemmRegion);
 HWY_EXPORT(DequantRow);
+HWY_EXPORT(QuantizeRowQ8);
+HWY_EXPORT(Q8InputGemmRows);
 
 namespace {
 
@@ -140,26 +160,77 @@ void runQuantGemm(const QuantArgs &q, ThreadPool *pool) {
   });
 }
 
+// The calling thread's buffer for the rounded activation rows (64-byte
+// aligned, grown as needed); the pool's workers read it while the caller
+// waits in run().
+uint8_t *q8ActivationBuffer(size_t bytes) {
+  struct Buffer {
+    uint8_t *data = nullptr;
+    size_t size = 0;
+    ~Buffer() { ::operator delete(data, std::align_val_t(64)); }
+  };
+  thread_local Buffer buffer;
+  if (buffer.size < bytes) {
+    ::operator delete(buffer.data, std::align_val_t(64));
+    buffer.data = static_cast<uint8_t *>(::operator new(bytes, std::align_val_t(64)));
+    buffer.size = bytes;
+  }
+  return buffer.data;
+}
+
+// c = q8_0(a) W^T + bias for q8_0 / q4_0 W: the rows of a rounded once
+// (q8act-inl.h's Q8Layout), then the rows of W split into groups of four
+// as runQuantGemv splits them, every activation row against each group.
+// Each c[i, j] is computed by the same instructions for any m and any
+// number of threads, so a row's result is the same in prefill and decode.
+void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) {
+  if (q.m <= 0 || q.n <= 0)
+    return;
+  const bool q4 = q.format == QuantFormat::kQ4_0;
+  const int64_t stride = Q8Layout::rowBytes(q4, q.k);
+  uint8_t *acts = q8ActivationBuffer(static_cast<size_t>(std::max<int64_t>(q.m * stride, 64)));
+  auto quantize = HWY_DYNAMIC_DISPATCH(QuantizeRowQ8);
+  const bool threaded = pool && pool->numThreads() > 1;
+  if (threaded && q.m >= 16)
+    pool->run(q.m, [&](int64_t i) { quantize(q.a + i * q.lda, q.k, q4, acts + i * stride); });
+  else
+    for (int64_t i = 0; i < q.m; ++i)
+      quantize(q.a + i * q.lda, q.k, q4, acts + i * stride);
+  auto rows = HWY_DYNAMIC_DISPATCH(Q8InputGemmRows);
+  if (q.m * q.n * q.k < kParallelMinGemvFloats || !threaded || q.n < 8)
+    return rows(q4, q.k, acts, stride, q.m, q.w, q.ldw, q.bias, q.c, q.ldc, 0, q.n);
+  const int64_t units = ceilDiv(q.n, 4);
+  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
+  pool->runPinned(tasks, [&](int64_t t) {
+    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    rows(q4, q.k, acts, stride, q.m, q.w, q.ldw, q.bias, q.c, q.ldc, u0 * 4, std::min(q.n, u1 * 4));
+  });
+}
+
 } // namespace
 
 void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
-               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool) {
+               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool, bool q8Input) {
   QuantArgs q;
   q.format = formatOf(weightType);
   q.m = 1, q.n = n, q.k = k, q.a = x, q.lda = k;
   q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
   q.bias = bias, q.c = y, q.ldc = n;
+  if (q8Input && q.format != QuantFormat::kBf16)
+    return runQ8InputGemm(q, pool);
   runQuantGemv(q, pool);
 }
 
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
-               ThreadPool *pool) {
+               ThreadPool *pool, bool q8Input) {
   QuantArgs q;
   q.format = formatOf(weightType);
   q.m = m, q.n = n, q.k = k, q.a = a, q.lda = lda;
   q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
   q.bias = bias, q.c = c, q.ldc = ldc;
+  if (q8Input && q.format != QuantFormat::kBf16)
+    return runQ8InputGemm(q, pool);
   runQuantGemm(q, pool);
 }
 
@@ -216,6 +287,13 @@ void tessel_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *a, int64
                           int64_t ldc) {
   tessel::kernels::gemmQuant(TESSEL_WEIGHT_BF16, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
                              &ThreadPool::global());
+}
+
+void tessel_gemm_q8in_f32(int weight_type, int64_t m, int64_t n, int64_t k, const float *a,
+                          int64_t lda, const void *w, int64_t ldw_bytes, const float *bias,
+                          float *c, int64_t ldc) {
+  tessel::kernels::gemmQuant(weight_type, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
+                             &ThreadPool::global(), /*q8Input=*/true);
 }
 
 } // extern "C"

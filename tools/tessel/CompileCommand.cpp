@@ -113,21 +113,23 @@ int runCompile(const std::vector<std::string> &args) {
                  out.c_str());
     return 0;
   }
+  auto cpu = cpuOptionsFromFlags();
+  if (!cpu.ok()) {
+    std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
+    return 2;
+  }
   frontends::EntryPoints entries;
   entries.cacheLength = absl::GetFlag(FLAGS_context);
   // On the GPU only bf16 matrices stay stored (see Session).
   entries.storedWeights = *gpu ? runtime::gpuStoredWeightFormats(model->config, model->weights)
                                : runtime::storedWeightFormats(model->config, model->weights);
+  if (!*gpu && cpu->q8Activations)
+    entries.q8InputWeights = runtime::q8InputWeights(entries.storedWeights);
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(tessel.status().message()).c_str());
     return 1;
-  }
-  auto cpu = cpuOptionsFromFlags();
-  if (!cpu.ok()) {
-    std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
-    return 2;
   }
   codegen::EmitOptions emitOptions;
   emitOptions.print.afterAll = absl::GetFlag(FLAGS_print_ir_after_all);

@@ -70,6 +70,11 @@ ABSL_FLAG(std::string, attention, "kernel",
           "run, compile, logits, perplexity, eval --compiled: how compiled code computes "
           "attention: kernel (one call of the Highway flash-attention kernel: SIMD, threaded) "
           "or loops (the FlashAttention loops tessel-tile-attention generates)");
+ABSL_FLAG(std::string, activations, "q8_0",
+          "run, compile, bench, logits, perplexity: the inputs of linear layers and FFNs whose "
+          "weights are q8_0 or q4_0: q8_0 (rounded to q8_0 per 32 values and multiplied in "
+          "integers, as llama.cpp does; AVX512-VNNI where the CPU has it) or f32 (exact f32 "
+          "inputs: slower on q4_0)");
 ABSL_FLAG(int64_t, context, 0,
           "run, compile, inspect: tokens the KV cache holds, prompt included (default: the "
           "model's context length; for run DIR, the one DIR was compiled for)");
@@ -152,6 +157,13 @@ absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags() {
     options.attentionKernel = false;
   else
     return absl::InvalidArgumentError("--attention=" + attention + ": expected kernel or loops");
+  std::string activations = absl::GetFlag(FLAGS_activations);
+  if (activations == "q8_0")
+    options.q8Activations = true;
+  else if (activations == "f32")
+    options.q8Activations = false;
+  else
+    return absl::InvalidArgumentError("--activations=" + activations + ": expected q8_0 or f32");
   return options;
 }
 

@@ -46,6 +46,7 @@ ABSL_DECLARE_FLAG(double, temp);
 ABSL_DECLARE_FLAG(int64_t, top_k);
 ABSL_DECLARE_FLAG(double, top_p);
 ABSL_DECLARE_FLAG(bool, print_token_ids);
+ABSL_DECLARE_FLAG(std::string, activations);
 ABSL_DECLARE_FLAG(int64_t, context);
 ABSL_DECLARE_FLAG(std::string, attention);
 ABSL_DECLARE_FLAG(bool, no_cache);
@@ -73,7 +74,8 @@ ABSL_DECLARE_FLAG(std::string, inputs);
 ABSL_DECLARE_FLAG(std::string, outputs);
 
 namespace tessel::cli {
-/// --attention as pipeline options; an unknown value is an error naming it.
+/// --attention and --activations as CPU options; an unknown value is an
+/// error naming it.
 absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags();
 /// --device and --gpu_arch: nothing for the CPU, the CUDA pipeline's
 /// options for cuda; an unknown device or architecture is an error.

@@ -56,7 +56,7 @@ const std::vector<Command> &table() {
        "$TESSEL_CUDA_DRIVER), the weights are uploaded once and the KV cache stays on the "
        "device. Without a GPU it fails with the driver's message.",
        {"prompt", "prompt_ids", "n", "temp", "top_k", "top_p", "seed", "print_token_ids", "context",
-        "attention", "no_cache",
+        "attention", "activations", "no_cache",
         // Looking inside a run: the profiler (--profile, --trace) and the
         // attention map (--attention_map, written to --out). Their examples
         // go at the end of the examples below.
@@ -112,8 +112,9 @@ const std::vector<Command> &table() {
        "  ptx     the PTX itself (ptxas accepts it)\n"
        "  llvm    the host code, launching the kernels through the CUDA runtime\n"
        "  ir, asm the host code as LLVM IR or assembly",
-       {"o", "emit", "context", "attention", "quantize", "debug_info", "print_ir_after_all",
-        "print_ir_before", "print_ir_after", "dump_ir_dir", "pass_pipeline", "device", "gpu_arch"},
+       {"o", "emit", "context", "attention", "activations", "quantize", "debug_info",
+        "print_ir_after_all", "print_ir_before", "print_ir_after", "dump_ir_dir", "pass_pipeline",
+        "device", "gpu_arch"},
        {"tessel compile examples/models/tiny-llama.json --emit=tessel --debug_info -o tiny.mlir",
         "tessel compile examples/models/tiny-llama.json --emit=llvm --dump_ir_dir passes -o "
         "tiny.llvm.mlir",
@@ -179,7 +180,8 @@ const std::vector<Command> &table() {
        "into an empty cache and a load from it.\n\n"
        "With --gemm M,N,K and no MODEL it times the f32 GEMM kernel alone (C[M,N] = A[M,K] "
        "W[N,K]^T) on one thread and on -t threads, against one core's measured FMA peak.",
-       {"p", "n", "t", "reps", "json", "compile", "attention", "quantize", "mmap", "gemm"},
+       {"p", "n", "t", "reps", "json", "compile", "attention", "activations", "quantize", "mmap",
+        "gemm"},
        {"tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1",
         "tessel bench --gemm 256,256,256 --reps 2",
         "tessel bench examples/models/tiny-llama.json -p 16 -n 8 --reps 1 --quantize q8_0",
@@ -197,7 +199,7 @@ const std::vector<Command> &table() {
        "--ids_file holds ids separated by whitespace or commas, used as given (no BOS); --text "
        "is tokenized with the model's tokenizer and BOS is prepended, as 'tessel run --prompt' "
        "does.",
-       {"ids_file", "text", "out", "summary", "attention", "no_cache", "quantize"},
+       {"ids_file", "text", "out", "summary", "attention", "activations", "no_cache", "quantize"},
        {"tessel mkmodel examples/models/tiny-llama.json -o tiny.gguf",
         "tessel logits tiny.gguf --text \"Once upon a time\" --summary",
         "tessel tokenize tiny.gguf --text \"Once upon a time\" --bos > ids.txt",
@@ -216,7 +218,8 @@ const std::vector<Command> &table() {
        "evaluates the tokens and windows such a file holds and reports KL(base || model) "
        "(mean, median, 99th percentile, maximum), how often both models pick the same top-1 "
        "token and PPL(model) - PPL(base): what quantization (mkmodel --dtype) costs.",
-       {"file", "ctx", "chunks", "save_logits", "kl_base", "attention", "no_cache", "quantize"},
+       {"file", "ctx", "chunks", "save_logits", "kl_base", "attention", "activations", "no_cache",
+        "quantize"},
        {"tessel mkmodel examples/models/tiny-llama.json -o tiny.gguf",
         "tessel perplexity tiny.gguf --file tests/data/perplexity.txt --ctx 128 --chunks 4 "
         "--save_logits tiny.logits",

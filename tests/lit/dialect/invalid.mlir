@@ -106,6 +106,24 @@ func.func @linear_weight_in(%x: tensor<4x64xf32>, %w: tensor<64x32xf32>) {
 
 // -----
 
+// linear: q8_0 is the only input_format.
+func.func @linear_input_format(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>) {
+  // expected-error @+1 {{input_format must be "q8_0", not "q4_0"}}
+  %0 = tessel.linear %x, %w {input_format = "q4_0"} : (tensor<4x64xf32>, tensor<32x64xf32>) -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// linear: q8_0 rounds whole blocks of 32 values.
+func.func @linear_input_format_blocks(%x: tensor<4x48xf32>, %w: tensor<32x48xf32>) {
+  // expected-error @+1 {{input_format q8_0 rounds blocks of 32 values; a row of 48 is not a whole number of blocks}}
+  %0 = tessel.linear %x, %w {input_format = "q8_0"} : (tensor<4x48xf32>, tensor<32x48xf32>) -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
 // linear: the bias must be f32.
 func.func @linear_bias_type(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf16>) {
   // expected-error @+1 {{bias must have f32 elements, got 'f16'}}

@@ -625,3 +625,16 @@ func.func @moe_result_shape(%x: tensor<1x4x16xf32>, %router: tensor<4x16xf32>,
         tensor<4x16x32xf32>) -> tensor<4x16xf32>
   return
 }
+
+// -----
+
+// ffn: input_format q8_0 rounds x (dim 16 here) and h (hidden 32) in whole
+// blocks of 32 values.
+func.func @ffn_input_format_blocks(%x: tensor<1x4x16xf32>, %up: tensor<32x16xf32>,
+    %gate: tensor<32x16xf32>, %down: tensor<16x32xf32>) {
+  // expected-error @+1 {{input_format q8_0 rounds blocks of 32 values; a row of 16 is not a whole number of blocks}}
+  %0 = tessel.ffn %x up(%up) gate(%gate) down(%down) {activation = #tessel.activation<swiglu>, input_format = "q8_0"}
+      : (tensor<1x4x16xf32>, tensor<32x16xf32>, tensor<32x16xf32>,
+        tensor<16x32xf32>) -> tensor<1x4x16xf32>
+  return
+}

@@ -192,20 +192,60 @@ func.func @moe_gelu(%x: tensor<5x16xf32>, %r: tensor<3x16xf32>, %up: tensor<3x24
 // -----
 
 // A stored weight: the kernel reads the bytes (tessel_linear_q*), with the
-// format (GGML's type id: 8 = q8_0) and the matrix's shape as scalars; no
-// norm or RoPE is fused into it, and no dequantized matrix is built.
-// CHECK: func.func private @tessel_linear_q_residual_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64)
+// format (GGML's type id: 8 = q8_0), the matrix's shape and the input's
+// format (0: f32 rows) as scalars; no norm or RoPE is fused into it, and no
+// dequantized matrix is built.
+// CHECK: func.func private @tessel_linear_q_residual_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, i64)
 // CHECK-LABEL: func.func @stored_linear
 // CHECK-DAG: %[[Q8:.*]] = arith.constant 8 : i64
 // CHECK-DAG: %[[N:.*]] = arith.constant 32 : i64
 // CHECK-DAG: %[[K:.*]] = arith.constant 64 : i64
-// CHECK: call @tessel_linear_q_residual_f32({{.*}}, %[[Q8]], %[[N]], %[[K]])
+// CHECK-DAG: %[[F32IN:.*]] = arith.constant 0 : i64
+// CHECK: call @tessel_linear_q_residual_f32({{.*}}, %[[Q8]], %[[N]], %[[K]], %[[F32IN]])
 // CHECK-NOT: dequantize
 // CHECK: return
 func.func @stored_linear(%x: tensor<1x?x64xf32>, %r: tensor<1x?x32xf32>, %bytes: tensor<2176xi8>) -> tensor<1x?x32xf32> {
   %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
   %y = tessel.linear %x, %w residual(%r) : (tensor<1x?x64xf32>, tensor<32x64xf32>, tensor<1x?x32xf32>) -> tensor<1x?x32xf32>
   return %y : tensor<1x?x32xf32>
+}
+
+// -----
+
+// input_format = "q8_0" on a stored q4_0 (= 2) weight: the last scalar is
+// the input's format, 8 (q8_0): the kernel rounds x and multiplies in
+// integers.
+// CHECK-LABEL: func.func @q8_input_linear
+// CHECK-DAG: %[[Q4:.*]] = arith.constant 2 : i64
+// CHECK-DAG: %[[Q8IN:.*]] = arith.constant 8 : i64
+// CHECK: call @tessel_linear_q_f32({{.*}}, %[[Q4]], %{{.*}}, %{{.*}}, %[[Q8IN]])
+func.func @q8_input_linear(%x: tensor<1x?x64xf32>, %bytes: tensor<576xi8>) -> tensor<1x?x16xf32> {
+  %w = tessel.dequantize %bytes {format = "q4_0"} : tensor<576xi8> -> tensor<16x64xf32>
+  %y = tessel.linear %x, %w {input_format = "q8_0"} : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
+// The norm and RoPE around stored weights, which no GEMM fuses, are kernel
+// calls of their own: the heads merged into rows for the rotation.
+// CHECK-LABEL: func.func @stored_norm_rope
+// CHECK: call @tessel_rms_norm_rows_f32
+// CHECK: call @tessel_linear_q_f32
+// CHECK: tensor.collapse_shape {{.*}} {{\[}}[0, 1], [2, 3]]
+// CHECK: call @tessel_rope_rows_f32
+// CHECK: tensor.expand_shape
+// CHECK-NOT: tessel.rope
+// CHECK-NOT: tessel.rms_norm
+func.func @stored_norm_rope(%x: tensor<1x?x64xf32>, %nw: tensor<64xf32>, %bytes: tensor<576xi8>, %pos: tensor<1x?xi64>) -> tensor<1x?x2x8xf32> {
+  %c1 = arith.constant 1 : index
+  %s = tensor.dim %x, %c1 : tensor<1x?x64xf32>
+  %n = tessel.rms_norm %x, %nw {epsilon = 1.0e-05 : f32} : (tensor<1x?x64xf32>, tensor<64xf32>) -> tensor<1x?x64xf32>
+  %w = tessel.dequantize %bytes {format = "q4_0"} : tensor<576xi8> -> tensor<16x64xf32>
+  %k = tessel.linear %n, %w : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  %kh = tensor.expand_shape %k [[0], [1], [2, 3]] output_shape [1, %s, 2, 8] : tensor<1x?x16xf32> into tensor<1x?x2x8xf32>
+  %kr = tessel.rope %kh, %pos {layout = #tessel.rope_layout<interleaved>} : (tensor<1x?x2x8xf32>, tensor<1x?xi64>) -> tensor<1x?x2x8xf32>
+  return %kr : tensor<1x?x2x8xf32>
 }
 
 // -----

@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+// The integer kernels of AVX3_DL (VNNI) are tested as their own target.
+#define HWY_WANT_AVX3_DL 1
 #include "frontends/WeightTypes.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "runtime/kernels/Kernels.h"
@@ -345,7 +347,10 @@ TEST_P(QuantGemvTest, GemmMatchesDequantizedReference) {
                     ct.data(), ldc, pool);
           ASSERT_EQ(c, ct) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
         }
-        if (s.m > 4) { // the promise: tessel_gemm_f32 on the dequantized weights, bit for bit
+        // The promise: tessel_gemm_f32 on the dequantized weights, bit for
+        // bit. Gemm.cc has no AVX3_DL build (only QuantGemv.cc adds it), so
+        // with dispatch restricted to AVX3_DL its GEMM runs another target.
+        if (s.m > 4 && GetParam() != HWY_AVX3_DL) {
           std::vector<float> cf(s.m * ldc, -3.0f);
           gemm(s.m, s.n, s.k, a.data(), lda, q.dequant.data(), s.k, b, cf.data(), ldc, nullptr);
           ASSERT_EQ(c, cf) << what << " vs tessel_gemm_f32";
@@ -358,6 +363,76 @@ TEST_P(QuantGemvTest, GemmMatchesDequantizedReference) {
             ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
                 << what << " row " << i;
           }
+        }
+      }
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// q8_0-rounded input (tessel_gemm_q8in_f32)
+//===----------------------------------------------------------------------===//
+
+// The rounding Kernels.h specifies, written out here on its own: per 32
+// values d = max |x| / 127, q = x * (1/d) to nearest (ties to even), and the
+// row becomes d * q.
+std::vector<float> roundRowsToQ8_0(const std::vector<float> &a, int64_t m, int64_t k, int64_t lda) {
+  std::vector<float> out(a);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t b = 0; b < k / 32; ++b) {
+      float *x = out.data() + i * lda + 32 * b;
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j)
+        amax = std::max(amax, std::abs(x[j]));
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < 32; ++j)
+        x[j] = d * static_cast<float>(std::nearbyint(x[j] * id));
+    }
+  return out;
+}
+
+// Against the f64 product of the rounded rows and the dequantized weights
+// (tolerance as above: the block products are exact integers, only their
+// f32 sum rounds), for every shape of the GEMM test (tails of 1-3 blocks
+// past the kernels' groups of four included); the same bits for any thread
+// count, and each row the same as the GEMV of that row alone.
+TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
+  Rng rng(8);
+  ThreadPool pool2(2), pool3(3);
+  for (WeightType t : {WeightType::Q8_0, WeightType::Q4_0})
+    for (const Shape &s : kGemmShapes) {
+      const int64_t lda = s.k + 3, ldc = s.n + 5;
+      std::vector<float> a(s.m * lda), w(s.n * s.k), bias(s.n);
+      rng.fill(a, -2.0f, 2.0f);
+      rng.fill(w);
+      rng.fill(bias);
+      a[0] = 0.0f; // ties and zeros: an all-zero block among them
+      if (s.k >= 64)
+        std::fill(a.begin() + 32, a.begin() + 64, 0.0f);
+      const QuantMatrix q = quantize(t, w, s.n, s.k, 4);
+      const std::vector<float> rounded = roundRowsToQ8_0(a, s.m, s.k, lda);
+      for (bool withBias : {false, true}) {
+        const float *b = withBias ? bias.data() : nullptr;
+        const std::string what = "q8in " + describe(t, s.m, s.n, s.k) + (withBias ? " bias" : "");
+        const Oracle o = oracle(q, s.m, rounded.data(), lda, b);
+        std::vector<float> c(s.m * ldc, -3.0f);
+        tessel_gemm_q8in_f32(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b,
+                             c.data(), ldc);
+        expectClose(o, s.m, s.n, c.data(), ldc, what);
+        for (int64_t i = 0; i < s.m; ++i)
+          for (int64_t j = s.n; j < ldc; ++j)
+            ASSERT_EQ(c[i * ldc + j], -3.0f) << what << ": padding of c written";
+        for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2, &pool3}) {
+          std::vector<float> ct(s.m * ldc, -3.0f);
+          gemmQuant(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b,
+                    ct.data(), ldc, pool, /*q8Input=*/true);
+          ASSERT_EQ(c, ct) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
+        }
+        for (int64_t i = 0; i < s.m; ++i) {
+          std::vector<float> y(s.n);
+          gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b, y.data(),
+                    &pool2, /*q8Input=*/true);
+          ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
+              << what << " row " << i;
         }
       }
     }
@@ -380,9 +455,10 @@ TEST(QuantGemvBench, DISABLED_StreamingBandwidth) {
   std::printf("target %s, n = k = %lld\n", tessel_kernels_target(), static_cast<long long>(n));
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (int f = 0; f < 4; ++f) {
+    for (int f = 0; f < 6; ++f) {
       const bool isF32 = f == 3;
-      const WeightType t = isF32 ? WeightType::F32 : kTypes[f];
+      const bool q8Input = f >= 4; // q8_0 / q4_0 with tessel_gemm_q8in_f32's rounded x
+      const WeightType t = isF32 ? WeightType::F32 : q8Input ? kTypes[f - 4] : kTypes[f];
       const int64_t bytes = isF32 ? n * k * 4 : rowBytes(t, k) * n;
       const int64_t copies = std::max<int64_t>(2, (int64_t{256} << 20) / bytes);
       std::vector<std::vector<uint8_t>> mats(copies);
@@ -400,7 +476,7 @@ TEST(QuantGemvBench, DISABLED_StreamingBandwidth) {
                &pool);
         else
           gemvQuant(kernelType(t), n, k, x.data(), m.data(), rowBytes(t, k), nullptr, y.data(),
-                    &pool);
+                    &pool, q8Input);
       };
       for (const auto &m : mats) // warm up (page faults, pool)
         call(m);
@@ -414,9 +490,9 @@ TEST(QuantGemvBench, DISABLED_StreamingBandwidth) {
             static_cast<double>(copies);
         best = std::min(best, s);
       }
-      std::printf("%-5s %d thread(s): %8.1f us/GEMV  %6.1f GB/s of weights (%.1f MB)\n",
-                  frontends::weightTypeInfo(t).name, threads, best * 1e6, bytes / best * 1e-9,
-                  bytes * 1e-6);
+      std::printf("%-5s%s %d thread(s): %8.1f us/GEMV  %6.1f GB/s of weights (%.1f MB)\n",
+                  frontends::weightTypeInfo(t).name, q8Input ? " q8in" : "", threads, best * 1e6,
+                  bytes / best * 1e-9, bytes * 1e-6);
     }
   }
 }
