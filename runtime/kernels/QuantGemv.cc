@@ -45,8 +45,6 @@ void QuantizeRowQ8(const float *x, int64_t k, bool q4, uint8_t *out) {
 void Q8InputGemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
                      const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
                      int64_t row0, int64_t row1) {
-  if (m == 1)
-    return q8act::GemvRows(q4, k, acts, w, ldw, bias, c, row0, row1);
   q8act::GemmRows(q4, k, acts, actStride, m, w, ldw, bias, c, ldc, row0, row1);
 }
 
@@ -187,7 +185,7 @@ void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) {
   if (q.m <= 0 || q.n <= 0)
     return;
   const bool q4 = q.format == QuantFormat::kQ4_0;
-  const int64_t stride = Q8Layout::rowBytes(q4, q.k);
+  const int64_t stride = Q8Layout::rowBytes(q.k);
   uint8_t *acts = q8ActivationBuffer(static_cast<size_t>(std::max<int64_t>(q.m * stride, 64)));
   auto quantize = HWY_DYNAMIC_DISPATCH(QuantizeRowQ8);
   const bool threaded = pool && pool->numThreads() > 1;

@@ -36,23 +36,18 @@ namespace tessel::kernels {
 /// 127 and q_j = x_j * (1/d) rounded to the nearest integer, ties to even
 /// (0 for an all-zero block); the row then stands for the values d * q_j.
 /// Stored in groups of four blocks (the last group padded with zero
-/// blocks: q = 0, d = 0), laid out for the weights' format:
-///  - q4_0 weights, 256 bytes a group: lo[64] (values 0-15 of block i at
-///    16i), hi[64] (values 16-31), dx[16] f32 (block i's d at 4i..4i+3),
-///    bias[16] int32 (-8 * sum_j q_j of block i at 4i, 0 elsewhere: the
-///    weights' offset of 8, taken off once per block).
-///  - q8_0 weights, 384 bytes a group: q[128] (block i at 32i), dx[32] f32
-///    (block i's d at 8i..8i+7), bias[32] int32 (-128 * sum_j q_j at 8i:
-///    the kernels add 128 to the signed weights to make them unsigned).
+/// blocks: q = 0, d = 0) of 256 bytes, so that block i of a group fills
+/// 128-bit lane i of each vector: lo[64] (values 0-15 of block i at 16i),
+/// hi[64] (values 16-31), dx[16] f32 (block i's d at 4i..4i+3) and bias[16]
+/// int32 (at 4i, 0 elsewhere): -8 * sum_j q_j for q4_0 weights (their
+/// offset of 8, taken off once per block), -128 * sum_j q_j for q8_0 ones
+/// (the kernels add 128 to the signed weights to make them unsigned).
 struct Q8Layout {
   static constexpr int64_t kBlocksPerGroup = 4;
-  static constexpr int64_t kQ4GroupBytes = 256;
-  static constexpr int64_t kQ8GroupBytes = 384;
+  static constexpr int64_t kGroupBytes = 256;
 
   static int64_t groups(int64_t k) { return (k / 32 + kBlocksPerGroup - 1) / kBlocksPerGroup; }
-  static int64_t rowBytes(bool q4, int64_t k) {
-    return groups(k) * (q4 ? kQ4GroupBytes : kQ8GroupBytes);
-  }
+  static int64_t rowBytes(int64_t k) { return groups(k) * kGroupBytes; }
 };
 
 } // namespace tessel::kernels
@@ -101,7 +96,7 @@ using quant::HalfToF32;
 HWY_INLINE void QuantizeRow(const float *HWY_RESTRICT x, int64_t k, bool q4, uint8_t *out) {
   const int64_t blocks = k / 32;
   const int64_t groups = Q8Layout::groups(k);
-  const int64_t groupBytes = q4 ? Q8Layout::kQ4GroupBytes : Q8Layout::kQ8GroupBytes;
+  const int64_t groupBytes = Q8Layout::kGroupBytes;
   std::memset(out, 0, static_cast<size_t>(groups * groupBytes));
   const hn::CappedTag<float, 16> d;
   const int64_t L = static_cast<int64_t>(hn::Lanes(d));
@@ -123,40 +118,28 @@ HWY_INLINE void QuantizeRow(const float *HWY_RESTRICT x, int64_t k, bool q4, uin
     }
     uint8_t *group = out + (b / 4) * groupBytes;
     const int64_t i = b % 4;
-    if (q4) {
-      std::memcpy(group + 16 * i, q, 16);
-      std::memcpy(group + 64 + 16 * i, q + 16, 16);
-      auto *dx = reinterpret_cast<float *>(group + 128);
-      auto *bias = reinterpret_cast<int32_t *>(group + 192);
-      for (int64_t r = 0; r < 4; ++r)
-        dx[4 * i + r] = scale;
-      bias[4 * i] = -8 * sum;
-    } else {
-      std::memcpy(group + 32 * i, q, 32);
-      auto *dx = reinterpret_cast<float *>(group + 128);
-      auto *bias = reinterpret_cast<int32_t *>(group + 256);
-      for (int64_t r = 0; r < 8; ++r)
-        dx[8 * i + r] = scale;
-      bias[8 * i] = -128 * sum;
-    }
+    std::memcpy(group + 16 * i, q, 16);
+    std::memcpy(group + 64 + 16 * i, q + 16, 16);
+    auto *dx = reinterpret_cast<float *>(group + 128);
+    auto *bias = reinterpret_cast<int32_t *>(group + 192);
+    for (int64_t r = 0; r < 4; ++r)
+      dx[4 * i + r] = scale;
+    bias[4 * i] = (q4 ? -8 : -128) * sum;
   }
 }
 
-// Block `b` (of a row's k / 32) of an activation row in Q8Layout, read
-// back: its scale, the sum of its q, and value j.
+// Block i (0-3) of an activation group in Q8Layout, read back: its scale
+// and value j.
 struct ActBlock {
   const uint8_t *group;
   int64_t i;
-  bool q4;
   float scale() const {
     float s;
-    std::memcpy(&s, group + 128 + 4 * (q4 ? 4 * i : 8 * i), 4);
+    std::memcpy(&s, group + 128 + 16 * i, 4);
     return s;
   }
   int8_t value(int64_t j) const {
-    const uint8_t *p =
-        q4 ? group + (j < 16 ? 16 * i + j : 64 + 16 * i + j - 16) : group + 32 * i + j;
-    return static_cast<int8_t>(*p);
+    return static_cast<int8_t>(group[j < 16 ? 16 * i + j : 64 + 16 * i + j - 16]);
   }
 };
 
@@ -164,11 +147,10 @@ struct ActBlock {
 // the integer dot product, then acc += (dw * dx) * isum in f32.
 HWY_INLINE float DotRowScalar(const uint8_t *w, const uint8_t *act, int64_t k, bool q4) {
   const int64_t blockBytes = q4 ? kQ4_0Bytes : kQ8_0Bytes;
-  const int64_t groupBytes = q4 ? Q8Layout::kQ4GroupBytes : Q8Layout::kQ8GroupBytes;
   float acc = 0.0f;
   for (int64_t b = 0; b < k / 32; ++b) {
     const uint8_t *blk = w + b * blockBytes;
-    const ActBlock a{act + (b / 4) * groupBytes, b % 4, q4};
+    const ActBlock a{act + (b / 4) * Q8Layout::kGroupBytes, b % 4};
     int32_t isum = 0;
     for (int64_t j = 0; j < 32; ++j) {
       const int32_t wq =
@@ -185,26 +167,27 @@ HWY_INLINE float DotRowScalar(const uint8_t *w, const uint8_t *act, int64_t k, b
 TESSEL_VNNI_BEGIN
 
 // Byte and word permutations that gather a group's weights from its raw
-// blocks (see Q4Group / Q8Pair).
+// blocks (see UnpackQ4 / UnpackQ8).
 struct VnniTables {
-  __m512i q4Nibbles, q4Scales, q8Values, q8Scales;
+  __m512i q4Nibbles, q4Scales, q8Lo, q8Hi, q8Scales;
   VnniTables() {
-    alignas(64) uint8_t nib[64];
-    alignas(64) uint16_t q4s[32], q8v16[32];
-    alignas(64) uint8_t q8v[64];
+    alignas(64) uint8_t nib[64], lo[64], hi[64];
+    alignas(64) uint16_t q4s[32], q8s[32];
     for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 16; ++j)
-        nib[16 * i + j] = static_cast<uint8_t>(18 * i + 2 + j); // < 72: a (0-63), b (64-71)
-    for (int w = 0; w < 32; ++w)
-      q4s[w] = static_cast<uint16_t>(9 * std::min(w / 4, 3)); // block i's scale: word 9i
-    for (int j = 0; j < 64; ++j)
-      q8v[j] = static_cast<uint8_t>(j < 32 ? 2 + j : 36 + (j - 32)); // block 1 at byte 34
-    for (int w = 0; w < 32; ++w)
-      q8v16[w] = static_cast<uint16_t>(w < 8 ? 0 : 17); // scales at words 0 and 17
+      for (int j = 0; j < 16; ++j) {
+        nib[16 * i + j] = static_cast<uint8_t>(18 * i + 2 + j); // < 72: bytes 0-63, then 64-71
+        lo[16 * i + j] = static_cast<uint8_t>(34 * i + 2 + j);  // < 120: bytes 0-63, 64-127
+        hi[16 * i + j] = static_cast<uint8_t>(34 * i + 10 + j); // from byte 8: 8-71, 72-135
+      }
+    for (int w = 0; w < 32; ++w) {
+      q4s[w] = static_cast<uint16_t>(9 * std::min(w / 4, 3));  // block i's scale: word 9i
+      q8s[w] = static_cast<uint16_t>(17 * std::min(w / 4, 3)); // word 17i (51: second table)
+    }
     q4Nibbles = _mm512_load_si512(nib);
     q4Scales = _mm512_load_si512(q4s);
-    q8Values = _mm512_load_si512(q8v);
-    q8Scales = _mm512_load_si512(q8v16);
+    q8Lo = _mm512_load_si512(lo);
+    q8Hi = _mm512_load_si512(hi);
+    q8Scales = _mm512_load_si512(q8s);
   }
 };
 
@@ -213,153 +196,187 @@ HWY_INLINE const VnniTables &Tables() {
   return tables;
 }
 
-// Four q4_0 blocks (72 bytes at p) against one activation group: adds
-// sum_i dw_i dx_i isum_i to acc (lanes 4i..4i+3 hold block i's parts).
-HWY_INLINE __m512 Q4Group(const uint8_t *p, __m512i lo, __m512i hi, __m512 dx, __m512i bias,
-                          const VnniTables &t, __m512 acc) {
-  const __m512i a = _mm512_loadu_si512(p);
-  const __m512i b =
-      _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p + 64)));
+// One weight row's share of a group, unpacked: the u8 values 0-15 (lo) and
+// 16-31 (hi) of four blocks (q4_0 nibbles, or q8_0 values + 128), block i
+// in 128-bit lane i, and its four scales, each over its lane's four sums.
+struct GroupWeights {
+  __m512i lo, hi;
+  __m512 dw;
+};
+
+// The group's `blocks` (1-4) blocks at p. A partial group (a row's last) is
+// read by a masked load, which never touches the bytes past its blocks;
+// the lanes past them get zero nibbles and scales.
+HWY_INLINE GroupWeights UnpackQ4(const uint8_t *p, int64_t blocks, const VnniTables &t) {
+  __m512i a, b;
+  if (blocks == 4) {
+    a = _mm512_loadu_si512(p);
+    b = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p + 64)));
+  } else {
+    a = _mm512_maskz_loadu_epi8((uint64_t{1} << (kQ4_0Bytes * blocks)) - 1, p);
+    b = _mm512_setzero_si512();
+  }
   const __m512i nibbles = _mm512_permutex2var_epi8(a, t.q4Nibbles, b);
-  const __m512 dw =
-      _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(t.q4Scales, a)));
   const __m512i mask = _mm512_set1_epi8(0x0f);
-  const __m512i wlo = _mm512_and_si512(nibbles, mask);
-  const __m512i whi = _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), mask);
-  __m512i isum = _mm512_dpbusd_epi32(bias, wlo, lo);
-  isum = _mm512_dpbusd_epi32(isum, whi, hi);
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc);
+  GroupWeights w;
+  w.lo = _mm512_and_si512(nibbles, mask);
+  w.hi = _mm512_and_si512(_mm512_srli_epi16(nibbles, 4), mask);
+  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(t.q4Scales, a)));
+  return w;
 }
 
-// Two q8_0 blocks (68 bytes at p) against half an activation group (q:
-// 64 values, dx / bias: 16 lanes): the weights + 128 as u8 (xor 0x80),
-// the activations' bias taking the 128 back off.
-HWY_INLINE __m512 Q8Pair(const uint8_t *p, __m512i q, __m512 dx, __m512i bias, const VnniTables &t,
-                         __m512 acc) {
-  const __m512i a = _mm512_loadu_si512(p);
-  const __m512i values = _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 2))),
-      _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 2 + kQ8_0Bytes)), 1);
-  const __m512 dw =
-      _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(t.q8Scales, a)));
-  const __m512i unsignedW = _mm512_xor_si512(values, _mm512_set1_epi8(static_cast<char>(0x80)));
-  const __m512i isum = _mm512_dpbusd_epi32(bias, unsignedW, q);
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc);
-}
-
-// One group of four blocks of four weight rows (row r's bytes at
-// rows[r] + o) against activation group g: acc[r] += its products.
-HWY_INLINE void Group4Rows(const uint8_t *const rows[4], int64_t o, const uint8_t *g, bool q4,
-                           const VnniTables &t, __m512 acc[4]) {
-  if (q4) {
-    const __m512i lo = _mm512_loadu_si512(g), hi = _mm512_loadu_si512(g + 64);
-    const __m512 dx = _mm512_loadu_ps(g + 128);
-    const __m512i bias = _mm512_loadu_si512(g + 192);
-    for (int r = 0; r < 4; ++r)
-      acc[r] = Q4Group(rows[r] + o, lo, hi, dx, bias, t, acc[r]);
-    return;
+// A q8_0 group in the same form: values 0-15 (lo) and 16-31 (hi) of four
+// blocks as u8 (value + 128, so that vpdpbusd takes them; the activations'
+// bias takes the 128 back off), gathered from the group's 136 bytes by two
+// vpermt2b, and the scales by a vpermt2w. A partial group reads only its
+// blocks (masked loads); the rest is zero.
+HWY_INLINE GroupWeights UnpackQ8(const uint8_t *p, int64_t blocks, const VnniTables &t) {
+  __m512i a, b, c, d; // bytes 0-63, 64-127, 8-71, 72-135
+  if (blocks == 4) {
+    a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64);
+    c = _mm512_loadu_si512(p + 8), d = _mm512_loadu_si512(p + 72);
+  } else {
+    const int64_t bytes = kQ8_0Bytes * blocks;
+    auto masked = [&](int64_t from) {
+      const int64_t n = std::clamp<int64_t>(bytes - from, 0, 64);
+      return _mm512_maskz_loadu_epi8(n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1, p + from);
+    };
+    a = masked(0), b = masked(64), c = masked(8), d = masked(72);
   }
-  for (int half = 0; half < 2; ++half) {
-    const __m512i q = _mm512_loadu_si512(g + 64 * half);
-    const __m512 dx = _mm512_loadu_ps(g + 128 + 64 * half);
-    const __m512i bias = _mm512_loadu_si512(g + 256 + 64 * half);
-    for (int r = 0; r < 4; ++r)
-      acc[r] = Q8Pair(rows[r] + o + 2 * kQ8_0Bytes * half, q, dx, bias, t, acc[r]);
-  }
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  GroupWeights w;
+  w.lo = _mm512_xor_si512(_mm512_permutex2var_epi8(a, t.q8Lo, b), flip);
+  w.hi = _mm512_xor_si512(_mm512_permutex2var_epi8(c, t.q8Hi, d), flip);
+  w.dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(a, t.q8Scales, b)));
+  return w;
 }
 
-// out[r] = row r of W (four rows at w[r]) . the activation row, over all
-// of k; the last partial group of blocks is copied into zeroed bytes first
-// (zero weights and scales past the row's end, never read past it).
-// Not inlined: its callers are compiled without avx512vnni.
-HWY_NOINLINE void Dot4Vnni(const uint8_t *const w[4], const uint8_t *act, int64_t k, bool q4,
-                           int64_t ahead, float out[4]) {
+// The sums of the lanes of a, b, c and d, as [sum a, sum b, sum c, sum d]:
+// one tree for all four (13 instructions, against ~8 per vector alone).
+HWY_INLINE __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  // Per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3] and the same of c, d.
+  const __m512 abcd =
+      _mm512_add_ps(_mm512_shuffle_ps(ab, cd, 0x44), _mm512_shuffle_ps(ab, cd, 0xee));
+  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+}
+
+// out[i][r] = weight row r (of four at w[r]) . activation row i (of R at
+// act[i]) over all of k. Each weight group is unpacked once for the R
+// activation rows, two weight rows at a time (4R accumulators stay in
+// registers). Every (i, r) sums its groups in the same order and reduces
+// by Sum4 whatever R is, so a product has the same bits in the GEMV (R =
+// 1) and in any tile of the GEMM. `ahead` > 0: the weights that far past
+// each group are prefetched (the next four rows, in the GEMV).
+template <int R, bool kQ4>
+HWY_NOINLINE void Tile(const uint8_t *const w[4], const uint8_t *const act[R], int64_t k,
+                       int64_t ahead, float out[R][4]) {
   const VnniTables &t = Tables();
   const int64_t blocks = k / 32;
-  const int64_t full = blocks / 4;
-  const int64_t blockBytes = q4 ? kQ4_0Bytes : kQ8_0Bytes;
-  const int64_t groupWeightBytes = 4 * blockBytes;
-  const int64_t groupBytes = q4 ? Q8Layout::kQ4GroupBytes : Q8Layout::kQ8GroupBytes;
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps()};
-  for (int64_t gi = 0; gi < full; ++gi) {
-    const int64_t o = gi * groupWeightBytes;
-    if (ahead) { // the next four rows' group: every line its bytes touch
-      // (72 bytes of q4_0 span 2 lines, 136 of q8_0 3).
-      for (int64_t at = o + ahead; at < o + ahead + groupWeightBytes + 63; at += 64) {
-        const int64_t p = std::min(at, o + ahead + groupWeightBytes - 1);
+  const int64_t groups = Q8Layout::groups(k);
+  constexpr int64_t kWeightBytes = 4 * (kQ4 ? kQ4_0Bytes : kQ8_0Bytes);
+  __m512 acc[R][4];
+  for (int i = 0; i < R; ++i)
+    for (int r = 0; r < 4; ++r)
+      acc[i][r] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t o = g * kWeightBytes, nb = std::min<int64_t>(4, blocks - 4 * g);
+    if (ahead) { // every line of the next rows' group (q4_0: 2, q8_0: 3)
+      for (int64_t at = o + ahead; at < o + ahead + kWeightBytes + 63; at += 64) {
+        const int64_t p = std::min(at, o + ahead + kWeightBytes - 1);
         quant::PrefetchAhead(w[0] + p, w[1] + p, w[2] + p, w[3] + p);
       }
     }
-    Group4Rows(w, o, act + gi * groupBytes, q4, t, acc);
-  }
-  if (const int64_t rest = blocks - 4 * full; rest > 0) {
-    alignas(64) uint8_t padded[4][4 * kQ8_0Bytes] = {};
-    const uint8_t *rows[4];
-    for (int r = 0; r < 4; ++r) {
-      std::memcpy(padded[r], w[r] + full * groupWeightBytes,
-                  static_cast<size_t>(rest * blockBytes));
-      rows[r] = padded[r];
+    for (int pair = 0; pair < 2; ++pair) {
+      const int r0 = 2 * pair;
+      const GroupWeights w0 = kQ4 ? UnpackQ4(w[r0] + o, nb, t) : UnpackQ8(w[r0] + o, nb, t);
+      const GroupWeights w1 = kQ4 ? UnpackQ4(w[r0 + 1] + o, nb, t) : UnpackQ8(w[r0 + 1] + o, nb, t);
+      for (int i = 0; i < R; ++i) {
+        const uint8_t *a = act[i] + g * Q8Layout::kGroupBytes;
+        const __m512i lo = _mm512_loadu_si512(a), hi = _mm512_loadu_si512(a + 64);
+        const __m512 dx = _mm512_loadu_ps(a + 128);
+        const __m512i bias = _mm512_loadu_si512(a + 192);
+        const __m512i s0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias, w0.lo, lo), w0.hi, hi);
+        const __m512i s1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias, w1.lo, lo), w1.hi, hi);
+        acc[i][r0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(w0.dw, dx), acc[i][r0]);
+        acc[i][r0 + 1] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(w1.dw, dx), acc[i][r0 + 1]);
+      }
     }
-    Group4Rows(rows, 0, act + full * groupBytes, q4, t, acc);
   }
-  for (int r = 0; r < 4; ++r)
-    out[r] = _mm512_reduce_add_ps(acc[r]);
+  for (int i = 0; i < R; ++i)
+    _mm_storeu_ps(out[i], Sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+}
+
+// Tile<R> for R = rows (1-4) and the weights' format.
+template <int R>
+HWY_INLINE void TileOf(bool q4, const uint8_t *const w[4], const uint8_t *const act[R], int64_t k,
+                       int64_t ahead, float out[R][4]) {
+  if (q4)
+    Tile<R, true>(w, act, k, ahead, out);
+  else
+    Tile<R, false>(w, act, k, ahead, out);
+}
+
+// out[i][r] for `rows` (1-4) activation rows: the tile of that height.
+HWY_NOINLINE void TileRows(bool q4, const uint8_t *const w[4], const uint8_t *const *act,
+                           int64_t rows, int64_t k, int64_t ahead, float out[4][4]) {
+  switch (rows) {
+  case 1:
+    return TileOf<1>(q4, w, act, k, ahead, out);
+  case 2:
+    return TileOf<2>(q4, w, act, k, ahead, out);
+  case 3:
+    return TileOf<3>(q4, w, act, k, ahead, out);
+  default:
+    return TileOf<4>(q4, w, act, k, ahead, out);
+  }
 }
 
 TESSEL_VNNI_END
 #endif // TESSEL_Q8ACT_VNNI
 
-// y[r] = W[r, :] . x_q + bias[r] for rows [row0, row1) of a q8_0 / q4_0 W,
-// x_q one activation row in Q8Layout. Rows go in fours (a last short group
-// repeats its last row), each computed by the same instructions wherever
-// it falls: the result does not depend on the thread split.
-HWY_INLINE void GemvRows(bool q4, int64_t k, const uint8_t *act, const uint8_t *w, int64_t ldw,
-                         const float *bias, float *y, int64_t row0, int64_t row1) {
-  float sums[4];
-  for (int64_t r = row0; r < row1; r += 4) {
-    const uint8_t *rows[4];
-    for (int64_t i = 0; i < 4; ++i)
-      rows[i] = w + std::min(r + i, row1 - 1) * ldw;
-#if TESSEL_Q8ACT_VNNI
-    const int64_t ahead = r + 8 <= row1 ? 4 * ldw : 0;
-    Dot4Vnni(rows, act, k, q4, ahead, sums);
-#else
-    for (int64_t i = 0; i < 4; ++i)
-      sums[i] = DotRowScalar(rows[i], act, k, q4);
-#endif
-    for (int64_t i = 0; i < std::min<int64_t>(4, row1 - r); ++i)
-      y[r + i] = bias ? sums[i] + bias[r + i] : sums[i];
-  }
-}
-
-// C[i, r] for activation rows i < m (row i's rounded values at acts + i *
-// actStride) and weight rows [row0, row1): each group of four weight rows
-// is read from memory once and from L1 for every activation row of a
-// chunk; chunks keep the activation rows they hold in L2 (256 KiB).
+// C[i, r] = W[r, :] . x_i + bias[r] for activation rows i < m (row i's
+// rounded values at acts + i * actStride) and weight rows [row0, row1) of a
+// q8_0 / q4_0 W. Weight rows go in fours (a last short group repeats its
+// last row) against tiles of up to four activation rows; a group of weight
+// rows is read from memory once and from L1 for each tile of a chunk of
+// activation rows that stays in L2 (256 KiB). Each C[i, r] is computed by
+// the same instructions for any m, tile or thread split (see Tile).
 HWY_INLINE void GemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
                          const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
                          int64_t row0, int64_t row1) {
   const int64_t chunk =
-      std::max<int64_t>(1, (int64_t{256} << 10) / std::max<int64_t>(actStride, 1));
-  float sums[4];
+      std::max<int64_t>(4, (int64_t{256} << 10) / std::max<int64_t>(actStride, 1));
+  float sums[4][4];
   for (int64_t i0 = 0; i0 < m; i0 += chunk) {
     const int64_t i1 = std::min(m, i0 + chunk);
     for (int64_t r = row0; r < row1; r += 4) {
       const uint8_t *rows[4];
       for (int64_t j = 0; j < 4; ++j)
         rows[j] = w + std::min(r + j, row1 - 1) * ldw;
-      for (int64_t i = i0; i < i1; ++i) {
-        const uint8_t *act = acts + i * actStride;
+      const int64_t live = std::min<int64_t>(4, row1 - r);
+      for (int64_t i = i0; i < i1; i += 4) {
+        const int64_t tile = std::min<int64_t>(4, i1 - i);
+        const uint8_t *act[4];
+        for (int64_t a = 0; a < tile; ++a)
+          act[a] = acts + (i + a) * actStride;
 #if TESSEL_Q8ACT_VNNI
-        Dot4Vnni(rows, act, k, q4, /*ahead=*/0, sums);
+        // The GEMV's next four rows stream in while this group computes.
+        const int64_t ahead = m == 1 && r + 8 <= row1 ? 4 * ldw : 0;
+        TileRows(q4, rows, act, tile, k, ahead, sums);
 #else
-        for (int64_t j = 0; j < 4; ++j)
-          sums[j] = DotRowScalar(rows[j], act, k, q4);
+        for (int64_t a = 0; a < tile; ++a)
+          for (int64_t j = 0; j < 4; ++j)
+            sums[a][j] = DotRowScalar(rows[j], act[a], k, q4);
 #endif
-        float *out = c + i * ldc;
-        for (int64_t j = 0; j < std::min<int64_t>(4, row1 - r); ++j)
-          out[r + j] = bias ? sums[j] + bias[r + j] : sums[j];
+        for (int64_t a = 0; a < tile; ++a) {
+          float *out = c + (i + a) * ldc;
+          for (int64_t j = 0; j < live; ++j)
+            out[r + j] = bias ? sums[a][j] + bias[r + j] : sums[a][j];
+        }
       }
     }
   }
