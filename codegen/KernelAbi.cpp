@@ -260,6 +260,7 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
 // experts' (0 and 0 without them).
 struct StoredMoeShape {
   int64_t format, hidden, sharedFormat, sharedHidden;
+  int64_t inputFormat; // 0, or TESSEL_WEIGHT_Q8_0: input_format "q8_0"
 };
 
 // tessel.moe with stored expert (and shared expert) weights: as moe()
@@ -298,15 +299,20 @@ void storedMoe(const Matrix *x, const Matrix *router, const Bytes *up, const Byt
                      holds(sharedGate, bytesOf(shape.sharedFormat, sharedHidden, dim)) &&
                      holds(sharedDown, bytesOf(shape.sharedFormat, dim, sharedHidden)))) &&
       out->sizes[0] == tokens && out->sizes[1] == dim;
-  if (!shapesAgree || p.topK < 1 || p.topK > experts) {
+  auto integer = [](int64_t f) { return f == TESSEL_WEIGHT_Q8_0 || f == TESSEL_WEIGHT_Q4_0; };
+  const bool inputsAgree =
+      shape.inputFormat == 0 || (shape.inputFormat == TESSEL_WEIGHT_Q8_0 && integer(shape.format) &&
+                                 (!sharedUp || integer(shape.sharedFormat)));
+  if (!shapesAgree || !inputsAgree || p.topK < 1 || p.topK > experts) {
     std::fprintf(stderr,
                  "tessel: %s: stored weights that do not match their shapes (tokens %lld, dim "
                  "%lld, experts %lld, hidden %lld, format %lld, shared hidden %lld, format %lld) "
-                 "or top_k %lld\n",
+                 "or top_k %lld or input format %lld\n",
                  name, static_cast<long long>(tokens), static_cast<long long>(dim),
                  static_cast<long long>(experts), static_cast<long long>(hidden),
                  static_cast<long long>(shape.format), static_cast<long long>(sharedHidden),
-                 static_cast<long long>(shape.sharedFormat), static_cast<long long>(p.topK));
+                 static_cast<long long>(shape.sharedFormat), static_cast<long long>(p.topK),
+                 static_cast<long long>(shape.inputFormat));
     std::abort();
   }
   KernelTimer timer(name, moeFlops(tokens, experts, dim, p.topK, hidden, gate, sharedHidden), 0);
@@ -318,7 +324,8 @@ void storedMoe(const Matrix *x, const Matrix *router, const Bytes *up, const Byt
       static_cast<int>(p.activation), static_cast<int>(p.tanhApprox),
       static_cast<int>(sharedUp ? shape.sharedFormat : TESSEL_WEIGHT_F32),
       sharedUp ? sharedUp->data() : nullptr, sharedGate ? sharedGate->data() : nullptr,
-      sharedUp ? sharedDown->data() : nullptr, sharedHidden, out->data(), out->strides[0]);
+      sharedUp ? sharedDown->data() : nullptr, sharedHidden, out->data(), out->strides[0],
+      shape.inputFormat != 0 ? 1 : 0);
   if (timer.active())
     timer.setBytes(static_cast<double>(tessel_moe_bytes_read() - weightBytesBefore) +
                    2 * kF32 * static_cast<double>(tokens) * dim);
@@ -681,30 +688,30 @@ void _mlir_ciface_tessel_moe_q_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *
                                    int64_t topK, int64_t scoring, int64_t normalizeTopK,
                                    float routedScale, int64_t activation, int64_t tanhApprox,
                                    int64_t format, int64_t hidden, int64_t sharedFormat,
-                                   int64_t sharedHidden) {
+                                   int64_t sharedHidden, int64_t inputFormat) {
   storedMoe(x, router, up, nullptr, down, nullptr, nullptr, nullptr, out,
             {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
-            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_f32");
+            {format, hidden, sharedFormat, sharedHidden, inputFormat}, "tessel_moe_q_f32");
 }
 void _mlir_ciface_tessel_moe_q_gated_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *gate,
                                          Bytes *down, Matrix *out, int64_t topK, int64_t scoring,
                                          int64_t normalizeTopK, float routedScale,
                                          int64_t activation, int64_t tanhApprox, int64_t format,
-                                         int64_t hidden, int64_t sharedFormat,
-                                         int64_t sharedHidden) {
+                                         int64_t hidden, int64_t sharedFormat, int64_t sharedHidden,
+                                         int64_t inputFormat) {
   storedMoe(x, router, up, gate, down, nullptr, nullptr, nullptr, out,
             {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
-            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_gated_f32");
+            {format, hidden, sharedFormat, sharedHidden, inputFormat}, "tessel_moe_q_gated_f32");
 }
 void _mlir_ciface_tessel_moe_q_shared_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *down,
                                           Bytes *sharedUp, Bytes *sharedDown, Matrix *out,
                                           int64_t topK, int64_t scoring, int64_t normalizeTopK,
                                           float routedScale, int64_t activation, int64_t tanhApprox,
                                           int64_t format, int64_t hidden, int64_t sharedFormat,
-                                          int64_t sharedHidden) {
+                                          int64_t sharedHidden, int64_t inputFormat) {
   storedMoe(x, router, up, nullptr, down, sharedUp, nullptr, sharedDown, out,
             {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
-            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_shared_f32");
+            {format, hidden, sharedFormat, sharedHidden, inputFormat}, "tessel_moe_q_shared_f32");
 }
 void _mlir_ciface_tessel_moe_q_gated_shared_f32(Matrix *x, Matrix *router, Bytes *up, Bytes *gate,
                                                 Bytes *down, Bytes *sharedUp, Bytes *sharedGate,
@@ -712,10 +719,12 @@ void _mlir_ciface_tessel_moe_q_gated_shared_f32(Matrix *x, Matrix *router, Bytes
                                                 int64_t scoring, int64_t normalizeTopK,
                                                 float routedScale, int64_t activation,
                                                 int64_t tanhApprox, int64_t format, int64_t hidden,
-                                                int64_t sharedFormat, int64_t sharedHidden) {
+                                                int64_t sharedFormat, int64_t sharedHidden,
+                                                int64_t inputFormat) {
   storedMoe(x, router, up, gate, down, sharedUp, sharedGate, sharedDown, out,
             {topK, scoring, normalizeTopK, routedScale, activation, tanhApprox},
-            {format, hidden, sharedFormat, sharedHidden}, "tessel_moe_q_gated_shared_f32");
+            {format, hidden, sharedFormat, sharedHidden, inputFormat},
+            "tessel_moe_q_gated_shared_f32");
 }
 
 // tessel-profile-ops puts these around every tessel op of a function

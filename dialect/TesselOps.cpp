@@ -563,6 +563,12 @@ LogicalResult MoEOp::verify() {
               ")");
   c.positive(getRoutedScale().convertToFloat(), "routed_scale");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
+  if (c.ok()) {
+    SmallVector<int64_t> rows = {dim, cast<RankedTensorType>(e[0].getType()).getDimSize(1)};
+    if (!getShared().empty())
+      rows.push_back(cast<RankedTensorType>(getShared()[0].getType()).getDimSize(0));
+    checkInputFormat(c, getInputFormat(), rows);
+  }
   return c.result();
 }
 

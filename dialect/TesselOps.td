@@ -413,7 +413,10 @@ def Tessel_MoEOp : Tessel_Op<"moe", [AttrSizedOperandSegments]> {
     `experts` is `(up : [E, hidden, dim], gate : [E, hidden, dim], down : [E, dim, hidden])`
     for gated activations, `(up, down)` otherwise; `shared` is the same
     without the leading `E` (`[shared_hidden, dim]` ...), or absent. Every
-    expert FFN uses `activation` as in `tessel.ffn`.
+    expert FFN uses `activation` as in `tessel.ffn`. `input_format = "q8_0"`
+    rounds the inputs of every expert's and shared expert's products (`x`
+    and their `h`) to q8_0, as on `tessel.ffn`; the router reads `x` as it
+    is.
 
     Example (Mixtral-style top-2 of 4):
     ```mlir
@@ -432,7 +435,8 @@ def Tessel_MoEOp : Tessel_Op<"moe", [AttrSizedOperandSegments]> {
                        UnitAttr:$normalize_top_k,
                        DefaultValuedAttr<F32Attr, "1.0f">:$routed_scale,
                        Tessel_ActivationAttr:$activation,
-                       UnitAttr:$tanh_approx);
+                       UnitAttr:$tanh_approx,
+                       OptionalAttr<StrAttr>:$input_format);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `router` `(` $router `)` `experts` `(` $experts `)`

@@ -424,7 +424,7 @@ private:
         b.getI64IntegerAttr(c.expertsPerToken), MoeScoringAttr::get(b.getContext(), scoring),
         c.normalizeTopK ? b.getUnitAttr() : nullptr, b.getF32FloatAttr(c.routedScale),
         ActivationAttr::get(b.getContext(), activationKind()),
-        c.geluTanh ? b.getUnitAttr() : nullptr);
+        c.geluTanh ? b.getUnitAttr() : nullptr, nullptr);
   }
 
   OpBuilder b;
@@ -440,7 +440,8 @@ private:
 };
 
 // input_format = "q8_0" on the linear layers whose weight, and the FFNs
-// all of whose weights, are in `names` (EntryPoints::q8InputWeights).
+// and MoE layers all of whose expert weights, are in `names`
+// (EntryPoints::q8InputWeights).
 void markQ8Inputs(ModuleOp module, const std::set<std::string> &names) {
   if (names.empty())
     return;
@@ -455,6 +456,9 @@ void markQ8Inputs(ModuleOp module, const std::set<std::string> &names) {
     if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
                                         (!ffn.getWGate() || listed(ffn.getWGate())))
       ffn.setInputFormatAttr(q8);
+    if (auto moe = dyn_cast<MoEOp>(op);
+        moe && llvm::all_of(moe.getExperts(), listed) && llvm::all_of(moe.getShared(), listed))
+      moe.setInputFormatAttr(q8);
   });
 }
 

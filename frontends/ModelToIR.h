@@ -63,7 +63,7 @@ struct EntryPoints {
   std::map<std::string, std::string> storedWeights;
   /// Weights whose products round their input rows to q8_0
   /// (`input_format = "q8_0"`): a linear layer on one of them, a dense FFN
-  /// all of whose weights are among them. runtime::q8InputWeights picks the
+  /// or MoE layer all of whose (expert) weights are among them. runtime::q8InputWeights picks the
   /// stored q8_0 / q4_0 ones, whose kernels then multiply in integers.
   std::set<std::string> q8InputWeights;
 };

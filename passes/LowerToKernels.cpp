@@ -219,7 +219,8 @@ public:
   /// When every expert matrix is stored in one format, and the shared
   /// experts' (if any) in one format too, the kernel reads their bytes:
   /// tessel_moe_q[_gated][_shared]_f32, with the formats and hidden sizes
-  /// as four more scalars. Otherwise stored stacks are dequantized (after
+  /// as four more scalars and the input's format (0, or 8 for
+  /// input_format "q8_0") as a fifth. Otherwise stored stacks are dequantized (after
   /// this pass, by the loop that materialises the leftovers).
   Value moe(MoEOp op) {
     Value x2 = asMatrix(op.getInput());
@@ -263,6 +264,7 @@ public:
         sharedHidden = cast<RankedTensorType>(op.getShared().front().getType()).getDimSize(0);
       scalars.push_back(i64Constant(sharedHidden > 0 ? *sharedFormat : 0));
       scalars.push_back(i64Constant(sharedHidden));
+      scalars.push_back(i64Constant(op.getInputFormat() ? kQ8_0 : 0));
     }
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
     return fromMatrix(call(name + "_f32", operands, outDims, scalars), op.getInput(), op.getType());
@@ -456,6 +458,9 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         ok = q8InputsStored(linear.getInputFormat(), {linear.getWeight()});
       else if (auto ffn = dyn_cast<FFNOp>(op))
         ok = q8InputsStored(ffn.getInputFormat(), {ffn.getWUp(), ffn.getWGate(), ffn.getWDown()});
+      else if (auto moe = dyn_cast<MoEOp>(op))
+        ok = q8InputsStored(moe.getInputFormat(), moe.getExperts()) &&
+             q8InputsStored(moe.getInputFormat(), moe.getShared());
       if (!ok) {
         op->emitOpError("input_format = \"q8_0\" needs weights stored as q8_0 or q4_0 "
                         "(tessel.weight {storage}), which the integer kernels read");

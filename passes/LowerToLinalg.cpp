@@ -733,7 +733,7 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
     for (Operation *op : ops) {
       // The q8_0 rounding of input_format exists only in the CPU's integer
       // kernels (tessel-lower-to-kernels); dropping it would change results.
-      if (op->hasAttr("input_format") && isa<LinearOp, FFNOp>(op)) {
+      if (op->hasAttr("input_format") && isa<LinearOp, FFNOp, MoEOp>(op)) {
         op->emitOpError("with input_format = \"q8_0\" has no linalg lowering; the CPU "
                         "pipeline's tessel-lower-to-kernels takes it (q8_0 / q4_0 weights)");
         return signalPassFailure();

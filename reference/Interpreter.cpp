@@ -274,7 +274,8 @@ private:
                                                                     : MoeScoring::Sigmoid;
           p.normalizeTopK = o.getNormalizeTopK();
           p.routedScale = o.getRoutedScale().convertToDouble();
-          p.ffn = FfnParams{activation(o.getActivation()), o.getTanhApprox()};
+          p.ffn = FfnParams{activation(o.getActivation()), o.getTanhApprox(),
+                            o.getInputFormat().has_value()};
           bool gated = isGated(p.ffn.activation);
           FfnWeights experts = ffnWeights(o.getExperts(), gated);
           FfnWeights shared;

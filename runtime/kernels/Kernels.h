@@ -415,14 +415,17 @@ void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_exp
  *  two products, then act(gate) * up, then down; so a decoding token
  *  streams top_k experts' stored bytes, a quarter (q8_0) to an eighth (q4_0)
  *  of their f32 size. k (dim for up/gate, hidden for down) must fill whole
- *  blocks for q8_0 and q4_0. Routing and the combine are tessel_moe_f32's. */
+ *  blocks for q8_0 and q4_0. Routing and the combine are tessel_moe_f32's.
+ *  q8_inputs != 0 (tessel.moe's input_format "q8_0"): the experts' and
+ *  shared experts' products round their input rows to q8_0 and multiply in
+ *  integers (tessel_gemm_q8in_f32); q8_0 / q4_0 weights only. */
 void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_experts,
                            int64_t top_k, const float *x, int64_t ldx, const float *router,
                            int weight_type, const void *w_up, const void *w_gate,
                            const void *w_down, int scoring, int normalize_topk, float routed_scale,
                            int activation, int tanh_approx, int shared_weight_type,
                            const void *shared_up, const void *shared_gate, const void *shared_down,
-                           int64_t shared_hidden, float *out, int64_t ldo);
+                           int64_t shared_hidden, float *out, int64_t ldo, int q8_inputs);
 
 /** Bytes of weights the MoE calls handed to their GEMMs since the last
  *  reset, summed over all threads: each router, expert or shared matrix
@@ -606,6 +609,9 @@ struct MoeArgs {
   int64_t sharedHidden = 0;
   float *out = nullptr;
   int64_t ldo = 0;
+  /// The stored (q8_0 / q4_0) experts' products take their inputs rounded
+  /// to q8_0 (tessel_gemm_q8in_f32).
+  bool q8Inputs = false;
 };
 void moe(const MoeArgs &args, ThreadPool *pool);
 

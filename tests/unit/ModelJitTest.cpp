@@ -544,5 +544,77 @@ TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
   }
 }
 
+// The same for tessel.moe: stored q4_0 expert stacks (4 experts, top 2) and
+// q8_0 shared experts, whose products all round their inputs (the router
+// reads x as it is), against the reference's moe on the same inputs.
+TEST(Q8Inputs, MoeMatchesTheReferenceOnTheSameInputs) {
+  const int64_t dim = 96, hidden = 64, experts = 4, rows = 6;
+  const auto q4 = frontends::WeightType::Q4_0, q8 = frontends::WeightType::Q8_0;
+  StoredMatrix up = storedMatrix(q4, experts * hidden, dim, 11),
+               gate = storedMatrix(q4, experts * hidden, dim, 12),
+               down = storedMatrix(q4, experts * dim, hidden, 13);
+  StoredMatrix sup = storedMatrix(q8, hidden, dim, 14), sgate = storedMatrix(q8, hidden, dim, 15),
+               sdown = storedMatrix(q8, dim, hidden, 16);
+  up.values.shape = gate.values.shape = {experts, hidden, dim};
+  down.values.shape = {experts, dim, hidden};
+  ref::Tensor router = storedMatrix(q8, experts, dim, 17).values; // any f32 values
+  auto bytes = [](const StoredMatrix &m) { return std::to_string(m.bytes.size()); };
+  const std::string ir =
+      "func.func @f(%x: tensor<6x96xf32>, %r: tensor<4x96xf32>, %u: tensor<" + bytes(up) +
+      "xi8>, %g: tensor<" + bytes(gate) + "xi8>, %d: tensor<" + bytes(down) + "xi8>, %su: tensor<" +
+      bytes(sup) + "xi8>, %sg: tensor<" + bytes(sgate) + "xi8>, %sd: tensor<" + bytes(sdown) +
+      "xi8>) -> tensor<6x96xf32> {\n" +
+      "  %up = tessel.dequantize %u {format = \"q4_0\"} : tensor<" + bytes(up) +
+      "xi8> -> tensor<4x64x96xf32>\n" +
+      "  %gate = tessel.dequantize %g {format = \"q4_0\"} : tensor<" + bytes(gate) +
+      "xi8> -> tensor<4x64x96xf32>\n" +
+      "  %down = tessel.dequantize %d {format = \"q4_0\"} : tensor<" + bytes(down) +
+      "xi8> -> tensor<4x96x64xf32>\n" +
+      "  %sup = tessel.dequantize %su {format = \"q8_0\"} : tensor<" + bytes(sup) +
+      "xi8> -> tensor<64x96xf32>\n" +
+      "  %sgate = tessel.dequantize %sg {format = \"q8_0\"} : tensor<" + bytes(sgate) +
+      "xi8> -> tensor<64x96xf32>\n" +
+      "  %sdown = tessel.dequantize %sd {format = \"q8_0\"} : tensor<" + bytes(sdown) +
+      "xi8> -> tensor<96x64xf32>\n" +
+      "  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) shared(%sup, %sgate, %sdown) "
+      "{top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, normalize_top_k, activation = "
+      "#tessel.activation<swiglu>, input_format = \"q8_0\"} : (tensor<6x96xf32>, "
+      "tensor<4x96xf32>, tensor<4x64x96xf32>, tensor<4x64x96xf32>, tensor<4x96x64xf32>, "
+      "tensor<64x96xf32>, tensor<64x96xf32>, tensor<96x64xf32>) -> tensor<6x96xf32>\n"
+      "  return %y : tensor<6x96xf32>\n}\n";
+  auto jit = codegen::JitModule::compile(ir, "q8-inputs-moe");
+  ASSERT_TRUE(jit.ok()) << jit.status() << "\n" << ir;
+  ref::Tensor in = ref::Tensor::zerosF32({rows, dim});
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  for (float &v : in.f)
+    v = dist(gen);
+  auto bytesArg = [](const StoredMatrix &m) {
+    return codegen::BufferRef{ref::DType::I8,
+                              const_cast<uint8_t *>(m.bytes.data()),
+                              {static_cast<int64_t>(m.bytes.size())}};
+  };
+  auto got = (*jit)->call("f", {codegen::BufferRef::of(in), codegen::BufferRef::of(router),
+                                bytesArg(up), bytesArg(gate), bytesArg(down), bytesArg(sup),
+                                bytesArg(sgate), bytesArg(sdown)});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ref::MoeParams p;
+  p.topK = 2, p.scoring = ref::MoeScoring::Softmax, p.normalizeTopK = true;
+  p.ffn = ref::FfnParams{ref::Activation::SwiGLU, false, /*q8Inputs=*/true};
+  ref::FfnWeights e{&up.values, &gate.values, &down.values},
+      sh{&sup.values, &sgate.values, &sdown.values};
+  auto want = ref::moe(in, router, e, &sh, p);
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_EQ((*got)[0].numel(), want->numel());
+  for (int64_t i = 0; i < want->numel(); ++i)
+    ASSERT_NEAR((*got)[0].f[i], want->f[i], 1e-4 + 1e-4 * std::abs(want->f[i])) << i;
+  p.ffn.q8Inputs = false; // and the rounding is there
+  auto unrounded = ref::moe(in, router, e, &sh, p);
+  double moved = 0;
+  for (int64_t i = 0; i < want->numel(); ++i)
+    moved = std::max(moved, static_cast<double>(std::abs(unrounded->f[i] - (*got)[0].f[i])));
+  EXPECT_GT(moved, 1e-3);
+}
+
 } // namespace
 } // namespace tessel

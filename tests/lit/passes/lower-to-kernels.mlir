@@ -273,10 +273,11 @@ func.func @stored_ffn(%x: tensor<1x?x64xf32>, %g: tensor<2304xi8>, %u: tensor<23
 
 // Stored expert stacks (q4_0 = 2, [4 experts, 32 hidden, 64 dim]) and
 // stored shared experts (q8_0 = 8): the MoE kernel reads the bytes
-// (tessel_moe_q*), with the formats and hidden sizes as four more scalars.
-// CHECK: func.func private @tessel_moe_q_gated_shared_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64, i64, i64, i64, i64)
+// (tessel_moe_q*), with the formats and hidden sizes as four more scalars,
+// then the input's format (input_format "q8_0": 8).
+// CHECK: func.func private @tessel_moe_q_gated_shared_f32(memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?xi8, strided<[?], offset: ?>>, memref<?x?xf32, strided<[?, ?], offset: ?>>, i64, i64, i64, f32, i64, i64, i64, i64, i64, i64, i64)
 // CHECK-LABEL: func.func @stored_moe
-// CHECK: call @tessel_moe_q_gated_shared_f32({{.*}}, {{%c2_i64[_0-9]*}}, {{%c32_i64[_0-9]*}}, {{%c8_i64[_0-9]*}}, {{%c32_i64[_0-9]*}})
+// CHECK: call @tessel_moe_q_gated_shared_f32({{.*}}, {{%c2_i64[_0-9]*}}, {{%c32_i64[_0-9]*}}, {{%c8_i64[_0-9]*}}, {{%c32_i64[_0-9]*}}, {{%c8_i64[_0-9]*}})
 // CHECK-NOT: dequantize
 // CHECK: return
 func.func @stored_moe(%x: tensor<1x?x64xf32>, %r: tensor<4x64xf32>, %u: tensor<4608xi8>, %g: tensor<4608xi8>, %d: tensor<4608xi8>, %su: tensor<2176xi8>, %sg: tensor<2176xi8>, %sd: tensor<2176xi8>) -> tensor<1x?x64xf32> {
@@ -286,7 +287,7 @@ func.func @stored_moe(%x: tensor<1x?x64xf32>, %r: tensor<4x64xf32>, %u: tensor<4
   %sup = tessel.dequantize %su {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
   %sgate = tessel.dequantize %sg {format = "q8_0"} : tensor<2176xi8> -> tensor<32x64xf32>
   %sdown = tessel.dequantize %sd {format = "q8_0"} : tensor<2176xi8> -> tensor<64x32xf32>
-  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) shared(%sup, %sgate, %sdown) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<4x64xf32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x32xf32>) -> tensor<1x?x64xf32>
+  %y = tessel.moe %x router(%r) experts(%up, %gate, %down) shared(%sup, %sgate, %sdown) {top_k = 2 : i64, scoring = #tessel.moe_scoring<softmax>, activation = #tessel.activation<swiglu>, input_format = "q8_0"} : (tensor<1x?x64xf32>, tensor<4x64xf32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64x32xf32>) -> tensor<1x?x64xf32>
   return %y : tensor<1x?x64xf32>
 }
 

@@ -1616,7 +1616,7 @@ TEST_P(KernelTest, MoeReadsStoredExperts) {
                                   a.router, a.weightType, a.wUp, a.wGate, a.wDown, a.scoring,
                                   a.normalizeTopK, a.routedScale, a.activation, a.tanhApprox,
                                   a.sharedWeightType, a.sharedUp, a.sharedGate, a.sharedDown,
-                                  a.sharedHidden, a.out, a.ldo);
+                                  a.sharedHidden, a.out, a.ldo, /*q8_inputs=*/0);
           std::vector<float> packed(c.tokens * c.dim);
           for (int64_t t = 0; t < c.tokens; ++t) {
             std::copy_n(&out[t * ldo], c.dim, &packed[t * c.dim]);
