@@ -468,6 +468,13 @@ LogicalResult MLAOp::verify() {
   if (auto s = getScale())
     c.positive(s->convertToFloat(), "scale");
   c.resultIs(getResult(), in.getShape(), in.getElementType(), "(the input's shape)");
+  if (c.ok()) {
+    SmallVector<int64_t> rows = {in.getShape().back(),
+                                 static_cast<int64_t>(getNumHeads() * getVHeadDim())};
+    if (auto r = getQLoraRank())
+      rows.push_back(static_cast<int64_t>(*r));
+    checkInputFormat(c, getInputFormat(), rows);
+  }
   return c.result();
 }
 

@@ -324,7 +324,9 @@ def Tessel_MLAOp : Tessel_Op<"mla", [AttrSizedOperandSegments]> {
         attention as in `tessel.attention` (`causal`, `window`, `mask`,
         default `scale = 1/sqrt(dn+dr)`);
       * the result is `attn [batch, seq, H*dv] wo^T` with `wo : [dim, H*dv]`.
-    Norms use `epsilon`.
+    Norms use `epsilon`. `input_format = "q8_0"` rounds the inputs of the
+    products with `wq` (or `wq_a`, `wq_b`), `wkv_a` and `wo` to q8_0, as on
+    `tessel.linear`; `wkv_b`'s stays f32.
 
     Example:
     ```mlir
@@ -350,7 +352,8 @@ def Tessel_MLAOp : Tessel_Op<"mla", [AttrSizedOperandSegments]> {
                        DefaultValuedAttr<F32Attr, "1.0e-6f">:$epsilon,
                        UnitAttr:$causal,
                        OptionalAttr<I64Attr>:$window,
-                       OptionalAttr<F32Attr>:$scale);
+                       OptionalAttr<F32Attr>:$scale,
+                       OptionalAttr<StrAttr>:$input_format);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions `q` `(` $q_weights `)` `kv` `(` $kv_weights `)` `out` `(` $wo `)`

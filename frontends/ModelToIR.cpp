@@ -282,7 +282,7 @@ private:
                          c.qLoraRank > 0 ? b.getI64IntegerAttr(c.qLoraRank) : nullptr,
                          RopeLayoutAttr::get(b.getContext(), layout),
                          b.getF32FloatAttr(c.ropeTheta), b.getF32FloatAttr(c.normEps),
-                         b.getUnitAttr(), windowAttr(layer), nullptr);
+                         b.getUnitAttr(), windowAttr(layer), nullptr, nullptr);
   }
 
   // x[..., offset : offset + size] along the last dimension.
@@ -456,6 +456,14 @@ void markQ8Inputs(ModuleOp module, const std::set<std::string> &names) {
     if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
                                         (!ffn.getWGate() || listed(ffn.getWGate())))
       ffn.setInputFormatAttr(q8);
+    // MLA: its matrices but wkv_b (split per head for decoding's einsums,
+    // never stored); q_weights[1] and kv_weights[1] are norm weights.
+    if (auto mla = dyn_cast<MLAOp>(op)) {
+      ValueRange q = mla.getQWeights();
+      if (listed(q[0]) && (q.size() == 1 || listed(q[2])) && listed(mla.getKvWeights()[0]) &&
+          listed(mla.getWo()))
+        mla.setInputFormatAttr(q8);
+    }
     if (auto moe = dyn_cast<MoEOp>(op);
         moe && llvm::all_of(moe.getExperts(), listed) && llvm::all_of(moe.getShared(), listed))
       moe.setInputFormatAttr(q8);

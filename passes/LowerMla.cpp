@@ -38,11 +38,14 @@ public:
     ValueRange qw = op.getQWeights(), kvw = op.getKvWeights();
 
     // Queries [b, s, H, dn + dr], directly or through the low-rank q path.
-    Value q = qw.size() == 1 ? linear(x, qw[0]) : linear(norm(linear(x, qw[0]), qw[1]), qw[2]);
+    // input_format carries over to every projection but wkv_b's.
+    StringAttr q8 = op.getInputFormatAttr();
+    Value q = qw.size() == 1 ? linear(x, qw[0], q8)
+                             : linear(norm(linear(x, qw[0], q8), qw[1]), qw[2], q8);
     Value q4 = splitHeads(q, h, dn + dr);
 
     // The compressed latent c and the RoPE key shared by every head.
-    Value ckv = linear(x, kvw[0]);
+    Value ckv = linear(x, kvw[0], q8);
     Value latent = sliceLast(ckv, 0, r);
     Value kRope = splitHeads(sliceLast(ckv, r, dr), 1, dr);
     Value kv4 = splitHeads(linear(norm(latent, kvw[1]), kvw[2]), h, dn + dv);
@@ -60,7 +63,7 @@ public:
                                      op.getWindowAttr(), op.getScaleAttr());
     Value flat = tensor::CollapseShapeOp::create(
         b, loc, attn, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
-    return linear(flat, op.getWo());
+    return linear(flat, op.getWo(), q8);
   }
 
 private:
@@ -71,12 +74,12 @@ private:
     return tensor::DimOp::create(b, loc, v, d).getResult();
   }
 
-  Value linear(Value x, Value w) {
+  Value linear(Value x, Value w, StringAttr inputFormat = nullptr) {
     auto t = cast<RankedTensorType>(x.getType());
     SmallVector<int64_t> shape(t.getShape());
     shape.back() = cast<RankedTensorType>(w.getType()).getDimSize(0);
     return LinearOp::create(b, loc, RankedTensorType::get(shape, f32), x, w, Value(), Value(),
-                            nullptr);
+                            inputFormat);
   }
 
   Value norm(Value x, Value w) {

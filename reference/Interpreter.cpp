@@ -251,6 +251,7 @@ private:
           p.ropeTheta = o.getRopeTheta().convertToDouble();
           p.epsilon = o.getEpsilon().convertToDouble();
           p.attention = attentionParams(o.getCausal(), o.getWindow(), o.getScale());
+          p.q8Inputs = o.getInputFormat().has_value();
           MlaWeights w;
           for (Value v : o.getQWeights())
             w.q.push_back(&get(v));

@@ -379,22 +379,29 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
   RETURN_IF_ERROR(expect(w.kv.size() == 3 && w.wo, op, "kv weights must be 3, plus wo"));
   int64_t batch = x.shape[0], seq = x.shape[1];
   int64_t h = p.numHeads, dn = p.qkNopeDim, dr = p.qkRopeDim, dv = p.vHeadDim, r = p.kvLoraRank;
+  // The projections input_format rounds (all but wkv_b's).
+  auto project = [&](const Tensor &in, const Tensor &weight) -> Result {
+    if (!p.q8Inputs)
+      return linear(in, weight, nullptr);
+    ASSIGN_OR_RETURN(rounded, roundRowsToQ8_0(in));
+    return linear(rounded, weight, nullptr);
+  };
 
   // Queries: [batch, seq, H, dn + dr].
   Tensor q;
   if (w.q.size() == 1) {
-    ASSIGN_OR_RETURN(q1, linear(x, *w.q[0], nullptr));
+    ASSIGN_OR_RETURN(q1, project(x, *w.q[0]));
     q = std::move(q1);
   } else {
-    ASSIGN_OR_RETURN(qa, linear(x, *w.q[0], nullptr));
+    ASSIGN_OR_RETURN(qa, project(x, *w.q[0]));
     ASSIGN_OR_RETURN(qn, rmsNorm(qa, *w.q[1], p.epsilon, false));
-    ASSIGN_OR_RETURN(qb, linear(qn, *w.q[2], nullptr));
+    ASSIGN_OR_RETURN(qb, project(qn, *w.q[2]));
     q = std::move(qb);
   }
   ASSIGN_OR_RETURN(q4, reshape(q, {batch, seq, h, dn + dr}));
 
   // The compressed latent and the shared RoPE key.
-  ASSIGN_OR_RETURN(ckv, linear(x, *w.kv[0], nullptr));
+  ASSIGN_OR_RETURN(ckv, project(x, *w.kv[0]));
   RETURN_IF_ERROR(
       expect(ckv.shape.back() == r + dr, op, "wkv_a must produce kv_lora_rank + qk_rope_dim"));
   Tensor latent = sliceLast(ckv, 0, r);
@@ -417,7 +424,7 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
     ap.scale = 1.0 / std::sqrt(static_cast<double>(dn + dr));
   ASSIGN_OR_RETURN(attn, attention(query, key, value, mask, nullptr, ap));
   ASSIGN_OR_RETURN(flat, reshape(attn, {batch, seq, h * dv}));
-  return linear(flat, *w.wo, nullptr);
+  return project(flat, *w.wo);
 }
 
 void roundToQ8_0(const float *x, int64_t n, float *out) {

@@ -53,6 +53,9 @@ struct MlaParams {
   double ropeTheta = 10000.0;
   double epsilon = 1e-6;
   AttentionParams attention; // scale defaults to 1/sqrt(nope + rope)
+  /// input_format = "q8_0": the inputs of the products with wq (wq_a,
+  /// wq_b), wkv_a and wo rounded by roundToQ8_0.
+  bool q8Inputs = false;
 };
 
 /// q path: {wq} or {wq_a, q_norm, wq_b}; kv path: {wkv_a, kv_norm, wkv_b}.

@@ -50,6 +50,27 @@ TEST(ReferenceOps, LinearWithBias) {
   expectNear(*y, f32({1, 3}, {1, 2, 13}), 0);
 }
 
+// input_format q8_0's rounding by hand: a block whose largest magnitude is
+// 127 has d = 1, so the values round to integers, ties to even (0.5 -> 0,
+// 1.5 -> 2, -2.5 -> -2); an all-zero block stays zero; a block scaled by
+// 1/64 keeps the same integers times d = 127/64/127.
+TEST(ReferenceOps, RoundToQ8_0ByHand) {
+  std::vector<float> x(96, 0.0f), out(96, -1.0f);
+  x[0] = 127.0f, x[1] = 0.5f, x[2] = 1.5f, x[3] = -2.5f, x[4] = -126.6f, x[5] = 3.49f;
+  for (int j = 0; j < 32; ++j)
+    x[64 + j] = x[j] / 64.0f;
+  roundToQ8_0(x.data(), 96, out.data());
+  const float want[6] = {127.0f, 0.0f, 2.0f, -2.0f, -127.0f, 3.0f};
+  for (int j = 0; j < 6; ++j) {
+    EXPECT_EQ(out[j], want[j]) << j;
+    EXPECT_FLOAT_EQ(out[64 + j], want[j] * (127.0f / 64.0f / 127.0f)) << j;
+  }
+  for (int j = 32; j < 64; ++j)
+    EXPECT_EQ(out[j], 0.0f) << j;
+  Tensor bad = Tensor::zerosF32({2, 48});
+  EXPECT_FALSE(roundRowsToQ8_0(bad).ok()); // rows must be whole blocks
+}
+
 TEST(ReferenceOps, RmsNormByHand) {
   // rms([3, 4]) = sqrt(12.5)
   auto y = rmsNorm(f32({2}, {3, 4}), f32({2}, {1, 2}), 0.0, false);

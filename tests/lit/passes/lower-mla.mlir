@@ -55,3 +55,23 @@ func.func @mla_q_lora(%x: tensor<1x?x32xf32>, %pos: tensor<1x?xi64>, %wq_a: tens
          tensor<32x32xf32>) -> tensor<1x?x32xf32>
   return %y : tensor<1x?x32xf32>
 }
+
+// -----
+
+// input_format = "q8_0" carries over to the projections with wq, wkv_a and
+// wo, not to wkv_b's (f32, split per head for decoding).
+// CHECK-LABEL: func.func @mla_q8_inputs
+// CHECK: tessel.linear %{{.*}}, %{{.*}} {input_format = "q8_0"} : (tensor<1x6x32xf32>, tensor<48x32xf32>)
+// CHECK: tessel.linear %{{.*}}, %{{.*}} {input_format = "q8_0"} : (tensor<1x6x32xf32>, tensor<20x32xf32>)
+// CHECK: tessel.linear %{{.*}}, %{{.*}} : (tensor<1x6x16xf32>, tensor<64x16xf32>)
+// CHECK: tessel.linear %{{.*}}, %{{.*}} {input_format = "q8_0"} : (tensor<1x6x32xf32>, tensor<32x32xf32>)
+func.func @mla_q8_inputs(%x: tensor<1x6x32xf32>, %pos: tensor<1x6xi64>, %wq: tensor<48x32xf32>,
+               %wkv_a: tensor<20x32xf32>, %kv_norm: tensor<16xf32>, %wkv_b: tensor<64x16xf32>,
+               %wo: tensor<32x32xf32>) -> tensor<1x6x32xf32> {
+  %y = tessel.mla %x, %pos q(%wq) kv(%wkv_a, %kv_norm, %wkv_b) out(%wo)
+      {num_heads = 4 : i64, kv_lora_rank = 16 : i64, qk_nope_dim = 8 : i64,
+       qk_rope_dim = 4 : i64, v_head_dim = 8 : i64, causal, input_format = "q8_0"}
+      : (tensor<1x6x32xf32>, tensor<1x6xi64>, tensor<48x32xf32>, tensor<20x32xf32>,
+         tensor<16xf32>, tensor<64x16xf32>, tensor<32x32xf32>) -> tensor<1x6x32xf32>
+  return %y : tensor<1x6x32xf32>
+}
