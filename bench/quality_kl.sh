@@ -14,7 +14,8 @@
 #     weights, then quantized; the loader dequantizes them to f32 for compiled code)
 #   tessel perplexity f32.gguf --file TEXT --ctx CTX --save-logits f32.logits
 #   tessel perplexity T.gguf --kl-base f32.logits --file TEXT
-# and prints one Markdown table row per type. The tokenizer is llama.cpp's
+# and prints one Markdown table row per type (two for q8_0 and q4_0: with
+# their default q8_0 activations and with --activations f32). The tokenizer is llama.cpp's
 # LLaMA SPM vocabulary (32000 tokens) from ../shared/tokenizers (VOCAB=FILE for
 # another GGUF with 32000 tokens); random weights need one to read text.
 # Environment: TESSEL (default build/bin/tessel), DTYPES, CTX, SEED (15), VOCAB, TEXT, KEEP.
@@ -54,13 +55,25 @@ echo "  logits file: $(stat -c %s "$WORK/f32.logits") bytes"
 echo
 echo "| weights | PPL | PPL - PPL(f32) | mean KLD | median KLD | 99% KLD | max KLD | same top-1 |"
 echo "|---|---|---|---|---|---|---|---|"
+# q8_0 and q4_0 run twice: with their default q8_0 activations (inputs of
+# their layers rounded to q8_0, as llama.cpp does) and with --activations f32.
 for t in $DTYPES; do
-  "$TESSEL" perplexity "$WORK/$t.gguf" --kl-base "$WORK/f32.logits" --file "$TEXT" \
-    >"$WORK/$t.out" 2>"$WORK/$t.err"
-  field() { sed -n "s/^$1 *\(.*\)$/\1/p" "$WORK/$t.out" | head -1; }
-  echo "| $t | $(field 'Mean PPL(Q) *:') | $(field 'Mean PPL(Q)-PPL(base):') |" \
-       "$(field 'Mean    KLD:') | $(field 'Median  KLD:') | $(field '99.0%   KLD:') |" \
-       "$(field 'Maximum KLD:') | $(field 'Same top-1:') |"
+  modes="default"
+  [[ "$t" == q8_0 || "$t" == q4_0 ]] && modes="default f32"
+  for m in $modes; do
+    flags=() label="$t"
+    if [[ "$m" == f32 ]]; then
+      flags=(--activations f32) label="$t, f32 activations"
+    elif [[ "$t" == q8_0 || "$t" == q4_0 ]]; then
+      label="$t, q8_0 activations"
+    fi
+    "$TESSEL" perplexity "$WORK/$t.gguf" --kl-base "$WORK/f32.logits" --file "$TEXT" "${flags[@]}" \
+      >"$WORK/$t-$m.out" 2>"$WORK/$t-$m.err"
+    field() { sed -n "s/^$1 *\(.*\)$/\1/p" "$WORK/$t-$m.out" | head -1; }
+    echo "| $label | $(field 'Mean PPL(Q) *:') | $(field 'Mean PPL(Q)-PPL(base):') |" \
+         "$(field 'Mean    KLD:') | $(field 'Median  KLD:') | $(field '99.0%   KLD:') |" \
+         "$(field 'Maximum KLD:') | $(field 'Same top-1:') |"
+  done
 done
 echo
 printf '%s: %.1f s of perplexity runs; outputs in %s\n' "f32 $DTYPES" \
