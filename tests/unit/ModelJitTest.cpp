@@ -465,6 +465,23 @@ StoredMatrix storedMatrix(frontends::WeightType type, int64_t n, int64_t k, uint
   return s;
 }
 
+// [rows, cols] values uniform in [-2, 2).
+ref::Tensor randomRows(int64_t rows, int64_t cols, uint32_t seed) {
+  ref::Tensor t = ref::Tensor::zerosF32({rows, cols});
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  for (float &v : t.f)
+    v = dist(gen);
+  return t;
+}
+
+// A stored matrix's bytes as a JIT argument (tensor<Nxi8>).
+codegen::BufferRef bytesArg(const StoredMatrix &m) {
+  return codegen::BufferRef{ref::DType::I8,
+                            const_cast<uint8_t *>(m.bytes.data()),
+                            {static_cast<int64_t>(m.bytes.size())}};
+}
+
 // input_format = "q8_0" on the same inputs: a linear layer and a gated FFN
 // on stored q8_0 / q4_0 weights, compiled (tessel-lower-to-kernels ->
 // tessel_linear_q* with the q8_0 input -> tessel_gemm_q8in_f32) against the
@@ -505,16 +522,7 @@ TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
       auto jit = codegen::JitModule::compile(ir, "q8-inputs");
       ASSERT_TRUE(jit.ok()) << jit.status() << "\n" << ir;
 
-      ref::Tensor in = ref::Tensor::zerosF32({rows, k});
-      std::mt19937 gen(7);
-      std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-      for (float &v : in.f)
-        v = dist(gen);
-      auto bytesArg = [](const StoredMatrix &m) {
-        return codegen::BufferRef{ref::DType::I8,
-                                  const_cast<uint8_t *>(m.bytes.data()),
-                                  {static_cast<int64_t>(m.bytes.size())}};
-      };
+      ref::Tensor in = randomRows(rows, k, 7);
       auto got = (*jit)->call("f", {codegen::BufferRef::of(in), bytesArg(w), bytesArg(up),
                                     bytesArg(gate), bytesArg(down)});
       ASSERT_TRUE(got.ok()) << got.status();
@@ -584,16 +592,7 @@ TEST(Q8Inputs, MoeMatchesTheReferenceOnTheSameInputs) {
       "  return %y : tensor<6x96xf32>\n}\n";
   auto jit = codegen::JitModule::compile(ir, "q8-inputs-moe");
   ASSERT_TRUE(jit.ok()) << jit.status() << "\n" << ir;
-  ref::Tensor in = ref::Tensor::zerosF32({rows, dim});
-  std::mt19937 gen(9);
-  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  for (float &v : in.f)
-    v = dist(gen);
-  auto bytesArg = [](const StoredMatrix &m) {
-    return codegen::BufferRef{ref::DType::I8,
-                              const_cast<uint8_t *>(m.bytes.data()),
-                              {static_cast<int64_t>(m.bytes.size())}};
-  };
+  ref::Tensor in = randomRows(rows, dim, 9);
   auto got = (*jit)->call("f", {codegen::BufferRef::of(in), codegen::BufferRef::of(router),
                                 bytesArg(up), bytesArg(gate), bytesArg(down), bytesArg(sup),
                                 bytesArg(sgate), bytesArg(sdown)});

@@ -320,9 +320,27 @@ const Shape kGemmShapes[] = {
     {100, 33, 32}, {300, 20, 64}, {40, 520, 96}, {6, 300, 1056}, {5, 7, 0},    {2, 9, 0},
 };
 
+// c (the GEMM's result, rows of ldc with -3 past n) left its padding alone,
+// and gemmQuant gives the same bits without a pool and on 2 and 3 threads.
+void expectUntouchedPaddingAndSameForAnyPool(WeightType t, const Shape &s,
+                                             const std::vector<float> &a, int64_t lda,
+                                             const QuantMatrix &q, const float *bias,
+                                             const std::vector<float> &c, int64_t ldc,
+                                             const std::string &what, bool q8Input) {
+  for (int64_t i = 0; i < s.m; ++i)
+    for (int64_t j = s.n; j < ldc; ++j)
+      ASSERT_EQ(c[i * ldc + j], -3.0f) << what << ": padding of c written";
+  static ThreadPool pool2(2), pool3(3); // kept across calls: their threads start once
+  for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2, &pool3}) {
+    std::vector<float> ct(s.m * ldc, -3.0f);
+    gemmQuant(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, bias, ct.data(),
+              ldc, pool, q8Input);
+    ASSERT_EQ(c, ct) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
+  }
+}
+
 TEST_P(QuantGemvTest, GemmMatchesDequantizedReference) {
   Rng rng(5);
-  ThreadPool pool2(2), pool3(3);
   for (WeightType t : kTypes)
     for (const Shape &s : kGemmShapes) {
       const int64_t lda = s.k + 3, ldc = s.n + 5;
@@ -338,15 +356,7 @@ TEST_P(QuantGemvTest, GemmMatchesDequantizedReference) {
         std::vector<float> c(s.m * ldc, -3.0f);
         cAbiGemm(t, s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b, c.data(), ldc);
         expectClose(o, s.m, s.n, c.data(), ldc, what);
-        for (int64_t i = 0; i < s.m; ++i)
-          for (int64_t j = s.n; j < ldc; ++j)
-            ASSERT_EQ(c[i * ldc + j], -3.0f) << what << ": padding of c written";
-        for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2, &pool3}) {
-          std::vector<float> ct(s.m * ldc, -3.0f);
-          gemmQuant(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b,
-                    ct.data(), ldc, pool);
-          ASSERT_EQ(c, ct) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
-        }
+        expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, false);
         // The promise: tessel_gemm_f32 on the dequantized weights, bit for
         // bit. Gemm.cc has no AVX3_DL build (only QuantGemv.cc adds it), so
         // with dispatch restricted to AVX3_DL its GEMM runs another target.
@@ -397,7 +407,7 @@ std::vector<float> roundRowsToQ8_0(const std::vector<float> &a, int64_t m, int64
 // count, and each row the same as the GEMV of that row alone.
 TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
   Rng rng(8);
-  ThreadPool pool2(2), pool3(3);
+  ThreadPool pool2(2);
   for (WeightType t : {WeightType::Q8_0, WeightType::Q4_0})
     for (const Shape &s : kGemmShapes) {
       const int64_t lda = s.k + 3, ldc = s.n + 5;
@@ -418,15 +428,7 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
         tessel_gemm_q8in_f32(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b,
                              c.data(), ldc);
         expectClose(o, s.m, s.n, c.data(), ldc, what);
-        for (int64_t i = 0; i < s.m; ++i)
-          for (int64_t j = s.n; j < ldc; ++j)
-            ASSERT_EQ(c[i * ldc + j], -3.0f) << what << ": padding of c written";
-        for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2, &pool3}) {
-          std::vector<float> ct(s.m * ldc, -3.0f);
-          gemmQuant(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b,
-                    ct.data(), ldc, pool, /*q8Input=*/true);
-          ASSERT_EQ(c, ct) << what << " with " << (pool ? pool->numThreads() : 0) << " threads";
-        }
+        expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, true);
         for (int64_t i = 0; i < s.m; ++i) {
           std::vector<float> y(s.n);
           gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b, y.data(),
