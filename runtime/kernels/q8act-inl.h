@@ -269,7 +269,7 @@ HWY_INLINE __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 // registers). Every (i, r) sums its groups in the same order and reduces
 // by Sum4 whatever R is, so a product has the same bits in the GEMV (R =
 // 1) and in any tile of the GEMM. `ahead` > 0: the weights that far past
-// each group are prefetched (the next four rows, in the GEMV).
+// each group are prefetched (rows a few KiB on, in the GEMV).
 template <int R, bool kQ4>
 HWY_NOINLINE void Tile(const uint8_t *const w[4], const uint8_t *const act[R], int64_t k,
                        int64_t ahead, float out[R][4]) {
@@ -364,8 +364,9 @@ HWY_INLINE void GemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStr
         for (int64_t a = 0; a < tile; ++a)
           act[a] = acts + (i + a) * actStride;
 #if TESSEL_Q8ACT_VNNI
-        // The GEMV's next four rows stream in while this group computes.
-        const int64_t ahead = m == 1 && r + 8 <= row1 ? 4 * ldw : 0;
+        // The GEMV's rows a few KiB on stream in while this group computes.
+        const int64_t rowsAhead = quant::PrefetchRowsAhead(ldw);
+        const int64_t ahead = m == 1 && r + rowsAhead + 4 <= row1 ? rowsAhead * ldw : 0;
         TileRows(q4, rows, act, tile, k, ahead, sums);
 #else
         for (int64_t a = 0; a < tile; ++a)
