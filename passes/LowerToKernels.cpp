@@ -67,6 +67,45 @@ std::optional<StoredWeight> storedWeight(Value w) {
   return StoredWeight{dequantize.getInput(), format, rows, matrix.getShape().back()};
 }
 
+// The one stored format of a group of matrices (an MoE layer's expert
+// stacks, or its shared experts), or nothing when one is not stored or two
+// differ: the MoE kernel reads a group's bytes only in a single format.
+std::optional<int64_t> storedGroup(ValueRange weights) {
+  std::optional<int64_t> format;
+  for (Value w : weights) {
+    std::optional<StoredWeight> s = storedWeight(w);
+    if (!s || (format && *format != s->format))
+      return std::nullopt;
+    format = s->format;
+  }
+  return format;
+}
+
+// Whether the kernel calls this pass makes for `op` honour its
+// input_format = "q8_0" (true when it has none): they round inputs only
+// for the integer kernels of stored q8_0 / q4_0 weights, and the MoE
+// kernel only when each of its groups is stored in one such format; any
+// other call would silently drop the rounding.
+bool q8InputsHonoured(Operation *op) {
+  auto integer = [](std::optional<int64_t> format) {
+    return format && (*format == kQ8_0 || *format == kQ4_0);
+  };
+  auto storedInteger = [&](Value w) {
+    std::optional<StoredWeight> s = storedWeight(w);
+    return integer(s ? std::optional<int64_t>(s->format) : std::nullopt);
+  };
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return !linear.getInputFormat() || storedInteger(linear.getWeight());
+  if (auto ffn = dyn_cast<FFNOp>(op))
+    return !ffn.getInputFormat() || (storedInteger(ffn.getWUp()) && storedInteger(ffn.getWDown()) &&
+                                     (!ffn.getWGate() || storedInteger(ffn.getWGate())));
+  if (auto moe = dyn_cast<MoEOp>(op))
+    return !moe.getInputFormat() ||
+           (integer(storedGroup(moe.getExperts())) &&
+            (moe.getShared().empty() || integer(storedGroup(moe.getShared()))));
+  return true;
+}
+
 // The calls this pass makes, on top of the generic builder: linear layers
 // (plain and fused), gated FFNs and mixtures of experts.
 class OpCalls : public KernelCallBuilder {
@@ -148,13 +187,18 @@ public:
     if (rope) {
       name += "_rope";
       operands.push_back(flatten(rope.getPositions()));
-      scalars.push_back(i64Constant(headDim));
-      scalars.push_back(i64Constant(rope.getLayout() == RopeLayout::interleaved ? 0 : 1));
-      scalars.push_back(f32Constant(rope.getTheta().convertToDouble()));
-      scalars.push_back(i64Constant(rope.getRotaryDim() ? *rope.getRotaryDim() : 0));
-      scalars.push_back(f32Constant(rope.getLinearScaling().convertToDouble()));
+      scalars.append(ropeScalars(rope, headDim));
     }
     return call(name + "_f32", operands, outDims, scalars);
+  }
+
+  // A RoPE's scalars as the kernels take them: head_dim, layout (0
+  // interleaved, 1 half-split), theta, rotary_dim (0: all), linear scaling.
+  SmallVector<Value> ropeScalars(RopeOp rope, int64_t headDim) {
+    return {i64Constant(headDim), i64Constant(rope.getLayout() == RopeLayout::interleaved ? 0 : 1),
+            f32Constant(rope.getTheta().convertToDouble()),
+            i64Constant(rope.getRotaryDim() ? *rope.getRotaryDim() : 0),
+            f32Constant(rope.getLinearScaling().convertToDouble())};
   }
 
   // An RMSNorm no GEMM prologue took (its linear layers read stored
@@ -185,12 +229,8 @@ public:
     Value x2 = tensor::CollapseShapeOp::create(b, loc, op.getInput(), groups);
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
     const int64_t headDim = type.getDimSize(rank - 1);
-    Value out =
-        call("tessel_rope_rows_f32", {x2, flatten(op.getPositions())}, outDims,
-             {i64Constant(headDim), i64Constant(op.getLayout() == RopeLayout::interleaved ? 0 : 1),
-              f32Constant(op.getTheta().convertToDouble()),
-              i64Constant(op.getRotaryDim() ? *op.getRotaryDim() : 0),
-              f32Constant(op.getLinearScaling().convertToDouble())});
+    Value out = call("tessel_rope_rows_f32", {x2, flatten(op.getPositions())}, outDims,
+                     ropeScalars(op, headDim));
     SmallVector<OpFoldResult> shape;
     for (int64_t d = 0; d < rank; ++d)
       shape.push_back(dimOf(op.getInput(), d));
@@ -225,17 +265,6 @@ public:
   Value moe(MoEOp op) {
     Value x2 = asMatrix(op.getInput());
     SmallVector<Value> operands = {x2, op.getRouter()};
-    // One format over a group of matrices, or nothing.
-    auto storedGroup = [](ValueRange weights) -> std::optional<int64_t> {
-      std::optional<int64_t> format;
-      for (Value w : weights) {
-        std::optional<StoredWeight> s = storedWeight(w);
-        if (!s || (format && *format != s->format))
-          return std::nullopt;
-        format = s->format;
-      }
-      return format;
-    };
     std::optional<int64_t> expertFormat = storedGroup(op.getExperts());
     std::optional<int64_t> sharedFormat = storedGroup(op.getShared());
     const bool stored = expertFormat && (op.getShared().empty() || sharedFormat);
@@ -440,30 +469,11 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
       if (isa<LinearOp, FFNOp, MoEOp, EinsumOp>(op))
         ops.push_back(op);
     });
-    // input_format = "q8_0" is computed by the integer kernels of q8_0 /
-    // q4_0 weights only; anything else would silently drop the rounding.
     for (Operation *op : ops) {
-      auto q8InputsStored = [](std::optional<StringRef> format, ValueRange weights) {
-        if (!format)
-          return true;
-        for (Value w : weights) {
-          std::optional<StoredWeight> s = w ? storedWeight(w) : std::nullopt;
-          if (w && (!s || (s->format != kQ8_0 && s->format != kQ4_0)))
-            return false;
-        }
-        return true;
-      };
-      bool ok = true;
-      if (auto linear = dyn_cast<LinearOp>(op))
-        ok = q8InputsStored(linear.getInputFormat(), {linear.getWeight()});
-      else if (auto ffn = dyn_cast<FFNOp>(op))
-        ok = q8InputsStored(ffn.getInputFormat(), {ffn.getWUp(), ffn.getWGate(), ffn.getWDown()});
-      else if (auto moe = dyn_cast<MoEOp>(op))
-        ok = q8InputsStored(moe.getInputFormat(), moe.getExperts()) &&
-             q8InputsStored(moe.getInputFormat(), moe.getShared());
-      if (!ok) {
+      if (!q8InputsHonoured(op)) {
         op->emitOpError("input_format = \"q8_0\" needs weights stored as q8_0 or q4_0 "
-                        "(tessel.weight {storage}), which the integer kernels read");
+                        "(tessel.weight {storage}; an MoE layer's stacks each in one format), "
+                        "which the integer kernels read");
         return signalPassFailure();
       }
     }

@@ -223,6 +223,7 @@ enum class Scratch : int {
   kGluAcc,
   kNormRows,
   kRopeTables,
+  kQ8Rows, // input rows rounded to q8_0 (tessel_gemm_q8in_f32)
   kCount
 };
 

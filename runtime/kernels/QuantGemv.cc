@@ -158,24 +158,6 @@ void runQuantGemm(const QuantArgs &q, ThreadPool *pool) {
   });
 }
 
-// The calling thread's buffer for the rounded activation rows (64-byte
-// aligned, grown as needed); the pool's workers read it while the caller
-// waits in run().
-uint8_t *q8ActivationBuffer(size_t bytes) {
-  struct Buffer {
-    uint8_t *data = nullptr;
-    size_t size = 0;
-    ~Buffer() { ::operator delete(data, std::align_val_t(64)); }
-  };
-  thread_local Buffer buffer;
-  if (buffer.size < bytes) {
-    ::operator delete(buffer.data, std::align_val_t(64));
-    buffer.data = static_cast<uint8_t *>(::operator new(bytes, std::align_val_t(64)));
-    buffer.size = bytes;
-  }
-  return buffer.data;
-}
-
 // c = q8_0(a) W^T + bias for q8_0 / q4_0 W: the rows of a rounded once
 // (q8act-inl.h's Q8Layout), then the rows of W split into groups of four
 // as runQuantGemv splits them, every activation row against each group.
@@ -186,7 +168,9 @@ void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) {
     return;
   const bool q4 = q.format == QuantFormat::kQ4_0;
   const int64_t stride = Q8Layout::rowBytes(q.k);
-  uint8_t *acts = q8ActivationBuffer(static_cast<size_t>(std::max<int64_t>(q.m * stride, 64)));
+  // The calling thread's scratch; the pool's workers read it while the
+  // caller waits in run().
+  auto *acts = scratchOf<uint8_t>(Scratch::kQ8Rows, std::max<int64_t>(q.m * stride, 64));
   auto quantize = HWY_DYNAMIC_DISPATCH(QuantizeRowQ8);
   const bool threaded = pool && pool->numThreads() > 1;
   if (threaded && q.m >= 16)

@@ -1,25 +1,27 @@
 //===- q8act-inl.h - per-target code for q8_0 activations x q8_0/q4_0 weights -*- C++ -*-===//
 //
 // Included once per Highway target by QuantGemv.cc. The products of a
-// linear layer whose input rows are rounded to q8_0 (`input_format =
-// "q8_0"` on tessel.linear / tessel.ffn) and whose weights are q8_0 or
-// q4_0 blocks: every block product is an integer dot product of int8
+// layer whose input rows are rounded to q8_0 (`input_format = "q8_0"` on
+// tessel.linear, tessel.ffn, tessel.moe, tessel.mla) and whose weights are
+// q8_0 or q4_0 blocks: every block product is an integer dot product of int8
 // values, sum_j qx_j qw_j, scaled by the two blocks' scales. The integer
 // sums are exact, whatever instructions compute them, so every target
 // gives a block the same value; only the f32 sum over blocks differs in
 // order.
 //  - AVX3_DL (AVX512-VNNI, VBMI): `vpdpbusd` multiplies 64 u8 x s8 pairs
-//    into 16 int32 lanes per instruction. One zmm holds four q4_0 blocks'
-//    nibbles (gathered from their 72 bytes by one `vpermt2b`) or two q8_0
-//    blocks; the four or two f16 scales come from the same bytes by a
-//    `vpermw` and one conversion. Per 128 q4_0 weights and row that is
-//    ~13 instructions, against ~40 for the f32-activation kernel.
+//    into 16 int32 lanes per instruction. Two zmm hold values 0-15 and
+//    16-31 of four blocks, block i in 128-bit lane i: gathered from a q4_0
+//    group's 72 bytes by one `vpermt2b`, from a q8_0 group's 136 by two;
+//    the four f16 scales come from the same bytes by a `vpermw` /
+//    `vpermt2w` and one conversion. Per 128 q4_0 weights and row that is
+//    ~13 instructions, against ~40 for the f32-activation kernel; a tile of
+//    4 weight rows x up to 4 input rows unpacks each weight group once.
 //  - Other targets: the same integer sums in scalar code (exact), for
 //    correctness on CPUs without VNNI rather than speed.
 //
-// The activation rows are rounded once per call (QuantizeRowsQ8) into a
-// layout made for the weights' format, so that the kernels load it whole:
-// see Q8Layout below.
+// The activation rows are rounded once per call (QuantizeRow) into the
+// lanes the unpacked weights use, so that the kernels load them whole: see
+// Q8Layout below.
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,8 +92,8 @@ namespace q8act {
 namespace hn = hwy::HWY_NAMESPACE;
 using quant::HalfToF32;
 
-// Rounds one row x[0..k) (k a multiple of 32) into `out` (Q8Layout for
-// q4_0 or q8_0 weights). The rounding is scalar-exact: the same d, 1/d and
+// Rounds one row x[0..k) (k a multiple of 32) into `out` (Q8Layout, with
+// the bias for q4_0 or q8_0 weights). The rounding is scalar-exact: the same d, 1/d and
 // products as the reference evaluator's (reference/Ops.cpp roundToQ8_0).
 HWY_INLINE void QuantizeRow(const float *HWY_RESTRICT x, int64_t k, bool q4, uint8_t *out) {
   const int64_t blocks = k / 32;
