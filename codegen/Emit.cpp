@@ -106,7 +106,7 @@ absl::StatusOr<std::string> emitStage(std::string_view mlirText, std::string_vie
     return print(**module);
   // Weights become arguments (as the JIT does), then the CPU pipeline runs
   // stage by stage up to the one asked for.
-  if (auto st = run("builtin.module(func.func(tessel-weights-to-arguments))"); !st.ok())
+  if (auto st = run("builtin.module(tessel-weights-to-arguments)"); !st.ok())
     return st;
   if (!emit.passPipeline.empty()) {
     if (auto st = run(emit.passPipeline); !st.ok())

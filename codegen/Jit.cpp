@@ -136,7 +136,7 @@ lowerToLlvmDialect(MLIRContext &context, std::string_view text, const std::strin
                    const std::vector<PipelineStage> &pipeline,
                    const DiagnosticCollector &diagnostics, Signatures &signatures,
                    support::ProgressBar *progress) {
-  const std::string weightsToArguments = "builtin.module(func.func(tessel-weights-to-arguments))";
+  const std::string weightsToArguments = "builtin.module(tessel-weights-to-arguments)";
   // Where the bar stands after each stage (a stage whose passes coalesce
   // into fewer adaptors than parsed still ends where it should).
   std::vector<int64_t> stageEnds;

@@ -27,6 +27,7 @@ std::vector<PipelineStage> cpuPipeline(const CpuOptions &options) {
       {"kernel", "builtin.module(one-shot-bufferize{bufferize-function-boundaries=1 "
                  "function-boundary-type-conversion=identity-layout-map "
                  "allow-return-allocs-from-loops=1},"
+                 "drop-equivalent-buffer-results,"
                  "func.func(tessel-drop-aliased-results,tessel-plan-memory),"
                  "buffer-deallocation-pipeline,"
                  "func.func(scf-forall-to-for,convert-linalg-to-loops),canonicalize)"},

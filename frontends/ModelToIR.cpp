@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "dialect/TesselOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -18,11 +19,43 @@ namespace tessel::frontends {
 using namespace mlir;
 
 void loadModelDialects(MLIRContext &context) {
-  context
-      .loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect>();
+  context.loadDialect<TesselDialect, func::FuncDialect, tensor::TensorDialect, arith::ArithDialect,
+                      bufferization::BufferizationDialect>();
 }
 
 namespace {
+
+// input_format = "q8_0" on the linear layers whose weight, and the FFNs
+// and MoE layers all of whose expert weights, are in `names`
+// (EntryPoints::q8InputWeights), inside `root`; weight names there are
+// relative to `prefix` (a block function's layer).
+void markQ8Inputs(Operation *root, const std::set<std::string> &names, const std::string &prefix) {
+  if (names.empty())
+    return;
+  auto listed = [&](Value w) {
+    auto weight = w ? w.getDefiningOp<WeightOp>() : WeightOp();
+    return weight && names.count(prefix + weight.getName().str()) > 0;
+  };
+  auto q8 = StringAttr::get(root->getContext(), "q8_0");
+  root->walk([&](Operation *op) {
+    if (auto linear = dyn_cast<LinearOp>(op); linear && listed(linear.getWeight()))
+      linear.setInputFormatAttr(q8);
+    if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
+                                        (!ffn.getWGate() || listed(ffn.getWGate())))
+      ffn.setInputFormatAttr(q8);
+    // MLA: its matrices but wkv_b (split per head for decoding's einsums,
+    // never stored); q_weights[1] and kv_weights[1] are norm weights.
+    if (auto mla = dyn_cast<MLAOp>(op)) {
+      ValueRange q = mla.getQWeights();
+      if (listed(q[0]) && (q.size() == 1 || listed(q[2])) && listed(mla.getKvWeights()[0]) &&
+          listed(mla.getWo()))
+        mla.setInputFormatAttr(q8);
+    }
+    if (auto moe = dyn_cast<MoEOp>(op);
+        moe && llvm::all_of(moe.getExperts(), listed) && llvm::all_of(moe.getShared(), listed))
+      moe.setInputFormatAttr(q8);
+  });
+}
 
 class ModelIRBuilder {
 public:
@@ -33,9 +66,12 @@ public:
   }
 
   OwningOpRef<ModuleOp> build(const EntryPoints &entries) {
-    OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
-    b.setInsertionPointToEnd(module->getBody());
+    OwningOpRef<ModuleOp> owned = ModuleOp::create(fileLoc);
+    module = *owned;
+    b.setInsertionPointToEnd(module.getBody());
     storedWeights = entries.storedWeights;
+    q8InputWeights = entries.q8InputWeights;
+    shareLayers = entries.shareLayers;
     if (entries.forward)
       buildFunction("forward", /*cached=*/false);
     cacheLength = entries.cacheLength > 0 ? entries.cacheLength : c.contextLength;
@@ -43,7 +79,11 @@ public:
       buildFunction("step", /*cached=*/true);
     if (entries.attentionProbsLayer >= 0)
       buildFunction("attention_probs", /*cached=*/false, entries.attentionProbsLayer);
-    return module;
+    // The entry points' own weights (blocks were marked as they were built).
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (!fn.isPrivate())
+        markQ8Inputs(fn, q8InputWeights, "");
+    return owned;
   }
 
 private:
@@ -105,17 +145,12 @@ private:
     if (c.ropeFreqFactors)
       freqFactors = weight("rope_freqs.weight");
     for (int64_t i = 0; i < c.numLayers; ++i) {
-      std::string p = absl::StrCat("blk.", i, ".");
-      Value x = norm(h, p + "attn_norm");
       if (i == probeLayer) {
-        func::ReturnOp::create(b, loc(p + "attn_probs"), attentionProbs(x, i));
+        Value x = norm(h, prefix(i) + "attn_norm");
+        func::ReturnOp::create(b, loc(prefix(i) + "attn_probs"), attentionProbs(x, i));
         return;
       }
-      Value a = !c.isMla() ? attention(x, i) : caches.empty() ? mla(x, i) : mlaCached(x, i);
-      h = ResidualAddOp::create(b, loc(p + "attn_residual"), h, a);
-      x = norm(h, p + "ffn_norm");
-      Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
-      h = ResidualAddOp::create(b, loc(p + "ffn_residual"), h, f);
+      h = shareLayers && probeLayer < 0 ? callBlock(h, i) : layer(h, i);
     }
     if (cached) {
       // Only the last position's logits are needed to pick the next token.
@@ -133,6 +168,118 @@ private:
     SmallVector<Value> results = {logits};
     results.append(caches.begin(), caches.end());
     func::ReturnOp::create(b, loc("output"), results);
+  }
+
+  // Decoder layer `i` on the residual stream `h`, at the insertion point.
+  Value layer(Value h, int64_t i) {
+    std::string p = prefix(i);
+    Value x = norm(h, p + "attn_norm");
+    Value a = !c.isMla() ? attention(x, i) : caches.empty() ? mla(x, i) : mlaCached(x, i);
+    h = ResidualAddOp::create(b, loc(p + "attn_residual"), h, a);
+    x = norm(h, p + "ffn_norm");
+    Value f = c.layers[i].moe ? moe(x, p) : ffn(x, p);
+    return ResidualAddOp::create(b, loc(p + "ffn_residual"), h, f);
+  }
+
+  // Layer `i` as a call of a private block function
+  //   @block_N(h, positions, [start, kv_len,] [rope_freqs,] caches...)
+  //       -> (h, caches...)
+  // whose weights are tessel.weight ops named relative to the layer
+  // ("attn_q.weight"); the call's `tessel.weight_prefix` ("blk.3.") completes
+  // them (tessel-weights-to-arguments). Layers whose blocks come out the same
+  // (same sizes, window, FFN kind, weight formats and input rounding) call
+  // one function, so the compiler lowers and compiles it once whatever the
+  // depth.
+  Value callBlock(Value h, int64_t i) {
+    const std::string layerPrefix = prefix(i);
+    const int64_t cachesPerLayer = caches.empty() ? 0 : c.isMla() ? 1 : 2;
+    SmallVector<Value> operands = {h, positions};
+    if (!caches.empty())
+      operands.append({start, kvLen});
+    if (freqFactors)
+      operands.push_back(freqFactors);
+    const size_t firstCache = operands.size();
+    for (int64_t k = 0; k < cachesPerLayer; ++k)
+      operands.push_back(caches[cacheIndex(i, k)]);
+    SmallVector<Type> resultTypes = {h.getType()};
+    for (int64_t k = 0; k < cachesPerLayer; ++k)
+      resultTypes.push_back(operands[firstCache + k].getType());
+
+    func::FuncOp block;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(module.getBody());
+      auto fn =
+          func::FuncOp::create(b, loc(layerPrefix + "block"), "block",
+                               b.getFunctionType(ValueRange(operands).getTypes(), resultTypes));
+      fn.setPrivate();
+      b.setInsertionPointToStart(fn.addEntryBlock());
+      // The block's own values stand in for the caller's while it is built.
+      auto saved = std::make_tuple(positions, seqLen, start, kvLen, freqFactors, caches);
+      ValueRange args = fn.getArguments();
+      unsigned next = 1;
+      positions = args[next++];
+      seqLen = tensor::DimOp::create(b, loc("seq_len"), args[0], 1);
+      if (cachesPerLayer > 0) {
+        start = args[next++];
+        kvLen = args[next++];
+      }
+      if (freqFactors)
+        freqFactors = args[next++];
+      caches.assign(args.begin() + firstCache, args.end());
+      inBlock = true;
+      blockPrefix = layerPrefix;
+      Value out = layer(args[0], i);
+      inBlock = false;
+      // The new residual stream goes where the old one was: bufferized, the
+      // block updates its caller's buffer in place (like the caches), so the
+      // caller holds one residual buffer however many layers it calls.
+      out = bufferization::MaterializeInDestinationOp::create(b, loc("block"), out, args[0])
+                .getResult();
+      SmallVector<Value> results = {out};
+      results.append(caches.begin(), caches.end());
+      func::ReturnOp::create(b, loc("block"), results);
+      std::tie(positions, seqLen, start, kvLen, freqFactors, caches) = saved;
+      markQ8Inputs(fn, q8InputWeights, layerPrefix);
+      block = dedupBlock(fn);
+    }
+    auto call = func::CallOp::create(b, loc(layerPrefix + "block"), block, operands);
+    call->setAttr("tessel.weight_prefix", b.getStringAttr(layerPrefix));
+    for (int64_t k = 0; k < cachesPerLayer; ++k)
+      caches[cacheIndex(i, k)] = call.getResult(1 + k);
+    return call.getResult(0);
+  }
+
+  // `fn` if no block built so far has its text (types, ops and attributes;
+  // locations are not printed), else that block, and `fn` is erased.
+  func::FuncOp dedupBlock(func::FuncOp fn) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    fn.print(os);
+    auto [it, fresh] = blocks.try_emplace(text, fn);
+    if (!fresh) {
+      fn.erase();
+      return it->second;
+    }
+    fn.setSymName(absl::StrCat("block_", blocks.size() - 1));
+    // Kept out of line: inlining a block into every call would undo the
+    // point of sharing it.
+    fn->setAttr("passthrough", b.getArrayAttr({b.getStringAttr("noinline")}));
+    return fn;
+  }
+
+  // The names of layer `layer`'s weights and ops start with this: "blk.3."
+  // in an entry point, "" inside a block function (relative names).
+  std::string prefix(int64_t layer) const {
+    return inBlock ? std::string() : absl::StrCat("blk.", layer, ".");
+  }
+
+  // Where cache `which` (K 0, V 1; MLA's latent 0) of layer `layer` is in
+  // `caches`.
+  int64_t cacheIndex(int64_t layer, int64_t which) const {
+    if (inBlock)
+      return which;
+    return c.isMla() ? layer : 2 * layer + which;
   }
 
   // Cache `index` (see kvCacheShapes).
@@ -158,18 +305,22 @@ private:
     return RankedTensorType::get({1, ShapedType::kDynamic, heads, dim}, b.getF32Type());
   }
 
+  // Inside a block function `name` is relative to the layer being built.
+  std::string fullName(const std::string &name) const {
+    return inBlock ? blockPrefix + name : name;
+  }
   Value weight(const std::string &name) {
-    auto it = weightShapes.find(name);
+    auto it = weightShapes.find(fullName(name));
     assert(it != weightShapes.end() && "weight not in expectedWeights");
     auto type = RankedTensorType::get(it->second, b.getF32Type());
     std::string locName = name.substr(0, name.rfind('.'));
-    auto stored = storedWeights.find(name);
+    auto stored = storedWeights.find(fullName(name));
     return WeightOp::create(b, loc(locName), type, name,
                             stored == storedWeights.end() ? nullptr
                                                           : b.getStringAttr(stored->second));
   }
   Value optionalWeight(const std::string &name) {
-    return weightShapes.count(name) ? weight(name) : Value();
+    return weightShapes.count(fullName(name)) ? weight(name) : Value();
   }
 
   // [1, seq, heads*dim] -> [1, seq, heads, dim]
@@ -210,7 +361,7 @@ private:
 
   // The layer's query, key or value heads: [1, seq, heads, head_dim].
   Value projectHeads(Value x, int64_t layer, const char *which, int64_t heads) {
-    std::string n = absl::StrCat("blk.", layer, ".attn_", which);
+    std::string n = prefix(layer) + "attn_" + which;
     // Weights are materialised in a fixed order (argument evaluation order
     // is unspecified in C++, and the printed IR must be deterministic).
     Value w = weight(n + ".weight");
@@ -222,7 +373,7 @@ private:
 
   // Queries and keys with RoPE applied.
   std::pair<Value, Value> queriesAndKeys(Value x, int64_t layer) {
-    std::string p = absl::StrCat("blk.", layer, ".");
+    std::string p = prefix(layer);
     Value q = projectHeads(x, layer, "q", c.numHeads);
     Value k = projectHeads(x, layer, "k", c.numKvHeads);
     if (c.rope != RopeStyle::None) {
@@ -237,20 +388,20 @@ private:
     auto [q, k] = queriesAndKeys(x, layer);
     auto type = RankedTensorType::get({1, c.numHeads, ShapedType::kDynamic, ShapedType::kDynamic},
                                       b.getF32Type());
-    return AttentionProbsOp::create(b, loc(absl::StrCat("blk.", layer, ".attn_probs")), type, q, k,
-                                    Value(), Value(), b.getI64IntegerAttr(c.numHeads),
+    return AttentionProbsOp::create(b, loc(prefix(layer) + "attn_probs"), type, q, k, Value(),
+                                    Value(), b.getI64IntegerAttr(c.numHeads),
                                     b.getI64IntegerAttr(c.numKvHeads), b.getUnitAttr(),
                                     windowAttr(layer), nullptr);
   }
 
   Value attention(Value x, int64_t layer) {
-    std::string p = absl::StrCat("blk.", layer, ".");
+    std::string p = prefix(layer);
     int64_t hd = c.headDim;
     auto [q, k] = queriesAndKeys(x, layer);
     Value v = projectHeads(x, layer, "v", c.numKvHeads);
     if (!caches.empty()) {
-      k = throughCache(k, 2 * layer, p + "k_cache");
-      v = throughCache(v, 2 * layer + 1, p + "v_cache");
+      k = throughCache(k, cacheIndex(layer, 0), p + "k_cache");
+      v = throughCache(v, cacheIndex(layer, 1), p + "v_cache");
     }
     Value o =
         AttentionOp::create(b, loc(p + "attn"), perHead(c.numHeads, hd), q, k, v, Value(), Value(),
@@ -264,7 +415,7 @@ private:
   }
 
   Value mla(Value x, int64_t layer) {
-    std::string p = absl::StrCat("blk.", layer, ".");
+    std::string p = prefix(layer);
     SmallVector<Value> q;
     if (c.qLoraRank > 0)
       q = {weight(p + "attn_q_a.weight"), weight(p + "attn_q_a_norm.weight"),
@@ -311,7 +462,7 @@ private:
   //   scores = (q_nope W_uk) . c + q_rope . k_rope,   out = (p . c) W_uv^T.
   // Same numbers as the naive form (tessel-lower-mla) up to rounding.
   Value mlaCached(Value x, int64_t layer) {
-    std::string p = absl::StrCat("blk.", layer, ".");
+    std::string p = prefix(layer);
     const int64_t h = c.numHeads, dn = c.qkNopeDim, dr = c.qkRopeDim, dv = c.vHeadDim,
                   r = c.kvLoraRank;
     auto f32 = b.getF32Type();
@@ -353,7 +504,7 @@ private:
         ropeOf(splitHeads(sliceLast(ckv, r, dr, p + "attn_kv_a_mqa"), 1, dr, p + "attn_k.rope"),
                p + "attn_k.rope");
     Value rows = tensor::ConcatOp::create(b, loc(p + "kv_cache"), 3, ValueRange{latent, kRope});
-    Value cached = throughCache(rows, layer, p + "kv_cache");
+    Value cached = throughCache(rows, cacheIndex(layer, 0), p + "kv_cache");
     Value values = sliceLast(cached, 0, r, p + "kv_cache");
 
     // wkv_b [H * (dn + dv), r] as W_uk [H, dn, r] and W_uv [H, dv, r].
@@ -437,38 +588,13 @@ private:
   std::vector<std::vector<int64_t>> cacheShapes;
   Value start, kvLen;        // i64: the step's first position, and start + seq_len
   SmallVector<Value> caches; // @step: the current value of each layer's K and V cache
+  ModuleOp module;
+  bool shareLayers = false;
+  std::set<std::string> q8InputWeights;
+  bool inBlock = false;                       // building a block function (callBlock)...
+  std::string blockPrefix;                    // ...for the layer whose names start with this
+  std::map<std::string, func::FuncOp> blocks; // block text -> its function
 };
-
-// input_format = "q8_0" on the linear layers whose weight, and the FFNs
-// and MoE layers all of whose expert weights, are in `names`
-// (EntryPoints::q8InputWeights).
-void markQ8Inputs(ModuleOp module, const std::set<std::string> &names) {
-  if (names.empty())
-    return;
-  auto listed = [&](Value w) {
-    auto weight = w ? w.getDefiningOp<WeightOp>() : WeightOp();
-    return weight && names.count(weight.getName().str()) > 0;
-  };
-  auto q8 = StringAttr::get(module.getContext(), "q8_0");
-  module.walk([&](Operation *op) {
-    if (auto linear = dyn_cast<LinearOp>(op); linear && listed(linear.getWeight()))
-      linear.setInputFormatAttr(q8);
-    if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
-                                        (!ffn.getWGate() || listed(ffn.getWGate())))
-      ffn.setInputFormatAttr(q8);
-    // MLA: its matrices but wkv_b (split per head for decoding's einsums,
-    // never stored); q_weights[1] and kv_weights[1] are norm weights.
-    if (auto mla = dyn_cast<MLAOp>(op)) {
-      ValueRange q = mla.getQWeights();
-      if (listed(q[0]) && (q.size() == 1 || listed(q[2])) && listed(mla.getKvWeights()[0]) &&
-          listed(mla.getWo()))
-        mla.setInputFormatAttr(q8);
-    }
-    if (auto moe = dyn_cast<MoEOp>(op);
-        moe && llvm::all_of(moe.getExperts(), listed) && llvm::all_of(moe.getShared(), listed))
-      moe.setInputFormatAttr(q8);
-  });
-}
 
 } // namespace
 
@@ -488,7 +614,6 @@ absl::StatusOr<OwningOpRef<ModuleOp>> buildModelModule(MLIRContext &context,
                   "its probabilities inside the op)"));
   }
   OwningOpRef<ModuleOp> module = ModelIRBuilder(context, config, source).build(entries);
-  markQ8Inputs(*module, entries.q8InputWeights);
   std::string diagnostics;
   {
     ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {

@@ -20,9 +20,10 @@
 // the first row) and returns the last position's logits. `positions` are
 // the tokens' absolute positions (RoPE); they equal fill + i unless the
 // runtime rolls a sliding-window cache (runtime/Session.cpp). Compiled, the caches are updated in
-// place and only the logits are returned. Weights are `tessel.weight` ops named as in GGUF, so the
-// IR does not depend on the file format; every op's location names the model file and the
-// layer/tensor it comes from.
+// place and only the logits are returned. With EntryPoints::shareLayers each layer is a call
+// of a private @block_N function (layers built alike share one). Weights are `tessel.weight` ops
+// named as in GGUF, so the IR does not depend on the file format; every op's location names the
+// model file and the layer/tensor it comes from.
 //
 //===----------------------------------------------------------------------===//
 #ifndef TESSEL_FRONTENDS_MODELTOIR_H
@@ -66,6 +67,14 @@ struct EntryPoints {
   /// or MoE layer all of whose (expert) weights are among them. runtime::q8InputWeights picks the
   /// stored q8_0 / q4_0 ones, whose kernels then multiply in integers.
   std::set<std::string> q8InputWeights;
+  /// @forward and @step call each layer as a private block function
+  /// (@block_N) instead of spelling every layer out; layers whose blocks
+  /// are the same share one, so a model's code does not grow with its depth.
+  /// Block weights are named relative to the layer ("attn_q.weight") and
+  /// each call carries `tessel.weight_prefix` ("blk.3."); see
+  /// tessel-weights-to-arguments. Off for the reference interpreter, the
+  /// profiler (which names ops by layer) and the CUDA pipeline.
+  bool shareLayers = false;
 };
 
 /// Whether @step can be built (every attention kind has a cached form).

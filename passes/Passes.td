@@ -132,7 +132,7 @@ def TesselLowerToLinalg : Pass<"tessel-lower-to-linalg", "mlir::func::FuncOp"> {
                            "mlir::arith::ArithDialect", "mlir::math::MathDialect"];
 }
 
-def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::FuncOp"> {
+def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::ModuleOp"> {
   let summary = "Turn tessel.weight ops into trailing function arguments";
   let description = [{
     Compiled code receives the model's weights from the runtime rather than
@@ -160,6 +160,25 @@ def TesselWeightsToArguments : Pass<"tessel-weights-to-arguments", "mlir::func::
     // becomes an argument %bytes: tensor<2176xi8> and
     %w = tessel.dequantize %bytes {format = "q8_0"} : tensor<2176xi8> -> tensor<64x64xf32>
     ```
+
+    A block function (a layer shared by several layers, see
+    `frontends::EntryPoints::shareLayers`) names its weights relative to the
+    layer; it gets arguments for them like any function, and each call of
+    it, which carries `tessel.weight_prefix`, passes the caller's arguments
+    for the prefixed names (bytes for stored weights, so the block's
+    `tessel.dequantize` still folds into its kernels):
+    ```mlir
+    func.func private @block_0(%h: tensor<1x?x64xf32>) -> tensor<1x?x64xf32> {
+      %w = tessel.weight "attn_q.weight" : tensor<64x64xf32>
+    ...
+    %h1 = func.call @block_0(%h0) {tessel.weight_prefix = "blk.1."}
+    // become
+    func.func private @block_0(%h: tensor<1x?x64xf32>, %w: tensor<64x64xf32>)
+        attributes {tessel.weights = ["attn_q.weight"]}
+    ...
+    %h1 = func.call @block_0(%h0, %blk1_attn_q) {tessel.weight_prefix = "blk.1."}
+    ```
+    where `%blk1_attn_q` is the caller's argument for "blk.1.attn_q.weight".
   }];
 }
 

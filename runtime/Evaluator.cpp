@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
   entries.storedWeights = storedWeightFormats(c, model.weights);
   if (options.cpu.q8Activations)
     entries.q8InputWeights = q8InputWeights(entries.storedWeights);
+  entries.shareLayers = !options.cpu.profile;
   const std::string entry = probe ? "attention_probs" : "forward";
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())

@@ -76,6 +76,9 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
       cuda ? gpuStoredWeightFormats(c, model.weights) : storedWeightFormats(c, model.weights);
   if (!cuda && cpu.q8Activations)
     entries.q8InputWeights = q8InputWeights(entries.storedWeights);
+  // One block function per kind of layer; the profiler names ops by layer,
+  // so it keeps every layer spelled out.
+  entries.shareLayers = !cuda && !cpu.profile;
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();

@@ -15,6 +15,7 @@
 #include <optional>
 #include <random>
 
+#include "codegen/Emit.h"
 #include "codegen/Jit.h"
 #include "frontends/ModelLoader.h"
 #include "frontends/ModelToIR.h"
@@ -72,38 +73,57 @@ void expectCompiledMatchesReference(
   auto want = (*reference)->forward(tokens);
   ASSERT_TRUE(want.ok()) << want.status();
 
-  // The weights the kernels read in their stored form (bf16, q8_0, q4_0
-  // matrices of linear layers) are passed as the file's bytes.
-  frontends::EntryPoints forwardOnly;
-  forwardOnly.step = false;
-  forwardOnly.storedWeights = stored ? *stored : runtime::storedWeightFormats(m.config, m.weights);
-  if (q8Inputs)
-    forwardOnly.q8InputWeights = runtime::q8InputWeights(forwardOnly.storedWeights);
-  auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
-  ASSERT_TRUE(ir.ok()) << ir.status();
-  auto jit = codegen::JitModule::compile(*ir, m.path, pipeline);
-  ASSERT_TRUE(jit.ok()) << jit.status();
-  auto weights = runtime::bindWeights(m.weights, **jit, "forward");
-  ASSERT_TRUE(weights.ok()) << weights.status();
-  ref::TokenInputs in = ref::tokenInputs(tokens.data(), static_cast<int64_t>(tokens.size()));
-  std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
-                                          codegen::BufferRef::of(in.positions)};
-  args.insert(args.end(), weights->args.begin(), weights->args.end());
-  auto got = (*jit)->call("forward", args);
-  ASSERT_TRUE(got.ok()) << got.status();
-  const ref::Tensor &logits = (*got)[0];
-  ASSERT_EQ(logits.numel(), want->numel());
-  double worst = 0;
-  for (int64_t i = 0; i < want->numel(); ++i) {
-    double err = std::abs(logits.f[i] - want->f[i]);
-    worst = std::max(worst, err);
-    ASSERT_LE(err, q8Inputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(want->f[i]))
-        << "logit " << i;
+  // On the CPU pipeline the layers are compiled both spelled out and as
+  // shared block functions (EntryPoints::shareLayers): the same kernels in
+  // the same order, so the logits must be the same bits.
+  const bool cpu = codegen::pipelineText(pipeline) == codegen::pipelineText(codegen::cpuPipeline());
+  std::vector<float> spelledOut;
+  for (bool share : {false, true}) {
+    if (share && !cpu)
+      break;
+    SCOPED_TRACE(share ? "layers as shared blocks" : "layers spelled out");
+    // The weights the kernels read in their stored form (bf16, q8_0, q4_0
+    // matrices of linear layers) are passed as the file's bytes.
+    frontends::EntryPoints forwardOnly;
+    forwardOnly.step = false;
+    forwardOnly.shareLayers = share;
+    forwardOnly.storedWeights =
+        stored ? *stored : runtime::storedWeightFormats(m.config, m.weights);
+    if (q8Inputs)
+      forwardOnly.q8InputWeights = runtime::q8InputWeights(forwardOnly.storedWeights);
+    auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
+    ASSERT_TRUE(ir.ok()) << ir.status();
+    ASSERT_EQ(ir->find("func.func private @block_0") != std::string::npos, share);
+    auto jit = codegen::JitModule::compile(*ir, m.path, pipeline);
+    ASSERT_TRUE(jit.ok()) << jit.status();
+    auto weights = runtime::bindWeights(m.weights, **jit, "forward");
+    ASSERT_TRUE(weights.ok()) << weights.status();
+    ref::TokenInputs in = ref::tokenInputs(tokens.data(), static_cast<int64_t>(tokens.size()));
+    std::vector<codegen::BufferRef> args = {codegen::BufferRef::of(in.ids),
+                                            codegen::BufferRef::of(in.positions)};
+    args.insert(args.end(), weights->args.begin(), weights->args.end());
+    auto got = (*jit)->call("forward", args);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const ref::Tensor &logits = (*got)[0];
+    ASSERT_EQ(logits.numel(), want->numel());
+    double worst = 0;
+    for (int64_t i = 0; i < want->numel(); ++i) {
+      double err = std::abs(logits.f[i] - want->f[i]);
+      worst = std::max(worst, err);
+      ASSERT_LE(err, q8Inputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(want->f[i]))
+          << "logit " << i;
+    }
+    if (q8Inputs) // the rounding happened: these are not the f32 inputs' logits
+      EXPECT_GT(worst, 1e-3);
+    std::vector<float> flat(logits.f.begin(), logits.f.begin() + logits.numel());
+    if (!share) {
+      spelledOut = flat;
+      ::testing::Test::RecordProperty(q8Inputs ? "q8_inputs_max_abs_error" : "max_abs_error",
+                                      std::to_string(worst));
+    } else {
+      EXPECT_EQ(flat, spelledOut) << "sharing the layers' code changed the logits";
+    }
   }
-  if (q8Inputs) // the rounding happened: these are not the f32 inputs' logits
-    EXPECT_GT(worst, 1e-3);
-  ::testing::Test::RecordProperty(q8Inputs ? "q8_inputs_max_abs_error" : "max_abs_error",
-                                  std::to_string(worst));
 }
 
 // Row `position` of the reference's [1, n, vocab] logits against `got`,
@@ -336,6 +356,92 @@ TEST(ModelJit, CudaTensorStagesRunMixturesOfExperts) {
     expectCompiledMatchesReference(*m, cudaTensorStagesThenCpu(),
                                    runtime::gpuStoredWeightFormats(m->config, m->weights));
   }
+}
+
+// How often `needle` occurs in `text`.
+size_t occurrences(const std::string &text, const std::string &needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+// The IR of `m` with EntryPoints::shareLayers (and `stored` weights).
+std::string sharedLayersIr(const frontends::LoadedModel &m, bool step,
+                           const std::map<std::string, std::string> &stored = {}) {
+  frontends::EntryPoints entries;
+  entries.step = step;
+  entries.shareLayers = true;
+  entries.storedWeights = stored;
+  auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, entries);
+  EXPECT_TRUE(ir.ok()) << ir.status();
+  return ir.ok() ? *ir : std::string();
+}
+
+// Shared layers: every layer of stories260K is the same block, so @forward
+// and @step each call one private function five times, each call naming
+// its layer's weights by prefix; the block itself names weights relative to
+// the layer.
+TEST(SharedLayers, LayersAlikeCallOneBlock) {
+  ASSERT_TRUE(fs::exists(kStories)) << kStories << " is missing: the tests need ../shared";
+  auto m = frontends::loadModel(kStories.string());
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->config.numLayers, 5);
+  std::string ir = sharedLayersIr(*m, /*step=*/true);
+  EXPECT_EQ(occurrences(ir, "func.func private @block_"), 2u) << ir;
+  EXPECT_EQ(occurrences(ir, "call @block_0("), 5u); // @forward
+  EXPECT_EQ(occurrences(ir, "call @block_1("), 5u); // @step, with the caches
+  for (int layer = 0; layer < 5; ++layer)
+    EXPECT_EQ(occurrences(ir, "tessel.weight_prefix = \"blk." + std::to_string(layer) + ".\""), 2u);
+  size_t block = ir.find("func.func private @block_0");
+  std::string body = ir.substr(block, ir.find("func.func", block + 1) - block);
+  EXPECT_NE(body.find("tessel.weight \"attn_q.weight\""), std::string::npos) << body;
+  EXPECT_EQ(body.find("\"blk."), std::string::npos) << body;
+}
+
+// Layers that differ get blocks of their own: DeepSeek-V2's dense first
+// layer and its MoE layers; the hybrid's dense layer, windowed MoE layer and
+// full-attention MoE layer; and a llama layer whose query projection alone
+// is stored q8_0.
+TEST(SharedLayers, LayersThatDifferGetTheirOwnBlocks) {
+  for (auto [name, blocks] : {std::pair{"tiny-deepseek2.json", 2u},
+                              {"hybrid-moe.json", 3u},
+                              {"tiny-mixtral.json", 1u},
+                              {"tiny-mistral.json", 1u}}) {
+    SCOPED_TRACE(name);
+    auto m = frontends::loadModel((kExamples / name).string());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(occurrences(sharedLayersIr(*m, /*step=*/false), "func.func private @block_"), blocks);
+  }
+  auto llama = frontends::loadModel((kExamples / "tiny-llama.json").string());
+  ASSERT_TRUE(llama.ok()) << llama.status();
+  std::string ir = sharedLayersIr(*llama, /*step=*/false, {{"blk.1.attn_q.weight", "q8_0"}});
+  EXPECT_EQ(occurrences(ir, "func.func private @block_"), 2u);
+  EXPECT_NE(ir.find("@block_1(%2, %arg1) {tessel.weight_prefix = \"blk.1.\"}"), std::string::npos)
+      << ir;
+}
+
+// What "compiled once whatever the depth" means in the lowered code: a
+// 2-layer and an 8-layer llama have the same kernel calls in their LLVM
+// dialect (the blocks'); only the calls of the blocks grow with depth.
+TEST(SharedLayers, KernelCallsDoNotGrowWithDepth) {
+  std::map<int, std::string> llvm;
+  for (int layers : {2, 8}) {
+    std::ifstream in(kExamples / "tiny-llama.json");
+    json j = json::parse(in);
+    j["num_hidden_layers"] = layers;
+    fs::path path = fs::path(::testing::TempDir()) / ("llama" + std::to_string(layers) + ".json");
+    std::ofstream(path) << j.dump();
+    auto m = frontends::loadModel(path.string());
+    ASSERT_TRUE(m.ok()) << m.status();
+    auto text = codegen::emitStage(sharedLayersIr(*m, /*step=*/true), path.string(), "llvm");
+    ASSERT_TRUE(text.ok()) << text.status();
+    llvm[layers] = *text;
+    EXPECT_EQ(occurrences(*text, "llvm.call @block_"), 2u * layers); // @forward and @step
+  }
+  size_t kernels = occurrences(llvm[2], "llvm.call @tessel_");
+  EXPECT_GT(kernels, 0u);
+  EXPECT_EQ(occurrences(llvm[8], "llvm.call @tessel_"), kernels);
 }
 
 TEST(ModelJit, Stories260KCompiledMatchesReference) {

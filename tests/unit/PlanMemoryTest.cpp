@@ -24,8 +24,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "reference/ModelEvaluator.h"
-#include "gtest/gtest.h"
 #include "tests/unit/TestPaths.h"
+#include "gtest/gtest.h"
 
 namespace tessel {
 namespace {
@@ -261,7 +261,7 @@ TEST(PlanMemory, Stories260KPlanIsInspectable) {
   auto module = codegen::parseModule(context, *ir, m->path, diagnostics);
   ASSERT_TRUE(module.ok()) << module.status();
   std::vector<codegen::PipelineStage> stages = plannedPipeline();
-  std::string upToKernel = "builtin.module(func.func(tessel-weights-to-arguments))";
+  std::string upToKernel = "builtin.module(tessel-weights-to-arguments)";
   ASSERT_TRUE(codegen::runPipeline(**module, upToKernel, m->path, diagnostics).ok());
   for (const codegen::PipelineStage &s : stages) {
     auto st = codegen::runPipeline(**module, s.passes, m->path, diagnostics);

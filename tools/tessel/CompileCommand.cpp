@@ -125,6 +125,7 @@ int runCompile(const std::vector<std::string> &args) {
                                : runtime::storedWeightFormats(model->config, model->weights);
   if (!*gpu && cpu->q8Activations)
     entries.q8InputWeights = runtime::q8InputWeights(entries.storedWeights);
+  entries.shareLayers = !*gpu && !cpu->profile;
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {
