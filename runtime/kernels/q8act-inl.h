@@ -101,6 +101,8 @@ HWY_INLINE void QuantizeRow(const float *HWY_RESTRICT x, int64_t k, bool q4, uin
   const int64_t groupBytes = Q8Layout::kGroupBytes;
   std::memset(out, 0, static_cast<size_t>(groups * groupBytes));
   const hn::CappedTag<float, 16> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<int8_t, decltype(d)> d8;
   const int64_t L = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t b = 0; b < blocks; ++b) {
     const float *xb = x + 32 * b;
@@ -109,15 +111,21 @@ HWY_INLINE void QuantizeRow(const float *HWY_RESTRICT x, int64_t k, bool q4, uin
       amax = hn::Max(amax, hn::Abs(hn::LoadU(d, xb + j)));
     const float scale = hn::GetLane(hn::MaxOfLanes(d, amax)) / 127.0f;
     const float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
-    int8_t q[32];
-    int32_t sum = 0;
-    for (int64_t j = 0; j < 32; ++j) {
-      // lrintf rounds to nearest, ties to even (the default rounding mode),
-      // as the reference's std::nearbyint does.
-      const long v = std::lrintf(xb[j] * inverse);
-      q[j] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
-      sum += q[j];
+    // The same f32 product x * (1/d) as the reference, rounded to nearest,
+    // ties to even (NearestInt: the default rounding mode, as the
+    // reference's std::nearbyint), so the values are the reference's
+    // exactly. |x / d| <= 127 up to rounding; the clamp only guards that.
+    alignas(64) int8_t q[32];
+    auto total = hn::Zero(di);
+    for (int64_t j = 0; j < 32; j += L) {
+      const auto v =
+          hn::Min(hn::Max(hn::NearestInt(hn::Mul(hn::LoadU(d, xb + j), hn::Set(d, inverse))),
+                          hn::Set(di, -127)),
+                  hn::Set(di, 127));
+      total = hn::Add(total, v);
+      hn::StoreU(hn::DemoteTo(d8, v), d8, q + j);
     }
+    const int32_t sum = hn::GetLane(hn::SumOfLanes(di, total));
     uint8_t *group = out + (b / 4) * groupBytes;
     const int64_t i = b % 4;
     std::memcpy(group + 16 * i, q, 16);

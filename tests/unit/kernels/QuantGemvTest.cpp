@@ -418,6 +418,11 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
       a[0] = 0.0f; // ties and zeros: an all-zero block among them
       if (s.k >= 64)
         std::fill(a.begin() + 32, a.begin() + 64, 0.0f);
+      if (s.k >= 96) { // a block of exact ties (d = 1): 0.5 -> 0, 1.5 -> 2, -2.5 -> -2
+        a[64] = 127.0f;
+        for (int j = 1; j < 32; ++j)
+          a[64 + j] = (j % 2 ? 1.0f : -1.0f) * (static_cast<float>(j / 2) + 0.5f);
+      }
       const QuantMatrix q = quantize(t, w, s.n, s.k, 4);
       const std::vector<float> rounded = roundRowsToQ8_0(a, s.m, s.k, lda);
       for (bool withBias : {false, true}) {
