@@ -30,6 +30,85 @@ HWY_BEFORE_NAMESPACE();
 namespace tessel::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The rows at or below which FlashTileImpl computes the scores as dot
+// products (ScoresFewRows) instead of the packed GEMM: decode's one row per
+// head (MHA) up to a GQA group of four.
+constexpr int64_t kFewScoreRows = 4;
+
+#if HWY_TARGET != HWY_SCALAR
+// The lane sums of a, b, c, d into out[0..3]: pairs of lanes are added
+// across the four vectors by two rounds of interleaving (within each
+// 128-bit block), then the blocks are added. About 3 operations a sum,
+// against a whole reduction tree each for SumOfLanes.
+template <class D, class V> HWY_INLINE void Sum4Lanes(D d, V a, V b, V c, V e, float *out) {
+  const hn::Repartition<double, D> d64;
+  const V ab = hn::Add(hn::InterleaveLower(d, a, b), hn::InterleaveUpper(d, a, b));
+  const V ce = hn::Add(hn::InterleaveLower(d, c, e), hn::InterleaveUpper(d, c, e));
+  const auto ab64 = hn::BitCast(d64, ab), ce64 = hn::BitCast(d64, ce);
+  // Per block: [a0+a2, b0+b2, c0+c2, e0+e2] + [a1+a3, b1+b3, c1+c3, e1+e3].
+  const V sums = hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, ab64, ce64)),
+                         hn::BitCast(d, hn::InterleaveUpper(d64, ab64, ce64)));
+  HWY_ALIGN float lanes[hn::MaxLanes(d)];
+  hn::Store(sums, d, lanes);
+  const hn::Full128<float> d4;
+  auto total = hn::Load(d4, lanes);
+  for (size_t block = 4; block < hn::Lanes(d); block += 4)
+    total = hn::Add(total, hn::Load(d4, lanes + block));
+  hn::StoreU(total, d4, out);
+}
+#endif
+
+// s[r * nk + j] = q_r . k_j for R <= kFewScoreRows rows: each key row is
+// read once and multiplied against every query row in registers, four keys
+// at a time, and their sums taken across lanes together (Sum4Lanes). For
+// so few rows, packing K for the GEMM micro-kernel (a transpose of the
+// whole tile into zero-filled panels) costs more: at one row and 130 keys
+// of 64 dims it was ~2/3 of the kernel's time.
+template <int R>
+HWY_INLINE void ScoresFewRows(int64_t nk, int64_t hd, const float *q, int64_t qStride,
+                              const float *k, int64_t kStride, float *s) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t full = hd / L * L;
+  auto dot = [&](int64_t r, const float *kj) {
+    auto acc = hn::Zero(d);
+    for (int64_t p = 0; p < full; p += L)
+      acc = hn::MulAdd(hn::LoadU(d, q + r * qStride + p), hn::LoadU(d, kj + p), acc);
+    float sum = hn::GetLane(hn::SumOfLanes(d, acc));
+    for (int64_t p = full; p < hd; ++p)
+      sum += q[r * qStride + p] * kj[p];
+    return sum;
+  };
+  int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if (L >= 4 && full == hd) {
+    for (; j + 4 <= nk; j += 4) {
+      const float *k0 = k + j * kStride, *k1 = k0 + kStride, *k2 = k1 + kStride, *k3 = k2 + kStride;
+      hn::Vec<decltype(d)> acc[R][4];
+      for (int r = 0; r < R; ++r)
+        for (int i = 0; i < 4; ++i)
+          acc[r][i] = hn::Zero(d);
+      for (int64_t p = 0; p < hd; p += L) {
+        const auto v0 = hn::LoadU(d, k0 + p), v1 = hn::LoadU(d, k1 + p), v2 = hn::LoadU(d, k2 + p),
+                   v3 = hn::LoadU(d, k3 + p);
+        for (int r = 0; r < R; ++r) {
+          const auto qv = hn::LoadU(d, q + r * qStride + p);
+          acc[r][0] = hn::MulAdd(qv, v0, acc[r][0]);
+          acc[r][1] = hn::MulAdd(qv, v1, acc[r][1]);
+          acc[r][2] = hn::MulAdd(qv, v2, acc[r][2]);
+          acc[r][3] = hn::MulAdd(qv, v3, acc[r][3]);
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        Sum4Lanes(d, acc[r][0], acc[r][1], acc[r][2], acc[r][3], s + r * nk + j);
+    }
+  }
+#endif
+  for (; j < nk; ++j)
+    for (int r = 0; r < R; ++r)
+      s[r * nk + j] = dot(r, k + j * kStride);
+}
+
 HWY_INLINE void FlashTileImpl(const TileArgs &t) {
   const int64_t R = t.rows, nk = t.keys;
   if (R <= 0 || nk <= 0)
@@ -41,11 +120,24 @@ HWY_INLINE void FlashTileImpl(const TileArgs &t) {
   qk.m = R, qk.n = nk, qk.k = t.headDim;
   qk.a = t.q, qk.lda = t.qStride, qk.b = t.k, qk.ldb = t.kStride, qk.layout = BLayout::kNK;
   qk.c = s, qk.ldc = nk;
-  // Always the packed path: with few rows (decode) the skinny path would
-  // spend more on horizontal sums (head_dim is only a few vectors) than on
-  // FMAs, while packing K transposes it cheaply in 4 x 4 blocks.
+  // More rows share the packing of K (the packed GEMM path); a few rows
+  // take dot products (ScoresFewRows).
   if (t.headDim == 0) {
     std::fill(s, s + R * nk, 0.0f);
+  } else if (R <= kFewScoreRows) {
+    switch (R) {
+    case 1:
+      ScoresFewRows<1>(nk, t.headDim, t.q, t.qStride, t.k, t.kStride, s);
+      break;
+    case 2:
+      ScoresFewRows<2>(nk, t.headDim, t.q, t.qStride, t.k, t.kStride, s);
+      break;
+    case 3:
+      ScoresFewRows<3>(nk, t.headDim, t.q, t.qStride, t.k, t.kStride, s);
+      break;
+    default:
+      ScoresFewRows<4>(nk, t.headDim, t.q, t.qStride, t.k, t.kStride, s);
+    }
   } else {
     GemmPackedRegion(qk, 0, R, 0, nk);
   }

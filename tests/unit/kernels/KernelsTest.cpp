@@ -1077,6 +1077,11 @@ const AttnCase kAttnCases[] = {
     {"decode_long_window_sinks", 1, 1, 2500, 4, 1, 64, 64, true, 1000, MaskKind::kNone, true, 0,
      0.0f},
     {"prefill_long", 1, 96, 2048, 4, 2, 64, 64, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    // Decode's few rows per KV head take dot products instead of the packed
+    // GEMM: one row (MHA), keys in fours plus a remainder; two rows with a
+    // head size that is no multiple of the vector.
+    {"decode_mha_dot_products", 1, 1, 130, 6, 6, 64, 64, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"decode_gqa2_odd_head_dim", 1, 1, 77, 4, 2, 40, 24, true, 0, MaskKind::kNone, false, 0, 0.0f},
 };
 
 struct AttnData {
