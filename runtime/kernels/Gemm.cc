@@ -234,16 +234,10 @@ void gemmRope(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, cons
   rope.heads = heads, rope.headDim = headDim, rope.layout = layout;
   rope.rot = rotaryDim > 0 ? rotaryDim : headDim;
   rope.tableStride = ropeTableWidth(layout, rope.rot);
-  float *tables = scratchOf<float>(Scratch::kRopeTables, 2 * m * rope.tableStride);
+  const float *tables =
+      ropeTables(layout, rope.rot, theta, linearScaling, freqFactors, positions, m, pool);
   rope.cos = tables;
   rope.sin = tables + m * rope.tableStride;
-  std::vector<double> invFreq(rope.rot / 2);
-  ropeInvFreq(theta, rope.rot, freqFactors, invFreq.data());
-  forRowBlocks(m, pool, [&](int64_t row0, int64_t row1) {
-    for (int64_t i = row0; i < row1; ++i)
-      ropeTokenTables(layout, rope.rot, invFreq.data(), positions[i], linearScaling,
-                      tables + i * rope.tableStride, tables + (m + i) * rope.tableStride);
-  });
   g.rope = &rope;
   runGemm(g, pool);
 }
@@ -292,8 +286,8 @@ void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, i
   const int64_t threads = pool ? pool->numThreads() : 1;
   // Decode-sized products (m <= kSkinnyRows) stream their B: worth threads
   // once B is as large as a GEMV's threshold, as in gemv().
-  const bool small = m <= kSkinnyRows ? batch * n * k < kParallelMinGemvFloats
-                                      : batch * work < kParallelMinFlops;
+  const bool small =
+      m <= kSkinnyRows ? batch * n * k < kParallelMinGemvFloats : batch * work < kParallelMinFlops;
   if (threads <= 1 || small) {
     auto region = HWY_DYNAMIC_DISPATCH(GemmRegion);
     for (int64_t i = 0; i < batch; ++i)

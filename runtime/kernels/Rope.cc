@@ -22,19 +22,68 @@ void RopeRows(int64_t tokens, int64_t heads, int64_t headDim, int64_t rot, int l
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "runtime/kernels/Internal.h"
+#include "runtime/kernels/ThreadPool.h"
 
 namespace tessel::kernels {
 HWY_EXPORT(RopeRows);
 
 namespace {
-// Tokens whose tables are built before one dispatched call: bounds the table
-// memory (64 x 2 x rotary_dim floats) while amortising the dispatch.
+// Tokens per task when a pool builds the tables.
 constexpr int64_t kRopeTokenBlock = 64;
+
+// What the calling thread's tables (Scratch::kRopeTables) were built for.
+struct RopeTableKey {
+  int layout = -1;
+  int64_t rot = 0;
+  float theta = 0.0f, linearScaling = 0.0f;
+  std::vector<float> freqFactors;
+  std::vector<int64_t> positions;
+
+  bool matches(int layout_, int64_t rot_, float theta_, float scaling_, const float *ff,
+               const int64_t *pos, int64_t m) const {
+    if (layout != layout_ || rot != rot_ || theta != theta_ || linearScaling != scaling_ ||
+        static_cast<int64_t>(positions.size()) != m || freqFactors.empty() != (ff == nullptr))
+      return false;
+    if (ff && std::memcmp(ff, freqFactors.data(), freqFactors.size() * sizeof(float)) != 0)
+      return false;
+    return std::memcmp(pos, positions.data(), static_cast<size_t>(m) * sizeof(int64_t)) == 0;
+  }
+};
 } // namespace
+
+const float *ropeTables(int layout, int64_t rot, float theta, float linearScaling,
+                        const float *freqFactors, const int64_t *positions, int64_t m,
+                        ThreadPool *pool) {
+  const int64_t width = ropeTableWidth(layout, rot);
+  thread_local RopeTableKey built;
+  float *tables = scratchOf<float>(Scratch::kRopeTables, std::max<int64_t>(2 * m * width, 1));
+  if (built.matches(layout, rot, theta, linearScaling, freqFactors, positions, m))
+    return tables;
+  std::vector<double> invFreq(rot / 2);
+  ropeInvFreq(theta, rot, freqFactors, invFreq.data());
+  auto build = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      ropeTokenTables(layout, rot, invFreq.data(), positions[t], linearScaling, tables + t * width,
+                      tables + (m + t) * width);
+  };
+  const int64_t tasks = (m + kRopeTokenBlock - 1) / kRopeTokenBlock;
+  if (pool && pool->numThreads() > 1 && tasks > 1)
+    pool->run(tasks, [&](int64_t i) {
+      build(i * kRopeTokenBlock, std::min(m, (i + 1) * kRopeTokenBlock));
+    });
+  else
+    build(0, m);
+  built.layout = layout, built.rot = rot, built.theta = theta, built.linearScaling = linearScaling;
+  built.freqFactors.assign(freqFactors, freqFactors ? freqFactors + rot / 2 : freqFactors);
+  built.positions.assign(positions, positions + m);
+  return tables;
+}
 
 int64_t ropeTableWidth(int layout, int64_t rot) {
   return layout == TESSEL_ROPE_INTERLEAVED ? rot : rot / 2;
@@ -74,21 +123,12 @@ void rope(int64_t tokens, int64_t heads, int64_t headDim, const float *x, int64_
   if (tokens <= 0 || heads <= 0 || headDim <= 0)
     return;
   const int64_t rot = rotaryDim > 0 ? rotaryDim : headDim;
-  std::vector<double> invFreq(rot / 2);
-  ropeInvFreq(theta, rot, freqFactors, invFreq.data());
   const int64_t width = ropeTableWidth(layout, rot);
-  thread_local std::vector<float> cosTable, sinTable;
-  cosTable.resize(kRopeTokenBlock * width);
-  sinTable.resize(kRopeTokenBlock * width);
-  for (int64_t t0 = 0; t0 < tokens; t0 += kRopeTokenBlock) {
-    const int64_t count = std::min(kRopeTokenBlock, tokens - t0);
-    for (int64_t t = 0; t < count; ++t)
-      ropeTokenTables(layout, rot, invFreq.data(), positions[t0 + t], linearScaling,
-                      cosTable.data() + t * width, sinTable.data() + t * width);
-    HWY_DYNAMIC_DISPATCH(RopeRows)
-    (count, heads, headDim, rot, layout, x + t0 * xStride, xStride, y + t0 * yStride, yStride,
-     cosTable.data(), sinTable.data(), width);
-  }
+  const float *tables =
+      ropeTables(layout, rot, theta, linearScaling, freqFactors, positions, tokens, nullptr);
+  HWY_DYNAMIC_DISPATCH(RopeRows)
+  (tokens, heads, headDim, rot, layout, x, xStride, y, yStride, tables, tables + tokens * width,
+   width);
 }
 
 } // namespace tessel::kernels

@@ -639,6 +639,42 @@ TEST_P(KernelTest, RopeMatchesReference) {
   }
 }
 
+// The cos/sin tables are kept per thread and reused while the arguments are
+// the same (ropeTables): positions and frequency factors changed in place,
+// under the same pointers, and another scaling, must each give the
+// reference's result for the new arguments, never the old tables.
+TEST_P(KernelTest, RopeTablesFollowTheirArguments) {
+  Rng rng(17);
+  const int64_t tokens = 6, heads = 2, hd = 16, row = heads * hd;
+  std::vector<float> x(tokens * row), ff(hd / 2), y(x.size());
+  rng.fill(x);
+  rng.fill(ff, 1.0f, 4.0f);
+  Tensor pos = Tensor::zerosI64({1, tokens});
+  for (int64_t t = 0; t < tokens; ++t)
+    pos.i[t] = t;
+  float scaling = 1.0f;
+  auto check = [&](const std::string &what) {
+    ref::RopeParams p;
+    p.layout = ref::RopeLayout::HalfSplit;
+    p.theta = 10000.0f;
+    p.linearScaling = scaling;
+    Tensor tff = tensorOf({hd / 2}, ff);
+    const std::vector<float> want =
+        unwrap(ref::rope(tensorOf({1, tokens, heads, hd}, x), pos, p, &tff)).f;
+    tessel_rope_f32(tokens, heads, hd, x.data(), row, y.data(), row, pos.i.data(),
+                    TESSEL_ROPE_HALF_SPLIT, 10000.0f, 0, scaling, ff.data());
+    expectClose(want, y.data(), 1e-5, 1e-6, what);
+  };
+  check("first call");
+  check("same arguments");
+  pos.i[3] = 4000; // a later position, same buffer
+  check("positions changed in place");
+  ff[2] *= 3.0f;
+  check("frequency factors changed in place");
+  scaling = 4.0f;
+  check("another scaling");
+}
+
 //===----------------------------------------------------------------------===//
 // Fused GEMMs: norm prologue and RoPE epilogue, against the unfused kernels
 //===----------------------------------------------------------------------===//
