@@ -569,6 +569,13 @@ void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void 
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
                ThreadPool *pool, bool q8Input = false);
+/** c0 = a w0^T and c1 = a w1^T (no bias) for two weights of one shape and
+ *  format, a gated FFN's up and gate: the values of two gemmQuant calls, bit
+ *  for bit. With `q8Input` the rows of a are rounded once for both and the
+ *  two products share one hand-off to the pool. */
+void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, float *c1,
+                   int64_t ldc, ThreadPool *pool, bool q8Input = false);
 
 /** The arguments of tessel_attention_f32, by name. */
 struct AttentionArgs {

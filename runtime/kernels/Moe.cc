@@ -180,10 +180,10 @@ void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const 
   const float *up = nullptr;
   if (isGated(a.activation)) {
     s.up.resize(static_cast<size_t>(n));
-    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, s.up.data(), hidden, pool,
-              q8);
+    // One rounding of x and one hand-off for both products.
+    gemmQuantPair(w.type, rows, hidden, a.dim, x, ldx, w.up, w.gate, upRow, s.up.data(), h, hidden,
+                  pool, q8);
     up = s.up.data();
-    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.gate, upRow, nullptr, h, hidden, pool, q8);
   } else {
     gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool, q8);
   }

@@ -163,7 +163,12 @@ void runQuantGemm(const QuantArgs &q, ThreadPool *pool) {
 // as runQuantGemv splits them, every activation row against each group.
 // Each c[i, j] is computed by the same instructions for any m and any
 // number of threads, so a row's result is the same in prefill and decode.
-void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) {
+//
+// `products` (1 or 2) share a, m, k and the format, and n: their rows of a
+// are rounded once and their weight rows split alike in one hand-off to the
+// pool (a gated FFN's up and gate), each c[i, j] as in a call of its own.
+void runQ8InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
+  const QuantArgs &q = products[0];
   if (q.m <= 0 || q.n <= 0)
     return;
   const bool q4 = q.format == QuantFormat::kQ4_0;
@@ -179,15 +184,24 @@ void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) {
     for (int64_t i = 0; i < q.m; ++i)
       quantize(q.a + i * q.lda, q.k, q4, acts + i * stride);
   auto rows = HWY_DYNAMIC_DISPATCH(Q8InputGemmRows);
-  if (q.m * q.n * q.k < kParallelMinGemvFloats || !threaded || q.n < 8)
-    return rows(q4, q.k, acts, stride, q.m, q.w, q.ldw, q.bias, q.c, q.ldc, 0, q.n);
+  auto product = [&](const QuantArgs &p, int64_t row0, int64_t row1) {
+    rows(q4, q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
+  };
+  if (q.m * q.n * q.k < kParallelMinGemvFloats || !threaded || q.n < 8) {
+    for (int i = 0; i < count; ++i)
+      product(products[i], 0, q.n);
+    return;
+  }
   const int64_t units = ceilDiv(q.n, 4);
   const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
   pool->runPinned(tasks, [&](int64_t t) {
     const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
-    rows(q4, q.k, acts, stride, q.m, q.w, q.ldw, q.bias, q.c, q.ldc, u0 * 4, std::min(q.n, u1 * 4));
+    for (int i = 0; i < count; ++i)
+      product(products[i], u0 * 4, std::min(q.n, u1 * 4));
   });
 }
+
+void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) { runQ8InputGemms(&q, 1, pool); }
 
 } // namespace
 
@@ -214,6 +228,25 @@ void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, 
   if (q8Input && q.format != QuantFormat::kBf16)
     return runQ8InputGemm(q, pool);
   runQuantGemm(q, pool);
+}
+
+void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, float *c1,
+                   int64_t ldc, ThreadPool *pool, bool q8Input) {
+  const QuantFormat format = formatOf(weightType);
+  if (!q8Input || format == QuantFormat::kBf16) {
+    gemmQuant(weightType, m, n, k, a, lda, w0, ldwBytes, nullptr, c0, ldc, pool, q8Input);
+    gemmQuant(weightType, m, n, k, a, lda, w1, ldwBytes, nullptr, c1, ldc, pool, q8Input);
+    return;
+  }
+  QuantArgs q[2];
+  for (int i = 0; i < 2; ++i) {
+    q[i].format = format;
+    q[i].m = m, q[i].n = n, q[i].k = k, q[i].a = a, q[i].lda = lda;
+    q[i].w = static_cast<const uint8_t *>(i == 0 ? w0 : w1), q[i].ldw = ldwBytes;
+    q[i].c = i == 0 ? c0 : c1, q[i].ldc = ldc;
+  }
+  runQ8InputGemms(q, 2, pool);
 }
 
 } // namespace tessel::kernels

@@ -445,6 +445,37 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
     }
 }
 
+// gemmQuantPair (a gated FFN's up and gate, sharing the rounding of the
+// input rows and one hand-off to the pool) gives both products exactly as
+// two gemmQuant calls do: the GEMV (m = 1), a few rows and many, on one and
+// two threads, with and without q8_0 inputs, for every stored format.
+TEST_P(QuantGemvTest, PairMatchesTwoCallsBitForBit) {
+  Rng rng(12);
+  ThreadPool pool2(2);
+  const int64_t n = 200, k = 288, ldc = n + 3;
+  for (WeightType t : kTypes)
+    for (int64_t m : {1, 5, 64})
+      for (bool q8 : {false, true})
+        for (ThreadPool *pool : {static_cast<ThreadPool *>(nullptr), &pool2}) {
+          const std::string what =
+              describe(t, m, n, k) + (q8 ? " q8 inputs" : "") + (pool ? " 2 threads" : " 1 thread");
+          std::vector<float> a(m * k), w0(n * k), w1(n * k);
+          rng.fill(a, -2.0f, 2.0f);
+          rng.fill(w0);
+          rng.fill(w1);
+          const QuantMatrix q0 = quantize(t, w0, n, k, 0), q1 = quantize(t, w1, n, k, 0);
+          std::vector<float> want0(m * ldc, -3.0f), want1(m * ldc, -3.0f), got0(want0), got1(want1);
+          gemmQuant(kernelType(t), m, n, k, a.data(), k, q0.bytes.data(), q0.ldw, nullptr,
+                    want0.data(), ldc, pool, q8);
+          gemmQuant(kernelType(t), m, n, k, a.data(), k, q1.bytes.data(), q1.ldw, nullptr,
+                    want1.data(), ldc, pool, q8);
+          gemmQuantPair(kernelType(t), m, n, k, a.data(), k, q0.bytes.data(), q1.bytes.data(),
+                        q0.ldw, got0.data(), got1.data(), ldc, pool, q8);
+          ASSERT_EQ(got0, want0) << what << ", first product";
+          ASSERT_EQ(got1, want1) << what << ", second product";
+        }
+}
+
 //===----------------------------------------------------------------------===//
 // Bandwidth (by hand only; see the header)
 //===----------------------------------------------------------------------===//
