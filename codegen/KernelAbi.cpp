@@ -10,6 +10,7 @@
 
 #include "runtime/Profiler.h"
 #include "runtime/kernels/Kernels.h"
+#include "runtime/kernels/ThreadPool.h"
 
 namespace {
 
@@ -102,19 +103,14 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
                          out->data(), out->strides[0]);
 }
 
-// out = x W^T (+ bias) (+ residual) with W [n, k] stored as `format`
-// (tessel_linear_q*): the quantized GEMV / GEMM read the bytes and
-// dequantize in registers or per cache block; the residual is added after.
-void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Matrix *residual,
-                  const Matrix *out, int64_t format, int64_t n, int64_t k, int64_t inputFormat,
-                  const char *name) {
+// Checks a stored-weight product's operands (x [m, k], the bytes of W
+// [n, k] in `format`, out [m, n], the input format) and returns W's row
+// stride in bytes.
+int64_t checkStoredProduct(const Matrix *x, const Bytes *w, const Matrix *out, int64_t format,
+                           int64_t n, int64_t k, int64_t inputFormat, const char *name) {
   requireRows(x, name, "x");
   requireRows(out, name, "out");
   requireContiguous(w->sizes[0], w->strides[0], name, "w");
-  if (bias)
-    requireContiguous(bias->sizes[0], bias->strides[0], name, "bias");
-  if (residual)
-    requireRows(residual, name, "residual");
   if (format != TESSEL_WEIGHT_Q8_0 && format != TESSEL_WEIGHT_Q4_0 &&
       format != TESSEL_WEIGHT_BF16) {
     std::fprintf(stderr, "tessel: %s: unknown weight format %lld\n", name,
@@ -138,6 +134,21 @@ void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Mat
                  static_cast<long long>(x->sizes[1]));
     std::abort();
   }
+  return rowBytes;
+}
+
+// out = x W^T (+ bias) (+ residual) with W [n, k] stored as `format`
+// (tessel_linear_q*): the quantized GEMV / GEMM read the bytes and
+// dequantize in registers or per cache block; the residual is added after.
+void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Matrix *residual,
+                  const Matrix *out, int64_t format, int64_t n, int64_t k, int64_t inputFormat,
+                  const char *name) {
+  const int64_t rowBytes = checkStoredProduct(x, w, out, format, n, k, inputFormat, name);
+  if (bias)
+    requireContiguous(bias->sizes[0], bias->strides[0], name, "bias");
+  if (residual)
+    requireRows(residual, name, "residual");
+  const int64_t m = x->sizes[0];
   KernelTimer timer(name, gemmFlops(m, n, k),
                     static_cast<double>(w->sizes[0]) + kF32 * static_cast<double>(m) * (k + n) +
                         (bias ? kF32 * n : 0) + (residual ? kF32 * static_cast<double>(m) * n : 0));
@@ -432,8 +443,39 @@ void _mlir_ciface_tessel_linear_q_bias_residual_f32(Matrix *x, Bytes *w, Vector 
                "tessel_linear_q_bias_residual_f32");
 }
 
+// out = act(x Wg^T) * (x Wu^T) for SwiGLU (kind 0) / GeGLU (1), the
+// hidden rows of a gated FFN whose gate and up matrices are stored alike
+// (`format`, [n, k] each): both products in one call (with q8_0 inputs the
+// rows of x are rounded once and both matrices share one hand-off to the
+// pool; kernels::gemmQuantPair), then the activation in place.
+void _mlir_ciface_tessel_glu_q_f32(Matrix *x, Bytes *wGate, Bytes *wUp, Matrix *out, int64_t format,
+                                   int64_t n, int64_t k, int64_t inputFormat, int64_t kind,
+                                   int64_t tanhApprox) {
+  const char *name = "tessel_glu_q_f32";
+  const int64_t rowBytes = checkStoredProduct(x, wGate, out, format, n, k, inputFormat, name);
+  checkStoredProduct(x, wUp, out, format, n, k, inputFormat, name);
+  const int64_t m = x->sizes[0];
+  KernelTimer timer(name, 2.0 * gemmFlops(m, n, k) + 4.0 * m * n,
+                    2.0 * static_cast<double>(wGate->sizes[0]) +
+                        kF32 * static_cast<double>(m) * (k + n));
+  thread_local std::vector<float> up;
+  up.resize(static_cast<size_t>(m * n));
+  tessel::kernels::gemmQuantPair(static_cast<int>(format), m, n, k, x->data(), x->strides[0],
+                                 wGate->data(), wUp->data(), rowBytes, out->data(), out->strides[0],
+                                 up.data(), n, &tessel::kernels::ThreadPool::global(),
+                                 inputFormat != 0);
+  for (int64_t i = 0; i < m; ++i) {
+    float *g = out->data() + i * out->strides[0];
+    if (kind == 0)
+      tessel_silu_mul_f32(n, g, up.data() + i * n, g);
+    else
+      tessel_gelu_mul_f32(n, g, up.data() + i * n, static_cast<int>(tanhApprox), g);
+  }
+}
+
 // out = act(gate) * up for SwiGLU (kind 0) / GeGLU (1), [rows, hidden]:
-// the gated FFN's activation when its projections read stored weights.
+// the gated FFN's activation when its gate and up projections were
+// separate calls (stored in different formats).
 void _mlir_ciface_tessel_gated_activation_f32(Matrix *gate, Matrix *up, Matrix *out, int64_t kind,
                                               int64_t tanhApprox) {
   const char *name = "tessel_gated_activation_f32";
@@ -819,6 +861,7 @@ const std::vector<std::pair<const char *, void *>> &kernelAbiSymbols() {
        reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_residual_f32)},
       {"_mlir_ciface_tessel_linear_q_bias_residual_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_linear_q_bias_residual_f32)},
+      {"_mlir_ciface_tessel_glu_q_f32", reinterpret_cast<void *>(&_mlir_ciface_tessel_glu_q_f32)},
       {"_mlir_ciface_tessel_gated_activation_f32",
        reinterpret_cast<void *>(&_mlir_ciface_tessel_gated_activation_f32)},
       {"_mlir_ciface_tessel_dequantize_f32",

@@ -138,8 +138,20 @@ public:
     return fromMatrix(call(name + "_f32", operands, outDims, scalars), x, resultType);
   }
 
+  // act(x wg^T) * (x wu^T) on [rows, hidden] for gate and up matrices
+  // stored alike: one tessel_glu_q_f32 call (both products on the bytes,
+  // the input rounded once with `q8Input`, then the activation).
+  Value storedGlu(Value x2, const StoredWeight &gate, const StoredWeight &up, Activation act,
+                  bool tanhApprox, bool q8Input) {
+    SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), b.getIndexAttr(gate.rows)};
+    return call("tessel_glu_q_f32", {x2, gate.bytes, up.bytes}, outDims,
+                {i64Constant(gate.format), i64Constant(gate.rows), i64Constant(gate.k),
+                 i64Constant(q8Input ? kQ8_0 : 0), i64Constant(act == Activation::swiglu ? 0 : 1),
+                 i64Constant(tanhApprox ? 1 : 0)});
+  }
+
   // act(gate) * up, elementwise on [rows, hidden] (SwiGLU / GeGLU when the
-  // projections could not be fused with it: stored weights).
+  // projections could not be fused with it: stored in different forms).
   Value gatedActivation(Value gate, Value up, Activation act, bool tanhApprox) {
     SmallVector<OpFoldResult> outDims = {dimOf(up, 0), dimOf(up, 1)};
     return call("tessel_gated_activation_f32", {gate, up}, outDims,
@@ -496,8 +508,14 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
           continue;
         Value x2 = k.asMatrix(ffn.getInput());
         Value hidden;
-        if (storedWeight(ffn.getWGate()) || storedWeight(ffn.getWUp())) {
-          // Two GEMMs on the stored weights, then the activation.
+        std::optional<StoredWeight> storedGate = storedWeight(ffn.getWGate()),
+                                    storedUp = storedWeight(ffn.getWUp());
+        if (storedGate && storedUp && storedGate->format == storedUp->format &&
+            storedGate->rows == storedUp->rows && storedGate->k == storedUp->k) {
+          hidden = k.storedGlu(x2, *storedGate, *storedUp, ffn.getActivation(), ffn.getTanhApprox(),
+                               ffn.getInputFormat().has_value());
+        } else if (storedGate || storedUp) {
+          // Two GEMMs (one or both on stored bytes), then the activation.
           auto matrix = [&](Value w) {
             auto type = cast<RankedTensorType>(w.getType());
             auto x2Type = cast<RankedTensorType>(x2.getType());

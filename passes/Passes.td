@@ -211,9 +211,12 @@ def TesselLowerToKernels : Pass<"tessel-lower-to-kernels", "mlir::ModuleOp"> {
       * a weight that comes from `tessel.dequantize` (a stored bf16, q8_0
         or q4_0 matrix) is read as its bytes: `tessel_linear_q[_bias]
         [_residual]_f32(x, bytes, ..., format, rows, k)` (format = GGML's
-        type id), with no norm or RoPE fused; a gated FFN on such weights
-        becomes two of those, `tessel_gated_activation_f32` and the down
-        projection. Stored MoE expert stacks (and shared experts) go to
+        type id), with no norm or RoPE fused; a gated FFN whose gate and up
+        are stored alike becomes `tessel_glu_q_f32(x, gate bytes, up bytes,
+        ..., format, rows, k, input format, activation, tanh)` (both
+        products and the activation in one call, the input rounded once)
+        and the down projection (in two formats: two `tessel_linear_q*`,
+        `tessel_gated_activation_f32` and the down projection). Stored MoE expert stacks (and shared experts) go to
         `tessel_moe_q[_gated][_shared]_f32`. A `tessel.dequantize` still used
         by anything else is materialised by `tessel_dequantize_f32` (an
         expert stack as one [rows, k] matrix, then reshaped);

@@ -574,8 +574,8 @@ void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, 
  *  for bit. With `q8Input` the rows of a are rounded once for both and the
  *  two products share one hand-off to the pool. */
 void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, float *c1,
-                   int64_t ldc, ThreadPool *pool, bool q8Input = false);
+                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, int64_t ldc0,
+                   float *c1, int64_t ldc1, ThreadPool *pool, bool q8Input = false);
 
 /** The arguments of tessel_attention_f32, by name. */
 struct AttentionArgs {

@@ -181,8 +181,8 @@ void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const 
   if (isGated(a.activation)) {
     s.up.resize(static_cast<size_t>(n));
     // One rounding of x and one hand-off for both products.
-    gemmQuantPair(w.type, rows, hidden, a.dim, x, ldx, w.up, w.gate, upRow, s.up.data(), h, hidden,
-                  pool, q8);
+    gemmQuantPair(w.type, rows, hidden, a.dim, x, ldx, w.up, w.gate, upRow, s.up.data(), hidden, h,
+                  hidden, pool, q8);
     up = s.up.data();
   } else {
     gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool, q8);

@@ -231,12 +231,12 @@ void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, 
 }
 
 void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, float *c1,
-                   int64_t ldc, ThreadPool *pool, bool q8Input) {
+                   const void *w0, const void *w1, int64_t ldwBytes, float *c0, int64_t ldc0,
+                   float *c1, int64_t ldc1, ThreadPool *pool, bool q8Input) {
   const QuantFormat format = formatOf(weightType);
   if (!q8Input || format == QuantFormat::kBf16) {
-    gemmQuant(weightType, m, n, k, a, lda, w0, ldwBytes, nullptr, c0, ldc, pool, q8Input);
-    gemmQuant(weightType, m, n, k, a, lda, w1, ldwBytes, nullptr, c1, ldc, pool, q8Input);
+    gemmQuant(weightType, m, n, k, a, lda, w0, ldwBytes, nullptr, c0, ldc0, pool, q8Input);
+    gemmQuant(weightType, m, n, k, a, lda, w1, ldwBytes, nullptr, c1, ldc1, pool, q8Input);
     return;
   }
   QuantArgs q[2];
@@ -244,7 +244,7 @@ void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float 
     q[i].format = format;
     q[i].m = m, q[i].n = n, q[i].k = k, q[i].a = a, q[i].lda = lda;
     q[i].w = static_cast<const uint8_t *>(i == 0 ? w0 : w1), q[i].ldw = ldwBytes;
-    q[i].c = i == 0 ? c0 : c1, q[i].ldc = ldc;
+    q[i].c = i == 0 ? c0 : c1, q[i].ldc = i == 0 ? ldc0 : ldc1;
   }
   runQ8InputGemms(q, 2, pool);
 }

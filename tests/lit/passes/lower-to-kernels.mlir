@@ -250,14 +250,14 @@ func.func @stored_norm_rope(%x: tensor<1x?x64xf32>, %nw: tensor<64xf32>, %bytes:
 
 // -----
 
-// A gated FFN on stored (q4_0 = 2) weights: gate and up as two GEMMs on the
-// bytes, the activation as a call of its own, then the down projection.
-// A stored matrix something else reads is dequantized by a kernel.
+// A gated FFN on stored (q4_0 = 2) weights: gate and up, stored alike, in
+// one call on their bytes (format, rows, k, input format 0, SwiGLU 0, no
+// tanh), then the down projection. A stored matrix something else reads is
+// dequantized by a kernel.
 // CHECK-LABEL: func.func @stored_ffn
 // CHECK: call @tessel_dequantize_f32
-// CHECK: call @tessel_linear_q_f32
-// CHECK: call @tessel_linear_q_f32
-// CHECK: call @tessel_gated_activation_f32
+// CHECK: call @tessel_glu_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c2_i64{{.*}}, %c64_i64{{.*}}, %c64_i64{{.*}}, %c0_i64{{.*}}, %c0_i64{{.*}}, %c0_i64{{.*}})
+// CHECK-NOT: tessel_gated_activation_f32
 // CHECK: call @tessel_linear_q_f32
 // CHECK-NOT: tessel.dequantize
 // CHECK: return
@@ -267,6 +267,39 @@ func.func @stored_ffn(%x: tensor<1x?x64xf32>, %g: tensor<2304xi8>, %u: tensor<23
   %wd = tessel.dequantize %d {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
   %y = tessel.ffn %x up(%wu) gate(%wg) down(%wd) {activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
   return %y, %wd : tensor<1x?x64xf32>, tensor<64x64xf32>
+}
+
+// -----
+
+// The same with input_format = "q8_0" on q8_0 (= 8) weights: the input
+// format scalar is 8 for the gate/up call and for the down projection.
+// CHECK-LABEL: func.func @stored_ffn_q8_inputs
+// CHECK: call @tessel_glu_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %c8_i64{{.*}}, %c64_i64{{.*}}, %c64_i64{{.*}}, %c8_i64{{.*}}, %c0_i64{{.*}}, %c0_i64{{.*}})
+// CHECK: call @tessel_linear_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %c8_i64{{.*}}, %c64_i64{{.*}}, %c64_i64{{.*}}, %c8_i64{{.*}})
+func.func @stored_ffn_q8_inputs(%x: tensor<1x?x64xf32>, %g: tensor<4352xi8>, %u: tensor<4352xi8>, %d: tensor<4352xi8>) -> tensor<1x?x64xf32> {
+  %wg = tessel.dequantize %g {format = "q8_0"} : tensor<4352xi8> -> tensor<64x64xf32>
+  %wu = tessel.dequantize %u {format = "q8_0"} : tensor<4352xi8> -> tensor<64x64xf32>
+  %wd = tessel.dequantize %d {format = "q8_0"} : tensor<4352xi8> -> tensor<64x64xf32>
+  %y = tessel.ffn %x up(%wu) gate(%wg) down(%wd) {activation = #tessel.activation<swiglu>, input_format = "q8_0"} : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
+}
+
+// -----
+
+// Gate and up stored in two formats (q8_0 gate, q4_0 up): two GEMMs on the
+// bytes, the activation as a call of its own, then the down projection.
+// CHECK-LABEL: func.func @stored_ffn_two_formats
+// CHECK: call @tessel_linear_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %c8_i64
+// CHECK: call @tessel_linear_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %c2_i64
+// CHECK: call @tessel_gated_activation_f32
+// CHECK-NOT: tessel_glu_q_f32
+// CHECK: call @tessel_linear_q_f32
+func.func @stored_ffn_two_formats(%x: tensor<1x?x64xf32>, %g: tensor<4352xi8>, %u: tensor<2304xi8>, %d: tensor<2304xi8>) -> tensor<1x?x64xf32> {
+  %wg = tessel.dequantize %g {format = "q8_0"} : tensor<4352xi8> -> tensor<64x64xf32>
+  %wu = tessel.dequantize %u {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
+  %wd = tessel.dequantize %d {format = "q4_0"} : tensor<2304xi8> -> tensor<64x64xf32>
+  %y = tessel.ffn %x up(%wu) gate(%wg) down(%wd) {activation = #tessel.activation<swiglu>} : (tensor<1x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<1x?x64xf32>
+  return %y : tensor<1x?x64xf32>
 }
 
 // -----

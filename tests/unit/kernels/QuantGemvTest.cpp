@@ -470,7 +470,7 @@ TEST_P(QuantGemvTest, PairMatchesTwoCallsBitForBit) {
           gemmQuant(kernelType(t), m, n, k, a.data(), k, q1.bytes.data(), q1.ldw, nullptr,
                     want1.data(), ldc, pool, q8);
           gemmQuantPair(kernelType(t), m, n, k, a.data(), k, q0.bytes.data(), q1.bytes.data(),
-                        q0.ldw, got0.data(), got1.data(), ldc, pool, q8);
+                        q0.ldw, got0.data(), ldc, got1.data(), ldc, pool, q8);
           ASSERT_EQ(got0, want0) << what << ", first product";
           ASSERT_EQ(got1, want1) << what << ", second product";
         }
