@@ -209,8 +209,9 @@ private:
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToEnd(module.getBody());
+      // Named for no layer: the layers that share it are the calls'.
       auto fn =
-          func::FuncOp::create(b, loc(layerPrefix + "block"), "block",
+          func::FuncOp::create(b, loc("block"), "block",
                                b.getFunctionType(ValueRange(operands).getTypes(), resultTypes));
       fn.setPrivate();
       b.setInsertionPointToStart(fn.addEntryBlock());

@@ -40,12 +40,16 @@ Type argumentType(const WeightParam &w) {
                                IntegerType::get(w.type.getContext(), 8));
 }
 
-struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgumentsPass> {
-  // Per converted function, the weights its trailing arguments take.
-  std::map<Operation *, std::vector<WeightParam>> taken;
+// Per converted function of one module, the weights its trailing arguments
+// take.
+using TakenWeights = std::map<Operation *, std::vector<WeightParam>>;
 
+struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgumentsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Local to this run: a pass instance may run again on another module
+    // (tessel-opt --split-input-file), whose functions can reuse addresses.
+    TakenWeights taken;
     // Callees first: a call site needs the weights its callee takes. Block
     // functions call nothing that takes weights, entry points call blocks.
     SmallVector<func::FuncOp> leaves, callers;
@@ -57,14 +61,14 @@ struct WeightsToArgumentsPass : impl::TesselWeightsToArgumentsBase<WeightsToArgu
       (calls ? callers : leaves).push_back(fn);
     }
     for (func::FuncOp fn : leaves)
-      if (failed(convert(fn, module)))
+      if (failed(convert(fn, module, taken)))
         return signalPassFailure();
     for (func::FuncOp fn : callers)
-      if (failed(convert(fn, module)))
+      if (failed(convert(fn, module, taken)))
         return signalPassFailure();
   }
 
-  LogicalResult convert(func::FuncOp fn, ModuleOp module) {
+  LogicalResult convert(func::FuncOp fn, ModuleOp module, TakenWeights &taken) {
     std::map<std::string, BlockArgument> args;
     std::vector<WeightParam> params;
     // The argument for weight `w`, added on first use.
