@@ -26,15 +26,11 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::create(frontends::LoadedMo
 
   // @forward alone: its IR does not depend on the context (no cache), so one
   // compiled entry serves every sequence length.
-  frontends::EntryPoints entries;
+  frontends::EntryPoints entries = entryPointsFor(model, options.cpu, /*cuda=*/false);
   const bool probe = options.attentionLayer >= 0;
   entries.forward = !probe;
   entries.step = false;
   entries.attentionProbsLayer = options.attentionLayer;
-  entries.storedWeights = storedWeightFormats(c, model.weights);
-  if (options.cpu.q8Activations)
-    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
-  entries.shareLayers = !options.cpu.profile;
   const std::string entry = probe ? "attention_probs" : "forward";
   auto ir = frontends::modelToMlir(c, model.path, /*debugInfo=*/false, entries);
   if (!ir.ok())

@@ -57,7 +57,7 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
                      "'s learned position embeddings (", c.contextLength, ")"));
   b.kvCache = frontends::supportsKvCache(c);
   b.entry = b.kvCache ? "step" : "forward";
-  frontends::EntryPoints entries;
+  frontends::EntryPoints entries = entryPointsFor(model, cpu, cuda);
   entries.forward = !b.kvCache;
   entries.step = b.kvCache;
   // Every layer windowed: the cache rolls, holding the last window - 1 rows
@@ -72,13 +72,6 @@ absl::StatusOr<Build> buildIr(const frontends::LoadedModel &model, int64_t conte
     b.cacheRows = window - 1 + kRollingChunk;
   }
   entries.cacheLength = b.cacheRows;
-  entries.storedWeights =
-      cuda ? gpuStoredWeightFormats(c, model.weights) : storedWeightFormats(c, model.weights);
-  if (!cuda && cpu.q8Activations)
-    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
-  // One block function per kind of layer; the profiler names ops by layer,
-  // so it keeps every layer spelled out.
-  entries.shareLayers = !cuda && !cpu.profile;
   auto ir = frontends::modelToMlir(c, model.path, debugInfo, entries);
   if (!ir.ok())
     return ir.status();

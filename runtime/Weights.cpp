@@ -242,6 +242,17 @@ std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &s
   return out;
 }
 
+frontends::EntryPoints entryPointsFor(const frontends::LoadedModel &model,
+                                      const codegen::CpuOptions &cpu, bool cuda) {
+  frontends::EntryPoints entries;
+  entries.storedWeights = cuda ? gpuStoredWeightFormats(model.config, model.weights)
+                               : storedWeightFormats(model.config, model.weights);
+  if (!cuda && cpu.q8Activations)
+    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
+  entries.shareLayers = !cuda && !cpu.profile;
+  return entries;
+}
+
 absl::StatusOr<int64_t> quantizeWeights(frontends::LoadedModel &model, frontends::WeightType type) {
   // f16 only the GPU's kernels read (the CPU's dequantize it at load).
   if (!storedFormatName(type) && type != frontends::WeightType::F16)

@@ -21,6 +21,7 @@
 #include "codegen/Jit.h"
 #include "frontends/ModelConfig.h"
 #include "frontends/ModelLoader.h"
+#include "frontends/ModelToIR.h"
 #include "frontends/WeightStore.h"
 #include "reference/Tensor.h"
 
@@ -69,6 +70,15 @@ std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::Model
 /// layers on them take q8_0-rounded inputs when CpuOptions::q8Activations
 /// is on (frontends::EntryPoints::q8InputWeights).
 std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &stored);
+
+/// How every compile of `model` builds its IR, for the CPU or (`cuda`) the
+/// CUDA pipeline: the weights kept stored (storedWeightFormats or
+/// gpuStoredWeightFormats), the layers whose inputs are rounded to q8_0
+/// (CPU with CpuOptions::q8Activations) and whether layers are shared block
+/// functions (CPU, unless profiling: the profiler names ops by layer).
+/// Callers pick the entry points and the cache length.
+frontends::EntryPoints entryPointsFor(const frontends::LoadedModel &model,
+                                      const codegen::CpuOptions &cpu, bool cuda);
 
 /// `--quantize`: converts the f32 / f16 matrices the kernels can read in
 /// stored form (those storedWeightFormats would pick) to `type` (bf16, q8_0

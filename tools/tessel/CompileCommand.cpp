@@ -118,14 +118,9 @@ int runCompile(const std::vector<std::string> &args) {
     std::fprintf(stderr, "tessel compile: %s\n", std::string(cpu.status().message()).c_str());
     return 2;
   }
-  frontends::EntryPoints entries;
+  // As Session builds it (on the GPU only bf16 matrices stay stored).
+  frontends::EntryPoints entries = runtime::entryPointsFor(*model, *cpu, gpu->has_value());
   entries.cacheLength = absl::GetFlag(FLAGS_context);
-  // On the GPU only bf16 matrices stay stored (see Session).
-  entries.storedWeights = *gpu ? runtime::gpuStoredWeightFormats(model->config, model->weights)
-                               : runtime::storedWeightFormats(model->config, model->weights);
-  if (!*gpu && cpu->q8Activations)
-    entries.q8InputWeights = runtime::q8InputWeights(entries.storedWeights);
-  entries.shareLayers = !*gpu && !cpu->profile;
   auto tessel =
       frontends::modelToMlir(model->config, args[0], absl::GetFlag(FLAGS_debug_info), entries);
   if (!tessel.ok()) {
