@@ -235,7 +235,8 @@ enum class Scratch : int {
   kGluAcc,
   kNormRows,
   kRopeTables,
-  kQ8Rows, // input rows rounded to q8_0 (tessel_gemm_q8in_f32)
+  kQ8Rows,  // input rows rounded to q8_0 (tessel_gemm_q8in_f32)
+  kQ8Panel, // weight rows re-laid for the q8_0-input GEMM (Q8Panel)
   kCount
 };
 

@@ -272,8 +272,10 @@ void tessel_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *a, int64
  *  each block product is an exact integer dot product scaled by the two
  *  blocks' d (AVX512-VNNI where the CPU has it). The semantics of
  *  `input_format = "q8_0"` on tessel.linear / tessel.ffn. Threaded over
- *  rows of W; each c[i, j] is the same for any m and any number of
- *  threads. */
+ *  rows of W; each c[i, j] is the same for any number of threads and any
+ *  m below kQ8InputPanelMinRows (then it is the GEMV's), and the same for
+ *  any m from it on (the panel kernel's order of the f32 sum over blocks;
+ *  see kQ8InputPanelMinRows). */
 void tessel_gemm_q8in_f32(int weight_type, int64_t m, int64_t n, int64_t k, const float *a,
                           int64_t lda, const void *w, int64_t ldw_bytes, const float *bias,
                           float *c, int64_t ldc);
@@ -569,6 +571,12 @@ void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void 
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
                ThreadPool *pool, bool q8Input = false);
+/** From this many rows of a on, gemmQuant with `q8Input` (and
+ *  tessel_gemm_q8in_f32) runs the panel kernel on VNNI CPUs (q8act-inl.h's
+ *  Q8Panel): the same exact block products, summed over blocks in another
+ *  f32 order than the GEMV's. Below it every row is the GEMV of that row. */
+inline constexpr int64_t kQ8InputPanelMinRows = 8;
+
 /** c0 = a w0^T and c1 = a w1^T (no bias) for two weights of one shape and
  *  format, a gated FFN's up and gate: the values of two gemmQuant calls, bit
  *  for bit. With `q8Input` the rows of a are rounded once for both and the

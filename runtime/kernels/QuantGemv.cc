@@ -192,12 +192,15 @@ void runQ8InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
       product(products[i], 0, q.n);
     return;
   }
-  const int64_t units = ceilDiv(q.n, 4);
+  // Whole groups of four weight rows (GEMV tiles) or panels of 16 (the
+  // many-row kernel, Q8Panel) per thread.
+  const int64_t unit = q.m >= Q8Panel::kMinActivationRows ? Q8Panel::kRows : 4;
+  const int64_t units = ceilDiv(q.n, unit);
   const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
   pool->runPinned(tasks, [&](int64_t t) {
     const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
     for (int i = 0; i < count; ++i)
-      product(products[i], u0 * 4, std::min(q.n, u1 * 4));
+      product(products[i], u0 * unit, std::min(q.n, u1 * unit));
   });
 }
 

@@ -31,6 +31,8 @@
 
 #include <cstdint>
 
+#include "runtime/kernels/Kernels.h"
+
 namespace tessel::kernels {
 
 /// One activation row rounded to q8_0, as llama.cpp rounds activations for
@@ -52,6 +54,21 @@ struct Q8Layout {
   static int64_t rowBytes(int64_t k) { return groups(k) * kGroupBytes; }
 };
 
+/// The GEMM of many activation rows (prefill) on VNNI targets: weight rows
+/// are re-laid in panels of kRows, per block of 32 values eight vectors of
+/// [row r][values 4q..4q+3 as u8] (q = 0..7) and the kRows scales as f32
+/// (kBlockBytes per block). One `vpdpbusd` then adds a quad of one
+/// activation row (broadcast) to the block sums of all 16 weight rows, one
+/// int32 lane per row: a block costs eight `vpdpbusd` and three float
+/// instructions per activation row, against Tile's three float
+/// instructions per two `vpdpbusd`. Calls with at least kMinActivationRows
+/// rows take it; the weight rows are re-laid per call, per thread.
+struct Q8Panel {
+  static constexpr int64_t kRows = 16;
+  static constexpr int64_t kBlockBytes = 9 * 64;
+  static constexpr int64_t kMinActivationRows = kQ8InputPanelMinRows;
+};
+
 } // namespace tessel::kernels
 
 #endif // TESSEL_RUNTIME_KERNELS_Q8ACT_INL_H_RECORDS
@@ -64,6 +81,7 @@ struct Q8Layout {
 #endif
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -345,6 +363,146 @@ HWY_NOINLINE void TileRows(bool q4, const uint8_t *const w[4], const uint8_t *co
   }
 }
 
+// Weight rows [0, live) of a panel (live <= 16, row r at w + r * ldw; the
+// lanes past `live` are zero) re-laid as Q8Panel describes, for `blocks`
+// blocks. Each vector is one gather of a dword from each row: vpgatherdd
+// costs about as much as the shuffles of a 16 x 8 transpose and needs no
+// staging, and a panel is re-laid once for all the activation rows of a
+// chunk. The scales' gather reads the f16 scale and the block's first two
+// values (always inside the block).
+HWY_INLINE void RepackPanel(bool q4, const uint8_t *w, int64_t ldw, int64_t live, int64_t blocks,
+                            uint8_t *panel) {
+  const __m512i rowOffsets =
+      _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int32_t>(ldw)),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __mmask16 rows = static_cast<__mmask16>((uint32_t{1} << live) - 1);
+  const __m512i zero = _mm512_setzero_si512();
+  const int64_t blockBytes = q4 ? kQ4_0Bytes : kQ8_0Bytes;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t *base = w + b * blockBytes;
+    auto *out = reinterpret_cast<__m512i *>(panel + b * Q8Panel::kBlockBytes);
+    auto gather = [&](int64_t at) {
+      return _mm512_mask_i32gather_epi32(zero, rows, rowOffsets, base + at, 1);
+    };
+    if (q4) { // byte j of a block holds values j (low nibble) and j + 16
+      const __m512i nibble = _mm512_set1_epi8(0x0f);
+      for (int d = 0; d < 4; ++d) {
+        const __m512i bytes = gather(2 + 4 * d);
+        _mm512_store_si512(out + d, _mm512_and_si512(bytes, nibble));
+        _mm512_store_si512(out + 4 + d, _mm512_and_si512(_mm512_srli_epi32(bytes, 4), nibble));
+      }
+    } else { // value + 128 as u8; the activations' bias takes the 128 back off
+      const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+      for (int q = 0; q < 8; ++q)
+        _mm512_store_si512(out + q, _mm512_xor_si512(gather(2 + 4 * q), flip));
+    }
+    // Lanes past `live` gathered 0: scale 0, so their sums are 0.
+    _mm512_store_ps(reinterpret_cast<float *>(out + 8),
+                    _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather(0))));
+  }
+}
+
+HWY_INLINE int32_t LoadI32(const uint8_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+HWY_INLINE float LoadF32(const uint8_t *p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// acc[i] lane r = weight row r of the panel . activation row i (of R at
+// act[i], Q8Layout) over `blocks` blocks. Per block, each activation row's
+// 16 block sums are exact int32 (its bias, then eight vpdpbusd of a
+// broadcast quad), then acc = fma(f32(sum), dw * dx, acc): the same
+// instructions for every R, so a product does not depend on its tile.
+template <int R>
+HWY_NOINLINE void PanelTile(const uint8_t *panel, int64_t blocks, const uint8_t *const act[R],
+                            __m512 acc[R]) {
+  for (int i = 0; i < R; ++i)
+    acc[i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t *pb = panel + b * Q8Panel::kBlockBytes;
+    // Block b of an activation row: group b / 4, 128-bit lane b % 4.
+    const int64_t at = (b / 4) * Q8Layout::kGroupBytes + 16 * (b % 4);
+    __m512i sums[R];
+    for (int i = 0; i < R; ++i)
+      sums[i] = _mm512_set1_epi32(LoadI32(act[i] + at + 192));
+    for (int q = 0; q < 8; ++q) {
+      const __m512i weights = _mm512_load_si512(pb + 64 * q);
+      const int64_t quad = at + (q < 4 ? 4 * q : 64 + 4 * (q - 4));
+      for (int i = 0; i < R; ++i)
+        sums[i] = _mm512_dpbusd_epi32(sums[i], weights, _mm512_set1_epi32(LoadI32(act[i] + quad)));
+    }
+    const __m512 dw = _mm512_load_ps(pb + 512);
+    for (int i = 0; i < R; ++i)
+      acc[i] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i]),
+                          _mm512_mul_ps(dw, _mm512_set1_ps(LoadF32(act[i] + at + 128))), acc[i]);
+  }
+}
+
+// PanelTile for R = rows (1-8).
+HWY_INLINE void PanelTileRows(const uint8_t *panel, int64_t blocks, const uint8_t *const *act,
+                              int64_t rows, __m512 acc[8]) {
+  switch (rows) {
+  case 1:
+    return PanelTile<1>(panel, blocks, act, acc);
+  case 2:
+    return PanelTile<2>(panel, blocks, act, acc);
+  case 3:
+    return PanelTile<3>(panel, blocks, act, acc);
+  case 4:
+    return PanelTile<4>(panel, blocks, act, acc);
+  case 5:
+    return PanelTile<5>(panel, blocks, act, acc);
+  case 6:
+    return PanelTile<6>(panel, blocks, act, acc);
+  case 7:
+    return PanelTile<7>(panel, blocks, act, acc);
+  default:
+    return PanelTile<8>(panel, blocks, act, acc);
+  }
+}
+
+// GemmRows for m >= Q8Panel::kMinActivationRows: panels of 16 weight rows,
+// each re-laid into this thread's scratch once per chunk of activation rows
+// (a chunk stays in L2), then every tile of up to 8 activation rows of the
+// chunk against it.
+HWY_NOINLINE void PanelGemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride,
+                                int64_t m, const uint8_t *w, int64_t ldw, const float *bias,
+                                float *c, int64_t ldc, int64_t row0, int64_t row1) {
+  const int64_t blocks = k / 32;
+  auto *panel =
+      scratchOf<uint8_t>(Scratch::kQ8Panel, std::max<int64_t>(1, blocks) * Q8Panel::kBlockBytes);
+  const int64_t chunk =
+      std::max<int64_t>(8, (int64_t{512} << 10) / std::max<int64_t>(actStride, 1));
+  __m512 acc[8];
+  for (int64_t i0 = 0; i0 < m; i0 += chunk) {
+    const int64_t i1 = std::min(m, i0 + chunk);
+    for (int64_t r = row0; r < row1; r += Q8Panel::kRows) {
+      const int64_t live = std::min(Q8Panel::kRows, row1 - r);
+      RepackPanel(q4, w + r * ldw, ldw, live, blocks, panel);
+      const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << live) - 1);
+      const __m512 add = bias ? _mm512_maskz_loadu_ps(lanes, bias + r) : _mm512_setzero_ps();
+      for (int64_t i = i0; i < i1; i += 8) {
+        const int64_t tile = std::min<int64_t>(8, i1 - i);
+        const uint8_t *act[8];
+        for (int64_t a = 0; a < tile; ++a)
+          act[a] = acts + (i + a) * actStride;
+        PanelTileRows(panel, blocks, act, tile, acc);
+        for (int64_t a = 0; a < tile; ++a) {
+          const __m512 out = bias ? _mm512_add_ps(acc[a], add) : acc[a];
+          _mm512_mask_storeu_ps(c + (i + a) * ldc + r, lanes, out);
+        }
+      }
+    }
+  }
+}
+
 TESSEL_VNNI_END
 #endif // TESSEL_Q8ACT_VNNI
 
@@ -358,6 +516,11 @@ TESSEL_VNNI_END
 HWY_INLINE void GemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
                          const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
                          int64_t row0, int64_t row1) {
+#if TESSEL_Q8ACT_VNNI
+  // Row offsets within a panel are int32 lanes of the gathers.
+  if (m >= Q8Panel::kMinActivationRows && ldw * (Q8Panel::kRows - 1) <= INT32_MAX)
+    return PanelGemmRows(q4, k, acts, actStride, m, w, ldw, bias, c, ldc, row0, row1);
+#endif
   const int64_t chunk =
       std::max<int64_t>(4, (int64_t{256} << 10) / std::max<int64_t>(actStride, 1));
   float sums[4][4];

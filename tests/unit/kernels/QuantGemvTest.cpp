@@ -404,7 +404,9 @@ std::vector<float> roundRowsToQ8_0(const std::vector<float> &a, int64_t m, int64
 // (tolerance as above: the block products are exact integers, only their
 // f32 sum rounds), for every shape of the GEMM test (tails of 1-3 blocks
 // past the kernels' groups of four included); the same bits for any thread
-// count, and each row the same as the GEMV of that row alone.
+// count. Below kQ8InputPanelMinRows rows each row is the GEMV of that row
+// alone, bit for bit; from there on (the panel kernel) each row is the same
+// bits in a call of just kQ8InputPanelMinRows rows around it.
 TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
   Rng rng(8);
   ThreadPool pool2(2);
@@ -434,12 +436,22 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
                              c.data(), ldc);
         expectClose(o, s.m, s.n, c.data(), ldc, what);
         expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, true);
+        const int64_t window = kQ8InputPanelMinRows;
         for (int64_t i = 0; i < s.m; ++i) {
-          std::vector<float> y(s.n);
-          gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b, y.data(),
-                    &pool2, /*q8Input=*/true);
-          ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
-              << what << " row " << i;
+          std::vector<float> y(s.n * window);
+          if (s.m < window) {
+            gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b,
+                      y.data(), &pool2, /*q8Input=*/true);
+            ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
+                << what << " row " << i << " vs the GEMV";
+          } else {
+            const int64_t first = std::min(i, s.m - window);
+            gemmQuant(kernelType(t), window, s.n, s.k, a.data() + first * lda, lda, q.bytes.data(),
+                      q.ldw, b, y.data(), s.n, &pool2, /*q8Input=*/true);
+            ASSERT_EQ(0, std::memcmp(y.data() + (i - first) * s.n, c.data() + i * ldc,
+                                     s.n * sizeof(float)))
+                << what << " row " << i << " vs rows " << first << ".." << first + window - 1;
+          }
         }
       }
     }
