@@ -736,8 +736,9 @@ def render(out, a):
       f"(pp{a.tg_prompt}, tg{a.tg})"
       + "".join(f" and `-p {n} -n 0` (pp{n})" for n in a.pp if n != a.tg_prompt)
       + ". JIT compile (not timed). Its defaults, as llama.cpp's: on q8_0 and q4_0 files the "
-      "layers on those weights round their input rows to q8_0 and multiply in integers "
-      "(`--activations q8_0`; `--activations f32` keeps f32 inputs).")
+      "layers on those weights round their input rows to q8_0 and multiply in integers, on "
+      "bf16 files to bf16 and multiply with `vdpbf16ps` (`--activations auto`; "
+      "`--activations f32` keeps f32 inputs).")
     if getattr(a, "llamacpp", "node") == "bench":
         w(f"- **llama.cpp**: its own `llama-bench` (tools/llama-bench of the same source, built by "
           f"`bench/build_llama_bench.sh` against {p['llamacpp'] or 'node-llama-cpp'}'s libraries; "

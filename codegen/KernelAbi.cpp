@@ -103,6 +103,17 @@ void linear(const Matrix *x, const Matrix *w, const Vector *bias, const Matrix *
                          out->data(), out->strides[0]);
 }
 
+// Whether rows rounded to `inputFormat` (0: not rounded) go with weights
+// stored as `format`: q8_0 rows with q8_0 / q4_0 weights (integer
+// products), bf16 rows with bf16 weights.
+bool inputFormatFits(int64_t inputFormat, int64_t format) {
+  if (inputFormat == 0)
+    return true;
+  if (inputFormat == TESSEL_WEIGHT_Q8_0)
+    return format == TESSEL_WEIGHT_Q8_0 || format == TESSEL_WEIGHT_Q4_0;
+  return inputFormat == TESSEL_WEIGHT_BF16 && format == TESSEL_WEIGHT_BF16;
+}
+
 // Checks a stored-weight product's operands (x [m, k], the bytes of W
 // [n, k] in `format`, out [m, n], the input format) and returns W's row
 // stride in bytes.
@@ -117,10 +128,10 @@ int64_t checkStoredProduct(const Matrix *x, const Bytes *w, const Matrix *out, i
                  static_cast<long long>(format));
     std::abort();
   }
-  // inputFormat: 0 (f32 rows) or TESSEL_WEIGHT_Q8_0 (input_format "q8_0":
-  // rows rounded to q8_0, integer products; q8_0 / q4_0 weights only).
-  if ((inputFormat != 0 && inputFormat != TESSEL_WEIGHT_Q8_0) ||
-      (inputFormat != 0 && format == TESSEL_WEIGHT_BF16)) {
+  // inputFormat: 0 (f32 rows), TESSEL_WEIGHT_Q8_0 (input_format "q8_0":
+  // rows rounded to q8_0, integer products; q8_0 / q4_0 weights only) or
+  // TESSEL_WEIGHT_BF16 ("bf16": rows rounded to bf16; bf16 weights only).
+  if (!inputFormatFits(inputFormat, format)) {
     std::fprintf(stderr, "tessel: %s: input format %lld with weight format %lld\n", name,
                  static_cast<long long>(inputFormat), static_cast<long long>(format));
     std::abort();
@@ -154,8 +165,9 @@ void storedLinear(const Matrix *x, const Bytes *w, const Vector *bias, const Mat
                         (bias ? kF32 * n : 0) + (residual ? kF32 * static_cast<double>(m) * n : 0));
   const float *b = bias ? bias->data() : nullptr;
   if (inputFormat != 0)
-    tessel_gemm_q8in_f32(static_cast<int>(format), m, n, k, x->data(), x->strides[0], w->data(),
-                         rowBytes, b, out->data(), out->strides[0]);
+    tessel::kernels::gemmQuant(static_cast<int>(format), m, n, k, x->data(), x->strides[0],
+                               w->data(), rowBytes, b, out->data(), out->strides[0],
+                               &tessel::kernels::ThreadPool::global(), /*roundInput=*/true);
   else
     switch (format) {
     case TESSEL_WEIGHT_Q8_0:
@@ -271,7 +283,7 @@ void moe(const Matrix *x, const Matrix *router, const Experts *up, const Experts
 // experts' (0 and 0 without them).
 struct StoredMoeShape {
   int64_t format, hidden, sharedFormat, sharedHidden;
-  int64_t inputFormat; // 0, or TESSEL_WEIGHT_Q8_0: input_format "q8_0"
+  int64_t inputFormat; // 0, or the format the rows are rounded to (inputFormatFits)
 };
 
 // tessel.moe with stored expert (and shared expert) weights: as moe()
@@ -310,10 +322,8 @@ void storedMoe(const Matrix *x, const Matrix *router, const Bytes *up, const Byt
                      holds(sharedGate, bytesOf(shape.sharedFormat, sharedHidden, dim)) &&
                      holds(sharedDown, bytesOf(shape.sharedFormat, dim, sharedHidden)))) &&
       out->sizes[0] == tokens && out->sizes[1] == dim;
-  auto integer = [](int64_t f) { return f == TESSEL_WEIGHT_Q8_0 || f == TESSEL_WEIGHT_Q4_0; };
-  const bool inputsAgree =
-      shape.inputFormat == 0 || (shape.inputFormat == TESSEL_WEIGHT_Q8_0 && integer(shape.format) &&
-                                 (!sharedUp || integer(shape.sharedFormat)));
+  const bool inputsAgree = inputFormatFits(shape.inputFormat, shape.format) &&
+                           (!sharedUp || inputFormatFits(shape.inputFormat, shape.sharedFormat));
   if (!shapesAgree || !inputsAgree || p.topK < 1 || p.topK > experts) {
     std::fprintf(stderr,
                  "tessel: %s: stored weights that do not match their shapes (tokens %lld, dim "

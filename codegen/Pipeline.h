@@ -34,6 +34,12 @@ struct CpuOptions {
   /// llama.cpp does; false keeps f32 inputs (`--activations f32`). Not a
   /// pass option: it changes the model's IR, and so the compile-cache key.
   bool q8Activations = true;
+  /// Linear layers, FFNs, MLA and MoE layers on stored bf16 weights round
+  /// their input rows to bf16 (`input_format = "bf16"`) and multiply with
+  /// `vdpbf16ps` where the CPU has AVX512_BF16, as llama.cpp does; false
+  /// keeps f32 inputs (`--activations q8_0` or `f32`). Changes the IR, as
+  /// q8Activations does.
+  bool bf16Activations = true;
 };
 
 /// The CPU pipeline after tessel-weights-to-arguments:

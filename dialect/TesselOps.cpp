@@ -252,13 +252,16 @@ LogicalResult EmbeddingOp::verify() {
   return c.result();
 }
 
-// `input_format`, when set: "q8_0", with every rounded row length (`dims`)
-// a whole number of 32-value blocks (dynamic ones are checked by nobody:
-// the weights fix them in practice).
+// `input_format`, when set: "bf16", or "q8_0" with every rounded row
+// length (`dims`) a whole number of 32-value blocks (dynamic ones are
+// checked by nobody: the weights fix them in practice).
 void checkInputFormat(Checker &c, std::optional<StringRef> format, ArrayRef<int64_t> dims) {
   if (!format)
     return;
-  if (!c.check(*format == "q8_0", "input_format must be \"q8_0\", not \"" + *format + "\"").ok())
+  if (!c.check(*format == "q8_0" || *format == "bf16",
+               "input_format must be \"q8_0\" or \"bf16\", not \"" + *format + "\"")
+           .ok() ||
+      *format == "bf16")
     return;
   for (int64_t d : dims)
     c.check(ShapedType::isDynamic(d) || d % 32 == 0,

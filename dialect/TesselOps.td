@@ -122,6 +122,11 @@ def Tessel_LinearOp : Tessel_Op<"linear", [AttrSizedOperandSegments]> {
     kernels then multiply q8_0 / q4_0 weights in integers (AVX512-VNNI).
     The frontends set it on layers whose weights are stored as q8_0 or q4_0
     unless told not to (`--activations f32`); `in` must be a multiple of 32.
+    `input_format = "bf16"` rounds each value of `input` to the nearest
+    bf16 (ties to even), as llama.cpp does for bf16 weights: every product
+    with a bf16 weight is then exact in f32, and the CPU kernels multiply
+    with `vdpbf16ps` (AVX512_BF16). Set on layers whose weights are stored
+    as bf16 unless told not to (`--activations q8_0` or `f32`).
 
     Example:
     ```mlir
@@ -324,9 +329,9 @@ def Tessel_MLAOp : Tessel_Op<"mla", [AttrSizedOperandSegments]> {
         attention as in `tessel.attention` (`causal`, `window`, `mask`,
         default `scale = 1/sqrt(dn+dr)`);
       * the result is `attn [batch, seq, H*dv] wo^T` with `wo : [dim, H*dv]`.
-    Norms use `epsilon`. `input_format = "q8_0"` rounds the inputs of the
-    products with `wq` (or `wq_a`, `wq_b`), `wkv_a` and `wo` to q8_0, as on
-    `tessel.linear`; `wkv_b`'s stays f32.
+    Norms use `epsilon`. `input_format` (`"q8_0"` or `"bf16"`) rounds the
+    inputs of the products with `wq` (or `wq_a`, `wq_b`), `wkv_a` and `wo`,
+    as on `tessel.linear`; `wkv_b`'s stays f32.
 
     Example:
     ```mlir
@@ -375,9 +380,10 @@ def Tessel_FFNOp : Tessel_Op<"ffn", [AttrSizedOperandSegments]> {
       * `y = h w_down^T + b_down (+ residual)`.
     `gelu` is exact (erf) unless `tanh_approx` is set (GPT-2, Gemma). The
     optional `residual` (the input's shape) is added last, in the down
-    projection's epilogue (see `tessel-fuse-residual`). `input_format =
-    "q8_0"` rounds the inputs of all the block's products, `x` and `h`, to
-    q8_0 (as on `tessel.linear`); `dim` and `hidden` must be multiples of 32.
+    projection's epilogue (see `tessel-fuse-residual`). `input_format`
+    (`"q8_0"` or `"bf16"`) rounds the inputs of all the block's products,
+    `x` and `h`, as on `tessel.linear`; for q8_0 `dim` and `hidden` must be
+    multiples of 32.
 
     Example (LLaMA's SwiGLU, `w2(silu(w1 x) * w3 x)`: w1 is the gate, w3 the up projection):
     ```mlir
@@ -416,10 +422,10 @@ def Tessel_MoEOp : Tessel_Op<"moe", [AttrSizedOperandSegments]> {
     `experts` is `(up : [E, hidden, dim], gate : [E, hidden, dim], down : [E, dim, hidden])`
     for gated activations, `(up, down)` otherwise; `shared` is the same
     without the leading `E` (`[shared_hidden, dim]` ...), or absent. Every
-    expert FFN uses `activation` as in `tessel.ffn`. `input_format = "q8_0"`
-    rounds the inputs of every expert's and shared expert's products (`x`
-    and their `h`) to q8_0, as on `tessel.ffn`; the router reads `x` as it
-    is.
+    expert FFN uses `activation` as in `tessel.ffn`. `input_format`
+    (`"q8_0"` or `"bf16"`) rounds the inputs of every expert's and shared
+    expert's products (`x` and their `h`), as on `tessel.ffn`; the router
+    reads `x` as it is.
 
     Example (Mixtral-style top-2 of 4):
     ```mlir

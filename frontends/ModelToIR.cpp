@@ -25,35 +25,52 @@ void loadModelDialects(MLIRContext &context) {
 
 namespace {
 
-// input_format = "q8_0" on the linear layers whose weight, and the FFNs
-// and MoE layers all of whose expert weights, are in `names`
-// (EntryPoints::q8InputWeights), inside `root`; weight names there are
-// relative to `prefix` (a block function's layer).
-void markQ8Inputs(Operation *root, const std::set<std::string> &names, const std::string &prefix) {
-  if (names.empty())
+// `input_format` on the linear layers whose weight, and the FFNs, MLA and
+// MoE layers all of whose matrices, are in `formats`
+// (EntryPoints::inputFormats) with one format, inside `root`; weight names
+// there are relative to `prefix` (a block function's layer).
+void markInputFormats(Operation *root, const std::map<std::string, std::string> &formats,
+                      const std::string &prefix) {
+  if (formats.empty())
     return;
-  auto listed = [&](Value w) {
+  // The format of w's weight, "" when it is not listed.
+  auto formatOf = [&](Value w) -> std::string {
     auto weight = w ? w.getDefiningOp<WeightOp>() : WeightOp();
-    return weight && names.count(prefix + weight.getName().str()) > 0;
+    if (!weight)
+      return "";
+    auto it = formats.find(prefix + weight.getName().str());
+    return it == formats.end() ? "" : it->second;
   };
-  auto q8 = StringAttr::get(root->getContext(), "q8_0");
+  // Sets op's input_format when every one of `weights` has the same one.
+  auto mark = [&](Operation *op, ArrayRef<Value> weights) {
+    const std::string first = weights.empty() ? "" : formatOf(weights.front());
+    if (first.empty() || !llvm::all_of(weights, [&](Value w) { return formatOf(w) == first; }))
+      return;
+    op->setAttr("input_format", StringAttr::get(root->getContext(), first));
+  };
   root->walk([&](Operation *op) {
-    if (auto linear = dyn_cast<LinearOp>(op); linear && listed(linear.getWeight()))
-      linear.setInputFormatAttr(q8);
-    if (auto ffn = dyn_cast<FFNOp>(op); ffn && listed(ffn.getWUp()) && listed(ffn.getWDown()) &&
-                                        (!ffn.getWGate() || listed(ffn.getWGate())))
-      ffn.setInputFormatAttr(q8);
+    if (auto linear = dyn_cast<LinearOp>(op))
+      mark(op, {linear.getWeight()});
+    if (auto ffn = dyn_cast<FFNOp>(op)) {
+      SmallVector<Value> weights = {ffn.getWUp(), ffn.getWDown()};
+      if (ffn.getWGate())
+        weights.push_back(ffn.getWGate());
+      mark(op, weights);
+    }
     // MLA: its matrices but wkv_b (split per head for decoding's einsums,
     // never stored); q_weights[1] and kv_weights[1] are norm weights.
     if (auto mla = dyn_cast<MLAOp>(op)) {
       ValueRange q = mla.getQWeights();
-      if (listed(q[0]) && (q.size() == 1 || listed(q[2])) && listed(mla.getKvWeights()[0]) &&
-          listed(mla.getWo()))
-        mla.setInputFormatAttr(q8);
+      SmallVector<Value> weights = {q[0], mla.getKvWeights()[0], mla.getWo()};
+      if (q.size() > 1)
+        weights.push_back(q[2]);
+      mark(op, weights);
     }
-    if (auto moe = dyn_cast<MoEOp>(op);
-        moe && llvm::all_of(moe.getExperts(), listed) && llvm::all_of(moe.getShared(), listed))
-      moe.setInputFormatAttr(q8);
+    if (auto moe = dyn_cast<MoEOp>(op)) {
+      SmallVector<Value> weights(moe.getExperts().begin(), moe.getExperts().end());
+      weights.append(moe.getShared().begin(), moe.getShared().end());
+      mark(op, weights);
+    }
   });
 }
 
@@ -70,7 +87,7 @@ public:
     module = *owned;
     b.setInsertionPointToEnd(module.getBody());
     storedWeights = entries.storedWeights;
-    q8InputWeights = entries.q8InputWeights;
+    inputFormats = entries.inputFormats;
     shareLayers = entries.shareLayers;
     if (entries.forward)
       buildFunction("forward", /*cached=*/false);
@@ -82,7 +99,7 @@ public:
     // The entry points' own weights (blocks were marked as they were built).
     for (auto fn : module.getOps<func::FuncOp>())
       if (!fn.isPrivate())
-        markQ8Inputs(fn, q8InputWeights, "");
+        markInputFormats(fn, inputFormats, "");
     return owned;
   }
 
@@ -241,7 +258,7 @@ private:
       results.append(caches.begin(), caches.end());
       func::ReturnOp::create(b, loc("block"), results);
       std::tie(positions, seqLen, start, kvLen, freqFactors, caches) = saved;
-      markQ8Inputs(fn, q8InputWeights, layerPrefix);
+      markInputFormats(fn, inputFormats, layerPrefix);
       block = dedupBlock(fn);
     }
     auto call = func::CallOp::create(b, loc(layerPrefix + "block"), block, operands);
@@ -591,10 +608,10 @@ private:
   SmallVector<Value> caches; // @step: the current value of each layer's K and V cache
   ModuleOp module;
   bool shareLayers = false;
-  std::set<std::string> q8InputWeights;
-  bool inBlock = false;                       // building a block function (callBlock)...
-  std::string blockPrefix;                    // ...for the layer whose names start with this
-  std::map<std::string, func::FuncOp> blocks; // block text -> its function
+  std::map<std::string, std::string> inputFormats; // EntryPoints::inputFormats
+  bool inBlock = false;                            // building a block function (callBlock)...
+  std::string blockPrefix;                         // ...for the layer whose names start with this
+  std::map<std::string, func::FuncOp> blocks;      // block text -> its function
 };
 
 } // namespace

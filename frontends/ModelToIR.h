@@ -62,11 +62,13 @@ struct EntryPoints {
   /// "q8_0" or "q4_0" (the `storage` of their tessel.weight ops; see
   /// runtime::storedWeightFormats for which ones qualify).
   std::map<std::string, std::string> storedWeights;
-  /// Weights whose products round their input rows to q8_0
-  /// (`input_format = "q8_0"`): a linear layer on one of them, a dense FFN
-  /// or MoE layer all of whose (expert) weights are among them. runtime::q8InputWeights picks the
-  /// stored q8_0 / q4_0 ones, whose kernels then multiply in integers.
-  std::set<std::string> q8InputWeights;
+  /// Weights whose products round their input rows first: name ->
+  /// `input_format` ("q8_0" or "bf16"). A linear layer on one of them, and
+  /// a dense FFN, MLA or MoE layer all of whose matrices are listed with
+  /// one format, get that `input_format`. runtime::roundedInputFormats
+  /// picks the stored q8_0 / q4_0 ones (q8_0: their kernels multiply in
+  /// integers) and the stored bf16 ones (bf16: `vdpbf16ps`).
+  std::map<std::string, std::string> inputFormats;
   /// @forward and @step call each layer as a private block function
   /// (@block_N) instead of spelling every layer out; layers whose blocks
   /// are the same share one, so a model's code does not grow with its depth.

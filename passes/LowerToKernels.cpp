@@ -45,7 +45,7 @@ struct StoredWeight {
   int64_t rows = 0, k = 0;
 };
 
-constexpr int64_t kQ4_0 = 2, kQ8_0 = 8; // TESSEL_WEIGHT_* (GGML's type ids)
+constexpr int64_t kQ4_0 = 2, kQ8_0 = 8, kBf16 = 30; // TESSEL_WEIGHT_* (GGML's type ids)
 
 std::optional<StoredWeight> storedWeight(Value w) {
   auto dequantize = w.getDefiningOp<DequantizeOp>();
@@ -55,7 +55,7 @@ std::optional<StoredWeight> storedWeight(Value w) {
   int64_t format = llvm::StringSwitch<int64_t>(dequantize.getFormat())
                        .Case("q4_0", kQ4_0)
                        .Case("q8_0", kQ8_0)
-                       .Case("bf16", 30)
+                       .Case("bf16", kBf16)
                        .Default(-1);
   // f16 (the CUDA pipeline's) has no CPU kernel: tessel-lower-to-linalg
   // dequantizes it.
@@ -81,28 +81,43 @@ std::optional<int64_t> storedGroup(ValueRange weights) {
   return format;
 }
 
+// The input-format argument of the kernels for `op`'s input_format: 0
+// (none: f32 rows), TESSEL_WEIGHT_Q8_0 ("q8_0") or TESSEL_WEIGHT_BF16
+// ("bf16"); the kernels round the rows to that format first.
+int64_t inputFormatCode(Operation *op) {
+  auto format = op->getAttrOfType<StringAttr>("input_format");
+  if (!format)
+    return 0;
+  return format.getValue() == "bf16" ? kBf16 : kQ8_0;
+}
+
 // Whether the kernel calls this pass makes for `op` honour its
-// input_format = "q8_0" (true when it has none): they round inputs only
-// for the integer kernels of stored q8_0 / q4_0 weights, and the MoE
-// kernel only when each of its groups is stored in one such format; any
-// other call would silently drop the rounding.
-bool q8InputsHonoured(Operation *op) {
-  auto integer = [](std::optional<int64_t> format) {
-    return format && (*format == kQ8_0 || *format == kQ4_0);
+// input_format (true when it has none): the kernels round inputs to q8_0
+// only for stored q8_0 / q4_0 weights (their integer kernels), to bf16 only
+// for stored bf16 ones, and the MoE kernel only when each of its groups is
+// stored in one such format; any other call would silently drop the
+// rounding.
+bool inputFormatHonoured(Operation *op) {
+  const int64_t input = inputFormatCode(op);
+  if (input == 0)
+    return true;
+  auto takes = [&](std::optional<int64_t> format) {
+    if (!format)
+      return false;
+    return input == kBf16 ? *format == kBf16 : (*format == kQ8_0 || *format == kQ4_0);
   };
-  auto storedInteger = [&](Value w) {
+  auto stored = [&](Value w) {
     std::optional<StoredWeight> s = storedWeight(w);
-    return integer(s ? std::optional<int64_t>(s->format) : std::nullopt);
+    return takes(s ? std::optional<int64_t>(s->format) : std::nullopt);
   };
   if (auto linear = dyn_cast<LinearOp>(op))
-    return !linear.getInputFormat() || storedInteger(linear.getWeight());
+    return stored(linear.getWeight());
   if (auto ffn = dyn_cast<FFNOp>(op))
-    return !ffn.getInputFormat() || (storedInteger(ffn.getWUp()) && storedInteger(ffn.getWDown()) &&
-                                     (!ffn.getWGate() || storedInteger(ffn.getWGate())));
+    return stored(ffn.getWUp()) && stored(ffn.getWDown()) &&
+           (!ffn.getWGate() || stored(ffn.getWGate()));
   if (auto moe = dyn_cast<MoEOp>(op))
-    return !moe.getInputFormat() ||
-           (integer(storedGroup(moe.getExperts())) &&
-            (moe.getShared().empty() || integer(storedGroup(moe.getShared()))));
+    return takes(storedGroup(moe.getExperts())) &&
+           (moe.getShared().empty() || takes(storedGroup(moe.getShared())));
   return true;
 }
 
@@ -114,10 +129,10 @@ public:
 
   // out = x w^T (+ bias) (+ residual), any leading dims on x. A stored
   // weight goes to tessel_linear_q*: its bytes, then the format and shape
-  // as scalars (the bytes do not carry them), then the input's format (0,
-  // or TESSEL_WEIGHT_Q8_0 with `q8Input`: x rounded to q8_0 in the kernel).
+  // as scalars (the bytes do not carry them), then the input's format
+  // (inputFormatCode: 0, or the format the kernel rounds x to first).
   Value linear(Value x, Value w, Value bias, Value residual, RankedTensorType resultType,
-               bool q8Input = false) {
+               int64_t inputFormat = 0) {
     Value x2 = asMatrix(x);
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(w, 0)};
     std::optional<StoredWeight> stored = storedWeight(w);
@@ -126,7 +141,7 @@ public:
     std::string name = stored ? "tessel_linear_q" : "tessel_linear";
     if (stored)
       scalars = {i64Constant(stored->format), i64Constant(stored->rows), i64Constant(stored->k),
-                 i64Constant(q8Input ? kQ8_0 : 0)};
+                 i64Constant(inputFormat)};
     if (bias) {
       operands.push_back(bias);
       name += "_bias";
@@ -140,13 +155,13 @@ public:
 
   // act(x wg^T) * (x wu^T) on [rows, hidden] for gate and up matrices
   // stored alike: one tessel_glu_q_f32 call (both products on the bytes,
-  // the input rounded once with `q8Input`, then the activation).
+  // the input rounded once to `inputFormat` if any, then the activation).
   Value storedGlu(Value x2, const StoredWeight &gate, const StoredWeight &up, Activation act,
-                  bool tanhApprox, bool q8Input) {
+                  bool tanhApprox, int64_t inputFormat) {
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), b.getIndexAttr(gate.rows)};
     return call("tessel_glu_q_f32", {x2, gate.bytes, up.bytes}, outDims,
                 {i64Constant(gate.format), i64Constant(gate.rows), i64Constant(gate.k),
-                 i64Constant(q8Input ? kQ8_0 : 0), i64Constant(act == Activation::swiglu ? 0 : 1),
+                 i64Constant(inputFormat), i64Constant(act == Activation::swiglu ? 0 : 1),
                  i64Constant(tanhApprox ? 1 : 0)});
   }
 
@@ -271,8 +286,8 @@ public:
   /// When every expert matrix is stored in one format, and the shared
   /// experts' (if any) in one format too, the kernel reads their bytes:
   /// tessel_moe_q[_gated][_shared]_f32, with the formats and hidden sizes
-  /// as four more scalars and the input's format (0, or 8 for
-  /// input_format "q8_0") as a fifth. Otherwise stored stacks are dequantized (after
+  /// as four more scalars and the input's format (inputFormatCode) as a
+  /// fifth. Otherwise stored stacks are dequantized (after
   /// this pass, by the loop that materialises the leftovers).
   Value moe(MoEOp op) {
     Value x2 = asMatrix(op.getInput());
@@ -305,7 +320,7 @@ public:
         sharedHidden = cast<RankedTensorType>(op.getShared().front().getType()).getDimSize(0);
       scalars.push_back(i64Constant(sharedHidden > 0 ? *sharedFormat : 0));
       scalars.push_back(i64Constant(sharedHidden));
-      scalars.push_back(i64Constant(op.getInputFormat() ? kQ8_0 : 0));
+      scalars.push_back(i64Constant(inputFormatCode(op)));
     }
     SmallVector<OpFoldResult> outDims = {dimOf(x2, 0), dimOf(x2, 1)};
     return fromMatrix(call(name + "_f32", operands, outDims, scalars), op.getInput(), op.getType());
@@ -482,10 +497,11 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      if (!q8InputsHonoured(op)) {
-        op->emitOpError("input_format = \"q8_0\" needs weights stored as q8_0 or q4_0 "
+      if (!inputFormatHonoured(op)) {
+        op->emitOpError("input_format = \"q8_0\" needs weights stored as q8_0 or q4_0, "
+                        "input_format = \"bf16\" weights stored as bf16 "
                         "(tessel.weight {storage}; an MoE layer's stacks each in one format), "
-                        "which the integer kernels read");
+                        "which the kernels that round their inputs read");
         return signalPassFailure();
       }
     }
@@ -496,7 +512,7 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         if (lowerFused(k, linear))
           continue;
         out = k.linear(linear.getInput(), linear.getWeight(), linear.getBias(),
-                       linear.getResidual(), linear.getType(), linear.getInputFormat().has_value());
+                       linear.getResidual(), linear.getType(), inputFormatCode(linear));
       } else if (auto ffn = dyn_cast<FFNOp>(op)) {
         // Gated FFNs without biases (every llama-family model): the gate
         // activation is fused into the up-projection's epilogue. Others stay
@@ -513,7 +529,7 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
         if (storedGate && storedUp && storedGate->format == storedUp->format &&
             storedGate->rows == storedUp->rows && storedGate->k == storedUp->k) {
           hidden = k.storedGlu(x2, *storedGate, *storedUp, ffn.getActivation(), ffn.getTanhApprox(),
-                               ffn.getInputFormat().has_value());
+                               inputFormatCode(ffn));
         } else if (storedGate || storedUp) {
           // Two GEMMs (one or both on stored bytes), then the activation.
           auto matrix = [&](Value w) {
@@ -522,16 +538,17 @@ struct LowerToKernelsPass : impl::TesselLowerToKernelsBase<LowerToKernelsPass> {
             return RankedTensorType::get({x2Type.getDimSize(0), type.getDimSize(0)},
                                          type.getElementType());
           };
-          const bool q8 = ffn.getInputFormat().has_value();
-          Value gate = k.linear(x2, ffn.getWGate(), Value(), Value(), matrix(ffn.getWGate()), q8);
-          Value up = k.linear(x2, ffn.getWUp(), Value(), Value(), matrix(ffn.getWUp()), q8);
+          const int64_t input = inputFormatCode(ffn);
+          Value gate =
+              k.linear(x2, ffn.getWGate(), Value(), Value(), matrix(ffn.getWGate()), input);
+          Value up = k.linear(x2, ffn.getWUp(), Value(), Value(), matrix(ffn.getWUp()), input);
           hidden = k.gatedActivation(gate, up, ffn.getActivation(), ffn.getTanhApprox());
         } else {
           hidden = k.gatedHidden(x2, ffn.getWGate(), ffn.getWUp(), ffn.getActivation(),
                                  ffn.getTanhApprox());
         }
         out = k.linear(hidden, ffn.getWDown(), Value(), ffn.getResidual(), ffn.getType(),
-                       ffn.getInputFormat().has_value());
+                       inputFormatCode(ffn));
         // `hidden` is [m, hidden] already, so linear() returns [m, dim]:
         // restore the input's leading dims.
         out = k.fromMatrix(out, ffn.getInput(), ffn.getType());

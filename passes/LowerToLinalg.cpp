@@ -731,11 +731,13 @@ struct LowerToLinalgPass : impl::TesselLowerToLinalgBase<LowerToLinalgPass> {
         ops.push_back(op);
     });
     for (Operation *op : ops) {
-      // The q8_0 rounding of input_format exists only in the CPU's integer
-      // kernels (tessel-lower-to-kernels); dropping it would change results.
-      if (op->hasAttr("input_format") && isa<LinearOp, FFNOp, MoEOp>(op)) {
-        op->emitOpError("with input_format = \"q8_0\" has no linalg lowering; the CPU "
-                        "pipeline's tessel-lower-to-kernels takes it (q8_0 / q4_0 weights)");
+      // The rounding of input_format exists only in the CPU's kernels
+      // (tessel-lower-to-kernels); dropping it would change results.
+      if (auto format = op->getAttrOfType<StringAttr>("input_format");
+          format && isa<LinearOp, FFNOp, MoEOp>(op)) {
+        op->emitOpError("with input_format = \"" + format.getValue().str() +
+                        "\" has no linalg lowering; the CPU pipeline's "
+                        "tessel-lower-to-kernels takes it (stored q8_0 / q4_0 or bf16 weights)");
         return signalPassFailure();
       }
       OpLowering l(op);

@@ -87,6 +87,13 @@ RopeLayout ropeLayout(tessel::RopeLayout l) {
   return l == tessel::RopeLayout::interleaved ? RopeLayout::Interleaved : RopeLayout::HalfSplit;
 }
 
+// An op's `input_format` (absent: F32).
+absl::StatusOr<InputFormat> inputFormat(std::optional<StringRef> attr) {
+  if (!attr)
+    return InputFormat::F32;
+  return parseInputFormat(attr->str());
+}
+
 Activation activation(tessel::Activation a) {
   switch (a) {
   case tessel::Activation::relu:
@@ -206,7 +213,8 @@ private:
         })
         .Case([&](LinearOp o) -> R {
           if (o.getInputFormat()) {
-            ASSIGN_OR_RETURN(rounded, roundRowsToQ8_0(get(o.getInput())));
+            ASSIGN_OR_RETURN(format, inputFormat(o.getInputFormat()));
+            ASSIGN_OR_RETURN(rounded, roundRows(get(o.getInput()), format));
             return withResidual(linear(rounded, get(o.getWeight()), getOpt(o.getBias())),
                                 o.getResidual());
           }
@@ -251,7 +259,8 @@ private:
           p.ropeTheta = o.getRopeTheta().convertToDouble();
           p.epsilon = o.getEpsilon().convertToDouble();
           p.attention = attentionParams(o.getCausal(), o.getWindow(), o.getScale());
-          p.q8Inputs = o.getInputFormat().has_value();
+          ASSIGN_OR_RETURN(inputs, inputFormat(o.getInputFormat()));
+          p.inputs = inputs;
           MlaWeights w;
           for (Value v : o.getQWeights())
             w.q.push_back(&get(v));
@@ -261,8 +270,8 @@ private:
           return mla(get(o.getInput()), get(o.getPositions()), w, getOpt(o.getMask()), p);
         })
         .Case([&](FFNOp o) -> R {
-          FfnParams p{activation(o.getActivation()), o.getTanhApprox(),
-                      o.getInputFormat().has_value()};
+          ASSIGN_OR_RETURN(inputs, inputFormat(o.getInputFormat()));
+          FfnParams p{activation(o.getActivation()), o.getTanhApprox(), inputs};
           FfnWeights w{&get(o.getWUp()), getOpt(o.getWGate()), &get(o.getWDown())};
           return withResidual(
               ffn(get(o.getInput()), w, getOpt(o.getBUp()), getOpt(o.getBDown()), p),
@@ -275,8 +284,8 @@ private:
                                                                     : MoeScoring::Sigmoid;
           p.normalizeTopK = o.getNormalizeTopK();
           p.routedScale = o.getRoutedScale().convertToDouble();
-          p.ffn = FfnParams{activation(o.getActivation()), o.getTanhApprox(),
-                            o.getInputFormat().has_value()};
+          ASSIGN_OR_RETURN(inputs, inputFormat(o.getInputFormat()));
+          p.ffn = FfnParams{activation(o.getActivation()), o.getTanhApprox(), inputs};
           bool gated = isGated(p.ffn.activation);
           FfnWeights experts = ffnWeights(o.getExperts(), gated);
           FfnWeights shared;

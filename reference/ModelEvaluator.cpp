@@ -10,13 +10,14 @@ namespace tessel::ref {
 
 ModelEvaluator::ModelEvaluator(const frontends::LoadedModel &model,
                                std::unique_ptr<ReferenceProgram> program,
-                               std::set<std::string> q8InputWeights)
-    : model_(model), q8InputWeights_(std::move(q8InputWeights)), program_(std::move(program)) {}
+                               std::map<std::string, std::string> inputFormats)
+    : model_(model), inputFormats_(std::move(inputFormats)), program_(std::move(program)) {}
 
 absl::StatusOr<std::unique_ptr<ModelEvaluator>>
-ModelEvaluator::create(const frontends::LoadedModel &model, std::set<std::string> q8InputWeights) {
+ModelEvaluator::create(const frontends::LoadedModel &model,
+                       std::map<std::string, std::string> inputFormats) {
   frontends::EntryPoints entries;
-  entries.q8InputWeights = q8InputWeights;
+  entries.inputFormats = inputFormats;
   auto text = frontends::modelToMlir(model.config, model.path, /*debugInfo=*/false, entries);
   if (!text.ok())
     return text.status();
@@ -24,7 +25,7 @@ ModelEvaluator::create(const frontends::LoadedModel &model, std::set<std::string
   if (!program.ok())
     return program.status();
   return std::unique_ptr<ModelEvaluator>(
-      new ModelEvaluator(model, std::move(*program), std::move(q8InputWeights)));
+      new ModelEvaluator(model, std::move(*program), std::move(inputFormats)));
 }
 
 absl::StatusOr<Tensor> ModelEvaluator::run(const ReferenceProgram &program,
@@ -65,7 +66,7 @@ absl::StatusOr<Tensor> ModelEvaluator::attentionProbs(const std::vector<int32_t>
     frontends::EntryPoints entries;
     entries.forward = entries.step = false;
     entries.attentionProbsLayer = layer;
-    entries.q8InputWeights = q8InputWeights_;
+    entries.inputFormats = inputFormats_;
     auto text = frontends::modelToMlir(model_.config, model_.path, /*debugInfo=*/false, entries);
     if (!text.ok())
       return text.status();

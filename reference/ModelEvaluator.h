@@ -24,10 +24,11 @@ namespace tessel::ref {
 class ModelEvaluator {
 public:
   /// `model` must outlive the evaluator. Layers on the weights named in
-  /// `q8InputWeights` round their inputs to q8_0 (frontends::EntryPoints),
-  /// as the compiled model does with runtime::q8InputWeights.
+  /// `inputFormats` round their inputs to that format (q8_0 or bf16;
+  /// frontends::EntryPoints::inputFormats), as the compiled model does with
+  /// runtime::roundedInputFormats.
   static absl::StatusOr<std::unique_ptr<ModelEvaluator>>
-  create(const frontends::LoadedModel &model, std::set<std::string> q8InputWeights = {});
+  create(const frontends::LoadedModel &model, std::map<std::string, std::string> inputFormats = {});
 
   /// Logits `[tokens.size(), vocab]` for `tokens` at positions 0, 1, ...
   absl::StatusOr<Tensor> forward(const std::vector<int32_t> &tokens) const;
@@ -43,9 +44,9 @@ public:
 
 private:
   ModelEvaluator(const frontends::LoadedModel &model, std::unique_ptr<ReferenceProgram> program,
-                 std::set<std::string> q8InputWeights);
+                 std::map<std::string, std::string> inputFormats);
   const frontends::LoadedModel &model_;
-  std::set<std::string> q8InputWeights_;
+  std::map<std::string, std::string> inputFormats_;
   std::unique_ptr<ReferenceProgram> program_;
   mutable std::map<std::string, Tensor> weights_; // dequantized on first use
   mutable std::map<int64_t, std::unique_ptr<ReferenceProgram>> probePrograms_; // per layer

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dialect/Einsum.h"
+#include "frontends/WeightTypes.h"
 #include "support/StatusMacros.h"
 
 namespace tessel::ref {
@@ -381,9 +382,9 @@ Result mla(const Tensor &x, const Tensor &positions, const MlaWeights &w, const 
   int64_t h = p.numHeads, dn = p.qkNopeDim, dr = p.qkRopeDim, dv = p.vHeadDim, r = p.kvLoraRank;
   // The projections input_format rounds (all but wkv_b's).
   auto project = [&](const Tensor &in, const Tensor &weight) -> Result {
-    if (!p.q8Inputs)
+    if (p.inputs == InputFormat::F32)
       return linear(in, weight, nullptr);
-    ASSIGN_OR_RETURN(rounded, roundRowsToQ8_0(in));
+    ASSIGN_OR_RETURN(rounded, roundRows(in, p.inputs));
     return linear(rounded, weight, nullptr);
   };
 
@@ -441,16 +442,44 @@ void roundToQ8_0(const float *x, int64_t n, float *out) {
   }
 }
 
-Result roundRowsToQ8_0(const Tensor &x) {
-  const std::string op = "input_format q8_0";
+void roundToBf16(const float *x, int64_t n, float *out) {
+  for (int64_t j = 0; j < n; ++j)
+    out[j] = frontends::bf16ToFloat(frontends::floatToBf16(x[j]));
+}
+
+void roundInput(InputFormat format, const float *x, int64_t n, float *out) {
+  switch (format) {
+  case InputFormat::Q8_0:
+    return roundToQ8_0(x, n, out);
+  case InputFormat::Bf16:
+    return roundToBf16(x, n, out);
+  case InputFormat::F32:
+    if (out != x)
+      std::copy(x, x + n, out);
+    return;
+  }
+}
+
+Result roundRows(const Tensor &x, InputFormat format) {
+  const std::string op = format == InputFormat::Q8_0 ? "input_format q8_0" : "input_format bf16";
   RETURN_IF_ERROR(expectF32(x, op, "input"));
-  RETURN_IF_ERROR(expect(x.rank() >= 1 && x.shape.back() % 32 == 0, op,
+  RETURN_IF_ERROR(expect(x.rank() >= 1, op, "input must have rows: " + x.describe()));
+  RETURN_IF_ERROR(expect(format != InputFormat::Q8_0 || x.shape.back() % 32 == 0, op,
                          "rows must be whole blocks of 32 values: " + x.describe()));
   Tensor out = Tensor::zerosF32(x.shape);
   const int64_t dim = x.shape.back();
   for (int64_t r = 0; dim > 0 && r < x.numel() / dim; ++r)
-    roundToQ8_0(&x.f[r * dim], dim, &out.f[r * dim]);
+    roundInput(format, &x.f[r * dim], dim, &out.f[r * dim]);
   return out;
+}
+
+absl::StatusOr<InputFormat> parseInputFormat(const std::string &name) {
+  if (name == "q8_0")
+    return InputFormat::Q8_0;
+  if (name == "bf16")
+    return InputFormat::Bf16;
+  return absl::InvalidArgumentError("input_format must be \"q8_0\" or \"bf16\", not \"" + name +
+                                    "\"");
 }
 
 namespace {
@@ -460,9 +489,9 @@ void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, cons
               const float *down, const float *upBias, const FfnParams &p, double weight,
               double *acc) {
   std::vector<float> rounded;
-  if (p.q8Inputs) {
+  if (p.inputs != InputFormat::F32) {
     rounded.resize(dim);
-    roundToQ8_0(x, dim, rounded.data());
+    roundInput(p.inputs, x, dim, rounded.data());
     x = rounded.data();
   }
   std::vector<double> hbuf(hidden);
@@ -479,9 +508,9 @@ void ffnToken(const float *x, int64_t dim, int64_t hidden, const float *up, cons
       hbuf[f] = activate(p.activation, p.tanhApprox, u);
     }
   }
-  if (p.q8Inputs) { // h as the f32 values the down projection reads, rounded
+  if (p.inputs != InputFormat::F32) { // h as the f32 values the down projection reads, rounded
     std::vector<float> h(hbuf.begin(), hbuf.end());
-    roundToQ8_0(h.data(), hidden, h.data());
+    roundInput(p.inputs, h.data(), hidden, h.data());
     std::copy(h.begin(), h.end(), hbuf.begin());
   }
   for (int64_t d = 0; d < dim; ++d) {

@@ -38,12 +38,15 @@ struct AttentionParams {
   std::optional<double> scale; // default 1/sqrt(head_dim)
 };
 
+/// `input_format` of tessel.linear / ffn / mla / moe: what the inputs of
+/// the products are rounded to first (roundInput).
+enum class InputFormat { F32, Q8_0, Bf16 };
+
 struct FfnParams {
   Activation activation = Activation::SwiGLU;
   bool tanhApprox = false;
-  /// input_format = "q8_0": x and h rounded by roundToQ8_0 before their
-  /// products.
-  bool q8Inputs = false;
+  /// x and h rounded by roundInput before their products.
+  InputFormat inputs = InputFormat::F32;
 };
 
 struct MlaParams {
@@ -53,9 +56,9 @@ struct MlaParams {
   double ropeTheta = 10000.0;
   double epsilon = 1e-6;
   AttentionParams attention; // scale defaults to 1/sqrt(nope + rope)
-  /// input_format = "q8_0": the inputs of the products with wq (wq_a,
-  /// wq_b), wkv_a and wo rounded by roundToQ8_0.
-  bool q8Inputs = false;
+  /// The inputs of the products with wq (wq_a, wq_b), wkv_a and wo
+  /// rounded by roundInput.
+  InputFormat inputs = InputFormat::F32;
 };
 
 /// q path: {wq} or {wq_a, q_norm, wq_b}; kv path: {wkv_a, kv_norm, wkv_b}.
@@ -94,8 +97,19 @@ Result linear(const Tensor &x, const Tensor &w, const Tensor *bias);
 /// values rounded as llama.cpp rounds activations, d = max |x| / 127 and
 /// q = nearest-even(x * (1/d)), and replaced by d * q. n % 32 == 0.
 void roundToQ8_0(const float *x, int64_t n, float *out);
-/// roundToQ8_0 over the last dimension of an f32 tensor (a multiple of 32).
-Result roundRowsToQ8_0(const Tensor &x);
+/// `input_format = "bf16"`: each value rounded to the nearest bf16 (ties
+/// to even; frontends::floatToBf16), as llama.cpp rounds activations for
+/// bf16 weights.
+void roundToBf16(const float *x, int64_t n, float *out);
+/// x[0..n) rounded to `format` into out (in place is fine; F32 copies). For
+/// Q8_0, n % 32 == 0.
+void roundInput(InputFormat format, const float *x, int64_t n, float *out);
+/// roundInput over the last dimension of an f32 tensor (for Q8_0 a
+/// multiple of 32).
+Result roundRows(const Tensor &x, InputFormat format);
+/// The InputFormat of an `input_format` attribute's value: "q8_0", "bf16"
+/// (absent: F32).
+absl::StatusOr<InputFormat> parseInputFormat(const std::string &name);
 Result rmsNorm(const Tensor &x, const Tensor &w, double eps, bool unitOffset);
 Result layerNorm(const Tensor &x, const Tensor &w, const Tensor *bias, double eps);
 Result rope(const Tensor &x, const Tensor &positions, const RopeParams &p,

@@ -234,11 +234,15 @@ std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::Model
   return out;
 }
 
-std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &stored) {
-  std::set<std::string> out;
-  for (const auto &[name, format] : stored)
-    if (format == "q8_0" || format == "q4_0")
-      out.insert(name);
+std::map<std::string, std::string>
+roundedInputFormats(const std::map<std::string, std::string> &stored, bool q8, bool bf16) {
+  std::map<std::string, std::string> out;
+  for (const auto &[name, format] : stored) {
+    if (q8 && (format == "q8_0" || format == "q4_0"))
+      out[name] = "q8_0";
+    if (bf16 && format == "bf16")
+      out[name] = "bf16";
+  }
   return out;
 }
 
@@ -247,8 +251,9 @@ frontends::EntryPoints entryPointsFor(const frontends::LoadedModel &model,
   frontends::EntryPoints entries;
   entries.storedWeights = cuda ? gpuStoredWeightFormats(model.config, model.weights)
                                : storedWeightFormats(model.config, model.weights);
-  if (!cuda && cpu.q8Activations)
-    entries.q8InputWeights = q8InputWeights(entries.storedWeights);
+  if (!cuda)
+    entries.inputFormats =
+        roundedInputFormats(entries.storedWeights, cpu.q8Activations, cpu.bf16Activations);
   entries.shareLayers = !cuda && !cpu.profile;
   return entries;
 }

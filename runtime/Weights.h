@@ -66,10 +66,12 @@ std::map<std::string, std::string> storedWeightFormats(const frontends::ModelCon
 std::map<std::string, std::string> gpuStoredWeightFormats(const frontends::ModelConfig &config,
                                                           const frontends::WeightStore &weights);
 
-/// The weights of `stored` (storedWeightFormats) kept as q8_0 or q4_0: the
-/// layers on them take q8_0-rounded inputs when CpuOptions::q8Activations
-/// is on (frontends::EntryPoints::q8InputWeights).
-std::set<std::string> q8InputWeights(const std::map<std::string, std::string> &stored);
+/// The `input_format` of the layers on the weights of `stored`
+/// (storedWeightFormats), frontends::EntryPoints::inputFormats: "q8_0" for
+/// the q8_0 / q4_0 ones with `q8` (CpuOptions::q8Activations), "bf16" for
+/// the bf16 ones with `bf16` (CpuOptions::bf16Activations).
+std::map<std::string, std::string>
+roundedInputFormats(const std::map<std::string, std::string> &stored, bool q8, bool bf16);
 
 /// How every compile of `model` builds its IR, for the CPU or (`cuda`) the
 /// CUDA pipeline: the weights kept stored (storedWeightFormats or

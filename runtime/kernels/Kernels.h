@@ -418,16 +418,17 @@ void tessel_moe_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_exp
  *  streams top_k experts' stored bytes, a quarter (q8_0) to an eighth (q4_0)
  *  of their f32 size. k (dim for up/gate, hidden for down) must fill whole
  *  blocks for q8_0 and q4_0. Routing and the combine are tessel_moe_f32's.
- *  q8_inputs != 0 (tessel.moe's input_format "q8_0"): the experts' and
- *  shared experts' products round their input rows to q8_0 and multiply in
- *  integers (tessel_gemm_q8in_f32); q8_0 / q4_0 weights only. */
+ *  round_inputs != 0 (tessel.moe's input_format): the experts' and shared
+ *  experts' products round their input rows to their weights' type first
+ *  (gemmQuant's roundInput: q8_0 for q8_0 / q4_0 weights, multiplied in
+ *  integers; bf16 for bf16 ones). */
 void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t num_experts,
                            int64_t top_k, const float *x, int64_t ldx, const float *router,
                            int weight_type, const void *w_up, const void *w_gate,
                            const void *w_down, int scoring, int normalize_topk, float routed_scale,
                            int activation, int tanh_approx, int shared_weight_type,
                            const void *shared_up, const void *shared_gate, const void *shared_down,
-                           int64_t shared_hidden, float *out, int64_t ldo, int q8_inputs);
+                           int64_t shared_hidden, float *out, int64_t ldo, int round_inputs);
 
 /** Bytes of weights the MoE calls handed to their GEMMs since the last
  *  reset, summed over all threads: each router, expert or shared matrix
@@ -563,15 +564,24 @@ void batchGemm(int64_t batch, int64_t m, int64_t n, int64_t k, const float *a, i
                int64_t lda, const float *b, int64_t bBatch, int64_t ldb, bool bKN, float *c,
                int64_t cBatch, int64_t ldc, ThreadPool *pool);
 /** tessel_gemv_{q8_0,q4_0,bf16}_f32 and tessel_gemm_*_f32 by weight type
- *  (TESSEL_WEIGHT_*); with `q8Input` (Q8_0 / Q4_0 only; ignored for BF16)
- *  tessel_gemm_q8in_f32's rounding of the input rows to q8_0. */
+ *  (TESSEL_WEIGHT_*). With `roundInput` the input rows are first rounded
+ *  to the weights' own type, as llama.cpp does (`input_format`): Q8_0 /
+ *  Q4_0 weights as tessel_gemm_q8in_f32 rounds them (q8_0, integer block
+ *  products); BF16 weights to bf16, nearest with ties to even (every
+ *  product then exact in f32; `vdpbf16ps` from kBf16InputPanelMinRows rows
+ *  on where the CPU has AVX512_BF16, which treats denormals as zero). */
 void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
                int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool,
-               bool q8Input = false);
+               bool roundInput = false);
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
-               ThreadPool *pool, bool q8Input = false);
-/** From this many rows of a on, gemmQuant with `q8Input` (and
+               ThreadPool *pool, bool roundInput = false);
+/** From this many rows on, gemmQuant of bf16 weights with `roundInput`
+ *  runs the `vdpbf16ps` panel kernel (bf16act-inl.h) where the CPU has
+ *  AVX512_BF16; below it, and elsewhere, the bf16-weight GEMV / GEMM on
+ *  the rounded rows. The two sum in different f32 orders. */
+inline constexpr int64_t kBf16InputPanelMinRows = 8;
+/** From this many rows of a on, gemmQuant with `roundInput` (and
  *  tessel_gemm_q8in_f32) runs the panel kernel on VNNI CPUs (q8act-inl.h's
  *  Q8Panel): the same exact block products, summed over blocks in another
  *  f32 order than the GEMV's. Below it every row is the GEMV of that row. */
@@ -579,11 +589,11 @@ inline constexpr int64_t kQ8InputPanelMinRows = 8;
 
 /** c0 = a w0^T and c1 = a w1^T (no bias) for two weights of one shape and
  *  format, a gated FFN's up and gate: the values of two gemmQuant calls, bit
- *  for bit. With `q8Input` the rows of a are rounded once for both and the
+ *  for bit. With `roundInput` the rows of a are rounded once for both and the
  *  two products share one hand-off to the pool. */
 void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                    const void *w0, const void *w1, int64_t ldwBytes, float *c0, int64_t ldc0,
-                   float *c1, int64_t ldc1, ThreadPool *pool, bool q8Input = false);
+                   float *c1, int64_t ldc1, ThreadPool *pool, bool roundInput = false);
 
 /** The arguments of tessel_attention_f32, by name. */
 struct AttentionArgs {
@@ -624,9 +634,9 @@ struct MoeArgs {
   int64_t sharedHidden = 0;
   float *out = nullptr;
   int64_t ldo = 0;
-  /// The stored (q8_0 / q4_0) experts' products take their inputs rounded
-  /// to q8_0 (tessel_gemm_q8in_f32).
-  bool q8Inputs = false;
+  /// The stored experts' products take their inputs rounded to their
+  /// weights' type (gemmQuant's roundInput).
+  bool roundInputs = false;
 };
 void moe(const MoeArgs &args, ThreadPool *pool);
 

@@ -176,20 +176,20 @@ void ffnRows(const MoeArgs &a, int64_t rows, const float *x, int64_t ldx, const 
     return;
   }
   const int64_t upRow = weightRowBytes(w.type, a.dim);
-  const bool q8 = a.q8Inputs;
+  const bool round = a.roundInputs;
   const float *up = nullptr;
   if (isGated(a.activation)) {
     s.up.resize(static_cast<size_t>(n));
     // One rounding of x and one hand-off for both products.
     gemmQuantPair(w.type, rows, hidden, a.dim, x, ldx, w.up, w.gate, upRow, s.up.data(), hidden, h,
-                  hidden, pool, q8);
+                  hidden, pool, round);
     up = s.up.data();
   } else {
-    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool, q8);
+    gemmQuant(w.type, rows, hidden, a.dim, x, ldx, w.up, upRow, nullptr, h, hidden, pool, round);
   }
   HWY_DYNAMIC_DISPATCH(ActivateHidden)(a.activation, a.tanhApprox, n, h, up);
   gemmQuant(w.type, rows, a.dim, hidden, h, hidden, w.down, weightRowBytes(w.type, hidden), nullptr,
-            y, ldy, pool, q8);
+            y, ldy, pool, round);
 }
 
 } // namespace
@@ -303,7 +303,7 @@ void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t 
                            const void *w_down, int scoring, int normalize_topk, float routed_scale,
                            int activation, int tanh_approx, int shared_weight_type,
                            const void *shared_up, const void *shared_gate, const void *shared_down,
-                           int64_t shared_hidden, float *out, int64_t ldo, int q8_inputs) {
+                           int64_t shared_hidden, float *out, int64_t ldo, int round_inputs) {
   tessel::kernels::MoeArgs a;
   a.tokens = tokens, a.dim = dim, a.hidden = hidden, a.numExperts = num_experts, a.topK = top_k;
   a.x = x, a.ldx = ldx, a.router = router;
@@ -312,7 +312,7 @@ void tessel_moe_stored_f32(int64_t tokens, int64_t dim, int64_t hidden, int64_t 
   a.activation = activation, a.tanhApprox = tanh_approx != 0;
   a.sharedWeightType = shared_weight_type;
   a.sharedUp = shared_up, a.sharedGate = shared_gate, a.sharedDown = shared_down;
-  a.sharedHidden = shared_hidden, a.out = out, a.ldo = ldo, a.q8Inputs = q8_inputs != 0;
+  a.sharedHidden = shared_hidden, a.out = out, a.ldo = ldo, a.roundInputs = round_inputs != 0;
   tessel::kernels::moe(a, &tessel::kernels::ThreadPool::global());
 }
 

@@ -19,6 +19,7 @@
 #include "hwy/foreach_target.h" // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "runtime/kernels/bf16act-inl.h"
 #include "runtime/kernels/q8act-inl.h"
 #include "runtime/kernels/quant-inl.h"
 
@@ -48,6 +49,18 @@ void Q8InputGemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride,
   q8act::GemmRows(q4, k, acts, actStride, m, w, ldw, bias, c, ldc, row0, row1);
 }
 
+void RoundRowBf16(const float *x, int64_t k, uint16_t *bits, float *values) {
+  bf16act::RoundRow(x, k, bits, values);
+}
+
+bool Bf16PanelAvailable(int64_t k, int64_t ldw) { return bf16act::PanelAvailable(k, ldw); }
+
+void Bf16InputGemmRows(int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
+                       const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
+                       int64_t row0, int64_t row1) {
+  bf16act::GemmRows(k, acts, actStride, m, w, ldw, bias, c, ldc, row0, row1);
+}
+
 } // namespace tessel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -64,6 +77,9 @@ HWY_EXPORT(QuantGemmRegion);
 HWY_EXPORT(DequantRow);
 HWY_EXPORT(QuantizeRowQ8);
 HWY_EXPORT(Q8InputGemmRows);
+HWY_EXPORT(RoundRowBf16);
+HWY_EXPORT(Bf16PanelAvailable);
+HWY_EXPORT(Bf16InputGemmRows);
 
 namespace {
 
@@ -204,42 +220,99 @@ void runQ8InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
   });
 }
 
-void runQ8InputGemm(const QuantArgs &q, ThreadPool *pool) { runQ8InputGemms(&q, 1, pool); }
+// c = bf16(a) W^T + bias for bf16 W, `count` products as in
+// runQ8InputGemms. From kBf16InputPanelMinRows rows on, on CPUs with
+// AVX512_BF16 (bf16act-inl.h): the rows of a rounded once to bf16 bits,
+// then panels of 16 weight rows split between the threads. Otherwise the
+// rows rounded to bf16 values in f32 and the bf16-weight GEMV / GEMM.
+void runBf16InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
+  const QuantArgs &q = products[0];
+  if (q.m <= 0 || q.n <= 0)
+    return;
+  const bool threaded = pool && pool->numThreads() > 1;
+  auto round = HWY_DYNAMIC_DISPATCH(RoundRowBf16);
+  auto roundRows = [&](auto &&one) {
+    if (threaded && q.m >= 16)
+      pool->run(q.m, one);
+    else
+      for (int64_t i = 0; i < q.m; ++i)
+        one(i);
+  };
+  if (q.m < kBf16InputPanelMinRows || !HWY_DYNAMIC_DISPATCH(Bf16PanelAvailable)(q.k, q.ldw)) {
+    auto *rounded = scratchOf<float>(Scratch::kQ8Rows, std::max<int64_t>(q.m * q.k, 16));
+    roundRows([&](int64_t i) { round(q.a + i * q.lda, q.k, nullptr, rounded + i * q.k); });
+    for (int i = 0; i < count; ++i) {
+      QuantArgs p = products[i];
+      p.a = rounded, p.lda = q.k;
+      runQuantGemm(p, pool);
+    }
+    return;
+  }
+  const int64_t stride = Bf16Panel::rowBytes(q.k);
+  auto *acts = scratchOf<uint8_t>(Scratch::kQ8Rows, q.m * stride);
+  roundRows([&](int64_t i) {
+    round(q.a + i * q.lda, q.k, reinterpret_cast<uint16_t *>(acts + i * stride), nullptr);
+  });
+  auto rows = HWY_DYNAMIC_DISPATCH(Bf16InputGemmRows);
+  auto product = [&](const QuantArgs &p, int64_t row0, int64_t row1) {
+    rows(q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
+  };
+  if (q.m * q.n * q.k < kParallelMinFlops || !threaded || q.n < 2 * Bf16Panel::kRows) {
+    for (int i = 0; i < count; ++i)
+      product(products[i], 0, q.n);
+    return;
+  }
+  const int64_t units = ceilDiv(q.n, Bf16Panel::kRows);
+  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
+  pool->runPinned(tasks, [&](int64_t t) {
+    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    for (int i = 0; i < count; ++i)
+      product(products[i], u0 * Bf16Panel::kRows, std::min(q.n, u1 * Bf16Panel::kRows));
+  });
+}
+
+// The products with rounded input rows: to q8_0 for q8_0 / q4_0 weights,
+// to bf16 for bf16 ones.
+void runRoundedInputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
+  if (products[0].format == QuantFormat::kBf16)
+    return runBf16InputGemms(products, count, pool);
+  runQ8InputGemms(products, count, pool);
+}
 
 } // namespace
 
 void gemvQuant(int weightType, int64_t n, int64_t k, const float *x, const void *w,
-               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool, bool q8Input) {
+               int64_t ldwBytes, const float *bias, float *y, ThreadPool *pool, bool roundInput) {
   QuantArgs q;
   q.format = formatOf(weightType);
   q.m = 1, q.n = n, q.k = k, q.a = x, q.lda = k;
   q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
   q.bias = bias, q.c = y, q.ldc = n;
-  if (q8Input && q.format != QuantFormat::kBf16)
-    return runQ8InputGemm(q, pool);
+  if (roundInput)
+    return runRoundedInputGemms(&q, 1, pool);
   runQuantGemv(q, pool);
 }
 
 void gemmQuant(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const void *w, int64_t ldwBytes, const float *bias, float *c, int64_t ldc,
-               ThreadPool *pool, bool q8Input) {
+               ThreadPool *pool, bool roundInput) {
   QuantArgs q;
   q.format = formatOf(weightType);
   q.m = m, q.n = n, q.k = k, q.a = a, q.lda = lda;
   q.w = static_cast<const uint8_t *>(w), q.ldw = ldwBytes;
   q.bias = bias, q.c = c, q.ldc = ldc;
-  if (q8Input && q.format != QuantFormat::kBf16)
-    return runQ8InputGemm(q, pool);
+  if (roundInput)
+    return runRoundedInputGemms(&q, 1, pool);
   runQuantGemm(q, pool);
 }
 
 void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                    const void *w0, const void *w1, int64_t ldwBytes, float *c0, int64_t ldc0,
-                   float *c1, int64_t ldc1, ThreadPool *pool, bool q8Input) {
+                   float *c1, int64_t ldc1, ThreadPool *pool, bool roundInput) {
   const QuantFormat format = formatOf(weightType);
-  if (!q8Input || format == QuantFormat::kBf16) {
-    gemmQuant(weightType, m, n, k, a, lda, w0, ldwBytes, nullptr, c0, ldc0, pool, q8Input);
-    gemmQuant(weightType, m, n, k, a, lda, w1, ldwBytes, nullptr, c1, ldc1, pool, q8Input);
+  if (!roundInput) {
+    gemmQuant(weightType, m, n, k, a, lda, w0, ldwBytes, nullptr, c0, ldc0, pool);
+    gemmQuant(weightType, m, n, k, a, lda, w1, ldwBytes, nullptr, c1, ldc1, pool);
     return;
   }
   QuantArgs q[2];
@@ -249,7 +322,7 @@ void gemmQuantPair(int weightType, int64_t m, int64_t n, int64_t k, const float 
     q[i].w = static_cast<const uint8_t *>(i == 0 ? w0 : w1), q[i].ldw = ldwBytes;
     q[i].c = i == 0 ? c0 : c1, q[i].ldc = i == 0 ? ldc0 : ldc1;
   }
-  runQ8InputGemms(q, 2, pool);
+  runRoundedInputGemms(q, 2, pool);
 }
 
 } // namespace tessel::kernels
@@ -311,7 +384,7 @@ void tessel_gemm_q8in_f32(int weight_type, int64_t m, int64_t n, int64_t k, cons
                           int64_t lda, const void *w, int64_t ldw_bytes, const float *bias,
                           float *c, int64_t ldc) {
   tessel::kernels::gemmQuant(weight_type, m, n, k, a, lda, w, ldw_bytes, bias, c, ldc,
-                             &ThreadPool::global(), /*q8Input=*/true);
+                             &ThreadPool::global(), /*roundInput=*/true);
 }
 
 } // extern "C"

@@ -422,27 +422,33 @@ HWY_INLINE float LoadF32(const uint8_t *p) {
 template <int R>
 HWY_NOINLINE void PanelTile(const uint8_t *panel, int64_t blocks, const uint8_t *const act[R],
                             __m512 acc[R]) {
+  // Locals, so that the compiler keeps them in registers: stores to acc
+  // could alias the input rows' bytes.
+  const uint8_t *rows[R];
+  __m512 totals[R];
   for (int i = 0; i < R; ++i)
-    acc[i] = _mm512_setzero_ps();
+    rows[i] = act[i], totals[i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t *pb = panel + b * Q8Panel::kBlockBytes;
     // Block b of an activation row: group b / 4, 128-bit lane b % 4.
     const int64_t at = (b / 4) * Q8Layout::kGroupBytes + 16 * (b % 4);
     __m512i sums[R];
     for (int i = 0; i < R; ++i)
-      sums[i] = _mm512_set1_epi32(LoadI32(act[i] + at + 192));
+      sums[i] = _mm512_set1_epi32(LoadI32(rows[i] + at + 192));
     for (int q = 0; q < 8; ++q) {
       const __m512i weights = _mm512_load_si512(pb + 64 * q);
       const int64_t quad = at + (q < 4 ? 4 * q : 64 + 4 * (q - 4));
       for (int i = 0; i < R; ++i)
-        sums[i] = _mm512_dpbusd_epi32(sums[i], weights, _mm512_set1_epi32(LoadI32(act[i] + quad)));
+        sums[i] = _mm512_dpbusd_epi32(sums[i], weights, _mm512_set1_epi32(LoadI32(rows[i] + quad)));
     }
     const __m512 dw = _mm512_load_ps(pb + 512);
     for (int i = 0; i < R; ++i)
-      acc[i] =
-          _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i]),
-                          _mm512_mul_ps(dw, _mm512_set1_ps(LoadF32(act[i] + at + 128))), acc[i]);
+      totals[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[i]),
+                                  _mm512_mul_ps(dw, _mm512_set1_ps(LoadF32(rows[i] + at + 128))),
+                                  totals[i]);
   }
+  for (int i = 0; i < R; ++i)
+    acc[i] = totals[i];
 }
 
 // PanelTile for R = rows (1-8).

@@ -49,7 +49,7 @@ expect 1 "tessel logits: $model is a model description.*\(--ids_file FILE\)" \
   logits "$model" --text hi --summary
 expect 1 "tessel run: --attention=fast: expected kernel or loops" \
   run "$model" --attention=fast --prompt_ids 1 --print_token_ids
-expect 1 "tessel run: --activations=int4: expected q8_0 or f32" \
+expect 1 "tessel run: --activations=int4: expected auto, q8_0, bf16 or f32" \
   run "$model" --activations=int4 --prompt_ids 1 --print_token_ids
 expect 2 "tessel compile: --emit=bogus: choose lib or a stage: tessel, tiled" \
   compile "$model" --emit=bogus

@@ -51,14 +51,15 @@ void PrintTo(const ModelCase &c, std::ostream *os) { *os << c.name; }
 // dims of at most a few hundred, the reference in f64.
 // `pipeline` and `stored` default to the CPU's.
 //
-// With `q8Inputs` the compiled layers on stored q8_0 / q4_0 weights round
-// their inputs to q8_0 (Session's default, CpuOptions::q8Activations) and
-// the reference does not: the bound is then kQ8InputLogitBound, the
+// With `roundedInputs` the compiled layers on stored q8_0 / q4_0 weights
+// round their inputs to q8_0 and those on bf16 weights to bf16 (Session's
+// default, CpuOptions::q8Activations / bf16Activations) and the reference
+// does not: the bound is then kQ8InputLogitBound, the
 // accuracy contract of that rounding on these models (their logits are
 // O(1-5); the largest differences seen are 0.04-0.12, gemma's). (A reference that
 // rounds too does not make the difference small: a value within ~1e-6 of a
 // rounding tie goes to different integers on the two sides, and one such
-// flip moves a tiny model's logits by ~1e-2. Q8Inputs.* checks that the
+// flip moves a tiny model's logits by ~1e-2. RoundedInputs.* check that the
 // two agree on the same inputs.)
 constexpr double kQ8InputLogitBound = 0.25;
 
@@ -66,7 +67,7 @@ void expectCompiledMatchesReference(
     const frontends::LoadedModel &m,
     const std::vector<codegen::PipelineStage> &pipeline = codegen::cpuPipeline(),
     std::optional<std::map<std::string, std::string>> stored = std::nullopt,
-    bool q8Inputs = false) {
+    bool roundedInputs = false) {
   std::vector<int32_t> tokens = {1, 7, 42, 3, 99, 5, 17, 2};
   auto reference = ref::ModelEvaluator::create(m);
   ASSERT_TRUE(reference.ok()) << reference.status();
@@ -89,8 +90,9 @@ void expectCompiledMatchesReference(
     forwardOnly.shareLayers = share;
     forwardOnly.storedWeights =
         stored ? *stored : runtime::storedWeightFormats(m.config, m.weights);
-    if (q8Inputs)
-      forwardOnly.q8InputWeights = runtime::q8InputWeights(forwardOnly.storedWeights);
+    if (roundedInputs)
+      forwardOnly.inputFormats =
+          runtime::roundedInputFormats(forwardOnly.storedWeights, /*q8=*/true, /*bf16=*/true);
     auto ir = frontends::modelToMlir(m.config, m.path, /*debugInfo=*/false, forwardOnly);
     ASSERT_TRUE(ir.ok()) << ir.status();
     ASSERT_EQ(ir->find("func.func private @block_0") != std::string::npos, share);
@@ -110,15 +112,15 @@ void expectCompiledMatchesReference(
     for (int64_t i = 0; i < want->numel(); ++i) {
       double err = std::abs(logits.f[i] - want->f[i]);
       worst = std::max(worst, err);
-      ASSERT_LE(err, q8Inputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(want->f[i]))
+      ASSERT_LE(err, roundedInputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(want->f[i]))
           << "logit " << i;
     }
-    if (q8Inputs) // the rounding happened: these are not the f32 inputs' logits
+    if (roundedInputs) // the rounding happened: these are not the f32 inputs' logits
       EXPECT_GT(worst, 1e-3);
     std::vector<float> flat(logits.f.begin(), logits.f.begin() + logits.numel());
     if (!share) {
       spelledOut = flat;
-      ::testing::Test::RecordProperty(q8Inputs ? "q8_inputs_max_abs_error" : "max_abs_error",
+      ::testing::Test::RecordProperty(roundedInputs ? "q8_inputs_max_abs_error" : "max_abs_error",
                                       std::to_string(worst));
     } else {
       EXPECT_EQ(flat, spelledOut) << "sharing the layers' code changed the logits";
@@ -129,12 +131,12 @@ void expectCompiledMatchesReference(
 // Row `position` of the reference's [1, n, vocab] logits against `got`,
 // with the tolerance stated above.
 void expectLogitsRow(const ref::Tensor &want, const std::vector<float> &got, size_t position,
-                     bool q8Inputs = false) {
+                     bool roundedInputs = false) {
   const int64_t vocab = want.shape.back();
   ASSERT_EQ(static_cast<int64_t>(got.size()), vocab);
   for (int64_t v = 0; v < vocab; ++v) {
     float r = want.f[position * vocab + v];
-    ASSERT_NEAR(got[v], r, q8Inputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(r))
+    ASSERT_NEAR(got[v], r, roundedInputs ? kQ8InputLogitBound : 1e-4 + 1e-4 * std::abs(r))
         << "position " << position << ", logit " << v;
   }
 }
@@ -143,8 +145,8 @@ void expectLogitsRow(const ref::Tensor &want, const std::vector<float> &got, siz
 // then fed one token at a time, must give at every position the logits the
 // reference computes for the whole sequence at once (same tolerance as
 // above). A reset and a second, longer prefill reuse the cache. The session
-// keeps f32 inputs unless `q8Inputs` (then the bound is kQ8InputLogitBound).
-void expectSessionMatchesReference(const std::string &path, bool q8Inputs = false) {
+// keeps f32 inputs unless `roundedInputs` (then the bound is kQ8InputLogitBound).
+void expectSessionMatchesReference(const std::string &path, bool roundedInputs = false) {
   std::vector<int32_t> tokens = {1, 7, 42, 3, 99, 5, 17, 2};
   auto m = frontends::loadModel(path);
   ASSERT_TRUE(m.ok()) << m.status();
@@ -156,12 +158,12 @@ void expectSessionMatchesReference(const std::string &path, bool q8Inputs = fals
   auto forSession = frontends::loadModel(path);
   ASSERT_TRUE(forSession.ok()) << forSession.status();
   runtime::SessionOptions options;
-  options.cpu.q8Activations = q8Inputs;
+  options.cpu.q8Activations = options.cpu.bf16Activations = roundedInputs;
   auto session = runtime::Session::create(std::move(*forSession), options);
   ASSERT_TRUE(session.ok()) << session.status();
   ASSERT_TRUE((*session)->hasKvCache());
   auto expectRow = [&](const std::vector<float> &got, size_t position) {
-    expectLogitsRow(*want, got, position, q8Inputs);
+    expectLogitsRow(*want, got, position, roundedInputs);
   };
   for (size_t prefill : {3, 6}) {
     (*session)->reset();
@@ -196,10 +198,11 @@ TEST_P(ModelJitTest, CompiledLogitsMatchTheReference) {
   ASSERT_TRUE(m.ok()) << m.status();
   expectCompiledMatchesReference(*m);
   expectSessionMatchesReference(path.string());
-  if (c.dtype == "q8_0" || c.dtype == "q4_0") {
-    SCOPED_TRACE("inputs rounded to q8_0");
-    expectCompiledMatchesReference(*m, codegen::cpuPipeline(), std::nullopt, /*q8Inputs=*/true);
-    expectSessionMatchesReference(path.string(), /*q8Inputs=*/true);
+  if (c.dtype == "q8_0" || c.dtype == "q4_0" || c.dtype == "bf16") {
+    SCOPED_TRACE("inputs rounded to q8_0 / bf16");
+    expectCompiledMatchesReference(*m, codegen::cpuPipeline(), std::nullopt,
+                                   /*roundedInputs=*/true);
+    expectSessionMatchesReference(path.string(), /*roundedInputs=*/true);
   }
 }
 
@@ -588,22 +591,28 @@ codegen::BufferRef bytesArg(const StoredMatrix &m) {
                             {static_cast<int64_t>(m.bytes.size())}};
 }
 
-// input_format = "q8_0" on the same inputs: a linear layer and a gated FFN
-// on stored q8_0 / q4_0 weights, compiled (tessel-lower-to-kernels ->
-// tessel_linear_q* with the q8_0 input -> tessel_gemm_q8in_f32) against the
+// input_format on the same inputs: a linear layer and a gated FFN on
+// stored q8_0 / q4_0 weights with "q8_0", and on bf16 weights with "bf16",
+// compiled (tessel-lower-to-kernels -> tessel_linear_q* / tessel_glu_q_f32
+// with the input format -> kernels::gemmQuant's roundInput) against the
 // reference's rounding and f64 products (reference/Ops.cpp), within 1e-4
-// absolute + 1e-4 relative: the integer block products are exact on both
-// sides, and with identical inputs no value lands on a different integer.
-// 5 rows take the GEMM path, 1 row the GEMV; k = 96 and hidden = 160 end in
-// partial groups of the kernels' four blocks.
-TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
+// absolute + 1e-4 relative: the integer block products (bf16 products) are
+// exact on both sides, and with identical inputs no value rounds
+// differently. 9 rows take the panel kernels, 5 the tiles (q8_0) or the
+// dequantized GEMM (bf16), 1 the GEMV; k = 96 and hidden = 160 end in
+// partial groups of the q8_0 kernels' four blocks.
+TEST(RoundedInputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
   const int64_t k = 96, n = 40, hidden = 160;
-  for (frontends::WeightType type : {frontends::WeightType::Q8_0, frontends::WeightType::Q4_0}) {
-    const char *format = type == frontends::WeightType::Q8_0 ? "q8_0" : "q4_0";
+  for (frontends::WeightType type :
+       {frontends::WeightType::Q8_0, frontends::WeightType::Q4_0, frontends::WeightType::BF16}) {
+    const char *format = frontends::weightTypeInfo(type).name;
+    const bool bf16 = type == frontends::WeightType::BF16;
+    const std::string inputFormat = bf16 ? "bf16" : "q8_0";
+    const ref::InputFormat rounding = bf16 ? ref::InputFormat::Bf16 : ref::InputFormat::Q8_0;
     const StoredMatrix w = storedMatrix(type, n, k, 1), up = storedMatrix(type, hidden, k, 2),
                        gate = storedMatrix(type, hidden, k, 3),
                        down = storedMatrix(type, k, hidden, 4);
-    for (int64_t rows : {5, 1}) {
+    for (int64_t rows : {9, 5, 1}) {
       SCOPED_TRACE(std::string(format) + ", " + std::to_string(rows) + " rows");
       auto bytesType = [](const StoredMatrix &m) {
         return "tensor<" + std::to_string(m.bytes.size()) + "xi8>";
@@ -619,11 +628,12 @@ TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
           "  %g = tessel.dequantize %gb {format = \"" + format + "\"} : " + bytesType(gate) +
           " -> tensor<160x96xf32>\n" + "  %d = tessel.dequantize %db {format = \"" + format +
           "\"} : " + bytesType(down) + " -> tensor<96x160xf32>\n" +
-          "  %y = tessel.linear %x, %w {input_format = \"q8_0\"} : (" + x +
+          "  %y = tessel.linear %x, %w {input_format = \"" + inputFormat + "\"} : (" + x +
           ", tensor<40x96xf32>) -> tensor<" + std::to_string(rows) + "x40xf32>\n" +
           "  %h = tessel.ffn %x up(%u) gate(%g) down(%d) {activation = "
-          "#tessel.activation<swiglu>, input_format = \"q8_0\"} : (" +
-          x + ", tensor<160x96xf32>, tensor<160x96xf32>, tensor<96x160xf32>) -> " + x + "\n" +
+          "#tessel.activation<swiglu>, input_format = \"" +
+          inputFormat + "\"} : (" + x +
+          ", tensor<160x96xf32>, tensor<160x96xf32>, tensor<96x160xf32>) -> " + x + "\n" +
           "  return %y, %h : tensor<" + std::to_string(rows) + "x40xf32>, " + x + "\n}\n";
       auto jit = codegen::JitModule::compile(ir, "q8-inputs");
       ASSERT_TRUE(jit.ok()) << jit.status() << "\n" << ir;
@@ -633,11 +643,11 @@ TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
                                     bytesArg(gate), bytesArg(down)});
       ASSERT_TRUE(got.ok()) << got.status();
 
-      auto rounded = ref::roundRowsToQ8_0(in);
+      auto rounded = ref::roundRows(in, rounding);
       ASSERT_TRUE(rounded.ok()) << rounded.status();
       auto wantLinear = ref::linear(*rounded, w.values, nullptr);
       ASSERT_TRUE(wantLinear.ok()) << wantLinear.status();
-      ref::FfnParams p{ref::Activation::SwiGLU, false, /*q8Inputs=*/true};
+      ref::FfnParams p{ref::Activation::SwiGLU, false, rounding};
       ref::FfnWeights fw{&up.values, &gate.values, &down.values};
       auto wantFfn = ref::ffn(in, fw, nullptr, nullptr, p);
       ASSERT_TRUE(wantFfn.ok()) << wantFfn.status();
@@ -661,7 +671,7 @@ TEST(Q8Inputs, LinearAndFfnMatchTheReferenceOnTheSameInputs) {
 // The same for tessel.moe: stored q4_0 expert stacks (4 experts, top 2) and
 // q8_0 shared experts, whose products all round their inputs (the router
 // reads x as it is), against the reference's moe on the same inputs.
-TEST(Q8Inputs, MoeMatchesTheReferenceOnTheSameInputs) {
+TEST(RoundedInputs, MoeMatchesTheReferenceOnTheSameInputs) {
   const int64_t dim = 96, hidden = 64, experts = 4, rows = 6;
   const auto q4 = frontends::WeightType::Q4_0, q8 = frontends::WeightType::Q8_0;
   StoredMatrix up = storedMatrix(q4, experts * hidden, dim, 11),
@@ -705,7 +715,7 @@ TEST(Q8Inputs, MoeMatchesTheReferenceOnTheSameInputs) {
   ASSERT_TRUE(got.ok()) << got.status();
   ref::MoeParams p;
   p.topK = 2, p.scoring = ref::MoeScoring::Softmax, p.normalizeTopK = true;
-  p.ffn = ref::FfnParams{ref::Activation::SwiGLU, false, /*q8Inputs=*/true};
+  p.ffn = ref::FfnParams{ref::Activation::SwiGLU, false, ref::InputFormat::Q8_0};
   ref::FfnWeights e{&up.values, &gate.values, &down.values},
       sh{&sup.values, &sgate.values, &sdown.values};
   auto want = ref::moe(in, router, e, &sh, p);
@@ -713,7 +723,7 @@ TEST(Q8Inputs, MoeMatchesTheReferenceOnTheSameInputs) {
   ASSERT_EQ((*got)[0].numel(), want->numel());
   for (int64_t i = 0; i < want->numel(); ++i)
     ASSERT_NEAR((*got)[0].f[i], want->f[i], 1e-4 + 1e-4 * std::abs(want->f[i])) << i;
-  p.ffn.q8Inputs = false; // and the rounding is there
+  p.ffn.inputs = ref::InputFormat::F32; // and the rounding is there
   auto unrounded = ref::moe(in, router, e, &sh, p);
   double moved = 0;
   for (int64_t i = 0; i < want->numel(); ++i)

@@ -68,7 +68,29 @@ TEST(ReferenceOps, RoundToQ8_0ByHand) {
   for (int j = 32; j < 64; ++j)
     EXPECT_EQ(out[j], 0.0f) << j;
   Tensor bad = Tensor::zerosF32({2, 48});
-  EXPECT_FALSE(roundRowsToQ8_0(bad).ok()); // rows must be whole blocks
+  EXPECT_FALSE(roundRows(bad, InputFormat::Q8_0).ok()); // rows must be whole blocks
+}
+
+// input_format bf16's rounding by hand: bf16 keeps 8 bits of mantissa, so
+// 1 + 2^-8 lies halfway between 1 and 1 + 2^-7 and goes to the even one (1),
+// 1 + 3 * 2^-8 to 1 + 2^-6 (even); a value just past halfway rounds up; the
+// sign, infinities and NaN stay; any row length (no blocks).
+TEST(ReferenceOps, RoundToBf16ByHand) {
+  const float h = std::ldexp(1.0f, -8);
+  const std::vector<float> x = {1.0f + h, 1.0f + 3 * h, -(1.0f + h * 1.01f), 0.0f, INFINITY,
+                                NAN,      3.0f};
+  const std::vector<float> want = {1.0f, 1.0f + 4 * h, -(1.0f + 2 * h), 0.0f, INFINITY, NAN, 3.0f};
+  Tensor in = Tensor::zerosF32({1, static_cast<int64_t>(x.size())});
+  std::copy(x.begin(), x.end(), in.f.begin());
+  auto out = roundRows(in, InputFormat::Bf16);
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (size_t j = 0; j < x.size(); ++j) {
+    if (std::isnan(want[j]))
+      EXPECT_TRUE(std::isnan(out->f[j])) << j;
+    else
+      EXPECT_EQ(out->f[j], want[j]) << j;
+  }
+  EXPECT_FALSE(parseInputFormat("int4").ok());
 }
 
 TEST(ReferenceOps, RmsNormByHand) {

@@ -70,11 +70,13 @@ ABSL_FLAG(std::string, attention, "kernel",
           "run, compile, logits, perplexity, eval --compiled: how compiled code computes "
           "attention: kernel (one call of the Highway flash-attention kernel: SIMD, threaded) "
           "or loops (the FlashAttention loops tessel-tile-attention generates)");
-ABSL_FLAG(std::string, activations, "q8_0",
-          "run, compile, bench, logits, perplexity: the inputs of linear layers and FFNs whose "
-          "weights are q8_0 or q4_0: q8_0 (rounded to q8_0 per 32 values and multiplied in "
-          "integers, as llama.cpp does; AVX512-VNNI where the CPU has it) or f32 (exact f32 "
-          "inputs: slower on q4_0)");
+ABSL_FLAG(std::string, activations, "auto",
+          "run, compile, bench, logits, perplexity: the inputs of the layers on stored "
+          "weights, as llama.cpp rounds them: auto (inputs of q8_0 / q4_0 weights rounded to "
+          "q8_0 per 32 values and multiplied in integers, AVX512-VNNI where the CPU has it; "
+          "inputs of bf16 weights rounded to bf16, multiplied by vdpbf16ps where the CPU has "
+          "AVX512_BF16), q8_0 (only the first), bf16 (only the second) or f32 (exact f32 inputs "
+          "everywhere: slower)");
 ABSL_FLAG(int64_t, context, 0,
           "run, compile, inspect: tokens the KV cache holds, prompt included (default: the "
           "model's context length; for run DIR, the one DIR was compiled for)");
@@ -158,12 +160,12 @@ absl::StatusOr<codegen::CpuOptions> cpuOptionsFromFlags() {
   else
     return absl::InvalidArgumentError("--attention=" + attention + ": expected kernel or loops");
   std::string activations = absl::GetFlag(FLAGS_activations);
-  if (activations == "q8_0")
-    options.q8Activations = true;
-  else if (activations == "f32")
-    options.q8Activations = false;
-  else
-    return absl::InvalidArgumentError("--activations=" + activations + ": expected q8_0 or f32");
+  if (activations != "auto" && activations != "q8_0" && activations != "bf16" &&
+      activations != "f32")
+    return absl::InvalidArgumentError("--activations=" + activations +
+                                      ": expected auto, q8_0, bf16 or f32");
+  options.q8Activations = activations == "auto" || activations == "q8_0";
+  options.bf16Activations = activations == "auto" || activations == "bf16";
   return options;
 }
 

@@ -106,9 +106,9 @@ func.func @linear_weight_in(%x: tensor<4x64xf32>, %w: tensor<64x32xf32>) {
 
 // -----
 
-// linear: q8_0 is the only input_format.
+// linear: q8_0 and bf16 are the only input formats.
 func.func @linear_input_format(%x: tensor<4x64xf32>, %w: tensor<32x64xf32>) {
-  // expected-error @+1 {{input_format must be "q8_0", not "q4_0"}}
+  // expected-error @+1 {{input_format must be "q8_0" or "bf16", not "q4_0"}}
   %0 = tessel.linear %x, %w {input_format = "q4_0"} : (tensor<4x64xf32>, tensor<32x64xf32>) -> tensor<4x32xf32>
   return
 }

@@ -39,6 +39,8 @@ func.func @embedding(%table: tensor<512x64xf32>, %ids: tensor<1x4xi64>, %ids32: 
 // CHECK: tessel.linear %{{.*}}, %{{.*}} bias(%{{.*}}) residual(%{{.*}}) : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<32xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
 // Inputs rounded to q8_0.
 // CHECK: tessel.linear %{{.*}}, %{{.*}} {input_format = "q8_0"} : (tensor<1x4x64xf32>, tensor<32x64xf32>) -> tensor<1x4x32xf32>
+// Inputs rounded to bf16 (any row length).
+// CHECK: tessel.linear %{{.*}}, %{{.*}} {input_format = "bf16"} : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
 func.func @linear(%x: tensor<1x4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf32>,
                   %v: tensor<64xf32>, %d: tensor<?x64xf32>, %h: tensor<1x4x32xf32>)
     -> (tensor<1x4x32xf32>, tensor<1x4x32xf32>, tensor<32xf32>, tensor<?x32xf32>) {
@@ -53,6 +55,8 @@ func.func @linear(%x: tensor<1x4x64xf32>, %w: tensor<32x64xf32>, %b: tensor<32xf
       : (tensor<1x4x64xf32>, tensor<32x64xf32>, tensor<32xf32>, tensor<1x4x32xf32>) -> tensor<1x4x32xf32>
   %6 = tessel.linear %x, %w {input_format = "q8_0"}
       : (tensor<1x4x64xf32>, tensor<32x64xf32>) -> tensor<1x4x32xf32>
+  %7 = tessel.linear %d, %w {input_format = "bf16"}
+      : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
   return %0, %1, %2, %3 : tensor<1x4x32xf32>, tensor<1x4x32xf32>, tensor<32xf32>, tensor<?x32xf32>
 }
 

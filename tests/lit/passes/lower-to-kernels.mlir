@@ -227,6 +227,18 @@ func.func @q8_input_linear(%x: tensor<1x?x64xf32>, %bytes: tensor<576xi8>) -> te
 
 // -----
 
+// input_format = "bf16" on a stored bf16 (= 30) weight: the input format
+// scalar is 30 too: the kernel rounds x to bf16 (vdpbf16ps products).
+// CHECK-LABEL: func.func @bf16_input_linear
+// CHECK: call @tessel_linear_q_f32(%{{.*}}, %{{.*}}, %{{.*}}, %c30_i64{{.*}}, %c16_i64{{.*}}, %c64_i64{{.*}}, %c30_i64{{.*}})
+func.func @bf16_input_linear(%x: tensor<1x?x64xf32>, %bytes: tensor<2048xi8>) -> tensor<1x?x16xf32> {
+  %w = tessel.dequantize %bytes {format = "bf16"} : tensor<2048xi8> -> tensor<16x64xf32>
+  %y = tessel.linear %x, %w {input_format = "bf16"} : (tensor<1x?x64xf32>, tensor<16x64xf32>) -> tensor<1x?x16xf32>
+  return %y : tensor<1x?x16xf32>
+}
+
+// -----
+
 // The norm and RoPE around stored weights, which no GEMM fuses, are kernel
 // calls of their own: the heads merged into rows for the rotation.
 // CHECK-LABEL: func.func @stored_norm_rope

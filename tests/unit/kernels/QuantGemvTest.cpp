@@ -457,6 +457,65 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
     }
 }
 
+//===----------------------------------------------------------------------===//
+// bf16-rounded input (gemmQuant of bf16 weights with roundInput)
+//===----------------------------------------------------------------------===//
+
+// Against the f64 product of the rows rounded to bf16 (frontends'
+// floatToBf16: nearest, ties to even) and the bf16 weights: every product
+// is exact, only the f32 sums round (tolerance as above). The GEMM shapes,
+// plus odd k (the panel's last pair half empty), k = 1 (no panel) and rows
+// around the panel threshold. The same bits for any thread count; up to
+// four rows each row is its GEMV, from kBf16InputPanelMinRows on each row
+// is the same bits in a call of just that many rows around it.
+TEST_P(QuantGemvTest, Bf16InputGemmMatchesRoundedReference) {
+  Rng rng(13);
+  const WeightType t = WeightType::BF16;
+  std::vector<Shape> shapes(std::begin(kGemmShapes), std::end(kGemmShapes));
+  shapes.insert(shapes.end(), {{9, 40, 33}, {16, 17, 7}, {12, 17, 1}, {7, 33, 95}, {8, 33, 95}});
+  ThreadPool pool2(2);
+  for (const Shape &s : shapes) {
+    const int64_t lda = s.k + 3, ldc = s.n + 5;
+    std::vector<float> a(s.m * lda), w(s.n * s.k), bias(s.n);
+    rng.fill(a, -2.0f, 2.0f);
+    rng.fill(w);
+    rng.fill(bias);
+    if (!a.empty()) // a value halfway between two bf16 values: ties to even
+      a[0] = frontends::bf16ToFloat(0x3f81) * (1.0f + 1.0f / 256.0f);
+    const QuantMatrix q = quantize(t, w, s.n, s.k, 6);
+    std::vector<float> rounded(a);
+    for (float &x : rounded)
+      x = frontends::bf16ToFloat(frontends::floatToBf16(x));
+    for (bool withBias : {false, true}) {
+      const float *b = withBias ? bias.data() : nullptr;
+      const std::string what = "bf16in " + describe(t, s.m, s.n, s.k) + (withBias ? " bias" : "");
+      const Oracle o = oracle(q, s.m, rounded.data(), lda, b);
+      std::vector<float> c(s.m * ldc, -3.0f);
+      gemmQuant(kernelType(t), s.m, s.n, s.k, a.data(), lda, q.bytes.data(), q.ldw, b, c.data(),
+                ldc, nullptr, /*roundInput=*/true);
+      expectClose(o, s.m, s.n, c.data(), ldc, what);
+      expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, true);
+      const int64_t window = kBf16InputPanelMinRows;
+      for (int64_t i = 0; i < s.m; ++i) {
+        std::vector<float> y(s.n * window);
+        if (s.m <= 4) {
+          gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b, y.data(),
+                    &pool2, /*roundInput=*/true);
+          ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
+              << what << " row " << i << " vs the GEMV";
+        } else if (s.m >= window) {
+          const int64_t first = std::min(i, s.m - window);
+          gemmQuant(kernelType(t), window, s.n, s.k, a.data() + first * lda, lda, q.bytes.data(),
+                    q.ldw, b, y.data(), s.n, &pool2, /*roundInput=*/true);
+          ASSERT_EQ(
+              0, std::memcmp(y.data() + (i - first) * s.n, c.data() + i * ldc, s.n * sizeof(float)))
+              << what << " row " << i << " vs rows " << first << ".." << first + window - 1;
+        }
+      }
+    }
+  }
+}
+
 // gemmQuantPair (a gated FFN's up and gate, sharing the rounding of the
 // input rows and one hand-off to the pool) gives both products exactly as
 // two gemmQuant calls do: the GEMV (m = 1), a few rows and many, on one and
