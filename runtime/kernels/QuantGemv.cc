@@ -53,7 +53,7 @@ void RoundRowBf16(const float *x, int64_t k, uint16_t *bits, float *values) {
   bf16act::RoundRow(x, k, bits, values);
 }
 
-bool Bf16PanelAvailable(int64_t k, int64_t ldw) { return bf16act::PanelAvailable(k, ldw); }
+bool Bf16PanelAvailable() { return bf16act::PanelAvailable(); }
 
 void Bf16InputGemmRows(int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
                        const uint8_t *w, int64_t ldw, const float *bias, float *c, int64_t ldc,
@@ -238,7 +238,7 @@ void runBf16InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
       for (int64_t i = 0; i < q.m; ++i)
         one(i);
   };
-  if (q.m < kBf16InputPanelMinRows || !HWY_DYNAMIC_DISPATCH(Bf16PanelAvailable)(q.k, q.ldw)) {
+  if (q.m < kBf16InputPanelMinRows || !HWY_DYNAMIC_DISPATCH(Bf16PanelAvailable)()) {
     auto *rounded = scratchOf<float>(Scratch::kQ8Rows, std::max<int64_t>(q.m * q.k, 16));
     roundRows([&](int64_t i) { round(q.a + i * q.lda, q.k, nullptr, rounded + i * q.k); });
     for (int i = 0; i < count; ++i) {

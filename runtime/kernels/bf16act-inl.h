@@ -48,11 +48,11 @@ struct Bf16Panel {
 #endif
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 #include "hwy/highway.h"
 #include "runtime/kernels/Internal.h"
+#include "runtime/kernels/q8act-inl.h" // Transpose16x4
 
 // `vdpbf16ps` needs `avx512bf16`, which no target of Highway 1.0.3 names:
 // added to AVX3_DL's code for these kernels, which run only where the CPU
@@ -129,24 +129,20 @@ HWY_INLINE int32_t LoadPair(const uint8_t *p) {
 }
 
 // Weight rows [0, live) of a panel (row r at w + r * ldw bytes, k bf16
-// values, k >= 2) re-laid as Bf16Panel describes: one dword gather per
-// pair. An odd k's last pair is gathered one value early and shifted, so
-// that no gather reads past a row; its second value is 0.
+// values) re-laid as Bf16Panel describes, four pairs at a time by
+// Transpose16x4; the last chunk reads only the row's bytes (an odd k's
+// last pair gets a zero second value) and fills the panel up to a whole
+// four pairs with zeros.
 HWY_INLINE void RepackPanel(const uint8_t *w, int64_t ldw, int64_t live, int64_t k,
                             uint8_t *panel) {
-  const __m512i rowOffsets =
-      _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int32_t>(ldw)),
-                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  const __mmask16 rows = static_cast<__mmask16>((uint32_t{1} << live) - 1);
-  const __m512i zero = _mm512_setzero_si512();
+  const int64_t rowBytes = 2 * k;
   auto *out = reinterpret_cast<__m512i *>(panel);
-  for (int64_t p = 0; p < k / 2; ++p)
-    _mm512_store_si512(out + p, _mm512_mask_i32gather_epi32(zero, rows, rowOffsets, w + 4 * p, 1));
-  if (k % 2)
-    _mm512_store_si512(
-        out + k / 2,
-        _mm512_srli_epi32(_mm512_mask_i32gather_epi32(zero, rows, rowOffsets, w + 2 * (k - 2), 1),
-                          16));
+  __m512i v[4];
+  for (int64_t at = 0; at < rowBytes; at += 16, out += 4) {
+    q8act::Transpose16x4(w, ldw, live, at, std::min<int64_t>(16, rowBytes - at), v);
+    for (int d = 0; d < 4; ++d)
+      _mm512_store_si512(out + d, v[d]);
+  }
 }
 
 // acc[i] lane r = weight row r of the panel . input row i (of R, bf16 bits
@@ -201,7 +197,8 @@ HWY_NOINLINE void PanelGemmRows(int64_t k, const uint8_t *acts, int64_t actStrid
                                 const uint8_t *w, int64_t ldw, const float *bias, float *c,
                                 int64_t ldc, int64_t row0, int64_t row1) {
   const int64_t pairs = (k + 1) / 2;
-  auto *panel = scratchOf<uint8_t>(Scratch::kQ8Panel, pairs * Bf16Panel::kPairBytes);
+  // Whole chunks of four pairs (RepackPanel).
+  auto *panel = scratchOf<uint8_t>(Scratch::kQ8Panel, (pairs + 3) / 4 * 4 * Bf16Panel::kPairBytes);
   const int64_t chunk =
       std::max<int64_t>(8, (int64_t{512} << 10) / std::max<int64_t>(actStride, 1));
   __m512 acc[8];
@@ -230,13 +227,12 @@ TESSEL_BF16_END
 #endif // TESSEL_BF16_DOT
 
 // Whether GemmRows runs here: this target has the kernel and the CPU
-// AVX512_BF16; k >= 2 and panel row offsets that fit the gathers' int32.
-HWY_INLINE bool PanelAvailable(int64_t k, int64_t ldw) {
+// AVX512_BF16.
+HWY_INLINE bool PanelAvailable() {
 #if TESSEL_BF16_DOT
   static const bool cpu = __builtin_cpu_supports("avx512bf16");
-  return cpu && k >= 2 && ldw * (Bf16Panel::kRows - 1) <= INT32_MAX;
+  return cpu;
 #else
-  (void)k, (void)ldw;
   return false;
 #endif
 }

@@ -464,7 +464,7 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
 // Against the f64 product of the rows rounded to bf16 (frontends'
 // floatToBf16: nearest, ties to even) and the bf16 weights: every product
 // is exact, only the f32 sums round (tolerance as above). The GEMM shapes,
-// plus odd k (the panel's last pair half empty), k = 1 (no panel) and rows
+// plus odd k (the panel's last pair half empty), k = 1 and rows
 // around the panel threshold. The same bits for any thread count; up to
 // four rows each row is its GEMV, from kBf16InputPanelMinRows on each row
 // is the same bits in a call of just that many rows around it.
