@@ -14,8 +14,9 @@
 #     weights, then quantized; the loader dequantizes them to f32 for compiled code)
 #   tessel perplexity f32.gguf --file TEXT --ctx CTX --save-logits f32.logits
 #   tessel perplexity T.gguf --kl-base f32.logits --file TEXT
-# and prints one Markdown table row per type (two for q8_0 and q4_0: with
-# their default q8_0 activations and with --activations f32). The tokenizer is llama.cpp's
+# and prints one Markdown table row per type (two for q8_0, q4_0 and bf16:
+# with their default rounded activations, q8_0 or bf16, and with
+# --activations f32). The tokenizer is llama.cpp's
 # LLaMA SPM vocabulary (32000 tokens) from ../shared/tokenizers (VOCAB=FILE for
 # another GGUF with 32000 tokens); random weights need one to read text.
 # Environment: TESSEL (default build/bin/tessel), DTYPES, CTX, SEED (15), VOCAB, TEXT, KEEP.
@@ -55,17 +56,20 @@ echo "  logits file: $(stat -c %s "$WORK/f32.logits") bytes"
 echo
 echo "| weights | PPL | PPL - PPL(f32) | mean KLD | median KLD | 99% KLD | max KLD | same top-1 |"
 echo "|---|---|---|---|---|---|---|---|"
-# q8_0 and q4_0 run twice: with their default q8_0 activations (inputs of
-# their layers rounded to q8_0, as llama.cpp does) and with --activations f32.
+# q8_0, q4_0 and bf16 run twice: with their default activations (inputs of
+# their layers rounded to q8_0, or to bf16, as llama.cpp does) and with
+# --activations f32.
 for t in $DTYPES; do
   modes="default"
-  [[ "$t" == q8_0 || "$t" == q4_0 ]] && modes="default f32"
+  [[ "$t" == q8_0 || "$t" == q4_0 || "$t" == bf16 ]] && modes="default f32"
   for m in $modes; do
     flags=() label="$t"
     if [[ "$m" == f32 ]]; then
       flags=(--activations f32) label="$t, f32 activations"
     elif [[ "$t" == q8_0 || "$t" == q4_0 ]]; then
       label="$t, q8_0 activations"
+    elif [[ "$t" == bf16 ]]; then
+      label="$t, bf16 activations"
     fi
     "$TESSEL" perplexity "$WORK/$t.gguf" --kl-base "$WORK/f32.logits" --file "$TEXT" "${flags[@]}" \
       >"$WORK/$t-$m.out" 2>"$WORK/$t-$m.err"
