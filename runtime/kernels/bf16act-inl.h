@@ -167,60 +167,21 @@ HWY_NOINLINE void PanelTile(const uint8_t *panel, int64_t pairs, const uint8_t *
     acc[i] = sums[i];
 }
 
-HWY_INLINE void PanelTileRows(const uint8_t *panel, int64_t pairs, const uint8_t *const *act,
-                              int64_t rows, __m512 acc[8]) {
-  switch (rows) {
-  case 1:
-    return PanelTile<1>(panel, pairs, act, acc);
-  case 2:
-    return PanelTile<2>(panel, pairs, act, acc);
-  case 3:
-    return PanelTile<3>(panel, pairs, act, acc);
-  case 4:
-    return PanelTile<4>(panel, pairs, act, acc);
-  case 5:
-    return PanelTile<5>(panel, pairs, act, acc);
-  case 6:
-    return PanelTile<6>(panel, pairs, act, acc);
-  case 7:
-    return PanelTile<7>(panel, pairs, act, acc);
-  default:
-    return PanelTile<8>(panel, pairs, act, acc);
-  }
-}
-
 // c[i, r] = W[r, :] . bf16(a_i) + bias[r] for input rows i < m (bf16 bits
-// at acts + i * actStride) and weight rows [row0, row1): panels of 16
-// weight rows re-laid into this thread's scratch once per chunk of input
-// rows (a chunk stays in L2), then tiles of up to 8 input rows.
+// at acts + i * actStride) and weight rows [row0, row1): PanelGemm with the
+// bf16 panels.
 HWY_NOINLINE void PanelGemmRows(int64_t k, const uint8_t *acts, int64_t actStride, int64_t m,
                                 const uint8_t *w, int64_t ldw, const float *bias, float *c,
                                 int64_t ldc, int64_t row0, int64_t row1) {
   const int64_t pairs = (k + 1) / 2;
   // Whole chunks of four pairs (RepackPanel).
   auto *panel = scratchOf<uint8_t>(Scratch::kQ8Panel, (pairs + 3) / 4 * 4 * Bf16Panel::kPairBytes);
-  const int64_t chunk =
-      std::max<int64_t>(8, (int64_t{512} << 10) / std::max<int64_t>(actStride, 1));
-  __m512 acc[8];
-  for (int64_t i0 = 0; i0 < m; i0 += chunk) {
-    const int64_t i1 = std::min(m, i0 + chunk);
-    for (int64_t r = row0; r < row1; r += Bf16Panel::kRows) {
-      const int64_t live = std::min(Bf16Panel::kRows, row1 - r);
-      RepackPanel(w + r * ldw, ldw, live, k, panel);
-      const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << live) - 1);
-      const __m512 add = bias ? _mm512_maskz_loadu_ps(lanes, bias + r) : _mm512_setzero_ps();
-      for (int64_t i = i0; i < i1; i += 8) {
-        const int64_t tile = std::min<int64_t>(8, i1 - i);
-        const uint8_t *act[8];
-        for (int64_t a = 0; a < tile; ++a)
-          act[a] = acts + (i + a) * actStride;
-        PanelTileRows(panel, pairs, act, tile, acc);
-        for (int64_t a = 0; a < tile; ++a)
-          _mm512_mask_storeu_ps(c + (i + a) * ldc + r, lanes,
-                                bias ? _mm512_add_ps(acc[a], add) : acc[a]);
-      }
-    }
-  }
+  q8act::PanelGemm(
+      m, acts, actStride, bias, c, ldc, row0, row1, panel,
+      [&](int64_t r, int64_t live, uint8_t *p) { RepackPanel(w + r * ldw, ldw, live, k, p); },
+      [&](const uint8_t *const *act, int64_t rows, __m512 *acc) {
+        q8act::WithTileRows(rows, [&](auto R) { PanelTile<R()>(panel, pairs, act, acc); });
+      });
 }
 
 TESSEL_BF16_END

@@ -84,6 +84,7 @@ struct Q8Panel {
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "runtime/kernels/quant-inl.h"
@@ -222,6 +223,65 @@ HWY_INLINE void Transpose16x4(const uint8_t *w, int64_t ldw, int64_t live, int64
   out[1] = _mm512_unpackhi_epi64(t0, t2);
   out[2] = _mm512_unpacklo_epi64(t1, t3);
   out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// f(std::integral_constant<int, R>{}) for R = rows (1-8): a tile height
+// known at run time made a template argument.
+template <class F> HWY_INLINE void WithTileRows(int64_t rows, F &&f) {
+  switch (rows) {
+  case 1:
+    return f(std::integral_constant<int, 1>{});
+  case 2:
+    return f(std::integral_constant<int, 2>{});
+  case 3:
+    return f(std::integral_constant<int, 3>{});
+  case 4:
+    return f(std::integral_constant<int, 4>{});
+  case 5:
+    return f(std::integral_constant<int, 5>{});
+  case 6:
+    return f(std::integral_constant<int, 6>{});
+  case 7:
+    return f(std::integral_constant<int, 7>{});
+  default:
+    return f(std::integral_constant<int, 8>{});
+  }
+}
+
+// The loops of the panel GEMMs (Q8Panel, Bf16Panel): c[i, r] for input rows
+// i < m (at acts + i * actStride) and weight rows [row0, row1). For each
+// chunk of input rows (one that stays in L2) and each panel of 16 weight
+// rows, repack(r, live, panel) re-lays rows [r, r + live) into this
+// thread's `panel`, then tile(act, rows, acc) computes acc[a] (lane j:
+// weight row r + j) for each tile of up to 8 input rows; the bias is added
+// and the live lanes stored.
+template <class Repack, class Tile>
+HWY_INLINE void PanelGemm(int64_t m, const uint8_t *acts, int64_t actStride, const float *bias,
+                          float *c, int64_t ldc, int64_t row0, int64_t row1, uint8_t *panel,
+                          const Repack &repack, const Tile &tile) {
+  constexpr int64_t kPanelRows = 16;
+  const int64_t chunk =
+      std::max<int64_t>(8, (int64_t{512} << 10) / std::max<int64_t>(actStride, 1));
+  __m512 acc[8];
+  for (int64_t i0 = 0; i0 < m; i0 += chunk) {
+    const int64_t i1 = std::min(m, i0 + chunk);
+    for (int64_t r = row0; r < row1; r += kPanelRows) {
+      const int64_t live = std::min(kPanelRows, row1 - r);
+      repack(r, live, panel);
+      const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << live) - 1);
+      const __m512 add = bias ? _mm512_maskz_loadu_ps(lanes, bias + r) : _mm512_setzero_ps();
+      for (int64_t i = i0; i < i1; i += 8) {
+        const int64_t rows = std::min<int64_t>(8, i1 - i);
+        const uint8_t *act[8];
+        for (int64_t a = 0; a < rows; ++a)
+          act[a] = acts + (i + a) * actStride;
+        tile(act, rows, acc);
+        for (int64_t a = 0; a < rows; ++a)
+          _mm512_mask_storeu_ps(c + (i + a) * ldc + r, lanes,
+                                bias ? _mm512_add_ps(acc[a], add) : acc[a]);
+      }
+    }
+  }
 }
 #endif
 
@@ -486,62 +546,22 @@ HWY_NOINLINE void PanelTile(const uint8_t *panel, int64_t blocks, const uint8_t 
     acc[i] = totals[i];
 }
 
-// PanelTile for R = rows (1-8).
-HWY_INLINE void PanelTileRows(const uint8_t *panel, int64_t blocks, const uint8_t *const *act,
-                              int64_t rows, __m512 acc[8]) {
-  switch (rows) {
-  case 1:
-    return PanelTile<1>(panel, blocks, act, acc);
-  case 2:
-    return PanelTile<2>(panel, blocks, act, acc);
-  case 3:
-    return PanelTile<3>(panel, blocks, act, acc);
-  case 4:
-    return PanelTile<4>(panel, blocks, act, acc);
-  case 5:
-    return PanelTile<5>(panel, blocks, act, acc);
-  case 6:
-    return PanelTile<6>(panel, blocks, act, acc);
-  case 7:
-    return PanelTile<7>(panel, blocks, act, acc);
-  default:
-    return PanelTile<8>(panel, blocks, act, acc);
-  }
-}
-
-// GemmRows for m >= Q8Panel::kMinActivationRows: panels of 16 weight rows,
-// each re-laid into this thread's scratch once per chunk of activation rows
-// (a chunk stays in L2), then every tile of up to 8 activation rows of the
-// chunk against it.
+// GemmRows for m >= Q8Panel::kMinActivationRows: PanelGemm with the
+// q8_0 / q4_0 panels.
 HWY_NOINLINE void PanelGemmRows(bool q4, int64_t k, const uint8_t *acts, int64_t actStride,
                                 int64_t m, const uint8_t *w, int64_t ldw, const float *bias,
                                 float *c, int64_t ldc, int64_t row0, int64_t row1) {
   const int64_t blocks = k / 32;
   auto *panel =
       scratchOf<uint8_t>(Scratch::kQ8Panel, std::max<int64_t>(1, blocks) * Q8Panel::kBlockBytes);
-  const int64_t chunk =
-      std::max<int64_t>(8, (int64_t{512} << 10) / std::max<int64_t>(actStride, 1));
-  __m512 acc[8];
-  for (int64_t i0 = 0; i0 < m; i0 += chunk) {
-    const int64_t i1 = std::min(m, i0 + chunk);
-    for (int64_t r = row0; r < row1; r += Q8Panel::kRows) {
-      const int64_t live = std::min(Q8Panel::kRows, row1 - r);
-      RepackPanel(q4, w + r * ldw, ldw, live, blocks, panel);
-      const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << live) - 1);
-      const __m512 add = bias ? _mm512_maskz_loadu_ps(lanes, bias + r) : _mm512_setzero_ps();
-      for (int64_t i = i0; i < i1; i += 8) {
-        const int64_t tile = std::min<int64_t>(8, i1 - i);
-        const uint8_t *act[8];
-        for (int64_t a = 0; a < tile; ++a)
-          act[a] = acts + (i + a) * actStride;
-        PanelTileRows(panel, blocks, act, tile, acc);
-        for (int64_t a = 0; a < tile; ++a) {
-          const __m512 out = bias ? _mm512_add_ps(acc[a], add) : acc[a];
-          _mm512_mask_storeu_ps(c + (i + a) * ldc + r, lanes, out);
-        }
-      }
-    }
-  }
+  PanelGemm(
+      m, acts, actStride, bias, c, ldc, row0, row1, panel,
+      [&](int64_t r, int64_t live, uint8_t *p) {
+        RepackPanel(q4, w + r * ldw, ldw, live, blocks, p);
+      },
+      [&](const uint8_t *const *act, int64_t rows, __m512 *acc) {
+        WithTileRows(rows, [&](auto R) { PanelTile<R()>(panel, blocks, act, acc); });
+      });
 }
 
 TESSEL_VNNI_END

@@ -400,6 +400,33 @@ std::vector<float> roundRowsToQ8_0(const std::vector<float> &a, int64_t m, int64
   return out;
 }
 
+// The rounded-input GEMM's rows (c, from a call of s.m rows of a) against
+// smaller calls, bit for bit: when s.m <= gemvUpTo each row is the GEMV of
+// that row alone; when s.m >= window (the panel kernel's threshold) each row
+// is the same in a call of just `window` rows around it.
+void expectRowsAsInSmallerCalls(WeightType t, const Shape &s, const std::vector<float> &a,
+                                int64_t lda, const QuantMatrix &q, const float *bias,
+                                const std::vector<float> &c, int64_t ldc, const std::string &what,
+                                int64_t gemvUpTo, int64_t window) {
+  static ThreadPool pool2(2);
+  std::vector<float> y(s.n * window);
+  for (int64_t i = 0; i < s.m; ++i) {
+    if (s.m <= gemvUpTo) {
+      gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, bias, y.data(),
+                &pool2, /*roundInput=*/true);
+      ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
+          << what << " row " << i << " vs the GEMV";
+    } else if (s.m >= window) {
+      const int64_t first = std::min(i, s.m - window);
+      gemmQuant(kernelType(t), window, s.n, s.k, a.data() + first * lda, lda, q.bytes.data(), q.ldw,
+                bias, y.data(), s.n, &pool2, /*roundInput=*/true);
+      ASSERT_EQ(0,
+                std::memcmp(y.data() + (i - first) * s.n, c.data() + i * ldc, s.n * sizeof(float)))
+          << what << " row " << i << " vs rows " << first << ".." << first + window - 1;
+    }
+  }
+}
+
 // Against the f64 product of the rounded rows and the dequantized weights
 // (tolerance as above: the block products are exact integers, only their
 // f32 sum rounds), for every shape of the GEMM test (tails of 1-3 blocks
@@ -409,7 +436,6 @@ std::vector<float> roundRowsToQ8_0(const std::vector<float> &a, int64_t m, int64
 // bits in a call of just kQ8InputPanelMinRows rows around it.
 TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
   Rng rng(8);
-  ThreadPool pool2(2);
   for (WeightType t : {WeightType::Q8_0, WeightType::Q4_0})
     for (const Shape &s : kGemmShapes) {
       const int64_t lda = s.k + 3, ldc = s.n + 5;
@@ -436,23 +462,8 @@ TEST_P(QuantGemvTest, Q8InputGemmMatchesRoundedReference) {
                              c.data(), ldc);
         expectClose(o, s.m, s.n, c.data(), ldc, what);
         expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, true);
-        const int64_t window = kQ8InputPanelMinRows;
-        for (int64_t i = 0; i < s.m; ++i) {
-          std::vector<float> y(s.n * window);
-          if (s.m < window) {
-            gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b,
-                      y.data(), &pool2, /*q8Input=*/true);
-            ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
-                << what << " row " << i << " vs the GEMV";
-          } else {
-            const int64_t first = std::min(i, s.m - window);
-            gemmQuant(kernelType(t), window, s.n, s.k, a.data() + first * lda, lda, q.bytes.data(),
-                      q.ldw, b, y.data(), s.n, &pool2, /*q8Input=*/true);
-            ASSERT_EQ(0, std::memcmp(y.data() + (i - first) * s.n, c.data() + i * ldc,
-                                     s.n * sizeof(float)))
-                << what << " row " << i << " vs rows " << first << ".." << first + window - 1;
-          }
-        }
+        expectRowsAsInSmallerCalls(t, s, a, lda, q, b, c, ldc, what,
+                                   /*gemvUpTo=*/kQ8InputPanelMinRows - 1, kQ8InputPanelMinRows);
       }
     }
 }
@@ -473,7 +484,6 @@ TEST_P(QuantGemvTest, Bf16InputGemmMatchesRoundedReference) {
   const WeightType t = WeightType::BF16;
   std::vector<Shape> shapes(std::begin(kGemmShapes), std::end(kGemmShapes));
   shapes.insert(shapes.end(), {{9, 40, 33}, {16, 17, 7}, {12, 17, 1}, {7, 33, 95}, {8, 33, 95}});
-  ThreadPool pool2(2);
   for (const Shape &s : shapes) {
     const int64_t lda = s.k + 3, ldc = s.n + 5;
     std::vector<float> a(s.m * lda), w(s.n * s.k), bias(s.n);
@@ -495,23 +505,8 @@ TEST_P(QuantGemvTest, Bf16InputGemmMatchesRoundedReference) {
                 ldc, nullptr, /*roundInput=*/true);
       expectClose(o, s.m, s.n, c.data(), ldc, what);
       expectUntouchedPaddingAndSameForAnyPool(t, s, a, lda, q, b, c, ldc, what, true);
-      const int64_t window = kBf16InputPanelMinRows;
-      for (int64_t i = 0; i < s.m; ++i) {
-        std::vector<float> y(s.n * window);
-        if (s.m <= 4) {
-          gemvQuant(kernelType(t), s.n, s.k, a.data() + i * lda, q.bytes.data(), q.ldw, b, y.data(),
-                    &pool2, /*roundInput=*/true);
-          ASSERT_EQ(0, std::memcmp(y.data(), c.data() + i * ldc, s.n * sizeof(float)))
-              << what << " row " << i << " vs the GEMV";
-        } else if (s.m >= window) {
-          const int64_t first = std::min(i, s.m - window);
-          gemmQuant(kernelType(t), window, s.n, s.k, a.data() + first * lda, lda, q.bytes.data(),
-                    q.ldw, b, y.data(), s.n, &pool2, /*roundInput=*/true);
-          ASSERT_EQ(
-              0, std::memcmp(y.data() + (i - first) * s.n, c.data() + i * ldc, s.n * sizeof(float)))
-              << what << " row " << i << " vs rows " << first << ".." << first + window - 1;
-        }
-      }
+      expectRowsAsInSmallerCalls(t, s, a, lda, q, b, c, ldc, what, /*gemvUpTo=*/4,
+                                 kBf16InputPanelMinRows);
     }
   }
 }
