@@ -28,11 +28,12 @@ struct CpuOptions {
   /// tessel_profile_begin/end around each op for runtime::Profiler. Code
   /// compiled without it has no calls and no overhead.
   bool profile = false;
-  /// Linear layers and dense FFNs on q8_0 / q4_0 weights round their input
-  /// rows to q8_0 (`input_format = "q8_0"`, set by the frontend through
-  /// frontends::EntryPoints::q8InputWeights) and multiply in integers, as
-  /// llama.cpp does; false keeps f32 inputs (`--activations f32`). Not a
-  /// pass option: it changes the model's IR, and so the compile-cache key.
+  /// Linear layers, FFNs, MLA and MoE layers on q8_0 / q4_0 weights round
+  /// their input rows to q8_0 (`input_format = "q8_0"`, set by the frontend
+  /// through frontends::EntryPoints::inputFormats) and multiply in
+  /// integers, as llama.cpp does; false keeps f32 inputs (`--activations
+  /// bf16` or `f32`). Not a pass option: it changes the model's IR, and so
+  /// the compile-cache key.
   bool q8Activations = true;
   /// Linear layers, FFNs, MLA and MoE layers on stored bf16 weights round
   /// their input rows to bf16 (`input_format = "bf16"`) and multiply with
