@@ -174,11 +174,44 @@ void runQuantGemm(const QuantArgs &q, ThreadPool *pool) {
   });
 }
 
+// one(i) for each of the m input rows of a rounded-input call (rounding
+// them): on the pool when there are enough rows to share.
+template <class F> void forEachInputRow(int64_t m, ThreadPool *pool, const F &one) {
+  if (pool && pool->numThreads() > 1 && m >= 16)
+    pool->run(m, one);
+  else
+    for (int64_t i = 0; i < m; ++i)
+      one(i);
+}
+
+// product(p, row0, row1) for each of the `count` products over their n
+// weight rows: all on the calling thread when `serial`, else split between
+// the pool's threads in whole units of `unit` rows (a GEMV tile's four, a
+// panel's 16), task t pinned to thread t. Every weight row goes to one
+// thread, so the result does not depend on the number of threads.
+template <class F>
+void splitWeightRows(const QuantArgs *products, int count, int64_t n, int64_t unit, bool serial,
+                     ThreadPool *pool, const F &product) {
+  if (serial || !pool || pool->numThreads() <= 1) {
+    for (int i = 0; i < count; ++i)
+      product(products[i], 0, n);
+    return;
+  }
+  const int64_t units = ceilDiv(n, unit);
+  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
+  pool->runPinned(tasks, [&](int64_t t) {
+    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
+    for (int i = 0; i < count; ++i)
+      product(products[i], u0 * unit, std::min(n, u1 * unit));
+  });
+}
+
 // c = q8_0(a) W^T + bias for q8_0 / q4_0 W: the rows of a rounded once
-// (q8act-inl.h's Q8Layout), then the rows of W split into groups of four
-// as runQuantGemv splits them, every activation row against each group.
-// Each c[i, j] is computed by the same instructions for any m and any
-// number of threads, so a row's result is the same in prefill and decode.
+// (q8act-inl.h's Q8Layout), then the rows of W split between the threads,
+// every activation row against each group of four weight rows (fewer than
+// Q8Panel::kMinActivationRows rows: the GEMV's tiles, so those rows are the
+// GEMV's bits) or each panel of 16 (the panel kernel). Each c[i, j] is the
+// same for any number of threads.
 //
 // `products` (1 or 2) share a, m, k and the format, and n: their rows of a
 // are rounded once and their weight rows split alike in one hand-off to the
@@ -193,31 +226,14 @@ void runQ8InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
   // caller waits in run().
   auto *acts = scratchOf<uint8_t>(Scratch::kQ8Rows, std::max<int64_t>(q.m * stride, 64));
   auto quantize = HWY_DYNAMIC_DISPATCH(QuantizeRowQ8);
-  const bool threaded = pool && pool->numThreads() > 1;
-  if (threaded && q.m >= 16)
-    pool->run(q.m, [&](int64_t i) { quantize(q.a + i * q.lda, q.k, q4, acts + i * stride); });
-  else
-    for (int64_t i = 0; i < q.m; ++i)
-      quantize(q.a + i * q.lda, q.k, q4, acts + i * stride);
+  forEachInputRow(q.m, pool,
+                  [&](int64_t i) { quantize(q.a + i * q.lda, q.k, q4, acts + i * stride); });
   auto rows = HWY_DYNAMIC_DISPATCH(Q8InputGemmRows);
-  auto product = [&](const QuantArgs &p, int64_t row0, int64_t row1) {
-    rows(q4, q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
-  };
-  if (q.m * q.n * q.k < kParallelMinGemvFloats || !threaded || q.n < 8) {
-    for (int i = 0; i < count; ++i)
-      product(products[i], 0, q.n);
-    return;
-  }
-  // Whole groups of four weight rows (GEMV tiles) or panels of 16 (the
-  // many-row kernel, Q8Panel) per thread.
   const int64_t unit = q.m >= Q8Panel::kMinActivationRows ? Q8Panel::kRows : 4;
-  const int64_t units = ceilDiv(q.n, unit);
-  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
-  pool->runPinned(tasks, [&](int64_t t) {
-    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
-    for (int i = 0; i < count; ++i)
-      product(products[i], u0 * unit, std::min(q.n, u1 * unit));
-  });
+  splitWeightRows(products, count, q.n, unit, q.m * q.n * q.k < kParallelMinGemvFloats || q.n < 8,
+                  pool, [&](const QuantArgs &p, int64_t row0, int64_t row1) {
+                    rows(q4, q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
+                  });
 }
 
 // c = bf16(a) W^T + bias for bf16 W, `count` products as in
@@ -229,18 +245,11 @@ void runBf16InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
   const QuantArgs &q = products[0];
   if (q.m <= 0 || q.n <= 0)
     return;
-  const bool threaded = pool && pool->numThreads() > 1;
   auto round = HWY_DYNAMIC_DISPATCH(RoundRowBf16);
-  auto roundRows = [&](auto &&one) {
-    if (threaded && q.m >= 16)
-      pool->run(q.m, one);
-    else
-      for (int64_t i = 0; i < q.m; ++i)
-        one(i);
-  };
   if (q.m < kBf16InputPanelMinRows || !HWY_DYNAMIC_DISPATCH(Bf16PanelAvailable)()) {
     auto *rounded = scratchOf<float>(Scratch::kQ8Rows, std::max<int64_t>(q.m * q.k, 16));
-    roundRows([&](int64_t i) { round(q.a + i * q.lda, q.k, nullptr, rounded + i * q.k); });
+    forEachInputRow(q.m, pool,
+                    [&](int64_t i) { round(q.a + i * q.lda, q.k, nullptr, rounded + i * q.k); });
     for (int i = 0; i < count; ++i) {
       QuantArgs p = products[i];
       p.a = rounded, p.lda = q.k;
@@ -250,25 +259,15 @@ void runBf16InputGemms(const QuantArgs *products, int count, ThreadPool *pool) {
   }
   const int64_t stride = Bf16Panel::rowBytes(q.k);
   auto *acts = scratchOf<uint8_t>(Scratch::kQ8Rows, q.m * stride);
-  roundRows([&](int64_t i) {
+  forEachInputRow(q.m, pool, [&](int64_t i) {
     round(q.a + i * q.lda, q.k, reinterpret_cast<uint16_t *>(acts + i * stride), nullptr);
   });
   auto rows = HWY_DYNAMIC_DISPATCH(Bf16InputGemmRows);
-  auto product = [&](const QuantArgs &p, int64_t row0, int64_t row1) {
-    rows(q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
-  };
-  if (q.m * q.n * q.k < kParallelMinFlops || !threaded || q.n < 2 * Bf16Panel::kRows) {
-    for (int i = 0; i < count; ++i)
-      product(products[i], 0, q.n);
-    return;
-  }
-  const int64_t units = ceilDiv(q.n, Bf16Panel::kRows);
-  const int64_t tasks = std::min<int64_t>(pool->numThreads(), units);
-  pool->runPinned(tasks, [&](int64_t t) {
-    const int64_t u0 = units * t / tasks, u1 = units * (t + 1) / tasks;
-    for (int i = 0; i < count; ++i)
-      product(products[i], u0 * Bf16Panel::kRows, std::min(q.n, u1 * Bf16Panel::kRows));
-  });
+  splitWeightRows(products, count, q.n, Bf16Panel::kRows,
+                  q.m * q.n * q.k < kParallelMinFlops || q.n < 2 * Bf16Panel::kRows, pool,
+                  [&](const QuantArgs &p, int64_t row0, int64_t row1) {
+                    rows(q.k, acts, stride, q.m, p.w, p.ldw, p.bias, p.c, p.ldc, row0, row1);
+                  });
 }
 
 // The products with rounded input rows: to q8_0 for q8_0 / q4_0 weights,

@@ -56,7 +56,7 @@ struct Bf16Panel {
 
 // `vdpbf16ps` needs `avx512bf16`, which no target of Highway 1.0.3 names:
 // added to AVX3_DL's code for these kernels, which run only where the CPU
-// reports it (Bf16DotAvailable).
+// reports it (PanelAvailable).
 #if HWY_TARGET == HWY_AVX3_DL && (defined(__clang__) || defined(__GNUC__))
 #define TESSEL_BF16_DOT 1
 #if defined(__clang__)
@@ -122,12 +122,6 @@ HWY_INLINE void RoundRow(const float *HWY_RESTRICT x, int64_t k, uint16_t *HWY_R
 #if TESSEL_BF16_DOT
 TESSEL_BF16_BEGIN
 
-HWY_INLINE int32_t LoadPair(const uint8_t *p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Weight rows [0, live) of a panel (row r at w + r * ldw bytes, k bf16
 // values) re-laid as Bf16Panel describes, four pairs at a time by
 // Transpose16x4; the last chunk reads only the row's bytes (an odd k's
@@ -160,8 +154,8 @@ HWY_NOINLINE void PanelTile(const uint8_t *panel, int64_t pairs, const uint8_t *
   for (int64_t p = 0; p < pairs; ++p) {
     const __m512bh weights = (__m512bh)_mm512_load_si512(panel + p * Bf16Panel::kPairBytes);
     for (int i = 0; i < R; ++i)
-      sums[i] = _mm512_dpbf16_ps(sums[i], (__m512bh)_mm512_set1_epi32(LoadPair(rows[i] + 4 * p)),
-                                 weights);
+      sums[i] = _mm512_dpbf16_ps(
+          sums[i], (__m512bh)_mm512_set1_epi32(q8act::LoadI32(rows[i] + 4 * p)), weights);
   }
   for (int i = 0; i < R; ++i)
     acc[i] = sums[i];

@@ -225,6 +225,19 @@ HWY_INLINE void Transpose16x4(const uint8_t *w, int64_t ldw, int64_t live, int64
   out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+// 4 bytes at p (any alignment): a broadcast operand of the panel kernels.
+HWY_INLINE int32_t LoadI32(const uint8_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+HWY_INLINE float LoadF32(const uint8_t *p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 // f(std::integral_constant<int, R>{}) for R = rows (1-8): a tile height
 // known at run time made a template argument.
 template <class F> HWY_INLINE void WithTileRows(int64_t rows, F &&f) {
@@ -495,18 +508,6 @@ HWY_INLINE void RepackPanel(bool q4, const uint8_t *w, int64_t ldw, int64_t live
     _mm512_store_ps(reinterpret_cast<float *>(out + 8),
                     _mm512_cvtph_ps(_mm512_cvtepi32_epi16(scales)));
   }
-}
-
-HWY_INLINE int32_t LoadI32(const uint8_t *p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-HWY_INLINE float LoadF32(const uint8_t *p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
 }
 
 // acc[i] lane r = weight row r of the panel . activation row i (of R at
