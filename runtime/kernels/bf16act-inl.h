@@ -126,13 +126,17 @@ TESSEL_BF16_BEGIN
 // values) re-laid as Bf16Panel describes, four pairs at a time by
 // Transpose16x4; the last chunk reads only the row's bytes (an odd k's
 // last pair gets a zero second value) and fills the panel up to a whole
-// four pairs with zeros.
-HWY_INLINE void RepackPanel(const uint8_t *w, int64_t ldw, int64_t live, int64_t k,
-                            uint8_t *panel) {
+// four pairs with zeros. The same bytes of the next panel's `nextLive` rows
+// are prefetched as it goes (q8act::PrefetchRowBytes).
+HWY_INLINE void RepackPanel(const uint8_t *w, int64_t ldw, int64_t live, int64_t k, uint8_t *panel,
+                            int64_t nextLive) {
   const int64_t rowBytes = 2 * k;
   auto *out = reinterpret_cast<__m512i *>(panel);
   __m512i v[4];
+  const uint8_t *next = w + Bf16Panel::kRows * ldw;
   for (int64_t at = 0; at < rowBytes; at += 16, out += 4) {
+    if (at % 64 == 0)
+      q8act::PrefetchRowBytes(next, ldw, nextLive, at, at + 64);
     q8act::Transpose16x4(w, ldw, live, at, std::min<int64_t>(16, rowBytes - at), v);
     for (int d = 0; d < 4; ++d)
       _mm512_store_si512(out + d, v[d]);
@@ -172,7 +176,9 @@ HWY_NOINLINE void PanelGemmRows(int64_t k, const uint8_t *acts, int64_t actStrid
   auto *panel = scratchOf<uint8_t>(Scratch::kQ8Panel, (pairs + 3) / 4 * 4 * Bf16Panel::kPairBytes);
   q8act::PanelGemm(
       m, acts, actStride, bias, c, ldc, row0, row1, panel,
-      [&](int64_t r, int64_t live, uint8_t *p) { RepackPanel(w + r * ldw, ldw, live, k, p); },
+      [&](int64_t r, int64_t live, int64_t nextLive, uint8_t *p) {
+        RepackPanel(w + r * ldw, ldw, live, k, p, nextLive);
+      },
       [&](const uint8_t *const *act, int64_t rows, __m512 *acc) {
         q8act::WithTileRows(rows, [&](auto R) { PanelTile<R()>(panel, pairs, act, acc); });
       });
