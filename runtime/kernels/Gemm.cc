@@ -96,7 +96,7 @@ void runGemm(const GemmArgs &g, ThreadPool *pool) {
   if (threads <= 1)
     return region(g, 0, g.m, 0, g.n);
 
-  const bool skinny = !g.packed && g.m <= kSkinnyRows;
+  const bool skinny = TakesDotPath(g);
   // Skinny GEMMs split columns in groups of 4 (Dot4's W rows), so that
   // only the end of n takes the n % 4 tail; packed ones in whole panels so
   // that prepacked panels line up.
@@ -133,7 +133,7 @@ template <class Work> void forRowBlocks(int64_t m, ThreadPool *pool, const Work 
 
 // The norm prologue: the per-row statistics in one pass over A (m floats
 // each, in the calling thread's scratch, read by every thread), then the
-// GEMM normalising A as it packs it. A skinny GEMM (m <= 4) streams W
+// GEMM normalising A as it packs it. A skinny GEMM (TakesDotPath) streams W
 // against its rows once per group of four outputs, so it normalises its few
 // rows into scratch instead and runs on that copy.
 void runNormGemm(GemmArgs g, NormPrologue norm, float eps, ThreadPool *pool) {
@@ -141,7 +141,7 @@ void runNormGemm(GemmArgs g, NormPrologue norm, float eps, ThreadPool *pool) {
     return;
   if (g.k <= 0) // no input features: c = bias
     return runGemm(g, pool);
-  const bool skinny = g.m <= kSkinnyRows;
+  const bool skinny = TakesDotPath(g); // g has no norm yet
   float *buf = scratchOf<float>(Scratch::kNormRows, 2 * g.m + (skinny ? g.m * g.k : 0));
   float *inv = buf, *mean = buf + g.m;
   auto stats = HWY_DYNAMIC_DISPATCH(NormRowStats);

@@ -504,6 +504,89 @@ HWY_INLINE void DotTile(const float *HWY_RESTRICT a, int64_t lda, const float *H
     }
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// The 16 lane sums of v[0..15] as one vector, lane 4b + j holding the sum
+// of v[b + 4j]: a tree of 128-bit block shuffles, then 64-bit interleaves
+// and 32-bit shuffles within blocks; 15 adds and 30 shuffles where 16
+// separate reductions take ~8 instructions each. Every v[i] is summed in
+// the same order, whichever lane it lands in.
+HWY_INLINE __m512 SumLanes16(const __m512 v[16]) {
+  __m512 u[8], t[4], r[2];
+  for (int i = 0; i < 8; ++i) // u[i]: v[2i] in blocks 0-1, v[2i+1] in 2-3
+    u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  for (int i = 0; i < 4; ++i) // t[i] block b: v[4i + b]
+    t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  for (int i = 0; i < 2; ++i) { // r[i] block b: v[8i + b] in lanes 0-1, v[8i + 4 + b] in 2-3
+    const __m512d x = _mm512_castps_pd(t[2 * i]), y = _mm512_castps_pd(t[2 * i + 1]);
+    r[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(r[0], r[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(r[0], r[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+#endif
+
+// Four rows of A (a[r]) against four rows of W (w[q]) over `len` values:
+// sums[r * 4 + q] = dot(a[r], w[q]), a 4 x 4 tile of accumulators (every
+// loaded vector feeds four FMAs), the last partial vector through
+// zero-padded copies, then the lane sums (SumLanes16 on AVX-512). Every
+// product is computed by the same operations in every slot of the tile, so
+// a tile short of rows or columns repeats one (a[3] = a[2], ...) and each
+// result is the same bits wherever it falls. With `ahead` (floats, or 0),
+// w[q] + ahead is prefetched as w[q] is read: the first tile of a group
+// of W rows reads them from memory, later tiles from L1.
+HWY_INLINE void DotTile4x4(const float *const a[4], const float *const w[4], int64_t len,
+                           int64_t ahead, float *HWY_RESTRICT sums) {
+  const DG d;
+  using V = hn::Vec<DG>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  V acc[16];
+  for (int i = 0; i < 16; ++i)
+    acc[i] = hn::Zero(d);
+  // The slot of A row r x W row q: r + 4q, so that SumLanes16 puts it in
+  // lane 4r + q.
+  auto step = [&](const float *const ap[4], const float *const wp[4], int64_t p) {
+    V wv[4];
+    for (int q = 0; q < 4; ++q)
+      wv[q] = hn::LoadU(d, wp[q] + p);
+    for (int r = 0; r < 4; ++r) {
+      const V av = hn::LoadU(d, ap[r] + p);
+      for (int q = 0; q < 4; ++q)
+        acc[r + 4 * q] = hn::MulAdd(av, wv[q], acc[r + 4 * q]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + L <= len; p += L) {
+    if (ahead)
+      StreamAhead(w[0] + p + ahead, w[1] + p + ahead, w[2] + p + ahead, w[3] + p + ahead, L);
+    step(a, w, p);
+  }
+  if (p < len) {
+    HWY_ALIGN float tail[8][16] = {};
+    const float *ap[4], *wp[4];
+    for (int i = 0; i < 4; ++i) {
+      std::memcpy(tail[i], a[i] + p, (len - p) * sizeof(float));
+      std::memcpy(tail[4 + i], w[i] + p, (len - p) * sizeof(float));
+      ap[i] = tail[i], wp[i] = tail[4 + i];
+    }
+    step(ap, wp, 0);
+  }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if constexpr (hn::MaxLanes(DG()) == 16) {
+    __m512 raw[16];
+    for (int i = 0; i < 16; ++i)
+      raw[i] = acc[i].raw;
+    _mm512_storeu_ps(sums, SumLanes16(raw));
+    return;
+  }
+#endif
+  for (int r = 0; r < 4; ++r)
+    for (int q = 0; q < 4; ++q)
+      sums[r * 4 + q] = hn::GetLane(hn::SumOfLanes(d, acc[r + 4 * q]));
+}
+
 // Four W rows (w, at stride ldw) against `rows` (1..4) rows of A:
 // sums[r * 4 + q] = dot(a_r, w_q), set, not added to.
 HWY_INLINE void DotRows4(int64_t rows, const float *a, int64_t lda, const float *w, int64_t ldw,
@@ -522,36 +605,75 @@ HWY_INLINE void DotRows4(int64_t rows, const float *a, int64_t lda, const float 
   }
 }
 
-// Skinny path for W[n, k]: rows [row0, row1) (at most kSkinnyRows) x
-// columns [col0, col1). Every W row is read from memory exactly once.
+// The rows [row0, row1) x columns [col0, col1) of a GEMM on W[n, k] of more
+// than kSkinnyRows (and at most kDotRows) rows: per group of four W rows,
+// per K block of kKC, every tile of four A rows (DotTile4x4, short tiles
+// and groups padded by repeats, so a result does not depend on where its
+// row or column falls), each block's sums added onto c. K is cut as the
+// packed path cuts it, and as the quantized GEMM dequantizes it, so that a
+// GEMM on stored weights is this one on their values, bit for bit.
+// store(i, j, sum, more) writes C[i, j] (`more`: a later K block's sum).
+template <class Store>
+HWY_INLINE void DotRowsRegion(const GemmArgs &g, const float *b, int64_t row0, int64_t row1,
+                              int64_t col0, int64_t col1, const Store &store) {
+  const int64_t K = g.k;
+  float sums[16];
+  for (int64_t j = col0; j < col1; j += 4) {
+    const int64_t cols = std::min<int64_t>(4, col1 - j);
+    const float *w[4];
+    for (int64_t q = 0; q < 4; ++q)
+      w[q] = b + (j + std::min(q, cols - 1)) * g.ldb;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float *wk[4] = {w[0] + pc, w[1] + pc, w[2] + pc, w[3] + pc};
+      for (int64_t i = row0; i < row1; i += 4) {
+        const int64_t rows = std::min<int64_t>(4, row1 - i);
+        const float *ak[4];
+        for (int64_t r = 0; r < 4; ++r)
+          ak[r] = g.a + (i + std::min(r, rows - 1)) * g.lda + pc;
+        DotTile4x4(ak, wk, kc, i == row0 ? 4 * g.ldb : 0, sums);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t q = 0; q < cols; ++q)
+            store(i + r, j + q, sums[r * 4 + q], pc > 0);
+      }
+    }
+  }
+}
+
+// Skinny path for W[n, k]: rows [row0, row1) (at most kDotRows) x columns
+// [col0, col1). Every W row is read from memory exactly once. Up to
+// kSkinnyRows rows (decode) with whole rows of W per pass (DotRows4, Dot4
+// for one row); more through DotRowsRegion.
 HWY_INLINE void SkinnyNK(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
                          int64_t col1) {
   const int64_t rows = row1 - row0;
   const int64_t K = g.k;
   const float *a = g.a + row0 * g.lda;
   // The addend is read just before the same element of c is written, which
-  // is what allows addend == c.
-  auto store = [&](int64_t r, int64_t j, float v) {
-    float *cj = g.c + (row0 + r) * g.ldc + j;
-    if (g.accumulate)
+  // is what allows addend == c. `more`: a later K block's sum, onto c.
+  auto store = [&](int64_t i, int64_t j, float v, bool more) {
+    float *cj = g.c + i * g.ldc + j;
+    if (g.accumulate || more)
       v += *cj;
     else if (g.bias)
       v += g.bias[j];
-    if (g.addend)
-      v += g.addend[(row0 + r) * g.ldAddend + j];
+    if (g.addend && !more)
+      v += g.addend[i * g.ldAddend + j];
     *cj = v;
   };
+  if (g.m > kSkinnyRows)
+    return DotRowsRegion(g, g.b, row0, row1, col0, col1, store);
   float sums[kSkinnyRows * 4];
   int64_t j = col0;
   for (; j + 4 <= col1; j += 4) {
     DotRows4(rows, a, g.lda, g.b + j * g.ldb, g.ldb, K, sums);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t q = 0; q < 4; ++q)
-        store(r, j + q, sums[r * 4 + q]);
+        store(row0 + r, j + q, sums[r * 4 + q], false);
   }
   for (; j < col1; ++j)
     for (int64_t r = 0; r < rows; ++r)
-      store(r, j, Dot1(a + r * g.lda, g.b + j * g.ldb, K));
+      store(row0 + r, j, Dot1(a + r * g.lda, g.b + j * g.ldb, K), false);
 }
 
 // The skinny path with the RoPE epilogue: columns in chunks of whole heads
@@ -584,14 +706,38 @@ HWY_INLINE void GluCombine(Activation act, int64_t n, const float *gate, const f
 }
 
 // Skinny path of the gated GEMM: per group of four outputs, the gate and up
-// dot products of every A row (each weight row read once), combined in
-// registers-sized buffers; no gate or up value reaches c's memory.
+// dot products of every A row (each weight row read from memory once),
+// combined in register-sized buffers; no gate or up value reaches c's
+// memory. Past kSkinnyRows rows, 4 x 4 tiles (DotTile4x4) over all of K:
+// the gate sums of a K block would otherwise wait in scratch.
 HWY_INLINE void SkinnyGlu(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
                           int64_t col1) {
   const int64_t rows = row1 - row0;
   const int64_t K = g.k;
   const float *a = g.a + row0 * g.lda;
   float gate[kSkinnyRows * 4], up[kSkinnyRows * 4], out[kSkinnyRows * 4];
+  if (g.m > kSkinnyRows) {
+    for (int64_t j = col0; j < col1; j += 4) {
+      const int64_t cols = std::min<int64_t>(4, col1 - j);
+      const float *wg[4], *wu[4];
+      for (int64_t q = 0; q < 4; ++q) {
+        wg[q] = g.b + (j + std::min(q, cols - 1)) * g.ldb;
+        wu[q] = g.bUp + (j + std::min(q, cols - 1)) * g.ldb;
+      }
+      for (int64_t i = 0; i < rows; i += 4) {
+        const int64_t tile = std::min<int64_t>(4, rows - i);
+        const float *at[4];
+        for (int64_t r = 0; r < 4; ++r)
+          at[r] = a + (i + std::min(r, tile - 1)) * g.lda;
+        DotTile4x4(at, wg, K, i == 0 ? 4 * g.ldb : 0, gate);
+        DotTile4x4(at, wu, K, i == 0 ? 4 * g.ldb : 0, up);
+        GluCombine(g.glu, 16, gate, up, out);
+        for (int64_t r = 0; r < tile; ++r)
+          std::memcpy(g.c + (row0 + i + r) * g.ldc + j, out + r * 4, cols * sizeof(float));
+      }
+    }
+    return;
+  }
   int64_t j = col0;
   for (; j + 4 <= col1; j += 4) {
     DotRows4(rows, a, g.lda, g.b + j * g.ldb, g.ldb, K, gate);
@@ -798,7 +944,7 @@ HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, in
     return;
   HWY_DASSERT(g.layout == BLayout::kNK || (!g.addend && !g.bUp));
   HWY_DASSERT(!g.rope || (g.layout == BLayout::kNK && !g.addend && !g.bUp && !g.accumulate));
-  HWY_DASSERT(!g.norm || g.packed || g.m > kSkinnyRows);
+  HWY_DASSERT(!g.norm || !TakesDotPath(g));
   if (g.k == 0) {
     // Empty sums: c = bias + addend, or act(0) * 0 = 0 when gated.
     for (int64_t r = row0; r < row1; ++r)
@@ -818,11 +964,11 @@ HWY_INLINE void GemmRegionImpl(const GemmArgs &g, int64_t row0, int64_t row1, in
     return;
   }
   if (g.bUp) {
-    if (g.m <= kSkinnyRows)
+    if (TakesDotPath(g))
       return SkinnyGlu(g, row0, row1, col0, col1);
     return GluPackedRegion(g, row0, row1, col0, col1);
   }
-  if (!g.packed && g.m <= kSkinnyRows) {
+  if (TakesDotPath(g)) {
     if (g.layout == BLayout::kNK)
       return g.rope ? SkinnyRope(g, row0, row1, col0, col1) : SkinnyNK(g, row0, row1, col0, col1);
     return SkinnyKN(g, row0, row1, col0, col1);

@@ -41,6 +41,7 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "reference/Ops.h"
+#include "runtime/kernels/Internal.h"
 #include "runtime/kernels/Kernels.h"
 #include "runtime/kernels/ThreadPool.h"
 
@@ -103,14 +104,15 @@ struct GemmShape {
   int64_t m, n, k;
 };
 
-// Shapes that cover: m = 1 and the skinny path (m <= 4), micro-kernel row
-// remainders, panel and slice remainders (n % 32, n % 16), several K blocks
-// (k > kKC = 256), several M blocks (m > kMC = 96), several N blocks
-// (n > kNC = 512), k = 0.
+// Shapes that cover: m = 1 and the skinny path (m <= 4), the dot-tile path
+// (m <= kDotRows; tiles short of rows and of columns, several K blocks),
+// micro-kernel row remainders, panel and slice remainders (n % 32, n % 16),
+// several K blocks (k > kKC = 256), several M blocks (m > kMC = 96),
+// several N blocks (n > kNC = 512), k = 0.
 const GemmShape kGemmShapes[] = {
     {1, 1, 1},     {1, 3, 17},    {3, 17, 33}, {4, 33, 100},   {5, 7, 3},
     {17, 33, 1},   {33, 100, 17}, {8, 32, 64}, {100, 67, 300}, {130, 97, 520},
-    {200, 40, 50}, {9, 1100, 40}, {6, 5, 0},   {2, 9, 0},
+    {200, 40, 50}, {9, 1100, 40}, {6, 5, 0},   {2, 9, 0},      {47, 38, 530},
 };
 
 // The oracle plus the per-element magnitude that bounds f32 rounding.
@@ -222,6 +224,37 @@ TEST_P(KernelTest, GemmLargeEnoughToThreadMatchesSingleThread) {
     EXPECT_EQ(c1, c2);
     EXPECT_EQ(c1, c3);
   }
+}
+
+// From kSkinnyRows + 1 to kDotRows rows, a row of C is the same bits in any
+// call on that path: the 4 x 4 tiles pad short tiles by repeating a row,
+// and every slot of a tile sums in the same order. Rows of a 47-row call
+// against calls of 5 and 9 rows around them, plain and gated, K past one
+// block and n not a multiple of 4.
+TEST_P(KernelTest, GemmDotRowsDoNotDependOnTheirTile) {
+  static_assert(kDotRows >= 47, "the shape below is meant to take the dot-tile path");
+  Rng rng(21);
+  const int64_t m = 47, n = 38, k = 530;
+  std::vector<float> a(m * k), w(n * k), up(n * k), bias(n);
+  rng.fill(a);
+  rng.fill(w);
+  rng.fill(up);
+  rng.fill(bias);
+  std::vector<float> c(m * n), glu(m * n);
+  gemm(m, n, k, a.data(), k, w.data(), k, bias.data(), c.data(), n, nullptr);
+  gemmGlu(m, n, k, a.data(), k, w.data(), up.data(), k, TESSEL_GLU_SILU, false, glu.data(), n,
+          nullptr);
+  for (int64_t rows : {5, 9})
+    for (int64_t first : {int64_t{0}, int64_t{3}, m - rows}) {
+      std::vector<float> part(rows * n), partGlu(rows * n);
+      gemm(rows, n, k, a.data() + first * k, k, w.data(), k, bias.data(), part.data(), n, nullptr);
+      gemmGlu(rows, n, k, a.data() + first * k, k, w.data(), up.data(), k, TESSEL_GLU_SILU, false,
+              partGlu.data(), n, nullptr);
+      EXPECT_EQ(0, std::memcmp(part.data(), c.data() + first * n, part.size() * sizeof(float)))
+          << "rows " << first << ".." << first + rows - 1;
+      EXPECT_EQ(0, std::memcmp(partGlu.data(), glu.data() + first * n, part.size() * sizeof(float)))
+          << "gated rows " << first << ".." << first + rows - 1;
+    }
 }
 
 // tessel_batch_gemm_f32: each batch index's product against ref::linear
