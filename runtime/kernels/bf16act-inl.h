@@ -135,8 +135,7 @@ HWY_INLINE void RepackPanel(const uint8_t *w, int64_t ldw, int64_t live, int64_t
   __m512i v[4];
   const uint8_t *next = w + Bf16Panel::kRows * ldw;
   for (int64_t at = 0; at < rowBytes; at += 16, out += 4) {
-    if (at % 64 == 0)
-      q8act::PrefetchRowBytes(next, ldw, nextLive, at, at + 64);
+    q8act::PrefetchRowBytes(next, ldw, nextLive, at, at + 16);
     q8act::Transpose16x4(w, ldw, live, at, std::min<int64_t>(16, rowBytes - at), v);
     for (int d = 0; d < 4; ++d)
       _mm512_store_si512(out + d, v[d]);

@@ -573,18 +573,25 @@ HWY_INLINE void DotTile4x4(const float *const a[4], const float *const w[4], int
     }
     step(ap, wp, 0);
   }
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-  if constexpr (hn::MaxLanes(DG()) == 16) {
-    __m512 raw[16];
-    for (int i = 0; i < 16; ++i)
-      raw[i] = acc[i].raw;
-    _mm512_storeu_ps(sums, SumLanes16(raw));
-    return;
-  }
-#endif
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3 // DG: 16 lanes
+  __m512 raw[16];
+  for (int i = 0; i < 16; ++i)
+    raw[i] = acc[i].raw;
+  _mm512_storeu_ps(sums, SumLanes16(raw));
+#else
   for (int r = 0; r < 4; ++r)
     for (int q = 0; q < 4; ++q)
       sums[r * 4 + q] = hn::GetLane(hn::SumOfLanes(d, acc[r + 4 * q]));
+#endif
+}
+
+// The four rows of a tile from `first` (row i at base + i * ld + offset),
+// of which `live` (1-4) are real: the others repeat the last live one
+// (DotTile4x4's padding).
+HWY_INLINE void TileRowPointers(const float *base, int64_t ld, int64_t first, int64_t live,
+                                int64_t offset, const float *rows[4]) {
+  for (int64_t r = 0; r < 4; ++r)
+    rows[r] = base + (first + std::min(r, live - 1)) * ld + offset;
 }
 
 // Four W rows (w, at stride ldw) against `rows` (1..4) rows of A:
@@ -614,23 +621,19 @@ HWY_INLINE void DotRows4(int64_t rows, const float *a, int64_t lda, const float 
 // GEMM on stored weights is this one on their values, bit for bit.
 // store(i, j, sum, more) writes C[i, j] (`more`: a later K block's sum).
 template <class Store>
-HWY_INLINE void DotRowsRegion(const GemmArgs &g, const float *b, int64_t row0, int64_t row1,
-                              int64_t col0, int64_t col1, const Store &store) {
+HWY_INLINE void DotRowsRegion(const GemmArgs &g, int64_t row0, int64_t row1, int64_t col0,
+                              int64_t col1, const Store &store) {
   const int64_t K = g.k;
   float sums[16];
   for (int64_t j = col0; j < col1; j += 4) {
     const int64_t cols = std::min<int64_t>(4, col1 - j);
-    const float *w[4];
-    for (int64_t q = 0; q < 4; ++q)
-      w[q] = b + (j + std::min(q, cols - 1)) * g.ldb;
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
-      const float *wk[4] = {w[0] + pc, w[1] + pc, w[2] + pc, w[3] + pc};
+      const float *wk[4], *ak[4];
+      TileRowPointers(g.b, g.ldb, j, cols, pc, wk);
       for (int64_t i = row0; i < row1; i += 4) {
         const int64_t rows = std::min<int64_t>(4, row1 - i);
-        const float *ak[4];
-        for (int64_t r = 0; r < 4; ++r)
-          ak[r] = g.a + (i + std::min(r, rows - 1)) * g.lda + pc;
+        TileRowPointers(g.a, g.lda, i, rows, pc, ak);
         DotTile4x4(ak, wk, kc, i == row0 ? 4 * g.ldb : 0, sums);
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t q = 0; q < cols; ++q)
@@ -662,7 +665,7 @@ HWY_INLINE void SkinnyNK(const GemmArgs &g, int64_t row0, int64_t row1, int64_t 
     *cj = v;
   };
   if (g.m > kSkinnyRows)
-    return DotRowsRegion(g, g.b, row0, row1, col0, col1, store);
+    return DotRowsRegion(g, row0, row1, col0, col1, store);
   float sums[kSkinnyRows * 4];
   int64_t j = col0;
   for (; j + 4 <= col1; j += 4) {
@@ -719,16 +722,12 @@ HWY_INLINE void SkinnyGlu(const GemmArgs &g, int64_t row0, int64_t row1, int64_t
   if (g.m > kSkinnyRows) {
     for (int64_t j = col0; j < col1; j += 4) {
       const int64_t cols = std::min<int64_t>(4, col1 - j);
-      const float *wg[4], *wu[4];
-      for (int64_t q = 0; q < 4; ++q) {
-        wg[q] = g.b + (j + std::min(q, cols - 1)) * g.ldb;
-        wu[q] = g.bUp + (j + std::min(q, cols - 1)) * g.ldb;
-      }
+      const float *wg[4], *wu[4], *at[4];
+      TileRowPointers(g.b, g.ldb, j, cols, 0, wg);
+      TileRowPointers(g.bUp, g.ldb, j, cols, 0, wu);
       for (int64_t i = 0; i < rows; i += 4) {
         const int64_t tile = std::min<int64_t>(4, rows - i);
-        const float *at[4];
-        for (int64_t r = 0; r < 4; ++r)
-          at[r] = a + (i + std::min(r, tile - 1)) * g.lda;
+        TileRowPointers(a, g.lda, i, tile, 0, at);
         DotTile4x4(at, wg, K, i == 0 ? 4 * g.ldb : 0, gate);
         DotTile4x4(at, wu, K, i == 0 ? 4 * g.ldb : 0, up);
         GluCombine(g.glu, 16, gate, up, out);

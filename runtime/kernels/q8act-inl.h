@@ -225,9 +225,11 @@ HWY_INLINE void Transpose16x4(const uint8_t *w, int64_t ldw, int64_t live, int64
   out[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-// Fetches bytes [from, to) of rows [0, rows) (row r at w + r * ldw) into L2,
-// a line at a time. The re-laying of a panel calls it on the next panel's
-// rows at the offsets it is reading, so the next panel streams in while
+// Fetches into L2 the lines that start at a byte offset in [from, to) of
+// rows [0, rows) (row r at w + r * ldw), so that callers walking a row in
+// consecutive spans fetch each line once. The re-laying of a panel calls it
+// on the next panel's rows with the span it is reading, so the next panel
+// streams in while
 // this one is computed: a panel is 16 short streams (an expert's 512-1024
 // values), too short for the hardware prefetchers, and with an MoE expert's
 // ~32 input rows its compute is too short to hide a cold re-lay. Measured
@@ -236,7 +238,7 @@ HWY_INLINE void Transpose16x4(const uint8_t *w, int64_t ldw, int64_t live, int64
 // 2.34 -> 2.17. Prefetches never fault; rows = 0 past the last panel.
 HWY_INLINE void PrefetchRowBytes(const uint8_t *w, int64_t ldw, int64_t rows, int64_t from,
                                  int64_t to) {
-  for (int64_t at = from & ~int64_t{63}; at < to; at += 64)
+  for (int64_t at = (from + 63) & ~int64_t{63}; at < to; at += 64)
     for (int64_t r = 0; r < rows; ++r)
       __builtin_prefetch(w + r * ldw + at, 0, 1);
 }
@@ -513,8 +515,7 @@ HWY_INLINE void RepackPanel(bool q4, const uint8_t *w, int64_t ldw, int64_t live
   const uint8_t *next = w + Q8Panel::kRows * ldw;
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t at = b * blockBytes;
-    // The lines this block reaches into, each once.
-    PrefetchRowBytes(next, ldw, nextLive, at == 0 ? 0 : at + 63, at + blockBytes);
+    PrefetchRowBytes(next, ldw, nextLive, at, at + blockBytes);
     auto *out = reinterpret_cast<__m512i *>(panel + b * Q8Panel::kBlockBytes);
     __m512i v[4];
     if (q4) { // byte j of a block holds values j (low nibble) and j + 16
