@@ -56,10 +56,14 @@ constexpr int64_t kSkinnyRows = 4;
 /// Why: packing a weight block pays off when many rows use it; an MoE
 /// expert's ~32 tokens are too few (and with cold weights the packing also
 /// waits on memory). Measured on the two-vCPU Zen 4 VM, MoE of 8 experts
-/// top 2, dim 512, hidden 1024, 128 tokens, f32, 2 threads: 8.3 ms packed,
-/// 6.9 ms with this path up to 32 rows, 6.1-6.3 ms up to 48. Past ~48 the
-/// A rows re-read from L2 for each group cost more (64 x 1024 x 512, one
-/// thread, weights hot: 80 GFLOP/s here against 91-96 packed).
+/// top 2, dim 512, hidden 1024, 128 tokens, f32, 2 threads, medians of
+/// interleaved runs: 8.2-9.2 ms packed, 7.2-8.5 ms with this path. (A first
+/// version without K blocks and padded tiles read 6.1-6.3 ms, but a row's
+/// bits then depended on its tile and the quantized GEMM no longer matched
+/// this one.) 48 rather than 32: the first version read 6.9 ms up to 32
+/// rows; past ~48 the A rows re-read from L2 for each group cost more
+/// (64 x 1024 x 512, one thread, weights hot: 80 GFLOP/s against 91-96
+/// packed).
 constexpr int64_t kDotRows = 48;
 
 /// Work below these sizes runs on one thread: handing a job to a spinning
