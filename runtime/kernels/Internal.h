@@ -255,6 +255,8 @@ enum class Scratch : int {
   kScores,
   kAttnQ,
   kAttnState,
+  kAttnQT,  // a prefill block's Q^T (TransposedBlock)
+  kAttnAcc, // a prefill block's output accumulators (TransposedBlock)
   kPositions,
   kMaskRows,
   kGluAcc,

@@ -243,6 +243,322 @@ HWY_INLINE void CombineRow(int64_t splits, int64_t vDim, const float *m, const f
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Prefill blocks: scores kept transposed
+//===----------------------------------------------------------------------===//
+//
+// For a block of more than kFewScoreRows rows without a mask, each tile's
+// scores are computed as S^T = K Q^T, [keys][rows], a vector holding lanes
+// of consecutive query rows. Against FlashTileImpl's two packed GEMMs:
+//  - Q^T is packed once per block, with the softmax scale folded in, and K
+//    is read where it lies (broadcasts of K[j][p]); nothing is packed per tile;
+//  - the online softmax runs down the columns: max, exp and sum are
+//    vertical vector operations, with no reductions across lanes;
+//  - P^T is then the A operand of P V as the micro-kernel wants it (the
+//    values of key j for consecutive rows are adjacent), and V is read in
+//    place, so neither is packed either;
+//  - the output accumulators stay in one padded block buffer.
+// FlashTileImpl packed Q, K, P and V again for every tile (a tenth of its
+// time in memcpy alone) and ran ~50 % of the FMA peak on one thread.
+
+#if HWY_TARGET != HWY_SCALAR
+// Registers: the scores kernel holds kScoreKeys x kScoreVecs accumulators,
+// the P V kernel kPvRows x kPvVecs, plus a few loads; 32-register targets
+// take the larger tiles.
+#undef TESSEL_ATTENTION_WIDE_TILES
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3) || HWY_ARCH_ARM
+#define TESSEL_ATTENTION_WIDE_TILES 1
+constexpr int kScoreKeys = 4, kScoreVecs = 4, kPvRows = 8, kPvVecs = 3;
+#else
+#define TESSEL_ATTENTION_WIDE_TILES 0
+constexpr int kScoreKeys = 4, kScoreVecs = 2, kPvRows = 4, kPvVecs = 2;
+#endif
+
+// st[j][0 : kVecs*L] (row stride rp) = sum_p k[j][p] qt[p][0 : kVecs*L]
+// for kKeys keys.
+// Not inlined: inside the block's loops the compiler ran out of registers
+// and reloaded row pointers from the stack in the inner loop.
+template <int kKeys, int kVecs>
+HWY_NOINLINE void ScoresTransposed(int64_t hd, const float *HWY_RESTRICT k, int64_t kStride,
+                                   const float *HWY_RESTRICT qt, int64_t rp,
+                                   float *HWY_RESTRICT st) {
+  const DG d;
+  using V = hn::Vec<DG>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  V acc[kKeys][kVecs];
+  for (int j = 0; j < kKeys; ++j)
+    for (int x = 0; x < kVecs; ++x)
+      acc[j][x] = hn::Zero(d);
+  for (int64_t p = 0; p < hd; ++p) {
+    V q[kVecs];
+    for (int x = 0; x < kVecs; ++x)
+      q[x] = hn::Load(d, qt + p * rp + x * L);
+    for (int j = 0; j < kKeys; ++j) {
+      const V kj = hn::Set(d, k[j * kStride + p]);
+      for (int x = 0; x < kVecs; ++x)
+        acc[j][x] = hn::MulAdd(kj, q[x], acc[j][x]);
+    }
+  }
+  for (int j = 0; j < kKeys; ++j)
+    for (int x = 0; x < kVecs; ++x)
+      hn::Store(acc[j][x], d, st + j * rp + x * L);
+}
+
+template <int kVecs>
+HWY_INLINE void ScoresTransposedKeys(int64_t keys, int64_t hd, const float *k, int64_t kStride,
+                                     const float *qt, int64_t rp, float *st) {
+  int64_t j = 0;
+  for (; j + kScoreKeys <= keys; j += kScoreKeys)
+    ScoresTransposed<kScoreKeys, kVecs>(hd, k + j * kStride, kStride, qt, rp, st + j * rp);
+  for (; j < keys; ++j)
+    ScoresTransposed<1, kVecs>(hd, k + j * kStride, kStride, qt, rp, st + j * rp);
+}
+
+// acc[r][0 : kVecs*L] += sum_j pt[j][r] v[j][0 : kVecs*L] for kPvRows rows
+// (acc row stride ldAcc, pt row stride rp). With kPartial the last vector
+// takes only `lastLanes` values of each V row, through a zero-padded copy:
+// the rest of the row may lie past the cache, and not every target's
+// masked load is safe there.
+template <int kVecs, bool kPartial>
+HWY_NOINLINE void PvStrip(int64_t keys, const float *HWY_RESTRICT pt, int64_t rp,
+                          const float *HWY_RESTRICT v, int64_t vStride, size_t lastLanes,
+                          float *HWY_RESTRICT acc, int64_t ldAcc) {
+  const DG d;
+  using V = hn::Vec<DG>;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  HWY_ALIGN float tail[hn::MaxLanes(d)] = {};
+  V c[kPvRows][kVecs];
+  for (int r = 0; r < kPvRows; ++r)
+    for (int x = 0; x < kVecs; ++x)
+      c[r][x] = hn::Load(d, acc + r * ldAcc + x * L);
+  for (int64_t j = 0; j < keys; ++j) {
+    const float *vj = v + j * vStride;
+    V b[kVecs];
+    for (int x = 0; x + 1 < kVecs; ++x)
+      b[x] = hn::LoadU(d, vj + x * L);
+    if constexpr (kPartial) {
+      std::copy_n(vj + (kVecs - 1) * L, lastLanes, tail);
+      b[kVecs - 1] = hn::Load(d, tail);
+    } else {
+      b[kVecs - 1] = hn::LoadU(d, vj + (kVecs - 1) * L);
+    }
+    for (int r = 0; r < kPvRows; ++r) {
+      const V a = hn::Set(d, pt[j * rp + r]);
+      for (int x = 0; x < kVecs; ++x)
+        c[r][x] = hn::MulAdd(a, b[x], c[r][x]);
+    }
+  }
+  for (int r = 0; r < kPvRows; ++r)
+    for (int x = 0; x < kVecs; ++x)
+      hn::Store(c[r][x], d, acc + r * ldAcc + x * L);
+}
+
+// The online-softmax update of one vector of rows over a tile's scores
+// st[j][0 : L] (row stride rp), in place to P^T: keys outside [lo, hi) of
+// a lane are masked out when `masked`. m, l: the lanes' state; alpha: the
+// factor their accumulators take.
+HWY_INLINE void SoftmaxColumns(int64_t keys, float *HWY_RESTRICT st, int64_t rp, bool masked,
+                               const float *lo, const float *hi, float *m, float *l, float *alpha) {
+  const DG d;
+  using V = hn::Vec<DG>;
+  const V negInf = hn::Set(d, -std::numeric_limits<float>::infinity());
+  V mx = negInf;
+  if (masked) {
+    const V loV = hn::Load(d, lo), hiV = hn::Load(d, hi);
+    for (int64_t j = 0; j < keys; ++j) {
+      const V pos = hn::Set(d, static_cast<float>(j));
+      const auto visible = hn::And(hn::Ge(pos, loV), hn::Lt(pos, hiV));
+      const V s = hn::IfThenElse(visible, hn::Load(d, st + j * rp), negInf);
+      hn::Store(s, d, st + j * rp);
+      mx = hn::Max(mx, s);
+    }
+  } else {
+    for (int64_t j = 0; j < keys; ++j)
+      mx = hn::Max(mx, hn::Load(d, st + j * rp));
+  }
+  const V mOld = hn::Load(d, m);
+  const V mNew = hn::Max(mOld, mx);
+  // A lane that has seen no key yet keeps m = -inf; exp against 0 there, so
+  // that its P and alpha come out 0 rather than NaN.
+  const V mUse = hn::IfThenZeroElse(hn::Eq(mNew, negInf), mNew);
+  const V a = hn::IfThenElse(hn::Eq(mOld, mNew), hn::Set(d, 1.0f), hn::Exp(d, hn::Sub(mOld, mUse)));
+  V sum0 = hn::Zero(d), sum1 = hn::Zero(d);
+  int64_t j = 0;
+  for (; j + 2 <= keys; j += 2) {
+    const V p0 = hn::Exp(d, hn::Sub(hn::Load(d, st + j * rp), mUse));
+    const V p1 = hn::Exp(d, hn::Sub(hn::Load(d, st + (j + 1) * rp), mUse));
+    hn::Store(p0, d, st + j * rp);
+    hn::Store(p1, d, st + (j + 1) * rp);
+    sum0 = hn::Add(sum0, p0);
+    sum1 = hn::Add(sum1, p1);
+  }
+  for (; j < keys; ++j) {
+    const V p0 = hn::Exp(d, hn::Sub(hn::Load(d, st + j * rp), mUse));
+    hn::Store(p0, d, st + j * rp);
+    sum0 = hn::Add(sum0, p0);
+  }
+  hn::Store(hn::MulAdd(hn::Load(d, l), a, hn::Add(sum0, sum1)), d, l);
+  hn::Store(mNew, d, m);
+  hn::Store(a, d, alpha);
+}
+
+// Whether AttentionBlockImpl takes TransposedBlock for R rows: more than
+// decode's few, at most one block's, and no per-key mask.
+HWY_INLINE bool TakesTransposedBlock(int64_t R, bool masked) {
+  return R > kFewScoreRows && R <= kAttentionRows && !masked;
+}
+
+// AttentionBlockImpl's keys [j0, j1) (none if j1 <= j0) for R rows
+// (TakesTransposedBlock) whose queries are at qRow(r), at positions qPos,
+// from the state m, l. Writes the state back (acc row stride vd) or, if
+// `finalize`, the output rows at outRow(r).
+template <class QRow, class OutRow>
+HWY_INLINE void TransposedBlock(const AttentionArgs &a, int64_t b, int64_t kvh, int64_t R,
+                                const QRow &qRow, const int64_t *qPos, int64_t j0, int64_t j1,
+                                float *m, float *l, float *acc, bool finalize,
+                                const OutRow &outRow) {
+  const DG d;
+  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t hd = a.headDim, vd = a.vHeadDim;
+  const int64_t rp = (R + L - 1) / L * L;   // rows, padded to whole vectors
+  const int64_t vdp = (vd + L - 1) / L * L; // accumulator row
+  const int64_t tile = a.kvTile > 0 ? a.kvTile : TESSEL_ATTENTION_KV_TILE;
+  // qt[p][r] = scale * q[r][p]; padding rows are 0.
+  float *qt = scratchOf<float>(Scratch::kAttnQT, hd * rp);
+  int64_t r = 0;
+  // Four rows at a time, transposed in 4 x 4 blocks of 128-bit vectors
+  // (as PackPanel does), instead of a scattered store per value.
+  const hn::Full128<float> d4;
+  const hn::Full128<double> d2;
+  const auto scale4 = hn::Set(d4, a.scale);
+  for (; r + 4 <= R; r += 4) {
+    const float *s0 = qRow(r), *s1 = qRow(r + 1), *s2 = qRow(r + 2), *s3 = qRow(r + 3);
+    int64_t p = 0;
+    for (; p + 4 <= hd; p += 4) {
+      const auto r0 = hn::Mul(scale4, hn::LoadU(d4, s0 + p));
+      const auto r1 = hn::Mul(scale4, hn::LoadU(d4, s1 + p));
+      const auto r2 = hn::Mul(scale4, hn::LoadU(d4, s2 + p));
+      const auto r3 = hn::Mul(scale4, hn::LoadU(d4, s3 + p));
+      const auto t0 = hn::BitCast(d2, hn::InterleaveLower(d4, r0, r1));
+      const auto t1 = hn::BitCast(d2, hn::InterleaveLower(d4, r2, r3));
+      const auto t2 = hn::BitCast(d2, hn::InterleaveUpper(d4, r0, r1));
+      const auto t3 = hn::BitCast(d2, hn::InterleaveUpper(d4, r2, r3));
+      float *out = qt + p * rp + r;
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t0, t1)), d4, out);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t0, t1)), d4, out + rp);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t2, t3)), d4, out + 2 * rp);
+      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t2, t3)), d4, out + 3 * rp);
+    }
+    for (; p < hd; ++p) {
+      qt[p * rp + r] = a.scale * s0[p];
+      qt[p * rp + r + 1] = a.scale * s1[p];
+      qt[p * rp + r + 2] = a.scale * s2[p];
+      qt[p * rp + r + 3] = a.scale * s3[p];
+    }
+  }
+  for (; r < R; ++r) {
+    const float *qr = qRow(r);
+    for (int64_t p = 0; p < hd; ++p)
+      qt[p * rp + r] = a.scale * qr[p];
+  }
+  for (int64_t p = 0; p < hd; ++p)
+    std::fill(qt + p * rp + R, qt + (p + 1) * rp, 0.0f);
+  float *st = scratchOf<float>(Scratch::kScores, tile * rp);
+  float *accT = scratchOf<float>(Scratch::kAttnAcc, rp * vdp);
+  std::fill(accT, accT + rp * vdp, 0.0f);
+  HWY_ALIGN float mT[kAttentionRows], lT[kAttentionRows], alpha[kAttentionRows];
+  HWY_ALIGN float lo[kAttentionRows], hi[kAttentionRows];
+  for (int64_t r = 0; r < rp; ++r) {
+    mT[r] = r < R ? m[r] : -std::numeric_limits<float>::infinity();
+    lT[r] = r < R ? l[r] : 0.0f;
+  }
+  const int64_t vecs = rp / L;
+  const int64_t fullVecs = vd / L;                      // of V's columns
+  const size_t lastLanes = static_cast<size_t>(vd % L); // then a partial one
+  for (int64_t jt = j0; jt < j1; jt += tile) {
+    const int64_t nk = std::min(tile, j1 - jt);
+    const float *k = a.k + b * a.kBatchStride + jt * a.kRowStride + kvh * hd;
+    const float *v = a.v + b * a.vBatchStride + jt * a.vRowStride + kvh * vd;
+    for (int64_t x = 0; x < vecs; x += kScoreVecs) {
+      const float *qx = qt + x * L;
+      float *sx = st + x * L;
+      switch (std::min<int64_t>(kScoreVecs, vecs - x)) {
+      case 1:
+        ScoresTransposedKeys<1>(nk, hd, k, a.kRowStride, qx, rp, sx);
+        break;
+      case 2:
+        ScoresTransposedKeys<2>(nk, hd, k, a.kRowStride, qx, rp, sx);
+        break;
+#if TESSEL_ATTENTION_WIDE_TILES
+      case 3:
+        ScoresTransposedKeys<3>(nk, hd, k, a.kRowStride, qx, rp, sx);
+        break;
+      default:
+        ScoresTransposedKeys<4>(nk, hd, k, a.kRowStride, qx, rp, sx);
+#endif
+      }
+    }
+    // Keys outside [lo, hi) of a row are invisible to it (causal, window).
+    bool masked = false;
+    for (int64_t r = 0; r < rp; ++r) {
+      int64_t rlo = 0, rhi = nk;
+      if (r < R) {
+        if (a.causal)
+          rhi = std::clamp<int64_t>(qPos[r] - jt + 1, 0, nk);
+        if (a.window > 0)
+          rlo = std::clamp<int64_t>(qPos[r] - a.window + 1 - jt, 0, nk);
+        masked |= rlo > 0 || rhi < nk;
+      }
+      lo[r] = static_cast<float>(rlo);
+      hi[r] = static_cast<float>(rhi);
+    }
+    for (int64_t x = 0; x < vecs; ++x)
+      SoftmaxColumns(nk, st + x * L, rp, masked, lo + x * L, hi + x * L, mT + x * L, lT + x * L,
+                     alpha + x * L);
+    for (int64_t r = 0; r < rp; ++r)
+      if (alpha[r] != 1.0f)
+        ScaleRow(accT + r * vdp, vdp, alpha[r], accT + r * vdp);
+    for (int64_t r = 0; r < rp; r += kPvRows) {
+      const float *pt = st + r;
+      float *accRows = accT + r * vdp;
+      for (int64_t x = 0, n; x < fullVecs; x += n) {
+        // Groups of kPvVecs vectors, but 2 + 2 rather than 3 + 1: a strip
+        // of one vector issues a broadcast per FMA.
+        n = fullVecs - x == 4 ? 2 : std::min<int64_t>(kPvVecs, fullVecs - x);
+        const float *vx = v + x * L;
+        switch (n) {
+        case 1:
+          PvStrip<1, false>(nk, pt, rp, vx, a.vRowStride, 0, accRows + x * L, vdp);
+          break;
+#if TESSEL_ATTENTION_WIDE_TILES
+        case 2:
+          PvStrip<2, false>(nk, pt, rp, vx, a.vRowStride, 0, accRows + x * L, vdp);
+          break;
+        default:
+          PvStrip<3, false>(nk, pt, rp, vx, a.vRowStride, 0, accRows + x * L, vdp);
+#else
+        default:
+          PvStrip<2, false>(nk, pt, rp, vx, a.vRowStride, 0, accRows + x * L, vdp);
+#endif
+        }
+      }
+      if (lastLanes > 0)
+        PvStrip<1, true>(nk, pt, rp, v + fullVecs * L, a.vRowStride, lastLanes,
+                         accRows + fullVecs * L, vdp);
+    }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    if (finalize) {
+      FinalizeRow(vd, lT[r], accT + r * vdp, outRow(r));
+      continue;
+    }
+    m[r] = mT[r];
+    l[r] = lT[r];
+    std::copy_n(accT + r * vdp, vd, acc + r * vd);
+  }
+}
+#endif // HWY_TARGET != HWY_SCALAR
+
 // One work item of tessel_attention_f32: batch b, KV head kvh, query
 // positions [i0, i1) for every head of the group, keys [j0, j1). Rows are
 // r = (i - i0) * group + g. Starts from the init (or sink) state in m, l,
@@ -254,14 +570,24 @@ HWY_INLINE void AttentionBlockImpl(const AttentionArgs &a, int64_t b, int64_t kv
   const int64_t group = a.numHeads / a.numKvHeads;
   const int64_t R = (i1 - i0) * group, hd = a.headDim, vd = a.vHeadDim;
   const int64_t shift = a.kvLen - a.qLen; // query i sits at position i + shift
-  float *q = scratchOf<float>(Scratch::kAttnQ, R * hd);
+#if HWY_TARGET != HWY_SCALAR
+  const bool transposed = TakesTransposedBlock(R, a.mask != nullptr);
+#else
+  const bool transposed = false;
+#endif
+  // The tiles' rows, copied together (TransposedBlock packs its own Q^T).
+  float *q = transposed ? nullptr : scratchOf<float>(Scratch::kAttnQ, R * hd);
   int64_t *qPos = scratchOf<int64_t>(Scratch::kPositions, R);
   const uint8_t **maskRows = a.mask ? scratchOf<const uint8_t *>(Scratch::kMaskRows, R) : nullptr;
+  auto qRow = [&](int64_t r) {
+    const int64_t i = i0 + r / group, h = kvh * group + r % group;
+    return a.q + b * a.qBatchStride + i * a.qRowStride + h * hd;
+  };
   for (int64_t i = i0; i < i1; ++i)
     for (int64_t g = 0; g < group; ++g) {
       const int64_t r = (i - i0) * group + g, h = kvh * group + g;
-      std::memcpy(q + r * hd, a.q + b * a.qBatchStride + i * a.qRowStride + h * hd,
-                  hd * sizeof(float));
+      if (q)
+        std::memcpy(q + r * hd, qRow(r), hd * sizeof(float));
       qPos[r] = i + shift;
       if (maskRows)
         maskRows[r] = a.mask + b * a.maskBatchStride + i * a.maskRowStride;
@@ -269,13 +595,22 @@ HWY_INLINE void AttentionBlockImpl(const AttentionArgs &a, int64_t b, int64_t kv
       m[r] = sink ? a.sinks[h] : kNegInf;
       l[r] = sink ? 1.0f : 0.0f;
     }
-  std::fill(acc, acc + R * vd, 0.0f);
+  if (!transposed)
+    std::fill(acc, acc + R * vd, 0.0f);
 
   // Keys no row of the block can see are skipped whole.
   if (a.causal)
     j1 = std::min(j1, (i1 - 1) + shift + 1);
   if (a.window > 0)
     j0 = std::max(j0, i0 + shift - a.window + 1);
+  auto outRow = [&](int64_t r) {
+    const int64_t i = i0 + r / group, h = kvh * group + r % group;
+    return a.out + b * a.outBatchStride + i * a.outRowStride + h * vd;
+  };
+#if HWY_TARGET != HWY_SCALAR
+  if (transposed)
+    return TransposedBlock(a, b, kvh, R, qRow, qPos, j0, j1, m, l, acc, finalize, outRow);
+#endif
   const int64_t tile = a.kvTile > 0 ? a.kvTile : TESSEL_ATTENTION_KV_TILE;
   TileArgs t;
   t.rows = R, t.headDim = hd, t.vDim = vd, t.q = q, t.qStride = hd, t.scale = a.scale;
@@ -293,12 +628,8 @@ HWY_INLINE void AttentionBlockImpl(const AttentionArgs &a, int64_t b, int64_t kv
   }
   if (!finalize)
     return;
-  for (int64_t i = i0; i < i1; ++i)
-    for (int64_t g = 0; g < group; ++g) {
-      const int64_t r = (i - i0) * group + g, h = kvh * group + g;
-      FinalizeRow(vd, l[r], acc + r * vd,
-                  a.out + b * a.outBatchStride + i * a.outRowStride + h * vd);
-    }
+  for (int64_t r = 0; r < R; ++r)
+    FinalizeRow(vd, l[r], acc + r * vd, outRow(r));
 }
 
 } // namespace tessel::kernels::HWY_NAMESPACE

@@ -1146,6 +1146,11 @@ const AttnCase kAttnCases[] = {
     {"decode_long_window_sinks", 1, 1, 2500, 4, 1, 64, 64, true, 1000, MaskKind::kNone, true, 0,
      0.0f},
     {"prefill_long", 1, 96, 2048, 4, 2, 64, 64, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    // Prefill blocks (transposed scores): stories15M's heads of 48, keys
+    // not a multiple of the score kernel's four; and a short chunk whose
+    // one block is split over the threads (its state combined, with sinks).
+    {"prefill_mha_head48", 1, 70, 70, 6, 6, 48, 48, true, 0, MaskKind::kNone, false, 0, 0.0f},
+    {"chunk_split_kv_sinks", 1, 5, 600, 2, 1, 32, 40, true, 0, MaskKind::kNone, true, 0, 0.0f},
     // Decode's few rows per KV head take dot products instead of the packed
     // GEMM: one row (MHA), keys in fours plus a remainder; two rows with a
     // head size that is no multiple of the vector.
