@@ -98,7 +98,13 @@ def parse_args():
     p.add_argument("--torch-types", default="f32",
                    help="weight types PyTorch runs (it dequantizes to f32, so others repeat f32's figure)")
     p.add_argument("-t", "--threads", type=int, default=2, help="threads for every engine (default 2)")
-    p.add_argument("--reps", type=int, default=3, help="timed runs per test, median reported (default 3)")
+    p.add_argument("--reps", type=int, default=1,
+                   help="timed runs per test and engine in each round (default 1)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds per shape x type, alternating the engines (Tessel, llama.cpp, Tessel, ...); "
+                        "each figure is the median of all rounds' timed runs (default 3). The machine's "
+                        "speed drifts over minutes with its neighbours' load, so runs taken in turns share "
+                        "it; one engine's runs taken together would each see a different machine")
     p.add_argument("--pp", default="128,512", help="prefill lengths (default 128,512)")
     p.add_argument("--tg", type=int, default=128, help="decode steps (default 128)")
     p.add_argument("--tg-prompt", type=int, default=128, help="prompt before the decode steps (default 128)")
@@ -155,8 +161,9 @@ def parse_args():
         a.pp = sorted({int(x) for x in csv(a.pp)})
     except ValueError:
         die(f"--pp: expected integers, got '{a.pp}'")
-    if a.threads < 1 or a.reps < 1 or a.big_reps < 1 or a.tg < 1 or a.tg_prompt < 1 or not a.pp:
-        die("-t, --reps, --big-reps, --tg, --tg-prompt and --pp need values >= 1")
+    if (a.threads < 1 or a.reps < 1 or a.rounds < 1 or a.big_reps < 1 or a.tg < 1 or a.tg_prompt < 1
+            or not a.pp):
+        die("-t, --reps, --rounds, --big-reps, --tg, --tg-prompt and --pp need values >= 1")
     if a.compile_shape is None:
         a.compile_shape = BIG if BIG in a.shapes else "stories110M"
     if a.compile_shape != "none" and a.compile_shape not in SHAPES:
@@ -417,7 +424,7 @@ def main():
           f"load average {machine['load_start'][0]:.2f}, commit {machine['commit']}"
           f"{' + uncommitted changes' if machine['dirty_files'] else ''}", flush=True)
     print(f"# shapes {', '.join(a.shapes)}; types {', '.join(a.types)}; engines {', '.join(engines)}; "
-          f"{a.threads} threads; median of {a.reps}", flush=True)
+          f"{a.threads} threads; median of {a.rounds} rounds x {a.reps}", flush=True)
 
     need = {sh: list(a.types) for sh in a.shapes}  # shape -> types to write
     for extra in ([a.compile_shape] if a.compile_shape != "none" else []) + (["stories15M"] if a.long else []):
@@ -430,8 +437,8 @@ def main():
     machines = []  # tessel bench's measured machine figures
     failures = 0
 
-    def tessel_bench(model, p, n, reps, extra=()):
-        r = runner.run(f"tessel-{os.path.basename(model)}-p{p}-n{n}",
+    def tessel_bench(model, p, n, reps, extra=(), suffix=""):
+        r = runner.run(f"tessel-{os.path.basename(model)}-p{p}-n{n}{suffix}",
                        [tessel, "bench", model, "-p", str(p), "-n", str(n), "-t", str(a.threads),
                         "--reps", str(reps), "--json"] + list(extra))
         if check_failed(r, f"tessel bench {model} -p {p} -n {n}"):
@@ -439,8 +446,8 @@ def main():
         machines.append(r["json"]["machine"])
         return r
 
-    def llamacpp(model, pps, tg, tg_prompt, reps, flash):
-        """llama.cpp's pp and tg tok/s: (results [{test, tok_s}], others, rss) or None."""
+    def llamacpp(model, pps, tg, tg_prompt, reps, flash, suffix=""):
+        """llama.cpp's pp and tg runs: (results [{test, fa, runs}], others, rss) or None."""
         base = os.path.basename(model)
         if a.llamacpp == "node":
             flash = "on" if flash == "best" else flash
@@ -451,16 +458,17 @@ def main():
                                                "--kv-type", a.kv_type], json_mode="lastline")
             if check_failed(r, f"llama.cpp (node) on {model}"):
                 return None
-            return r["json"]["results"], r["others"], r["rss_mib"]
+            return ([{"test": x["test"], "fa": flash, "runs": [x["tok_s"]]} for x in r["json"]["results"]],
+                    r["others"], r["rss_mib"])
         common = ["-m", model, "-t", str(a.threads), "-r", str(reps),
                   "-fa", "on,off" if flash == "best" else flash, "-ctk", a.kv_type,
                   "-ctv", a.kv_type, "-o", "json"]
         results, others, rss = [], 0.0, 0.0
         runs = []
         if pps:
-            runs.append((f"llama-bench-{base}-pp", ["-p", ",".join(map(str, pps)), "-n", "0"]))
+            runs.append((f"llama-bench-{base}-pp{suffix}", ["-p", ",".join(map(str, pps)), "-n", "0"]))
         if tg:
-            runs.append((f"llama-bench-{base}-tg", ["-p", "0", "-n", str(tg), "-d", str(tg_prompt)]))
+            runs.append((f"llama-bench-{base}-tg{suffix}", ["-p", "0", "-n", str(tg), "-d", str(tg_prompt)]))
         for name, extra in runs:
             r = runner.run(name, [llama_bench] + extra + common)
             if check_failed(r, f"llama-bench on {model}"):
@@ -469,13 +477,8 @@ def main():
             for x in r["json"]:
                 samples = x.get("samples_ts") or [x["avg_ts"]]
                 test = f"pp{x['n_prompt']}" if x["n_gen"] == 0 else f"tg{x['n_gen']}"
-                results.append({"test": test, "tok_s": statistics.median(samples), "runs": samples,
-                                "fa": "on" if x.get("flash_attn") else "off"})
-        best = {}
-        for x in results:  # -fa on,off: each test keeps its faster run
-            if x["test"] not in best or x["tok_s"] > best[x["test"]]["tok_s"]:
-                best[x["test"]] = dict(x, other_fa={y["fa"]: y["tok_s"] for y in results if y["test"] == x["test"]})
-        return list(best.values()), others, rss
+                results.append({"test": test, "runs": samples, "fa": "on" if x.get("flash_attn") else "off"})
+        return results, others, rss
 
     for s in a.shapes:
         big = s == BIG
@@ -487,41 +490,62 @@ def main():
             res = {}  # test -> engine -> value dict
             others = []
             print(f"# {s} {t}: {rel}", flush=True)
-            if "tessel" in engines:
-                ra = tessel_bench(model, a.tg_prompt, tg, reps)
-                if ra:
-                    j = ra["json"]
-                    others.append(ra["others"])
-                    res.setdefault(f"tg{tg}", {})["tessel"] = {
-                        "tok_s": j["decode_tok_s"], "roof": j["roofline"]["decode_tok_s"],
-                        "frac": j["roofline"]["decode_fraction"], "rss": ra["rss_mib"]}
-                    if a.tg_prompt in a.pp:
-                        res.setdefault(f"pp{a.tg_prompt}", {})["tessel"] = {
-                            "tok_s": j["prefill_tok_s"], "roof": j["roofline"]["prefill_tok_s"],
-                            "frac": j["roofline"]["prefill_fraction"], "rss": ra["rss_mib"]}
-                else:
-                    failures += 1
-                for pp in a.pp:
-                    if pp == a.tg_prompt:
-                        continue
-                    rb = tessel_bench(model, pp, 0, reps)
-                    if rb:
-                        j = rb["json"]
-                        others.append(rb["others"])
-                        res.setdefault(f"pp{pp}", {})["tessel"] = {
-                            "tok_s": j["prefill_tok_s"], "roof": j["roofline"]["prefill_tok_s"],
-                            "frac": j["roofline"]["prefill_fraction"], "rss": rb["rss_mib"]}
+            rounds = 1 if big else a.rounds
+            tessel_runs = {}  # test -> {"runs": [...], "roof": [...], "rss": [...]}
+            llama_runs = {}  # (test, fa) -> [tok/s]
+            llama_rss = 0.0
+            failed = set()
+
+            def add_tessel(test, runs, roof, rss):
+                e = tessel_runs.setdefault(test, {"runs": [], "roof": [], "rss": []})
+                e["runs"] += runs
+                e["roof"].append(roof)
+                e["rss"].append(rss or 0)
+
+            for rnd in range(rounds):
+                suffix = f"-round{rnd + 1}" if rounds > 1 else ""
+                if "tessel" in engines:
+                    ra = tessel_bench(model, a.tg_prompt, tg, reps, suffix=suffix)
+                    if ra:
+                        j = ra["json"]
+                        others.append(ra["others"])
+                        add_tessel(f"tg{tg}", j["decode_tok_s_runs"], j["roofline"]["decode_tok_s"],
+                                   ra["rss_mib"])
+                        if a.tg_prompt in a.pp:
+                            add_tessel(f"pp{a.tg_prompt}", j["prefill_tok_s_runs"],
+                                       j["roofline"]["prefill_tok_s"], ra["rss_mib"])
                     else:
-                        failures += 1
-            if "llamacpp" in engines:
-                lr_ = llamacpp(model, a.pp, tg, a.tg_prompt, reps, a.flash_attn)
-                if lr_ is None:
-                    failures += 1
-                else:
-                    others.append(lr_[1])
-                    for x in lr_[0]:
-                        res.setdefault(x["test"], {})["llamacpp"] = {"tok_s": x["tok_s"], "rss": lr_[2],
-                                                                     "fa": x.get("fa")}
+                        failed.add("tessel")
+                    for pp in a.pp:
+                        if pp == a.tg_prompt:
+                            continue
+                        rb = tessel_bench(model, pp, 0, reps, suffix=suffix)
+                        if rb:
+                            j = rb["json"]
+                            others.append(rb["others"])
+                            add_tessel(f"pp{pp}", j["prefill_tok_s_runs"], j["roofline"]["prefill_tok_s"],
+                                       rb["rss_mib"])
+                        else:
+                            failed.add("tessel")
+                if "llamacpp" in engines:
+                    lr_ = llamacpp(model, a.pp, tg, a.tg_prompt, reps, a.flash_attn, suffix=suffix)
+                    if lr_ is None:
+                        failed.add("llamacpp")
+                    else:
+                        others.append(lr_[1])
+                        llama_rss = max(llama_rss, lr_[2] or 0)
+                        for x in lr_[0]:
+                            llama_runs.setdefault((x["test"], x["fa"]), []).extend(x["runs"])
+            failures += len(failed)
+            for test, e in tessel_runs.items():
+                tok_s, roof = statistics.median(e["runs"]), statistics.median(e["roof"])
+                res.setdefault(test, {})["tessel"] = {"tok_s": tok_s, "roof": roof, "frac": tok_s / roof,
+                                                      "rss": max(e["rss"]), "runs": e["runs"]}
+            for (test, fa), runs in llama_runs.items():  # -fa on,off: each test keeps its faster one
+                tok_s = statistics.median(runs)
+                cur = res.setdefault(test, {}).get("llamacpp")
+                if cur is None or tok_s > cur["tok_s"]:
+                    res[test]["llamacpp"] = {"tok_s": tok_s, "rss": llama_rss, "fa": fa, "runs": runs}
             peers_cmds = []
             if "torch" in engines and t in a.torch_types:
                 peers_cmds.append(("torch", [TORCH_PYTHON, os.path.join(HERE, "torch_bench.py"), model,
@@ -551,7 +575,9 @@ def main():
                        "llamacpp_fa": e.get("llamacpp", {}).get("fa"),
                        "torch": e.get("torch", {}).get("tok_s"),
                        "torch_note": e.get("torch", {}).get("note"),
-                       "others": max(others) if others else None}
+                       "others": max(others) if others else None,
+                       "tessel_runs": e.get("tessel", {}).get("runs"),
+                       "llamacpp_runs": e.get("llamacpp", {}).get("runs")}
                 rows.append(row)
                 print(f"  {test:7s} tessel {fmt(row['tessel']):>8s}  llama.cpp {fmt(row['llamacpp']):>8s}  "
                       f"torch {fmt(row['torch'] if row['torch'] is not None else row['torch_note']):>8s}  "
@@ -579,8 +605,7 @@ def main():
             lr_ = llamacpp(model, [], a.long_tg, a.long, 1, "best" if a.flash_attn == "best" else "on")
             if lr_ is not None:
                 long_res["others"] = max(long_res.get("others", 0.0), lr_[1])
-                x = lr_[0][0]
-                fa = x.get("other_fa", {"on": x["tok_s"]})
+                fa = {x["fa"]: statistics.median(x["runs"]) for x in lr_[0]}
                 long_res.update(llamacpp=fa.get("on"), llamacpp_fa_off=fa.get("off"), others_l=lr_[1])
             else:
                 failures += 1
@@ -709,8 +734,10 @@ def render(out, a):
         cmd += f" --types {','.join(a.types)}"
     if a.threads != 2:
         cmd += f" -t {a.threads}"
-    if a.reps != 3:
+    if a.reps != 1:
         cmd += f" --reps {a.reps}"
+    if getattr(a, "rounds", 1) != 3:
+        cmd += f" --rounds {getattr(a, 'rounds', 1)}"
     w(f"```sh\n{cmd}\n```")
     w("")
     w(f"**Machine**: {m['cpu']} ({m.get('family_model', '?')}, {m['simd']}), {m['cores']} cores"
@@ -759,8 +786,14 @@ def render(out, a):
       f"(netlib). It is a weak peer for decode and for long prompts.")
     w("")
     w(f"pp N: one prefill of N random tokens on an empty cache; tg N: N single-token decode steps after "
-      f"a {a.tg_prompt}-token prompt. Each figure is the median of {a.reps} timed runs after a warm-up run"
-      + (f" ({a.big_reps} and tg{a.big_tg} for {BIG})." if BIG in a.shapes else "."))
+      f"a {a.tg_prompt}-token prompt. "
+      + (f"Each engine runs each shape x type in {a.rounds} rounds, taking turns (Tessel, llama.cpp, Tessel, "
+         f"llama.cpp, ...), {a.reps} timed run(s) after a warm-up run per round; each figure is the median "
+         f"of all its rounds' runs. The machine's speed drifts over minutes with its neighbours' load, so runs "
+         f"taken in turns see the same machine, where one engine's runs taken together would not"
+         if getattr(a, "rounds", 1) > 1 else
+         f"Each figure is the median of {a.reps} timed runs after a warm-up run")
+      + (f" ({a.big_reps} run and tg{a.big_tg} for {BIG}, one round)." if BIG in a.shapes else "."))
     w("Roofline (Tessel's, from `tessel bench`): decode ≤ bandwidth / (active weight bytes in the file's type "
       "+ KV bytes) per token, the bandwidth read from 2 MiB pages as the weights are placed; prefill ≤ FMA "
       "peak on all threads / FLOPs per token (the layers' at every prompt token, the LM head's once: a "
