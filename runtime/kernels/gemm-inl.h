@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "runtime/kernels/Internal.h"
@@ -780,37 +781,28 @@ HWY_INLINE void SkinnyKNRows(const GemmArgs &g, int64_t row0, int64_t col0, int6
   };
   int64_t j = col0;
   if constexpr (kRows == 1) {
-    for (; j + 4 * L <= col1; j += 4 * L) {
-      V c0 = init(0, j), c1 = init(0, j + L), c2 = init(0, j + 2 * L), c3 = init(0, j + 3 * L);
+    // One pass over B for kVecs vectors of columns at j.
+    auto pass = [&](auto vecs) {
+      constexpr int kVecs = decltype(vecs)::value;
+      V cv[kVecs];
+      for (int x = 0; x < kVecs; ++x)
+        cv[x] = init(0, j + x * L);
       const float *HWY_RESTRICT bp = g.b + j;
       for (int64_t p = 0; p < K; ++p, bp += g.ldb) {
         const V ap = hn::Set(d, a[p]);
-        c0 = hn::MulAdd(ap, hn::LoadU(d, bp), c0);
-        c1 = hn::MulAdd(ap, hn::LoadU(d, bp + L), c1);
-        c2 = hn::MulAdd(ap, hn::LoadU(d, bp + 2 * L), c2);
-        c3 = hn::MulAdd(ap, hn::LoadU(d, bp + 3 * L), c3);
+        for (int x = 0; x < kVecs; ++x)
+          cv[x] = hn::MulAdd(ap, hn::LoadU(d, bp + x * L), cv[x]);
       }
-      hn::StoreU(c0, d, c + j);
-      hn::StoreU(c1, d, c + j + L);
-      hn::StoreU(c2, d, c + j + 2 * L);
-      hn::StoreU(c3, d, c + j + 3 * L);
-    }
+      for (int x = 0; x < kVecs; ++x)
+        hn::StoreU(cv[x], d, c + j + x * L);
+      j += kVecs * L;
+    };
+    while (j + 4 * L <= col1)
+      pass(std::integral_constant<int, 4>{});
     // Three vectors (a head of 48 in decode attention's P V) in one pass
     // over B, rather than two vectors and then one more pass for the third.
-    if (j + 3 * L <= col1) {
-      V c0 = init(0, j), c1 = init(0, j + L), c2 = init(0, j + 2 * L);
-      const float *HWY_RESTRICT bp = g.b + j;
-      for (int64_t p = 0; p < K; ++p, bp += g.ldb) {
-        const V ap = hn::Set(d, a[p]);
-        c0 = hn::MulAdd(ap, hn::LoadU(d, bp), c0);
-        c1 = hn::MulAdd(ap, hn::LoadU(d, bp + L), c1);
-        c2 = hn::MulAdd(ap, hn::LoadU(d, bp + 2 * L), c2);
-      }
-      hn::StoreU(c0, d, c + j);
-      hn::StoreU(c1, d, c + j + L);
-      hn::StoreU(c2, d, c + j + 2 * L);
-      j += 3 * L;
-    }
+    if (j + 3 * L <= col1)
+      pass(std::integral_constant<int, 3>{});
   }
   for (; j + 2 * L <= col1; j += 2 * L) {
     V c00 = init(0, j), c01 = init(0, j + L), c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00,
