@@ -736,8 +736,9 @@ def render(out, a):
         cmd += f" -t {a.threads}"
     if a.reps != 1:
         cmd += f" --reps {a.reps}"
-    if getattr(a, "rounds", 1) != 3:
-        cmd += f" --rounds {getattr(a, 'rounds', 1)}"
+    rounds = getattr(a, "rounds", 1)  # runs from before --rounds had one
+    if rounds != 3:
+        cmd += f" --rounds {rounds}"
     w(f"```sh\n{cmd}\n```")
     w("")
     w(f"**Machine**: {m['cpu']} ({m.get('family_model', '?')}, {m['simd']}), {m['cores']} cores"
@@ -787,11 +788,11 @@ def render(out, a):
     w("")
     w(f"pp N: one prefill of N random tokens on an empty cache; tg N: N single-token decode steps after "
       f"a {a.tg_prompt}-token prompt. "
-      + (f"Each engine runs each shape x type in {a.rounds} rounds, taking turns (Tessel, llama.cpp, Tessel, "
+      + (f"Each engine runs each shape x type in {rounds} rounds, taking turns (Tessel, llama.cpp, Tessel, "
          f"llama.cpp, ...), {a.reps} timed run(s) after a warm-up run per round; each figure is the median "
          f"of all its rounds' runs. The machine's speed drifts over minutes with its neighbours' load, so runs "
          f"taken in turns see the same machine, where one engine's runs taken together would not"
-         if getattr(a, "rounds", 1) > 1 else
+         if rounds > 1 else
          f"Each figure is the median of {a.reps} timed runs after a warm-up run")
       + (f" ({a.big_reps} run and tg{a.big_tg} for {BIG}, one round)." if BIG in a.shapes else "."))
     w("Roofline (Tessel's, from `tessel bench`): decode ≤ bandwidth / (active weight bytes in the file's type "

@@ -425,41 +425,30 @@ HWY_INLINE void TransposedBlock(const AttentionArgs &a, int64_t b, int64_t kvh, 
   const int64_t tile = a.kvTile > 0 ? a.kvTile : TESSEL_ATTENTION_KV_TILE;
   // qt[p][r] = scale * q[r][p]; padding rows are 0.
   float *qt = scratchOf<float>(Scratch::kAttnQT, hd * rp);
-  int64_t r = 0;
-  // Four rows at a time, transposed in 4 x 4 blocks of 128-bit vectors
-  // (as PackPanel does), instead of a scattered store per value.
+  // Four rows at a time, transposed in 4 x 4 blocks (StoreTransposed4x4),
+  // instead of a scattered store per value.
   const hn::Full128<float> d4;
-  const hn::Full128<double> d2;
   const auto scale4 = hn::Set(d4, a.scale);
-  for (; r + 4 <= R; r += 4) {
-    const float *s0 = qRow(r), *s1 = qRow(r + 1), *s2 = qRow(r + 2), *s3 = qRow(r + 3);
+  int64_t row = 0;
+  for (; row + 4 <= R; row += 4) {
+    const float *s0 = qRow(row), *s1 = qRow(row + 1), *s2 = qRow(row + 2), *s3 = qRow(row + 3);
     int64_t p = 0;
-    for (; p + 4 <= hd; p += 4) {
-      const auto r0 = hn::Mul(scale4, hn::LoadU(d4, s0 + p));
-      const auto r1 = hn::Mul(scale4, hn::LoadU(d4, s1 + p));
-      const auto r2 = hn::Mul(scale4, hn::LoadU(d4, s2 + p));
-      const auto r3 = hn::Mul(scale4, hn::LoadU(d4, s3 + p));
-      const auto t0 = hn::BitCast(d2, hn::InterleaveLower(d4, r0, r1));
-      const auto t1 = hn::BitCast(d2, hn::InterleaveLower(d4, r2, r3));
-      const auto t2 = hn::BitCast(d2, hn::InterleaveUpper(d4, r0, r1));
-      const auto t3 = hn::BitCast(d2, hn::InterleaveUpper(d4, r2, r3));
-      float *out = qt + p * rp + r;
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t0, t1)), d4, out);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t0, t1)), d4, out + rp);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t2, t3)), d4, out + 2 * rp);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t2, t3)), d4, out + 3 * rp);
-    }
+    for (; p + 4 <= hd; p += 4)
+      StoreTransposed4x4(hn::Mul(scale4, hn::LoadU(d4, s0 + p)),
+                         hn::Mul(scale4, hn::LoadU(d4, s1 + p)),
+                         hn::Mul(scale4, hn::LoadU(d4, s2 + p)),
+                         hn::Mul(scale4, hn::LoadU(d4, s3 + p)), qt + p * rp + row, rp);
     for (; p < hd; ++p) {
-      qt[p * rp + r] = a.scale * s0[p];
-      qt[p * rp + r + 1] = a.scale * s1[p];
-      qt[p * rp + r + 2] = a.scale * s2[p];
-      qt[p * rp + r + 3] = a.scale * s3[p];
+      qt[p * rp + row] = a.scale * s0[p];
+      qt[p * rp + row + 1] = a.scale * s1[p];
+      qt[p * rp + row + 2] = a.scale * s2[p];
+      qt[p * rp + row + 3] = a.scale * s3[p];
     }
   }
-  for (; r < R; ++r) {
-    const float *qr = qRow(r);
+  for (; row < R; ++row) {
+    const float *qr = qRow(row);
     for (int64_t p = 0; p < hd; ++p)
-      qt[p * rp + r] = a.scale * qr[p];
+      qt[p * rp + row] = a.scale * qr[p];
   }
   for (int64_t p = 0; p < hd; ++p)
     std::fill(qt + p * rp + R, qt + (p + 1) * rp, 0.0f);

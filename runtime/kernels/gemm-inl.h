@@ -170,6 +170,26 @@ HWY_INLINE void MicroKernelRows(int64_t rows, int64_t kc, const float *ap, const
   // clang-format on
 }
 
+#if HWY_TARGET != HWY_SCALAR
+// Stores the transpose of four rows of four floats: out[i * stride + j] =
+// row j's value i. Two interleave stages move the 16 floats in 8 vector
+// loads/stores instead of 32 scalar ones.
+HWY_INLINE void StoreTransposed4x4(hn::Vec<hn::Full128<float>> r0, hn::Vec<hn::Full128<float>> r1,
+                                   hn::Vec<hn::Full128<float>> r2, hn::Vec<hn::Full128<float>> r3,
+                                   float *out, int64_t stride) {
+  const hn::Full128<float> d4;
+  const hn::Full128<double> d2;
+  const auto t0 = hn::BitCast(d2, hn::InterleaveLower(d4, r0, r1)); // r0[0] r1[0] r0[1] r1[1]
+  const auto t1 = hn::BitCast(d2, hn::InterleaveLower(d4, r2, r3));
+  const auto t2 = hn::BitCast(d2, hn::InterleaveUpper(d4, r0, r1)); // r0[2] r1[2] r0[3] r1[3]
+  const auto t3 = hn::BitCast(d2, hn::InterleaveUpper(d4, r2, r3));
+  hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t0, t1)), d4, out);
+  hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t0, t1)), d4, out + stride);
+  hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t2, t3)), d4, out + 2 * stride);
+  hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t2, t3)), d4, out + 3 * stride);
+}
+#endif
+
 // Packs B[p0 : p0+kc, j0 : j0+32] of W[n, k] (layout kNK) or B[k, n] (kKN)
 // into one panel: dst[p*32 + j]; columns at or past n are zero.
 HWY_INLINE void PackPanel(const GemmArgs &g, int64_t j0, int64_t p0, int64_t kc,
@@ -185,30 +205,18 @@ HWY_INLINE void PackPanel(const GemmArgs &g, int64_t j0, int64_t p0, int64_t kc,
   }
   if (cols < kPanel)
     std::fill(dst, dst + kc * kPanel, 0.0f);
-  // A transpose. 4 x 4 blocks through 128-bit vectors (two interleave
-  // stages) move 16 floats in 8 loads/stores instead of 32 scalar ones.
+  // A transpose, in 4 x 4 blocks (StoreTransposed4x4).
   int64_t j = 0;
 #if HWY_TARGET != HWY_SCALAR
   const hn::Full128<float> d4;
-  const hn::Full128<double> d2;
   for (; j + 4 <= cols; j += 4) {
     const float *HWY_RESTRICT s0 = g.b + (j0 + j) * g.ldb + p0;
     const float *HWY_RESTRICT s1 = s0 + g.ldb, *HWY_RESTRICT s2 = s1 + g.ldb,
                               *HWY_RESTRICT s3 = s2 + g.ldb;
     int64_t p = 0;
-    for (; p + 4 <= kc; p += 4) {
-      const auto r0 = hn::LoadU(d4, s0 + p), r1 = hn::LoadU(d4, s1 + p);
-      const auto r2 = hn::LoadU(d4, s2 + p), r3 = hn::LoadU(d4, s3 + p);
-      const auto t0 = hn::BitCast(d2, hn::InterleaveLower(d4, r0, r1)); // r0[0] r1[0] r0[1] r1[1]
-      const auto t1 = hn::BitCast(d2, hn::InterleaveLower(d4, r2, r3));
-      const auto t2 = hn::BitCast(d2, hn::InterleaveUpper(d4, r0, r1)); // r0[2] r1[2] r0[3] r1[3]
-      const auto t3 = hn::BitCast(d2, hn::InterleaveUpper(d4, r2, r3));
-      float *HWY_RESTRICT out = dst + p * kPanel + j;
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t0, t1)), d4, out);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t0, t1)), d4, out + kPanel);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveLower(d2, t2, t3)), d4, out + 2 * kPanel);
-      hn::StoreU(hn::BitCast(d4, hn::InterleaveUpper(d2, t2, t3)), d4, out + 3 * kPanel);
-    }
+    for (; p + 4 <= kc; p += 4)
+      StoreTransposed4x4(hn::LoadU(d4, s0 + p), hn::LoadU(d4, s1 + p), hn::LoadU(d4, s2 + p),
+                         hn::LoadU(d4, s3 + p), dst + p * kPanel + j, kPanel);
     for (; p < kc; ++p) {
       dst[p * kPanel + j] = s0[p];
       dst[p * kPanel + j + 1] = s1[p];
